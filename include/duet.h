@@ -1,0 +1,284 @@
+/* duet.h — the public C API of libduet: machine learning for both families of models,
+ * discriminative (p(y|x): logistic regression, linear SVM, MLP) and generative
+ * (p(x|y)p(y), p(x): naive Bayes, and later language and image models).
+ *
+ * Conventions
+ *  - Every fallible function returns a status (DUET_OK = 0, negatives on failure) and takes a
+ *    last argument `duet_err *err` (may be NULL) that receives a message saying where and why.
+ *  - Results come back through out-parameters; on failure *out is left NULL.
+ *  - Handles come in _new/_load ... _free pairs; _free(NULL) is a no-op.
+ *  - Pointer parameters are borrowed for the duration of the call unless a comment says
+ *    "must outlive".
+ *  - The library never prints, exits or aborts on anything a caller supplies.
+ *
+ * Thread safety
+ *  - duet_ctx: configure it before use; afterwards it may be shared read-only by threads
+ *    that each pass it to calls on different objects.
+ *  - duet_model: a fitted or loaded model is read-only: predict, explain, score, sample and
+ *    save are safe to call concurrently on the same model.
+ *  - duet_data: read-only after loading; safe to share.
+ */
+#ifndef DUET_H
+#define DUET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- version and build info ------------------------------------------------------------ */
+
+#define DUET_VERSION_MAJOR 0
+#define DUET_VERSION_MINOR 1
+#define DUET_VERSION_PATCH 0
+
+#if defined(_WIN32)
+#define DUET_API __declspec(dllexport)
+#else
+#define DUET_API __attribute__((visibility("default")))
+#endif
+#define DUET_DEPRECATED(func, hint) func __attribute__((deprecated(hint)))
+
+/* "MAJOR.MINOR.PATCH" of the library actually linked. */
+DUET_API const char *duet_version(void);
+/* Features compiled in, e.g. "openmp blas utf8proc zlib". */
+DUET_API const char *duet_build_info(void);
+
+/* --- status and error ------------------------------------------------------------------ */
+
+enum {
+    DUET_OK = 0,
+    DUET_EINVAL = -1,       /* a bad argument, flag or parameter */
+    DUET_ENOMEM = -2,       /* an allocation failed */
+    DUET_EIO = -3,          /* a file could not be opened, read or written */
+    DUET_EFORMAT = -4,      /* a file or input is malformed */
+    DUET_ERANGE = -5,       /* a value or size is out of range, or a buffer too small */
+    DUET_EUNSUPPORTED = -6, /* the model cannot do that, or a feature is not built in */
+    DUET_ECANCELLED = -7    /* the abort callback asked to stop */
+};
+
+typedef struct duet_err {
+    int code;
+    char msg[256];
+} duet_err;
+
+/* A short name for a status code: "EINVAL", ... */
+DUET_API const char *duet_status_name(int code);
+
+/* --- context ----------------------------------------------------------------------------- */
+
+typedef struct duet_ctx duet_ctx;
+
+/* Allocator hook in the style of Lua's lua_Alloc: size 0 frees ptr and returns NULL;
+ * otherwise it behaves as realloc(ptr, size) and returns NULL on failure. */
+typedef void *(*duet_alloc_fn)(void *user, void *ptr, size_t size);
+/* Log hook: level 0 = info, 1 = warning, 2 = progress (a line that may be overwritten). */
+typedef void (*duet_log_fn)(void *user, int level, const char *msg);
+/* Abort hook for long calls: return non-zero to stop with DUET_ECANCELLED. */
+typedef int (*duet_abort_fn)(void *user);
+
+DUET_API int duet_ctx_new(duet_ctx **out, duet_err *err);
+DUET_API void duet_ctx_free(duet_ctx *ctx);
+/* Threads for heavy loops; 0 means all cores. */
+DUET_API void duet_ctx_set_threads(duet_ctx *ctx, int n_threads);
+DUET_API int duet_ctx_threads(const duet_ctx *ctx);
+/* Base seed of every random choice the library makes (default 42). */
+DUET_API void duet_ctx_set_seed(duet_ctx *ctx, uint64_t seed);
+DUET_API void duet_ctx_set_log(duet_ctx *ctx, duet_log_fn fn, void *user);
+/* Must be called before anything is allocated with the context. */
+DUET_API void duet_ctx_set_alloc(duet_ctx *ctx, duet_alloc_fn fn, void *user);
+DUET_API void duet_ctx_set_abort(duet_ctx *ctx, duet_abort_fn fn, void *user);
+/* Frees memory that the library returned (strings, arrays). */
+DUET_API void duet_free(duet_ctx *ctx, void *p);
+
+/* --- datasets ---------------------------------------------------------------------------- */
+
+typedef struct duet_data duet_data;
+
+enum { /* input formats */
+    DUET_FMT_AUTO = 0,
+    DUET_FMT_CSV,    /* delimited table: , ; tab or space; header or not */
+    DUET_FMT_LIBSVM, /* label idx:val idx:val ... */
+    DUET_FMT_TEXT,   /* labelled text: label<TAB>text (or text alone when unlabelled) */
+    DUET_FMT_JSONL,  /* {"text": ..., "label": ...} per line */
+    DUET_FMT_DIR,    /* a folder whose subfolders are the classes, one text file per example */
+    DUET_FMT_IDX     /* IDX images (with a separate IDX label file) */
+};
+
+enum { /* kinds of raw examples */
+    DUET_DATA_TEXT = 1,  /* one text per example */
+    DUET_DATA_TABLE = 2, /* columns of numbers and categories, with missing values */
+    DUET_DATA_DENSE = 3, /* a fixed-size numeric vector per example (IDX images) */
+    DUET_DATA_SPARSE = 4 /* sparse numeric vectors (LIBSVM) */
+};
+
+typedef struct duet_load_opts {
+    int format;             /* DUET_FMT_*, default AUTO (by extension and content) */
+    const char *label;      /* label column: header name or 1-based index; NULL = default */
+    const char *text;       /* text column/field: header name or 1-based index; NULL = default */
+    const char *labels_path; /* IDX: the label file that goes with the images */
+    int header;             /* CSV: -1 detect, 0 none, 1 present */
+    char sep;               /* CSV: 0 detect, else ',' ';' '\t' ' ' */
+    int unlabelled;         /* 1: the input has no label column (for predict) */
+    int64_t limit;          /* read at most this many examples; 0 = all */
+    int latin1;             /* 1: decode text as Latin-1; 0: UTF-8, or Latin-1 where a
+                               DIR file is not valid UTF-8 (raw e-mails) */
+} duet_load_opts;
+
+DUET_API duet_load_opts duet_load_opts_default(void);
+/* Reads a dataset from a file, folder or "-" (standard input). */
+DUET_API int duet_data_load(duet_ctx *ctx, const char *path, const duet_load_opts *opts,
+                            duet_data **out, duet_err *err);
+/* Reads a dataset from memory; `name` is used in messages. */
+DUET_API int duet_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                                const duet_load_opts *opts, duet_data **out, duet_err *err);
+DUET_API void duet_data_free(duet_data *data);
+DUET_API int64_t duet_data_rows(const duet_data *data);
+DUET_API int duet_data_kind(const duet_data *data);
+/* The label string of row i, or NULL when the data is unlabelled. */
+DUET_API const char *duet_data_label(const duet_data *data, int64_t i);
+/* Writes row i as it would be read back (text, or a CSV row) into buf; ERANGE if too small. */
+DUET_API int duet_data_row_string(const duet_data *data, int64_t i, char *buf, size_t len,
+                                  duet_err *err);
+/* Splits rows into two new datasets: row i goes to `b` when (i % every) == every - 1
+ * (every=5: every fifth row held out), else to `a`. */
+DUET_API int duet_data_split_every(const duet_data *data, int64_t every, duet_data **a,
+                                   duet_data **b, duet_err *err);
+
+/* --- models: training -------------------------------------------------------------------- */
+
+typedef struct duet_model duet_model;
+
+enum { /* what a model can do */
+    DUET_CAN_PREDICT = 1 << 0, /* label and class probabilities */
+    DUET_CAN_EXPLAIN = 1 << 1, /* per-feature contributions to a decision */
+    DUET_CAN_SAMPLE = 1 << 2,  /* draw new examples */
+    DUET_CAN_SCORE = 1 << 3    /* log-likelihood of an example */
+};
+
+enum { DUET_PENALTY_L2 = 2, DUET_PENALTY_L1 = 1 };
+enum { DUET_NB_AUTO = 0, DUET_NB_MULTINOMIAL, DUET_NB_BERNOULLI, DUET_NB_GAUSSIAN };
+enum { DUET_TEXT_TFIDF = 0, DUET_TEXT_COUNTS, DUET_TEXT_BINARY };
+
+typedef struct duet_train_params {
+    const char *model;   /* "logreg", "svm", "nb", "mlp"; default "logreg" */
+    /* linear models */
+    double C;            /* inverse regularisation; 0 = choose by cross-validation */
+    int penalty;         /* DUET_PENALTY_L2 (default) or L1 */
+    double tol;          /* solver tolerance; 0 = default */
+    int max_iter;        /* 0 = default */
+    int cv_folds;        /* folds for choosing C (and NB's alpha); 0 = default */
+    int class_weight_balanced; /* 1: weight classes by n / (K * n_k) */
+    int multinomial;     /* logreg with K > 2: 1 softmax (default), 0 one-vs-rest */
+    /* naive Bayes */
+    int nb_kind;         /* DUET_NB_*; AUTO: multinomial for text/sparse, Gaussian otherwise */
+    double alpha;        /* smoothing; 0 = choose by cross-validation */
+    /* MLP */
+    int hidden;          /* units per hidden layer; 0 = default (256) */
+    int layers;          /* hidden layers; 0 = default (1) */
+    int epochs;          /* 0 = default (30) */
+    int batch;           /* 0 = default (128) */
+    double lr;           /* Adam step; 0 = default (1e-3) */
+    double l2;           /* weight decay; <0 = none, 0 = default (1e-4) */
+    double val_split;    /* share held out for early stopping; 0 = default (0.1) */
+    int patience;        /* epochs without improvement before stopping; 0 = default (5) */
+    /* features: text */
+    int text_mode;       /* DUET_TEXT_*; NB defaults to counts */
+    int ngram_min, ngram_max;           /* word n-grams; 0 = default (1, 2) */
+    int char_ngram_min, char_ngram_max; /* character n-grams; 0 = off */
+    int64_t hash_dims;   /* >0: hash features into this many columns (no vocabulary) */
+    int min_df;          /* drop terms seen in fewer documents; 0 = default (1) */
+    int64_t max_features; /* keep the most frequent terms; 0 = no limit */
+    int sublinear_tf;    /* 1: use 1 + log(tf) */
+    int no_lowercase;    /* 1: keep case */
+    /* features: tables and images */
+    int no_scale;        /* 1: do not standardise numeric columns / scale pixels */
+} duet_train_params;
+
+DUET_API duet_train_params duet_train_params_default(void);
+/* Fits the feature pipeline and the model on labelled data. Long: honours the abort hook. */
+DUET_API int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_params *p,
+                              duet_model **out, duet_err *err);
+DUET_API void duet_model_free(duet_model *model);
+
+/* --- models: description ------------------------------------------------------------------ */
+
+DUET_API const char *duet_model_name(const duet_model *model); /* "logreg", ... */
+/* What it learns: "p(y|x)", "p(x|y)p(y)" or "p(x)". */
+DUET_API const char *duet_model_learns(const duet_model *model);
+DUET_API unsigned duet_model_caps(const duet_model *model); /* DUET_CAN_* mask */
+DUET_API int duet_model_classes(const duet_model *model);
+DUET_API const char *duet_model_class_name(const duet_model *model, int k);
+DUET_API int64_t duet_model_features(const duet_model *model);
+/* The model's training record and settings as key/value pairs: i from 0 until NULL. */
+DUET_API const char *duet_model_meta_key(const duet_model *model, int i);
+DUET_API const char *duet_model_meta_value(const duet_model *model, int i);
+
+typedef struct duet_feature {
+    char name[64];  /* feature name: a word or n-gram, "col=value", "col", "pixel[r,c]" */
+    double value;   /* weight, contribution or log-likelihood ratio */
+} duet_feature;
+
+/* The n features that weigh most for class k; *n_out receives how many were written. */
+DUET_API int duet_model_top_features(duet_ctx *ctx, const duet_model *model, int k,
+                                     duet_feature *out, int n, int *n_out, duet_err *err);
+
+/* --- models: prediction -------------------------------------------------------------------- */
+
+/* Predicts every row: labels[N] (class indices) and, when proba is not NULL, proba[N*K]. */
+DUET_API int duet_model_predict(duet_ctx *ctx, const duet_model *model, const duet_data *data,
+                                int32_t *labels, float *proba, duet_err *err);
+/* The n features that pushed row i towards class k most (positive) or away (negative). */
+DUET_API int duet_model_explain(duet_ctx *ctx, const duet_model *model, const duet_data *data,
+                                int64_t i, int k, duet_feature *out, int n, int *n_out,
+                                duet_err *err);
+/* Log-likelihood of each row in nats: log p(x) (marginal over classes for p(x|y)p(y)). */
+DUET_API int duet_model_score(duet_ctx *ctx, const duet_model *model, const duet_data *data,
+                              double *logp, duet_err *err);
+/* Draws `count` new examples of class `label` (NULL: classes drawn from the prior). */
+DUET_API int duet_model_sample(duet_ctx *ctx, const duet_model *model, const char *label,
+                               int64_t count, uint64_t seed, duet_data **out, duet_err *err);
+
+/* --- evaluation ------------------------------------------------------------------------------ */
+
+typedef struct duet_metrics {
+    int K;               /* classes */
+    int64_t n;           /* rows evaluated */
+    double accuracy;
+    double f1;           /* macro F1 */
+    double precision;    /* macro precision */
+    double recall;       /* macro recall */
+    double log_loss;     /* mean negative log-likelihood of the true class */
+    double roc_auc;      /* two classes only: AUC of class 1's probability; NaN otherwise */
+    double *class_precision, *class_recall, *class_f1; /* [K] */
+    int64_t *support;    /* [K] rows per true class */
+    int64_t *confusion;  /* [K*K], row = true, column = predicted */
+    char **class_names;  /* [K] */
+    double accuracy_std, f1_std; /* across folds (cross-validation only) */
+} duet_metrics;
+
+/* Predicts labelled data and compares with its labels; labels the model does not know
+ * are an error. */
+DUET_API int duet_model_eval(duet_ctx *ctx, const duet_model *model, const duet_data *data,
+                             duet_metrics **out, duet_err *err);
+/* K-fold cross-validation: trains on K-1 folds, evaluates on the rest, pools predictions. */
+DUET_API int duet_cross_validate(duet_ctx *ctx, const duet_data *data,
+                                 const duet_train_params *p, int folds, duet_metrics **out,
+                                 duet_err *err);
+DUET_API void duet_metrics_free(duet_ctx *ctx, duet_metrics *m);
+
+/* --- model files ----------------------------------------------------------------------------- */
+
+/* safetensors with duet's metadata; written atomically (temporary file, fsync, rename). */
+DUET_API int duet_model_save(duet_ctx *ctx, const duet_model *model, const char *path,
+                             duet_err *err);
+/* Validates every size and offset against the file before allocating. `ctx` must outlive
+ * the model. */
+DUET_API int duet_model_load(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUET_H */

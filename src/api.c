@@ -1,0 +1,1010 @@
+/* api.c — the one door of libduet: validates arguments, runs the feature pipeline around the
+ * models and dispatches through the model interface (model.h) with no per-model cases.
+ * Not here: file formats (data/, io/), model mathematics (models/), printing (cli/).
+ *
+ * Training: labels -> sorted class list -> pipeline fitted on the training rows -> features ->
+ * (hyperparameter chosen by stratified k-fold cross-validation on the training rows, as
+ * scikit-learn's LogisticRegressionCV does, when the model declares one and the user gave
+ * none) -> fit. The model file holds the pipeline, so prediction starts from raw rows.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+
+#include "core/dt.h"
+#include "core/metrics.h"
+#include "data/data.h"
+#include "io/safetensors.h"
+#include "models/model.h"
+
+#define FORMAT_VERSION 1
+#define TUNE_MAX_ROWS 10000 /* hyperparameter search looks at most at this many rows */
+
+// --- version, status, context ----------------------------------------------------------------
+
+const char *duet_version(void) { return "0.1.0"; }
+
+const char *duet_build_info(void) {
+    return "duet 0.1.0"
+#ifdef _OPENMP
+           " openmp"
+#endif
+#ifdef DT_HAVE_BLAS
+           " blas"
+#endif
+           " utf8proc zlib cjson";
+}
+
+const char *duet_status_name(int code) {
+    switch (code) {
+    case DUET_OK: return "OK";
+    case DUET_EINVAL: return "EINVAL";
+    case DUET_ENOMEM: return "ENOMEM";
+    case DUET_EIO: return "EIO";
+    case DUET_EFORMAT: return "EFORMAT";
+    case DUET_ERANGE: return "ERANGE";
+    case DUET_EUNSUPPORTED: return "EUNSUPPORTED";
+    case DUET_ECANCELLED: return "ECANCELLED";
+    default: return "UNKNOWN";
+    }
+}
+
+static int default_threads(void) {
+#ifdef _OPENMP
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
+#else
+    return 1;
+#endif
+}
+
+int duet_ctx_new(duet_ctx **out, duet_err *err) {
+    *out = NULL;
+    duet_ctx *c = calloc(1, sizeof *c);
+    if (!c) return dt_err(err, DUET_ENOMEM, "context: out of memory");
+    c->n_threads = default_threads();
+    c->seed = 42;
+    *out = c;
+    return DUET_OK;
+}
+
+void duet_ctx_free(duet_ctx *ctx) { free(ctx); }
+void duet_ctx_set_threads(duet_ctx *ctx, int n) { ctx->n_threads = n > 0 ? n : default_threads(); }
+int duet_ctx_threads(const duet_ctx *ctx) { return ctx->n_threads; }
+void duet_ctx_set_seed(duet_ctx *ctx, uint64_t seed) { ctx->seed = seed; }
+void duet_ctx_set_log(duet_ctx *ctx, duet_log_fn fn, void *user) {
+    ctx->log = fn;
+    ctx->log_user = user;
+}
+void duet_ctx_set_alloc(duet_ctx *ctx, duet_alloc_fn fn, void *user) {
+    ctx->alloc = fn;
+    ctx->alloc_user = user;
+}
+void duet_ctx_set_abort(duet_ctx *ctx, duet_abort_fn fn, void *user) {
+    ctx->abort_fn = fn;
+    ctx->abort_user = user;
+}
+void duet_free(duet_ctx *ctx, void *p) { dt_free(ctx, p); }
+
+// --- datasets --------------------------------------------------------------------------------
+
+duet_load_opts duet_load_opts_default(void) {
+    duet_load_opts o;
+    memset(&o, 0, sizeof o);
+    o.header = -1;
+    return o;
+}
+
+int duet_data_load(duet_ctx *ctx, const char *path, const duet_load_opts *opts, duet_data **out,
+                   duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_data_load: out is NULL");
+    *out = NULL;
+    if (!ctx || !path) return dt_err(err, DUET_EINVAL, "duet_data_load: ctx and path are required");
+    duet_load_opts o = opts ? *opts : duet_load_opts_default();
+    if (o.limit < 0) return dt_err(err, DUET_EINVAL, "--limit must be positive (got %lld)", (long long)o.limit);
+    return dt_data_load(ctx, path, &o, out, err);
+}
+
+int duet_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                       const duet_load_opts *opts, duet_data **out, duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_data_load_mem: out is NULL");
+    *out = NULL;
+    if (!ctx || !buf) return dt_err(err, DUET_EINVAL, "duet_data_load_mem: ctx and buf are required");
+    duet_load_opts o = opts ? *opts : duet_load_opts_default();
+    return dt_data_load_mem(ctx, name ? name : "<memory>", buf, len, &o, out, err);
+}
+
+void duet_data_free(duet_data *data) { dt_data_free(data); }
+int64_t duet_data_rows(const duet_data *d) { return d ? d->N : 0; }
+int duet_data_kind(const duet_data *d) { return d ? d->kind : 0; }
+const char *duet_data_label(const duet_data *d, int64_t i) {
+    return d && d->labels && i >= 0 && i < d->N ? d->labels[i] : NULL;
+}
+
+/* Appends s to buf at *pos, quoting it CSV-style when needed; returns 0 when out of room. */
+static int put_field(char *buf, size_t len, size_t *pos, const char *s, char sep) {
+    int quote = strchr(s, sep) || strchr(s, '"') || strchr(s, '\n');
+    size_t need = strlen(s) + 3;
+    for (const char *p = s; *p; p++) need += *p == '"';
+    if (*pos + need >= len) return 0;
+    if (quote) buf[(*pos)++] = '"';
+    for (const char *p = s; *p; p++) {
+        if (quote && *p == '"') buf[(*pos)++] = '"';
+        buf[(*pos)++] = *p;
+    }
+    if (quote) buf[(*pos)++] = '"';
+    buf[*pos] = 0;
+    return 1;
+}
+
+int duet_data_row_string(const duet_data *d, int64_t i, char *buf, size_t len, duet_err *err) {
+    if (!d || !buf || len == 0) return dt_err(err, DUET_EINVAL, "duet_data_row_string: bad arguments");
+    if (i < 0 || i >= d->N) return dt_err(err, DUET_ERANGE, "row %lld out of range (%lld rows)", (long long)i, (long long)d->N);
+    size_t pos = 0;
+    buf[0] = 0;
+    int ok = 1;
+    char num[64];
+    switch (d->kind) {
+    case DUET_DATA_TEXT:
+        ok = strlen(d->text[i]) < len;
+        if (ok) memcpy(buf, d->text[i], strlen(d->text[i]) + 1);
+        break;
+    case DUET_DATA_TABLE:
+        for (int64_t c = 0; ok && c < d->C; c++) {
+            const char *cell = d->cells[i * d->C + c];
+            if (c) ok = put_field(buf, len, &pos, ",", 0);
+            if (ok) ok = put_field(buf, len, &pos, cell ? cell : "?", ',');
+        }
+        break;
+    case DUET_DATA_DENSE:
+        for (int64_t j = 0; ok && j < d->D; j++) {
+            snprintf(num, sizeof num, "%s%.6g", j ? "," : "", (double)d->x[(size_t)i * (size_t)d->D + (size_t)j]);
+            ok = put_field(buf, len, &pos, num, 0);
+        }
+        break;
+    case DUET_DATA_SPARSE:
+        for (int64_t p = d->rowptr[i]; ok && p < d->rowptr[i + 1]; p++) {
+            snprintf(num, sizeof num, "%s%d:%.6g", p > d->rowptr[i] ? " " : "", d->col[p] + 1, (double)d->val[p]);
+            ok = put_field(buf, len, &pos, num, 0);
+        }
+        break;
+    default:
+        ok = 0;
+    }
+    if (!ok) return dt_err(err, DUET_ERANGE, "row %lld does not fit in %zu bytes", (long long)i, len);
+    return DUET_OK;
+}
+
+int duet_data_split_every(const duet_data *d, int64_t every, duet_data **a, duet_data **b,
+                          duet_err *err) {
+    *a = *b = NULL;
+    if (!d || every < 2) return dt_err(err, DUET_EINVAL, "split: every must be >= 2");
+    duet_ctx *ctx = d->ctx;
+    int64_t *ia = dt_calloc(ctx, (size_t)d->N + 1, sizeof(int64_t));
+    int64_t *ib = dt_calloc(ctx, (size_t)d->N + 1, sizeof(int64_t));
+    int64_t na = 0, nb = 0;
+    int rc = DUET_OK;
+    if (!ia || !ib) {
+        rc = dt_err(err, DUET_ENOMEM, "split: out of memory");
+        goto fail;
+    }
+    for (int64_t i = 0; i < d->N; i++) {
+        if (i % every == every - 1) ib[nb++] = i;
+        else ia[na++] = i;
+    }
+    DT_TRY(dt_data_subset(ctx, d, ia, na, a, err));
+    DT_TRY(dt_data_subset(ctx, d, ib, nb, b, err));
+fail:
+    if (rc) {
+        dt_data_free(*a);
+        *a = NULL;
+    }
+    dt_free(ctx, ia);
+    dt_free(ctx, ib);
+    return rc;
+}
+
+// --- model lifecycle -----------------------------------------------------------------------
+
+duet_train_params duet_train_params_default(void) {
+    duet_train_params p;
+    memset(&p, 0, sizeof p);
+    p.model = "logreg";
+    p.penalty = DUET_PENALTY_L2;
+    p.text_mode = -1; /* model's default: TF-IDF, counts for naive Bayes */
+    return p;
+}
+
+static int model_new(duet_ctx *ctx, const dt_model_ops *ops, duet_model **out, duet_err *err) {
+    duet_model *m = dt_calloc(ctx, 1, sizeof *m);
+    if (!m) return dt_err(err, DUET_ENOMEM, "model: out of memory");
+    m->ctx = ctx;
+    m->ops = ops;
+    dt_pool_init(&m->pool, ctx);
+    *out = m;
+    return DUET_OK;
+}
+
+void duet_model_free(duet_model *m) {
+    if (!m) return;
+    if (m->state && m->ops && m->ops->free_state) m->ops->free_state(m->ctx, m->state);
+    dt_pipe_free(m->pipe);
+    dt_pool_clear(&m->pool);
+    dt_free(m->ctx, m->classes);
+    dt_free(m->ctx, m);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The sorted distinct labels of d become m->classes; y[i] = class of row i. */
+static int collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *err) {
+    duet_ctx *ctx = m->ctx;
+    char **s = dt_calloc(ctx, (size_t)d->N, sizeof(char *));
+    if (!s) return dt_err(err, DUET_ENOMEM, "labels: out of memory");
+    memcpy(s, d->labels, (size_t)d->N * sizeof(char *));
+    qsort(s, (size_t)d->N, sizeof(char *), cmp_str);
+    int K = 0;
+    for (int64_t i = 0; i < d->N; i++)
+        if (i == 0 || strcmp(s[i], s[i - 1]) != 0) s[K++] = s[i];
+    if (K < 2) {
+        dt_free(ctx, s);
+        return dt_err(err, DUET_EINVAL, "%s: the label column has only one class ('%s'); need at least two",
+                      d->src, d->N ? d->labels[0] : "");
+    }
+    if (K > 100000) {
+        dt_free(ctx, s);
+        return dt_err(err, DUET_ERANGE, "%s: %d distinct labels; is --label the right column?", d->src, K);
+    }
+    m->K = K;
+    m->classes = dt_calloc(ctx, (size_t)K, sizeof(char *));
+    if (!m->classes) {
+        dt_free(ctx, s);
+        return dt_err(err, DUET_ENOMEM, "labels: out of memory");
+    }
+    for (int k = 0; k < K; k++) {
+        m->classes[k] = dt_pool_strdup(&m->pool, s[k]);
+        if (!m->classes[k]) {
+            dt_free(ctx, s);
+            return dt_err(err, DUET_ENOMEM, "labels: out of memory");
+        }
+    }
+    dt_free(ctx, s);
+    for (int64_t i = 0; i < d->N; i++) {
+        char *const *hit = bsearch(&d->labels[i], m->classes, (size_t)K, sizeof(char *), cmp_str);
+        y[i] = (int32_t)(hit - m->classes);
+    }
+    return DUET_OK;
+}
+
+/* Class index of a label; a label ending in '.' also matches without it (UCI Adult's test
+ * file writes ">50K." where the training file has ">50K"). -1 when unknown. */
+static int class_of(const duet_model *m, const char *label) {
+    char *const *hit = bsearch(&label, m->classes, (size_t)m->K, sizeof(char *), cmp_str);
+    if (hit) return (int)(hit - m->classes);
+    size_t n = strlen(label);
+    if (n > 1 && label[n - 1] == '.') {
+        for (int k = 0; k < m->K; k++)
+            if (strlen(m->classes[k]) == n - 1 && strncmp(m->classes[k], label, n - 1) == 0) return k;
+    }
+    return -1;
+}
+
+static int check_params(const duet_train_params *p, duet_err *err) {
+    if (!(p->C >= 0) || isinf(p->C)) return dt_err(err, DUET_EINVAL, "C must be a positive number (got %g)", p->C);
+    if (!(p->alpha >= 0) || isinf(p->alpha)) return dt_err(err, DUET_EINVAL, "alpha must be >= 0 (got %g)", p->alpha);
+    if (p->penalty != DUET_PENALTY_L1 && p->penalty != DUET_PENALTY_L2)
+        return dt_err(err, DUET_EINVAL, "penalty must be l1 or l2");
+    if (p->cv_folds < 0 || p->cv_folds == 1 || p->cv_folds > 100)
+        return dt_err(err, DUET_EINVAL, "cv folds must be between 2 and 100 (got %d)", p->cv_folds);
+    if (p->ngram_min < 0 || p->ngram_max < 0 || (p->ngram_max && p->ngram_min > p->ngram_max) || p->ngram_max > 8)
+        return dt_err(err, DUET_EINVAL, "n-gram range %d-%d is invalid (1 <= min <= max <= 8)", p->ngram_min, p->ngram_max);
+    if (p->char_ngram_min < 0 || p->char_ngram_max < 0 || p->char_ngram_min > p->char_ngram_max || p->char_ngram_max > 16)
+        return dt_err(err, DUET_EINVAL, "character n-gram range %d-%d is invalid", p->char_ngram_min, p->char_ngram_max);
+    if (p->hash_dims < 0 || p->hash_dims > ((int64_t)1 << 30))
+        return dt_err(err, DUET_EINVAL, "hash dimensions must be in 1..2^30 (got %lld)", (long long)p->hash_dims);
+    if (p->min_df < 0 || p->max_features < 0) return dt_err(err, DUET_EINVAL, "min_df and max_features must be >= 0");
+    return DUET_OK;
+}
+
+/* Class weights n / (K * n_k) per row, or NULL when not asked for. */
+static int class_weights(duet_ctx *ctx, const int32_t *y, int64_t N, int K, double **sw, duet_err *err) {
+    int64_t *cnt = dt_calloc(ctx, (size_t)K, sizeof(int64_t));
+    *sw = dt_calloc(ctx, (size_t)N, sizeof(double));
+    if (!cnt || !*sw) {
+        dt_free(ctx, cnt);
+        dt_free(ctx, *sw);
+        *sw = NULL;
+        return dt_err(err, DUET_ENOMEM, "class weights: out of memory");
+    }
+    for (int64_t i = 0; i < N; i++) cnt[y[i]]++;
+    for (int64_t i = 0; i < N; i++) (*sw)[i] = (double)N / ((double)K * (double)cnt[y[i]]);
+    dt_free(ctx, cnt);
+    return DUET_OK;
+}
+
+/* Stratified fold of each row: rows of each class are shuffled and dealt round-robin. */
+static void stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t seed, int64_t *tmp,
+                             int *fold) {
+    dt_rng r;
+    dt_rng_seed(&r, seed ^ 0x5f0f5f0fULL);
+    for (int64_t i = 0; i < N; i++) tmp[i] = i;
+    dt_rng_shuffle(&r, tmp, N);
+    int64_t dealt = 0;
+    for (int k = 0; k < K; k++)
+        for (int64_t j = 0; j < N; j++)
+            if (y[tmp[j]] == k) fold[tmp[j]] = (int)(dealt++ % folds);
+}
+
+/* Fits a fresh state for `m` on rows `idx` of X and predicts rows `test`; adds correct
+ * predictions to *correct. */
+static int fit_predict_fold(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const int64_t *train,
+                            int64_t ntrain, const int64_t *test, int64_t ntest, int64_t *correct,
+                            float *P_out, duet_err *err) {
+    int rc = DUET_OK;
+    dt_mat Xtr = {0}, Xte = {0};
+    int32_t *ytr = dt_calloc(ctx, (size_t)ntrain, sizeof(int32_t));
+    double *swtr = a->sw ? dt_calloc(ctx, (size_t)ntrain, sizeof(double)) : NULL;
+    float *P = dt_calloc(ctx, (size_t)ntest * (size_t)a->K, sizeof(float));
+    duet_model fold = *m;
+    fold.state = NULL;
+    if (!ytr || !P || (a->sw && !swtr)) {
+        rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
+        goto fail;
+    }
+    DT_TRY(dt_mat_rows(ctx, a->X, train, ntrain, &Xtr, err));
+    DT_TRY(dt_mat_rows(ctx, a->X, test, ntest, &Xte, err));
+    for (int64_t i = 0; i < ntrain; i++) {
+        ytr[i] = a->y[train[i]];
+        if (swtr) swtr[i] = a->sw[train[i]];
+    }
+    dt_fit_args fa = *a;
+    fa.X = &Xtr;
+    fa.y = ytr;
+    fa.sw = swtr;
+    fa.verbose = 0;
+    DT_TRY(m->ops->fit(ctx, &fold, &fa, err));
+    DT_TRY(m->ops->predict_proba(ctx, &fold, &Xte, P, err));
+    for (int64_t i = 0; i < ntest; i++) {
+        const float *p = P + (size_t)i * (size_t)a->K;
+        int best = 0;
+        for (int k = 1; k < a->K; k++)
+            if (p[k] > p[best]) best = k;
+        *correct += best == a->y[test[i]];
+        if (P_out) memcpy(P_out + (size_t)test[i] * (size_t)a->K, p, (size_t)a->K * sizeof(float));
+    }
+fail:
+    if (fold.state) m->ops->free_state(ctx, fold.state);
+    dt_mat_free(ctx, &Xtr);
+    dt_mat_free(ctx, &Xte);
+    dt_free(ctx, ytr);
+    dt_free(ctx, swtr);
+    dt_free(ctx, P);
+    return rc;
+}
+
+/* Chooses the model's tuned hyperparameter by stratified k-fold cross-validation accuracy on
+ * at most TUNE_MAX_ROWS training rows; writes the winner into *p. Ties go to the smaller
+ * value (stronger regularisation). */
+static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_params *p, duet_err *err) {
+    const dt_model_ops *ops = m->ops;
+    int rc = DUET_OK;
+    int64_t N = a->X->N;
+    int folds = p->cv_folds ? p->cv_folds : 5;
+    int64_t *perm = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    int64_t *tr = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    int64_t *te = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    int *fold = dt_calloc(ctx, (size_t)N, sizeof(int));
+    if (!perm || !tr || !te || !fold) {
+        rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
+        goto fail;
+    }
+    stratified_folds(a->y, N, a->K, folds, ctx->seed, perm, fold);
+    /* subsample: keep rows whose shuffled position is below the cap */
+    int64_t cap = N > TUNE_MAX_ROWS ? TUNE_MAX_ROWS : N;
+    unsigned char *use = (unsigned char *)tr; /* reuse as a mask before tr is needed */
+    memset(use, 0, (size_t)N);
+    for (int64_t j = 0; j < cap; j++) use[perm[j]] = 1;
+    for (int64_t i = 0, j = 0; i < N; i++)
+        if (use[i]) perm[j++] = i;
+    double best = -1, best_v = 0;
+    for (int g = 0; g < ops->tune_n; g++) {
+        double v = ops->tune_grid[g];
+        duet_train_params q = *p;
+        if (strcmp(ops->tune, "C") == 0) q.C = v;
+        else q.alpha = v;
+        dt_fit_args fa = *a;
+        fa.p = &q;
+        int64_t correct = 0;
+        for (int f = 0; f < folds; f++) {
+            int64_t ntr = 0, nte = 0;
+            for (int64_t j = 0; j < cap; j++) {
+                int64_t i = perm[j];
+                if (fold[i] == f) te[nte++] = i;
+                else tr[ntr++] = i;
+            }
+            if (nte == 0 || ntr == 0) continue;
+            DT_TRY(fit_predict_fold(ctx, m, &fa, tr, ntr, te, nte, &correct, NULL, err));
+            DT_TRY(dt_check_abort(ctx, "cross-validation", err));
+        }
+        double acc = (double)correct / (double)cap;
+        dt_log(ctx, 0, "%s: %s=%g cross-validated accuracy %.4f", ops->name, ops->tune, v, acc);
+        if (acc > best + 1e-12) {
+            best = acc;
+            best_v = v;
+        }
+    }
+    if (strcmp(ops->tune, "C") == 0) p->C = best_v;
+    else p->alpha = best_v;
+    dt_model_meta_set(m, ops->tune, "%g", best_v);
+    dt_model_meta_set(m, "cv", "%d-fold on %lld rows: accuracy %.4f", folds, (long long)cap, best);
+fail:
+    dt_free(ctx, perm);
+    dt_free(ctx, tr);
+    dt_free(ctx, te);
+    dt_free(ctx, fold);
+    return rc;
+}
+
+static const char *kind_name(int kind) {
+    switch (kind) {
+    case DUET_DATA_TEXT: return "text";
+    case DUET_DATA_TABLE: return "table";
+    case DUET_DATA_DENSE: return "images";
+    case DUET_DATA_SPARSE: return "sparse";
+    default: return "?";
+    }
+}
+
+int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_params *params,
+                     duet_model **out, duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_model_train: out is NULL");
+    *out = NULL;
+    if (!ctx || !data) return dt_err(err, DUET_EINVAL, "duet_model_train: ctx and data are required");
+    duet_train_params p = params ? *params : duet_train_params_default();
+    if (!p.model) p.model = "logreg";
+    const dt_model_ops *ops = dt_model_find(p.model);
+    if (!ops) return dt_err(err, DUET_EINVAL, "unknown model '%s' (models: %s)", p.model, dt_model_names());
+    int rc = check_params(&p, err);
+    if (rc) return rc;
+    if (!data->labels) return dt_err(err, DUET_EINVAL, "%s: training needs labelled data", data->src);
+    if (data->N < 2) return dt_err(err, DUET_EINVAL, "%s: %lld examples; training needs at least 2", data->src, (long long)data->N);
+    if (p.text_mode < 0) p.text_mode = strcmp(ops->name, "nb") == 0 ? DUET_TEXT_COUNTS : DUET_TEXT_TFIDF;
+    if (!p.ngram_min) p.ngram_min = 1;
+    if (!p.ngram_max) p.ngram_max = p.ngram_min > 2 ? p.ngram_min : 2;
+
+    duet_model *m = NULL;
+    int32_t *y = NULL;
+    double *sw = NULL;
+    dt_mat X = {0};
+    double t0 = dt_now();
+    DT_TRY(model_new(ctx, ops, &m, err));
+    y = dt_calloc(ctx, (size_t)data->N, sizeof(int32_t));
+    if (!y) {
+        rc = dt_err(err, DUET_ENOMEM, "labels: out of memory");
+        goto fail;
+    }
+    DT_TRY(collect_classes(m, data, y, err));
+    DT_TRY(dt_pipe_fit(ctx, data, &p, &m->pipe, err));
+    DT_TRY(dt_pipe_apply(ctx, m->pipe, data, &X, err));
+    m->D = X.D;
+    if (p.class_weight_balanced) DT_TRY(class_weights(ctx, y, data->N, m->K, &sw, err));
+    dt_fit_args a = {&X, y, m->K, sw, &p, 1};
+    int tuned = ops->tune && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
+    if (tuned) DT_TRY(tune(ctx, m, &a, &p, err));
+    else if (ops->tune) dt_model_meta_set(m, ops->tune, "%g", strcmp(ops->tune, "C") == 0 ? p.C : p.alpha);
+    a.p = &p;
+    DT_TRY(ops->fit(ctx, m, &a, err));
+    char desc[256];
+    dt_model_meta_set(m, "trained_on", "%s (%lld %s examples)", data->src, (long long)data->N, kind_name(data->kind));
+    dt_model_meta_set(m, "features", "%s", dt_pipe_describe(m->pipe, desc, sizeof desc));
+    if (p.class_weight_balanced) dt_model_meta_set(m, "class_weight", "balanced");
+    dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
+    dt_model_meta_set(m, "fit_seconds", "%.3f", dt_now() - t0);
+    *out = m;
+    m = NULL;
+fail:
+    duet_model_free(m);
+    dt_mat_free(ctx, &X);
+    dt_free(ctx, y);
+    dt_free(ctx, sw);
+    return rc;
+}
+
+// --- description ---------------------------------------------------------------------------
+
+const char *duet_model_name(const duet_model *m) { return m->ops->name; }
+const char *duet_model_learns(const duet_model *m) { return m->ops->learns; }
+unsigned duet_model_caps(const duet_model *m) { return m->ops->caps; }
+int duet_model_classes(const duet_model *m) { return m->K; }
+const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
+int64_t duet_model_features(const duet_model *m) { return m->D; }
+const char *duet_model_meta_key(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_key[i] : NULL; }
+const char *duet_model_meta_value(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_val[i] : NULL; }
+
+typedef struct {
+    int64_t j;
+    double v;
+} featval;
+
+static int cmp_featval_desc(const void *a, const void *b) {
+    double x = ((const featval *)a)->v, y = ((const featval *)b)->v;
+    return x > y ? -1 : x < y ? 1 : (((const featval *)a)->j > ((const featval *)b)->j) - (((const featval *)a)->j < ((const featval *)b)->j);
+}
+
+/* The n largest of v (count) into out with names from the pipeline. */
+static void top_n(const duet_model *m, featval *v, int64_t count, duet_feature *out, int n, int *n_out) {
+    qsort(v, (size_t)count, sizeof *v, cmp_featval_desc);
+    int k = 0;
+    for (int64_t i = 0; i < count && k < n; i++, k++) {
+        dt_pipe_feature_name(m->pipe, v[i].j, out[k].name, sizeof out[k].name);
+        out[k].value = v[i].v;
+    }
+    *n_out = k;
+}
+
+int duet_model_top_features(duet_ctx *ctx, const duet_model *m, int k, duet_feature *out, int n,
+                            int *n_out, duet_err *err) {
+    *n_out = 0;
+    if (!m->ops->feature_weights) return dt_err(err, DUET_EUNSUPPORTED, "%s has no per-feature weights", m->ops->name);
+    if (k < 0 || k >= m->K) return dt_err(err, DUET_ERANGE, "class %d out of range (%d classes)", k, m->K);
+    double *w = dt_calloc(ctx, (size_t)m->D, sizeof(double));
+    featval *v = dt_calloc(ctx, (size_t)m->D, sizeof(featval));
+    int rc = DUET_OK;
+    if (!w || !v) {
+        rc = dt_err(err, DUET_ENOMEM, "top features: out of memory");
+        goto fail;
+    }
+    DT_TRY(m->ops->feature_weights(ctx, m, k, w, err));
+    for (int64_t j = 0; j < m->D; j++) v[j] = (featval){j, w[j]};
+    top_n(m, v, m->D, out, n, n_out);
+fail:
+    dt_free(ctx, w);
+    dt_free(ctx, v);
+    return rc;
+}
+
+// --- prediction ------------------------------------------------------------------------------
+
+static int featurize(duet_ctx *ctx, const duet_model *m, const duet_data *d, dt_mat *X, duet_err *err) {
+    if (d->kind != dt_pipe_kind(m->pipe))
+        return dt_err(err, DUET_EINVAL, "%s: the model was trained on %s data, this is %s data", d->src,
+                      kind_name(dt_pipe_kind(m->pipe)), kind_name(d->kind));
+    return dt_pipe_apply(ctx, m->pipe, d, X, err);
+}
+
+int duet_model_predict(duet_ctx *ctx, const duet_model *m, const duet_data *d, int32_t *labels, float *proba,
+                       duet_err *err) {
+    if (!ctx || !m || !d || !labels) return dt_err(err, DUET_EINVAL, "duet_model_predict: missing argument");
+    if (!(m->ops->caps & DUET_CAN_PREDICT) || !m->ops->predict_proba)
+        return dt_err(err, DUET_EUNSUPPORTED, "%s cannot predict labels", m->ops->name);
+    dt_mat X = {0};
+    int rc = featurize(ctx, m, d, &X, err);
+    if (rc) return rc;
+    float *P = proba ? proba : dt_calloc(ctx, (size_t)d->N * (size_t)m->K, sizeof(float));
+    if (!P) {
+        dt_mat_free(ctx, &X);
+        return dt_err(err, DUET_ENOMEM, "predict: out of memory");
+    }
+    rc = m->ops->predict_proba(ctx, m, &X, P, err);
+    if (rc == DUET_OK) {
+        for (int64_t i = 0; i < d->N; i++) {
+            const float *p = P + (size_t)i * (size_t)m->K;
+            int best = 0;
+            for (int k = 1; k < m->K; k++)
+                if (p[k] > p[best]) best = k;
+            labels[i] = best;
+        }
+    }
+    if (!proba) dt_free(ctx, P);
+    dt_mat_free(ctx, &X);
+    return rc;
+}
+
+int duet_model_explain(duet_ctx *ctx, const duet_model *m, const duet_data *d, int64_t i, int k, duet_feature *out,
+                       int n, int *n_out, duet_err *err) {
+    *n_out = 0;
+    if (!m->ops->explain) return dt_err(err, DUET_EUNSUPPORTED, "%s cannot explain its decisions", m->ops->name);
+    if (i < 0 || i >= d->N) return dt_err(err, DUET_ERANGE, "row %lld out of range", (long long)i);
+    if (k < 0 || k >= m->K) return dt_err(err, DUET_ERANGE, "class %d out of range", k);
+    duet_data row;
+    dt_data_view_row(d, i, &row);
+    dt_mat X = {0};
+    int rc = featurize(ctx, m, &row, &X, err);
+    if (rc) return rc;
+    int64_t *feat = dt_calloc(ctx, (size_t)m->D, sizeof(int64_t));
+    double *val = dt_calloc(ctx, (size_t)m->D, sizeof(double));
+    featval *v = dt_calloc(ctx, (size_t)m->D, sizeof(featval));
+    int64_t cnt = 0;
+    if (!feat || !val || !v) {
+        rc = dt_err(err, DUET_ENOMEM, "explain: out of memory");
+        goto fail;
+    }
+    DT_TRY(m->ops->explain(ctx, m, &X, 0, k, feat, val, &cnt, err));
+    int64_t used = 0;
+    for (int64_t t = 0; t < cnt; t++)
+        if (val[t] != 0) v[used++] = (featval){feat[t], val[t]};
+    /* largest |contribution| first, sign kept */
+    for (int64_t t = 0; t < used; t++) v[t].v = v[t].v;
+    {
+        featval *absv = v;
+        for (int64_t a = 1; a < used; a++) { /* insertion sort by |v| is fine: rows are short */
+            featval x = absv[a];
+            int64_t b = a - 1;
+            while (b >= 0 && fabs(absv[b].v) < fabs(x.v)) {
+                absv[b + 1] = absv[b];
+                b--;
+            }
+            absv[b + 1] = x;
+        }
+        int w = 0;
+        for (int64_t t = 0; t < used && w < n; t++, w++) {
+            dt_pipe_feature_name(m->pipe, absv[t].j, out[w].name, sizeof out[w].name);
+            out[w].value = absv[t].v;
+        }
+        *n_out = w;
+    }
+fail:
+    dt_free(ctx, feat);
+    dt_free(ctx, val);
+    dt_free(ctx, v);
+    dt_mat_free(ctx, &X);
+    return rc;
+}
+
+int duet_model_score(duet_ctx *ctx, const duet_model *m, const duet_data *d, double *logp, duet_err *err) {
+    if (!m->ops->score || !(m->ops->caps & DUET_CAN_SCORE))
+        return dt_err(err, DUET_EUNSUPPORTED, "%s learns %s and cannot score likelihoods", m->ops->name, m->ops->learns);
+    dt_mat X = {0};
+    int rc = featurize(ctx, m, d, &X, err);
+    if (rc) return rc;
+    rc = m->ops->score(ctx, m, &X, logp, err);
+    dt_mat_free(ctx, &X);
+    return rc;
+}
+
+/* Turns a sampled feature vector back into a raw example (text or a CSV row). */
+static int unfeaturize(const duet_model *m, const float *x, dt_rng *r, char *buf, size_t len, duet_err *err) {
+    int kind = dt_pipe_kind(m->pipe);
+    if (kind == DUET_DATA_TABLE) return dt_pipe_table_row(m->pipe, x, buf, len, err);
+    if (kind != DUET_DATA_TEXT)
+        return dt_err(err, DUET_EUNSUPPORTED, "sampling %s data is not supported yet", kind_name(kind));
+    /* words with their sampled counts, in a random order */
+    size_t pos = 0, nw = 0;
+    int64_t *order = dt_calloc(m->ctx, (size_t)m->D, sizeof(int64_t));
+    if (!order) return dt_err(err, DUET_ENOMEM, "sample: out of memory");
+    for (int64_t j = 0; j < m->D; j++)
+        for (float c = x[j]; c >= 0.5f; c -= 1.0f) {
+            if (nw >= (size_t)m->D) break;
+            order[nw++] = j;
+        }
+    dt_rng_shuffle(r, order, (int64_t)nw);
+    buf[0] = 0;
+    for (size_t t = 0; t < nw; t++) {
+        const char *w = dt_pipe_term(m->pipe, order[t]);
+        if (!w) continue;
+        size_t l = strlen(w);
+        if (pos + l + 2 >= len) break;
+        if (pos) buf[pos++] = ' ';
+        memcpy(buf + pos, w, l);
+        pos += l;
+        buf[pos] = 0;
+    }
+    dt_free(m->ctx, order);
+    return DUET_OK;
+}
+
+int duet_model_sample(duet_ctx *ctx, const duet_model *m, const char *label, int64_t count, uint64_t seed,
+                      duet_data **out, duet_err *err) {
+    *out = NULL;
+    if (!m->ops->sample || !(m->ops->caps & DUET_CAN_SAMPLE))
+        return dt_err(err, DUET_EUNSUPPORTED, "%s learns %s and cannot sample", m->ops->name, m->ops->learns);
+    if (count < 1 || count > 10000000) return dt_err(err, DUET_EINVAL, "count must be in 1..10000000 (got %lld)", (long long)count);
+    int want = -1;
+    if (label) {
+        want = class_of(m, label);
+        if (want < 0) return dt_err(err, DUET_EINVAL, "label '%s' is not one of the model's classes", label);
+    }
+    int rc = DUET_OK;
+    duet_data *s = NULL;
+    float *x = dt_calloc(ctx, (size_t)m->D, sizeof(float));
+    size_t blen = 1 << 16;
+    char *buf = dt_alloc(ctx, blen);
+    if (!x || !buf) {
+        rc = dt_err(err, DUET_ENOMEM, "sample: out of memory");
+        goto fail;
+    }
+    DT_TRY(dt_data_new(ctx, DUET_DATA_TEXT, "samples", &s, err));
+    s->text = dt_calloc(ctx, (size_t)count, sizeof(char *));
+    s->labels = dt_calloc(ctx, (size_t)count, sizeof(char *));
+    if (!s->text || !s->labels) {
+        rc = dt_err(err, DUET_ENOMEM, "sample: out of memory");
+        goto fail;
+    }
+    dt_rng r;
+    dt_rng_seed(&r, seed);
+    for (int64_t i = 0; i < count; i++) {
+        int k = want;
+        DT_TRY(m->ops->sample(ctx, m, k, &r, x, err)); /* k = -1: the model draws the class */
+        k = (int)x[0] < 0 ? 0 : k;
+        DT_TRY(unfeaturize(m, x, &r, buf, blen, err));
+        s->text[i] = dt_pool_strdup(&s->pool, buf);
+        s->labels[i] = dt_pool_strdup(&s->pool, want >= 0 ? m->classes[want] : "");
+        if (!s->text[i] || !s->labels[i]) {
+            rc = dt_err(err, DUET_ENOMEM, "sample: out of memory");
+            goto fail;
+        }
+        s->N = i + 1;
+    }
+    *out = s;
+    s = NULL;
+fail:
+    dt_data_free(s);
+    dt_free(ctx, x);
+    dt_free(ctx, buf);
+    return rc;
+}
+
+// --- evaluation ------------------------------------------------------------------------------
+
+static int true_labels(const duet_model *m, const duet_data *d, int32_t *y, duet_err *err) {
+    if (!d->labels) return dt_err(err, DUET_EINVAL, "%s: evaluation needs labelled data", d->src);
+    for (int64_t i = 0; i < d->N; i++) {
+        y[i] = class_of(m, d->labels[i]);
+        if (y[i] < 0)
+            return dt_err(err, DUET_EINVAL, "%s: row %lld has label '%s', which the model never saw in training",
+                          d->src, (long long)i + 1, d->labels[i]);
+    }
+    return DUET_OK;
+}
+
+int duet_model_eval(duet_ctx *ctx, const duet_model *m, const duet_data *d, duet_metrics **out, duet_err *err) {
+    *out = NULL;
+    if (d->N < 1) return dt_err(err, DUET_EINVAL, "%s: no rows to evaluate", d->src);
+    int32_t *y = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
+    int32_t *pred = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
+    float *P = dt_calloc(ctx, (size_t)d->N * (size_t)m->K, sizeof(float));
+    int rc = DUET_OK;
+    if (!y || !pred || !P) {
+        rc = dt_err(err, DUET_ENOMEM, "eval: out of memory");
+        goto fail;
+    }
+    DT_TRY(true_labels(m, d, y, err));
+    DT_TRY(duet_model_predict(ctx, m, d, pred, P, err));
+    DT_TRY(dt_metrics_compute(ctx, m->K, d->N, y, pred, P, m->classes, out, err));
+fail:
+    dt_free(ctx, y);
+    dt_free(ctx, pred);
+    dt_free(ctx, P);
+    return rc;
+}
+
+int duet_cross_validate(duet_ctx *ctx, const duet_data *d, const duet_train_params *p, int folds,
+                        duet_metrics **out, duet_err *err) {
+    *out = NULL;
+    if (folds < 2 || folds > 100) return dt_err(err, DUET_EINVAL, "--cv needs 2..100 folds (got %d)", folds);
+    if (!d->labels) return dt_err(err, DUET_EINVAL, "%s: cross-validation needs labelled data", d->src);
+    if (d->N < folds) return dt_err(err, DUET_EINVAL, "%s: %lld rows for %d folds", d->src, (long long)d->N, folds);
+    int rc = DUET_OK;
+    duet_model *all = NULL; /* only for the class list */
+    int32_t *y = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
+    int32_t *pred = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
+    int64_t *perm = dt_calloc(ctx, (size_t)d->N, sizeof(int64_t));
+    int64_t *tr = dt_calloc(ctx, (size_t)d->N, sizeof(int64_t));
+    int64_t *te = dt_calloc(ctx, (size_t)d->N, sizeof(int64_t));
+    int *fold = dt_calloc(ctx, (size_t)d->N, sizeof(int));
+    double *facc = dt_calloc(ctx, (size_t)folds, sizeof(double));
+    double *ff1 = dt_calloc(ctx, (size_t)folds, sizeof(double));
+    float *P = NULL;
+    if (!y || !pred || !perm || !tr || !te || !fold || !facc || !ff1) {
+        rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
+        goto fail;
+    }
+    DT_TRY(model_new(ctx, dt_model_find("nb"), &all, err));
+    DT_TRY(collect_classes(all, d, y, err));
+    P = dt_calloc(ctx, (size_t)d->N * (size_t)all->K, sizeof(float));
+    if (!P) {
+        rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
+        goto fail;
+    }
+    stratified_folds(y, d->N, all->K, folds, ctx->seed, perm, fold);
+    for (int f = 0; f < folds; f++) {
+        int64_t ntr = 0, nte = 0;
+        for (int64_t i = 0; i < d->N; i++) {
+            if (fold[i] == f) te[nte++] = i;
+            else tr[ntr++] = i;
+        }
+        duet_data *dtr = NULL, *dte = NULL;
+        duet_model *m = NULL;
+        duet_metrics *fm = NULL;
+        rc = dt_data_subset(ctx, d, tr, ntr, &dtr, err);
+        if (!rc) rc = dt_data_subset(ctx, d, te, nte, &dte, err);
+        if (!rc) rc = duet_model_train(ctx, dtr, p, &m, err);
+        if (!rc && m->K != all->K) rc = dt_err(err, DUET_EINVAL, "fold %d lacks a class; use fewer folds", f + 1);
+        if (!rc) rc = duet_model_predict(ctx, m, dte, pred + 0, P, err);
+        if (!rc) {
+            int64_t correct = 0;
+            /* the model's classes equal the full list (same sorted labels), so indices agree */
+            for (int64_t t = 0; t < nte; t++) correct += pred[t] == y[te[t]];
+            facc[f] = (double)correct / (double)nte;
+            int32_t *yt = (int32_t *)fold; /* scratch not needed: compute fold F1 via metrics */
+            (void)yt;
+            int32_t *ytrue = dt_calloc(ctx, (size_t)nte, sizeof(int32_t));
+            if (!ytrue) rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
+            else {
+                for (int64_t t = 0; t < nte; t++) ytrue[t] = y[te[t]];
+                rc = dt_metrics_compute(ctx, all->K, nte, ytrue, pred, P, all->classes, &fm, err);
+                if (!rc) ff1[f] = fm->f1;
+                /* pool the fold's predictions at their rows */
+                for (int64_t t = nte - 1; t >= 0 && !rc; t--) {
+                    memmove(P + (size_t)te[t] * (size_t)all->K, P + (size_t)t * (size_t)all->K, (size_t)all->K * sizeof(float));
+                }
+                dt_free(ctx, ytrue);
+            }
+            for (int64_t t = nte - 1; t >= 0; t--) tr[te[t]] = pred[t]; /* stash pooled labels in tr */
+        }
+        duet_metrics_free(ctx, fm);
+        duet_model_free(m);
+        dt_data_free(dtr);
+        dt_data_free(dte);
+        if (rc) {
+            dt_err_prefix(err, rc, "fold %d of %d", f + 1, folds);
+            goto fail;
+        }
+        dt_log(ctx, 0, "fold %d/%d: accuracy %.4f", f + 1, folds, facc[f]);
+        /* restore the fold map for the next fold (tr was reused) */
+        stratified_folds(y, d->N, all->K, folds, ctx->seed, perm, fold);
+        for (int64_t i = 0; i < d->N; i++)
+            if (fold[i] <= f) pred[i] = (int32_t)tr[i];
+    }
+    DT_TRY(dt_metrics_compute(ctx, all->K, d->N, y, pred, P, all->classes, out, err));
+    double ma = 0, mf = 0, va = 0, vf = 0;
+    for (int f = 0; f < folds; f++) {
+        ma += facc[f] / folds;
+        mf += ff1[f] / folds;
+    }
+    for (int f = 0; f < folds; f++) {
+        va += (facc[f] - ma) * (facc[f] - ma) / folds;
+        vf += (ff1[f] - mf) * (ff1[f] - mf) / folds;
+    }
+    (*out)->accuracy_std = sqrt(va);
+    (*out)->f1_std = sqrt(vf);
+fail:
+    duet_model_free(all);
+    dt_free(ctx, y);
+    dt_free(ctx, pred);
+    dt_free(ctx, perm);
+    dt_free(ctx, tr);
+    dt_free(ctx, te);
+    dt_free(ctx, fold);
+    dt_free(ctx, facc);
+    dt_free(ctx, ff1);
+    dt_free(ctx, P);
+    return rc;
+}
+
+// --- model files -------------------------------------------------------------------------------
+
+int duet_model_save(duet_ctx *ctx, const duet_model *m, const char *path, duet_err *err) {
+    if (!ctx || !m || !path) return dt_err(err, DUET_EINVAL, "duet_model_save: missing argument");
+    dt_st_writer *w = NULL;
+    cJSON *arr = NULL;
+    char *classes = NULL;
+    int rc = dt_st_writer_new(ctx, &w, err);
+    if (rc) return rc;
+    arr = cJSON_CreateArray();
+    for (int k = 0; arr && k < m->K; k++) {
+        cJSON *s = cJSON_CreateString(m->classes[k]);
+        if (!s || !cJSON_AddItemToArray(arr, s)) {
+            cJSON_Delete(s);
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    classes = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    if (!classes) {
+        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    DT_TRY(dt_st_meta(w, "format", "duet", err));
+    DT_TRY(dt_st_metaf(w, err, "format_version", "%d", FORMAT_VERSION));
+    DT_TRY(dt_st_meta(w, "duet_version", duet_version(), err));
+    DT_TRY(dt_st_meta(w, "model", m->ops->name, err));
+    DT_TRY(dt_st_meta(w, "learns", m->ops->learns, err));
+    DT_TRY(dt_st_metaf(w, err, "K", "%d", m->K));
+    DT_TRY(dt_st_metaf(w, err, "D", "%lld", (long long)m->D));
+    DT_TRY(dt_st_meta(w, "classes", classes, err));
+    for (int i = 0; i < m->n_meta; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "train.%s", m->meta_key[i]);
+        DT_TRY(dt_st_meta(w, key, m->meta_val[i], err));
+    }
+    DT_TRY(dt_pipe_save(m->pipe, w, err));
+    DT_TRY(m->ops->save(m, w, err));
+    DT_TRY(dt_st_write(w, path, err));
+fail:
+    free(classes);
+    cJSON_Delete(arr);
+    dt_st_writer_free(w);
+    return rc;
+}
+
+int duet_model_load(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_model_load: out is NULL");
+    *out = NULL;
+    if (!ctx || !path) return dt_err(err, DUET_EINVAL, "duet_model_load: ctx and path are required");
+    dt_st_file *f = NULL;
+    duet_model *m = NULL;
+    cJSON *arr = NULL;
+    int rc = dt_st_open(ctx, path, &f, err);
+    if (rc) return rc;
+    const char *fmt = dt_st_meta_get(f, "format");
+    if (!fmt || strcmp(fmt, "duet") != 0) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: a safetensors file, but not a duet model (no format=duet metadata)", path);
+        goto fail;
+    }
+    int64_t ver, K, D;
+    DT_TRY(dt_st_meta_i64(f, "format_version", 1, 1000000, &ver, err));
+    if (ver > FORMAT_VERSION) {
+        rc = dt_err(err, DUET_EUNSUPPORTED, "%s: format version %lld is newer than this duet reads (%d)", path,
+                    (long long)ver, FORMAT_VERSION);
+        goto fail;
+    }
+    const char *name = dt_st_meta_get(f, "model");
+    const dt_model_ops *ops = name ? dt_model_find(name) : NULL;
+    if (!ops) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: unknown model '%s'", path, name ? name : "(none)");
+        goto fail;
+    }
+    DT_TRY(dt_st_meta_i64(f, "K", 2, 100000, &K, err));
+    DT_TRY(dt_st_meta_i64(f, "D", 1, (int64_t)1 << 31, &D, err));
+    DT_TRY(model_new(ctx, ops, &m, err));
+    m->K = (int)K;
+    m->D = D;
+    const char *cls = dt_st_meta_get(f, "classes");
+    arr = cls ? cJSON_Parse(cls) : NULL;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != K) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: metadata 'classes' is not a list of %lld names", path, (long long)K);
+        goto fail;
+    }
+    m->classes = dt_calloc(ctx, (size_t)K, sizeof(char *));
+    if (!m->classes) {
+        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    int k = 0;
+    for (const cJSON *it = arr->child; it; it = it->next, k++) {
+        if (!cJSON_IsString(it)) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: class %d is not a string", path, k);
+            goto fail;
+        }
+        m->classes[k] = dt_pool_strdup(&m->pool, it->valuestring);
+        if (!m->classes[k]) {
+            rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        if (k > 0 && strcmp(m->classes[k - 1], m->classes[k]) >= 0) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: class names are not sorted and distinct", path);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < dt_st_meta_count(f); i++) {
+        const char *key = dt_st_meta_key(f, i);
+        if (strncmp(key, "train.", 6) == 0 && dt_model_meta_set(m, key + 6, "%s", dt_st_meta_value(f, i)) == DUET_ENOMEM) {
+            rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+    DT_TRY(dt_pipe_load(ctx, f, &m->pipe, err));
+    if (dt_pipe_dim(m->pipe) != D) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: the pipeline makes %lld features, the model expects %lld", path,
+                    (long long)dt_pipe_dim(m->pipe), (long long)D);
+        goto fail;
+    }
+    DT_TRY(ops->load(ctx, m, f, err));
+    *out = m;
+    m = NULL;
+fail:
+    cJSON_Delete(arr);
+    duet_model_free(m);
+    dt_st_close(f);
+    return rc;
+}

@@ -1,0 +1,150 @@
+/* data.h — raw datasets, feature matrices, readers and the feature pipeline.
+ * defines: struct duet_data (raw examples and labels, as read), dt_mat (the numeric feature
+ * matrix that models see, dense or CSR), the readers (dt_read_*), and dt_pipe, the fitted
+ * featurizer that turns raw examples into a dt_mat and is stored in the model file.
+ */
+#ifndef DT_DATA_H
+#define DT_DATA_H
+
+#include "../core/dt.h"
+
+/* --- raw data ------------------------------------------------------------------------------ */
+
+/* A dataset as read: one of four kinds of examples, plus an optional label per example.
+ * All strings live in `pool`; arrays are allocated with ctx. Read-only after loading. */
+struct duet_data {
+    duet_ctx *ctx;
+    dt_pool pool;
+    int kind;          /* DUET_DATA_* */
+    int64_t N;         /* examples */
+    char *src;         /* where it came from, for messages (pool) */
+    char **labels;     /* (N) label strings, or NULL when unlabelled */
+    /* DUET_DATA_TEXT */
+    char **text;       /* (N) UTF-8 text */
+    /* DUET_DATA_TABLE: missing cells are NULL */
+    int64_t C;         /* columns, the label column excluded */
+    char **colnames;   /* (C) header names, or "1", "2", ... when there is no header */
+    char **cells;      /* (N, C) row-major */
+    /* DUET_DATA_DENSE */
+    int64_t D;         /* values per example (H*W for images) */
+    int64_t H, W;      /* image height and width, 0 when not an image */
+    float *x;          /* (N, D) raw values (pixels 0..255) */
+    /* DUET_DATA_SPARSE: CSR with 0-based, strictly increasing column indices */
+    int64_t *rowptr;   /* (N+1) */
+    int32_t *col;      /* (nnz) */
+    float *val;        /* (nnz) */
+    /* D above is 1 + the largest column index for SPARSE */
+};
+
+/* A new empty dataset of a kind; arrays are attached by the reader. */
+int dt_data_new(duet_ctx *ctx, int kind, const char *src, duet_data **out, duet_err *err);
+
+/* A new dataset holding rows idx[0..n) of d (copied). */
+int dt_data_subset(duet_ctx *ctx, const duet_data *d, const int64_t *idx, int64_t n,
+                   duet_data **out, duet_err *err);
+/* A one-row view of row i of d: shares d's arrays (CSR offsets stay absolute); never freed. */
+void dt_data_view_row(const duet_data *d, int64_t i, duet_data *v);
+
+/* --- readers: each fills a new duet_data; messages name the file and line or offset ---------- */
+
+/* `name` is used in messages; buf need not be NUL-terminated. */
+int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                const duet_load_opts *o, duet_data **out, duet_err *err);
+int dt_read_libsvm(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                   const duet_load_opts *o, duet_data **out, duet_err *err);
+int dt_read_text_tsv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                     const duet_load_opts *o, duet_data **out, duet_err *err);
+int dt_read_jsonl(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                  const duet_load_opts *o, duet_data **out, duet_err *err);
+int dt_read_dir(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out,
+                duet_err *err);
+/* Images from path and labels from o->labels_path (optional when o->unlabelled); gzip or not. */
+int dt_read_idx(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out,
+                duet_err *err);
+/* Whole file (or "-" for stdin) into memory; *buf is NUL-terminated, caller frees with ctx. */
+int dt_read_file(duet_ctx *ctx, const char *path, char **buf, size_t *len, duet_err *err);
+/* Checks that s[0..n) is valid UTF-8; on failure *bad = offset of the first bad byte. */
+int dt_utf8_valid(const char *s, size_t n, size_t *bad);
+
+/* --- feature matrix -------------------------------------------------------------------------- */
+
+/* What models see: N rows of D features, dense or CSR (exactly one of x / rowptr is set). */
+typedef struct dt_mat {
+    int64_t N, D;
+    float *x;          /* dense (N, D) row-major, or NULL */
+    int64_t *rowptr;   /* CSR (N+1), or NULL */
+    int32_t *col;      /* (nnz) */
+    float *val;        /* (nnz) */
+} dt_mat;
+
+void dt_mat_free(duet_ctx *ctx, dt_mat *m);
+/* A new matrix holding rows idx[0..n) of m. */
+int dt_mat_rows(duet_ctx *ctx, const dt_mat *m, const int64_t *idx, int64_t n, dt_mat *out,
+                duet_err *err);
+
+static inline double dt_mat_dot(const dt_mat *m, int64_t i, const double *w) {
+    double s = 0;
+    if (m->x) {
+        const float *r = m->x + (size_t)i * (size_t)m->D;
+        for (int64_t j = 0; j < m->D; j++) s += (double)r[j] * w[j];
+    } else {
+        for (int64_t p = m->rowptr[i]; p < m->rowptr[i + 1]; p++) s += (double)m->val[p] * w[m->col[p]];
+    }
+    return s;
+}
+
+/* g += a * row i */
+static inline void dt_mat_axpy(const dt_mat *m, int64_t i, double a, double *g) {
+    if (m->x) {
+        const float *r = m->x + (size_t)i * (size_t)m->D;
+        for (int64_t j = 0; j < m->D; j++) g[j] += a * (double)r[j];
+    } else {
+        for (int64_t p = m->rowptr[i]; p < m->rowptr[i + 1]; p++) g[m->col[p]] += a * (double)m->val[p];
+    }
+}
+
+static inline double dt_mat_sqnorm(const dt_mat *m, int64_t i) {
+    double s = 0;
+    if (m->x) {
+        const float *r = m->x + (size_t)i * (size_t)m->D;
+        for (int64_t j = 0; j < m->D; j++) s += (double)r[j] * r[j];
+    } else {
+        for (int64_t p = m->rowptr[i]; p < m->rowptr[i + 1]; p++) s += (double)m->val[p] * m->val[p];
+    }
+    return s;
+}
+
+/* --- feature pipeline ---------------------------------------------------------------------------- */
+
+typedef struct dt_pipe dt_pipe;
+struct dt_st_writer;
+struct dt_st_file;
+
+/* Fits the featurizer to the kind of `data`, with settings from p:
+ *   TEXT   -> word (and optional character) n-grams, TF-IDF / counts / binary, vocabulary or
+ *             hashing; Unicode-aware splitting and case folding (utf8proc)
+ *   TABLE  -> numeric columns standardised (+ missing indicator where values are missing),
+ *             categorical columns one-hot (+ missing indicator)
+ *   DENSE  -> pixels scaled to [0, 1]
+ *   SPARSE -> passed through (D from the training data; larger indices are dropped) */
+int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *p,
+                dt_pipe **out, duet_err *err);
+/* Featurizes any data of the same kind (labelled or not) into a new matrix. */
+int dt_pipe_apply(duet_ctx *ctx, const dt_pipe *pipe, const duet_data *data, dt_mat *out,
+                  duet_err *err);
+int64_t dt_pipe_dim(const dt_pipe *pipe);
+int dt_pipe_kind(const dt_pipe *pipe);             /* DUET_DATA_* it was fitted on */
+int dt_pipe_text_mode(const dt_pipe *pipe);        /* DUET_TEXT_* (text pipelines) */
+/* Name of feature j ("free", "call now", "age", "sex=Male", "pixel[3,14]"); writes into buf. */
+const char *dt_pipe_feature_name(const dt_pipe *pipe, int64_t j, char *buf, size_t len);
+/* One line describing the pipeline, e.g. "tfidf word 1-2-grams, 8713 terms". */
+const char *dt_pipe_describe(const dt_pipe *pipe, char *buf, size_t len);
+int dt_pipe_save(const dt_pipe *pipe, struct dt_st_writer *w, duet_err *err);
+int dt_pipe_load(duet_ctx *ctx, const struct dt_st_file *f, dt_pipe **out, duet_err *err);
+void dt_pipe_free(dt_pipe *pipe);
+
+/* For generative models that sample: the inverse of the pipeline, where one exists.
+ * TEXT: feature j's term; TABLE: sets up rows from feature values; see featurize.c. */
+int dt_pipe_is_ngram(const dt_pipe *pipe, int64_t j); /* 1 when feature j is a word unigram */
+
+#endif /* DT_DATA_H */

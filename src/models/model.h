@@ -1,0 +1,87 @@
+/* model.h — the model interface every model fills, and struct duet_model.
+ * defines: dt_model_ops (a table of function pointers and a capability mask: what the model
+ * learns decides what it can do), dt_fit_args, the registry (dt_model_find) and helpers
+ * shared by models (class weights, meta entries).
+ *
+ * A model sees only numeric features (dt_mat) and class indices; the feature pipeline and
+ * label names are handled around it by api.c.
+ */
+#ifndef DT_MODEL_H
+#define DT_MODEL_H
+
+#include "../core/dt.h"
+#include "../data/data.h"
+#include "../io/safetensors.h"
+
+typedef struct dt_fit_args {
+    const dt_mat *X;           /* (N, D) features */
+    const int32_t *y;          /* (N) class indices 0..K-1 */
+    int K;                     /* classes, >= 2 */
+    const double *sw;          /* (N) sample weights (class weights), or NULL for all 1 */
+    const duet_train_params *p;
+    int verbose;               /* 1: log progress lines through ctx */
+} dt_fit_args;
+
+typedef struct dt_model_ops {
+    const char *name;          /* "logreg" */
+    const char *learns;        /* "p(y|x)", "p(x|y)p(y)", "p(x)" */
+    unsigned caps;             /* DUET_CAN_* */
+    const char *about;         /* one line for `duet info` and --help */
+
+    /* Fits m->state from args (K, D known from args). Validates its own parameters. */
+    int (*fit)(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err);
+    /* P (N, K) class probabilities for every row of X. */
+    int (*predict_proba)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P,
+                         duet_err *err);
+    /* Contribution of each stored feature of row i to class k: writes up to nnz(row i)
+     * (feature index, value) pairs into feat/val, *n = count. NULL when it cannot explain. */
+    int (*explain)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int64_t i, int k,
+                   int64_t *feat, double *val, int64_t *n, duet_err *err);
+    /* Weight of every feature for class k, val (D), for "top features". NULL if none. */
+    int (*feature_weights)(duet_ctx *ctx, const duet_model *m, int k, double *val,
+                           duet_err *err);
+    /* log p(x) per row (N). NULL when it cannot score. */
+    int (*score)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp,
+                 duet_err *err);
+    /* Draws one example of class k into the feature space: x (D) dense. NULL if it cannot. */
+    int (*sample)(duet_ctx *ctx, const duet_model *m, int k, dt_rng *rng, float *x,
+                  duet_err *err);
+    /* Adds the model's tensors and metadata (prefix "model.") to w. */
+    int (*save)(const duet_model *m, dt_st_writer *w, duet_err *err);
+    /* Fills m->state from f; K and D are already set on m and must be checked. */
+    int (*load)(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *err);
+    void (*free_state)(duet_ctx *ctx, void *state);
+    /* The hyperparameter chosen by cross-validation when the user gives none ("C" sets
+     * duet_train_params.C, "alpha" sets .alpha), with its grid; NULL when none is tuned. */
+    const char *tune;
+    const double *tune_grid;
+    int tune_n;
+} dt_model_ops;
+
+#define DT_MAX_META 32
+
+struct duet_model {
+    duet_ctx *ctx;             /* must outlive the model */
+    const dt_model_ops *ops;
+    dt_pipe *pipe;             /* featurizer fitted on the training data */
+    int K;                     /* classes */
+    int64_t D;                 /* features (== dt_pipe_dim(pipe)) */
+    char **classes;            /* (K) label names, in pool */
+    dt_pool pool;
+    int n_meta;                /* training record: "n_train", "C", "cv_accuracy", ... */
+    char *meta_key[DT_MAX_META], *meta_val[DT_MAX_META]; /* in pool */
+    void *state;               /* the model's own */
+};
+
+/* Looks a model up by name; NULL when unknown. */
+const dt_model_ops *dt_model_find(const char *name);
+/* Names of all models, comma-separated, for messages. */
+const char *dt_model_names(void);
+/* Records a training fact shown by `duet info` and saved in the file (replaces same key). */
+int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *dt_model_meta_get(const duet_model *m, const char *key);
+
+extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops;
+
+#endif /* DT_MODEL_H */

@@ -1,0 +1,126 @@
+/* test.h — the tiny test harness: CHECK, CHECK_NEAR and CHECK_OK print file:line on failure
+ * and count; TEST_MAIN's runner prints "N passed, N failed" and returns non-zero on any
+ * failure. Helpers for temporary files, fixtures in ../shared/data and a failing allocator.
+ */
+#ifndef DT_TEST_H
+#define DT_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "duet.h"
+
+static int t_pass, t_fail, t_skip;
+
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        if (cond) t_pass++;                                                                  \
+        else {                                                                               \
+            t_fail++;                                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                    \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                                \
+    do {                                                                                     \
+        double a_ = (double)(a), b_ = (double)(b);                                           \
+        if (fabs(a_ - b_) <= (tol)) t_pass++;                                                \
+        else {                                                                               \
+            t_fail++;                                                                        \
+            fprintf(stderr, "%s:%d: CHECK_NEAR failed: %s = %.9g, %s = %.9g, tol %g\n",      \
+                    __FILE__, __LINE__, #a, a_, #b, b_, (double)(tol));                      \
+        }                                                                                    \
+    } while (0)
+
+/* A status call that must succeed; prints the message otherwise. */
+#define CHECK_OK(expr)                                                                       \
+    do {                                                                                     \
+        duet_err e_ = {0, ""};                                                               \
+        int rc_ = (expr);                                                                    \
+        (void)e_;                                                                            \
+        if (rc_ == DUET_OK) t_pass++;                                                        \
+        else {                                                                               \
+            t_fail++;                                                                        \
+            fprintf(stderr, "%s:%d: %s returned %d\n", __FILE__, __LINE__, #expr, rc_);      \
+        }                                                                                    \
+    } while (0)
+
+/* A status call that must fail with `code` and a message containing `frag`. */
+#define CHECK_ERR(expr, errp, code, frag)                                                    \
+    do {                                                                                     \
+        int rc_ = (expr);                                                                    \
+        if (rc_ == (code) && strstr((errp)->msg, (frag))) t_pass++;                          \
+        else {                                                                               \
+            t_fail++;                                                                        \
+            fprintf(stderr, "%s:%d: %s: want %d '%s', got %d '%s'\n", __FILE__, __LINE__,    \
+                    #expr, (code), (frag), rc_, (errp)->msg);                                \
+        }                                                                                    \
+    } while (0)
+
+#define SKIP(why)                                                                            \
+    do {                                                                                     \
+        t_skip++;                                                                            \
+        fprintf(stderr, "%s:%d: skipped: %s\n", __FILE__, __LINE__, why);                    \
+    } while (0)
+
+#define RUN(fn)                                                                              \
+    do {                                                                                     \
+        int f0_ = t_fail;                                                                    \
+        fn();                                                                                \
+        fprintf(stderr, "  %-40s %s\n", #fn, t_fail == f0_ ? "ok" : "FAILED");               \
+    } while (0)
+
+#define TEST_END()                                                                           \
+    do {                                                                                     \
+        printf("%d passed, %d failed, %d skipped\n", t_pass, t_fail, t_skip);                \
+        return t_fail ? 1 : 0;                                                               \
+    } while (0)
+
+/* Writes `s` to a fresh temporary file and returns its path (static buffer per call site). */
+static inline char *t_tmpfile(const char *suffix, const char *s, size_t n) {
+    static char paths[64][256];
+    static int next;
+    char *p = paths[next++ % 64];
+    snprintf(p, 256, "/tmp/duet_test_%d_%d%s", (int)getpid(), next, suffix ? suffix : "");
+    FILE *f = fopen(p, "wb");
+    if (!f) return p;
+    fwrite(s, 1, n, f);
+    fclose(f);
+    return p;
+}
+#define T_TMP(suffix, str) t_tmpfile(suffix, str, strlen(str))
+
+/* Path of a file under ../shared/data, or NULL (and a SKIP) when it is missing. */
+static inline const char *t_shared(const char *rel) {
+    static char buf[8][512];
+    static int next;
+    char *p = buf[next++ % 8];
+    const char *root = getenv("DUET_SHARED_DATA");
+    snprintf(p, 512, "%s/%s", root ? root : "../shared/data", rel);
+    if (access(p, R_OK) != 0) return NULL;
+    return p;
+}
+
+/* A failing allocator: fails the k-th allocation (1-based) and counts live blocks. */
+typedef struct t_failalloc {
+    long count, fail_at, live;
+} t_failalloc;
+
+static inline void *t_failalloc_fn(void *user, void *ptr, size_t size) {
+    t_failalloc *fa = user;
+    if (size == 0) {
+        if (ptr) fa->live--;
+        free(ptr);
+        return NULL;
+    }
+    fa->count++;
+    if (fa->fail_at > 0 && fa->count == fa->fail_at) return NULL;
+    void *q = realloc(ptr, size);
+    if (q && !ptr) fa->live++;
+    return q;
+}
+
+#endif

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Debian packages duet needs that are missing (build, tests, peers for
+# comparison tests). Needs root and apt-get; without them it says what to install.
+need="gcc make pkg-config libcjson-dev libutf8proc-dev zlib1g-dev libopenblas-dev libpng-dev liblinear-tools"
+missing=""
+for p in $need; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "duet: installing missing packages:$missing"
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "duet: run as root: apt-get install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null && apt-get install -y -qq $missing >/dev/null || {
+    echo "duet: apt-get install$missing failed" >&2; exit 1; }
