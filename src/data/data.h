@@ -39,6 +39,17 @@ struct duet_data {
 /* A new empty dataset of a kind; arrays are attached by the reader. */
 int dt_data_new(duet_ctx *ctx, int kind, const char *src, duet_data **out, duet_err *err);
 
+void dt_data_free(duet_data *d);
+/* Reads a dataset; the format comes from o->format or, when AUTO, from the path (a folder ->
+ * DIR; .idx/-ubyte(.gz) -> IDX; .jsonl -> JSONL; .svm/.libsvm/.svmlight -> LIBSVM; .tsv/.txt
+ * whose lines are label<TAB>text -> TEXT) and else from the content (first line looks like
+ * "label idx:val" -> LIBSVM, "{" -> JSONL, otherwise CSV). Files may be gzipped (.gz).
+ * o->limit > 0 keeps only the first o->limit examples. */
+int dt_data_load(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out,
+                 duet_err *err);
+int dt_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                     const duet_load_opts *o, duet_data **out, duet_err *err);
+
 /* A new dataset holding rows idx[0..n) of d (copied). */
 int dt_data_subset(duet_ctx *ctx, const duet_data *d, const int64_t *idx, int64_t n,
                    duet_data **out, duet_err *err);
@@ -146,5 +157,11 @@ void dt_pipe_free(dt_pipe *pipe);
 /* For generative models that sample: the inverse of the pipeline, where one exists.
  * TEXT: feature j's term; TABLE: sets up rows from feature values; see featurize.c. */
 int dt_pipe_is_ngram(const dt_pipe *pipe, int64_t j); /* 1 when feature j is a word unigram */
+/* TEXT with a vocabulary: the term of feature j (NUL-terminated, lives as long as pipe);
+ * NULL in hashing mode or for character n-grams. */
+const char *dt_pipe_term(const dt_pipe *pipe, int64_t j);
+/* TABLE: writes one CSV row (no label) from a feature vector x (D): numeric columns undo the
+ * scaling, categorical columns take the category with the largest value. */
+int dt_pipe_table_row(const dt_pipe *pipe, const float *x, char *buf, size_t len, duet_err *err);
 
 #endif /* DT_DATA_H */

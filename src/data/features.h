@@ -91,8 +91,8 @@ int dt_sparse_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err 
 
 /* Writes n strings as `name` (U8, the strings each followed by a NUL) and `name`_off (I64,
  * n+1 offsets, off[0] = 0, off[n] = total bytes). n >= 1. */
-int dt_pipe_strings_save(dt_st_writer *w, const char *name, char *const *s, int64_t n,
-                         duet_err *err);
+int dt_pipe_strings_save(duet_ctx *ctx, dt_st_writer *w, const char *name, char *const *s,
+                         int64_t n, duet_err *err);
 /* Same for strings already concatenated: bytes (nbytes) and off (n+1). */
 int dt_pipe_blob_save(dt_st_writer *w, const char *name, const char *bytes, int64_t nbytes,
                       const int64_t *off, int64_t n, duet_err *err);

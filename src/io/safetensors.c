@@ -387,7 +387,7 @@ static int parse_tensor(dt_st_file *f, const cJSON *it, st_tensor *t, duet_err *
     if (cJSON_GetArraySize(off) != 2)
         return dt_err(err, DUET_EFORMAT, "%s: tensor '%s': data_offsets needs 2 numbers", f->name, nm);
     int64_t b = json_index(off->child), e = json_index(off->child->next);
-    size_t es = dt_dtype_size(t->dtype), nbytes;
+    size_t es = dt_dtype_size(t->dtype), nbytes = 0;
     if (b < 0 || e < b || (uint64_t)e > f->buflen)
         return dt_err(err, DUET_EFORMAT, "%s: tensor '%s': data_offsets [%lld, %lld] outside the %zu-byte buffer",
                       f->name, nm, (long long)b, (long long)e, f->buflen);

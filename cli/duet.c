@@ -1,0 +1,986 @@
+/* duet.c — the command line: parses flags, calls the library through include/duet.h only, and
+ * turns a status into a one-line error and a non-zero exit. Dispatches on what a model can do
+ * (duet_model_caps), never on its name.
+ * Commands: train, predict, eval, info, generate, score; `duet help COMMAND` or `--help`.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "duet.h"
+
+/* --- options ---------------------------------------------------------------------------------- */
+
+typedef struct opt_spec {
+    const char *name;  /* "--model" or "-o" */
+    const char *arg;   /* NULL for a switch, else the placeholder shown in help */
+    const char *help;
+} opt_spec;
+
+#define MAX_ARGS 64
+typedef struct args {
+    const char *pos[8]; /* positional arguments */
+    int npos;
+    const char *key[MAX_ARGS], *val[MAX_ARGS];
+    int n;
+} args;
+
+static volatile sig_atomic_t interrupted;
+static int quiet, tty;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("duet: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static int fail(const duet_err *e) { return die("%s", e->msg[0] ? e->msg : duet_status_name(e->code)); }
+
+static const char *get(const args *a, const char *name) {
+    for (int i = a->n - 1; i >= 0; i--)
+        if (strcmp(a->key[i], name) == 0) return a->val[i] ? a->val[i] : "";
+    return NULL;
+}
+
+static const opt_spec *find_spec(const opt_spec *s, const char *name) {
+    for (; s->name; s++)
+        if (strcmp(s->name, name) == 0) return s;
+    return NULL;
+}
+
+/* Parses argv against the command's options (and the common ones). 0 ok, 1 error, 2 help. */
+static int parse(int argc, char **argv, const opt_spec *spec, const opt_spec *common, args *a) {
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) return 2;
+        if (s[0] != '-' || strcmp(s, "-") == 0) {
+            if (a->npos == 8) return die("too many arguments (at '%s')", s);
+            a->pos[a->npos++] = s;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(s, '=');
+        size_t len = eq ? (size_t)(eq - s) : strlen(s);
+        if (len >= sizeof name) return die("unknown option '%s'", s);
+        memcpy(name, s, len);
+        name[len] = 0;
+        const opt_spec *o = find_spec(spec, name);
+        if (!o) o = find_spec(common, name);
+        if (!o) return die("unknown option '%s' (see --help)", name);
+        if (a->n == MAX_ARGS) return die("too many options");
+        a->key[a->n] = o->name;
+        if (o->arg) {
+            if (eq) a->val[a->n] = eq + 1;
+            else if (i + 1 < argc) a->val[a->n] = argv[++i];
+            else return die("option %s needs a value (%s)", name, o->arg);
+        } else if (eq) {
+            return die("option %s takes no value", name);
+        }
+        a->n++;
+    }
+    return 0;
+}
+
+static int to_long(const char *flag, const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return die("%s must be an integer in %lld..%lld (got '%s')", flag, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+static int to_double(const char *flag, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return die("%s must be a number in %g..%g (got '%s')", flag, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+/* Integer option into *out when present. */
+static int opt_int(const args *a, const char *flag, long long lo, long long hi, int *out) {
+    const char *s = get(a, flag);
+    long long v;
+    if (!s) return 0;
+    if (to_long(flag, s, lo, hi, &v)) return 1;
+    *out = (int)v;
+    return 0;
+}
+
+static int opt_i64(const args *a, const char *flag, long long lo, long long hi, int64_t *out) {
+    const char *s = get(a, flag);
+    long long v;
+    if (!s) return 0;
+    if (to_long(flag, s, lo, hi, &v)) return 1;
+    *out = v;
+    return 0;
+}
+
+static int opt_double(const args *a, const char *flag, double lo, double hi, double *out) {
+    const char *s = get(a, flag);
+    return s ? to_double(flag, s, lo, hi, out) : 0;
+}
+
+/* "1-2" or "3" */
+static int opt_range(const args *a, const char *flag, int *lo, int *hi) {
+    const char *s = get(a, flag);
+    if (!s) return 0;
+    int x, y, n = 0;
+    if (sscanf(s, "%d-%d%n", &x, &y, &n) == 2 && s[n] == 0) {
+    } else if (sscanf(s, "%d%n", &x, &n) == 1 && s[n] == 0) {
+        y = x;
+    } else {
+        return die("%s takes a range like 1-2 (got '%s')", flag, s);
+    }
+    if (x < 1 || y < x || y > 16) return die("%s: range %d-%d must satisfy 1 <= min <= max <= 16", flag, x, y);
+    *lo = x;
+    *hi = y;
+    return 0;
+}
+
+static int pick(const char *flag, const char *s, const char *const *names, int *out) {
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    char list[256] = "";
+    for (int i = 0; names[i]; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return die("%s must be one of %s (got '%s')", flag, list, s);
+}
+
+/* --- help ----------------------------------------------------------------------------------- */
+
+static const opt_spec common_opts[] = {
+    {"--threads", "N", "worker threads (default: all cores)"},
+    {"--seed", "S", "random seed (default 1): same seed, same model"},
+    {"--quiet", NULL, "no progress or information on stderr"},
+    {NULL, NULL, NULL},
+};
+
+static const opt_spec data_opts_list[] = {
+    {"--label", "COL", "label column: header name or 1-based index (default: last; JSONL: \"label\")"},
+    {"--text", "COL", "text column or field: header name or 1-based index (makes a CSV text data)"},
+    {"--labels", "FILE", "IDX label file that goes with IDX images"},
+    {"--input-format", "F", "csv, libsvm, text (label<TAB>text), jsonl, dir or idx (default: detect)"},
+    {"--header", "yes|no", "CSV: whether the first row names the columns (default: detect)"},
+    {"--sep", "C", "CSV separator: , ; tab or space (default: detect)"},
+    {"--limit", "N", "read only the first N examples"},
+    {"--latin1", NULL, "decode text as Latin-1 instead of UTF-8"},
+    {NULL, NULL, NULL},
+};
+
+static void print_opts(const opt_spec *s) {
+    for (; s->name; s++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
+        printf("  %-22s %s\n", left, s->help);
+    }
+}
+
+/* --- data and context ------------------------------------------------------------------------ */
+
+static void on_log(void *user, int level, const char *msg) {
+    (void)user;
+    if (quiet && level != 1) return;
+    if (level == 2) {
+        if (tty) fprintf(stderr, "\r\033[K%s", msg);
+        return;
+    }
+    if (tty) fputs("\r\033[K", stderr);
+    fprintf(stderr, level == 1 ? "duet: warning: %s\n" : "%s\n", msg);
+}
+
+static int on_abort(void *user) {
+    (void)user;
+    return interrupted;
+}
+
+static int make_ctx(const args *a, duet_ctx **ctx) {
+    duet_err e;
+    if (duet_ctx_new(ctx, &e)) return fail(&e);
+    int threads = 0;
+    long long seed = 1;
+    if (opt_int(a, "--threads", 1, 1024, &threads)) return 1;
+    if (get(a, "--seed") && to_long("--seed", get(a, "--seed"), 0, 0x7fffffffffffffffLL, &seed)) return 1;
+    if (threads) duet_ctx_set_threads(*ctx, threads);
+    duet_ctx_set_seed(*ctx, (uint64_t)seed);
+    quiet = get(a, "--quiet") != NULL;
+    tty = isatty(2);
+    duet_ctx_set_log(*ctx, on_log, NULL);
+    duet_ctx_set_abort(*ctx, on_abort, NULL);
+    return 0;
+}
+
+static int load_opts(const args *a, duet_load_opts *o) {
+    *o = duet_load_opts_default();
+    o->label = get(a, "--label");
+    o->text = get(a, "--text");
+    o->labels_path = get(a, "--labels");
+    o->latin1 = get(a, "--latin1") != NULL;
+    if (opt_i64(a, "--limit", 1, 0x7fffffffffffffffLL, &o->limit)) return 1;
+    const char *f = get(a, "--input-format");
+    if (f) {
+        static const char *const names[] = {"auto", "csv", "libsvm", "text", "jsonl", "dir", "idx", NULL};
+        if (pick("--input-format", f, names, &o->format)) return 1;
+    }
+    const char *h = get(a, "--header");
+    if (h) {
+        static const char *const names[] = {"no", "yes", NULL};
+        if (pick("--header", h, names, &o->header)) return 1;
+    }
+    const char *s = get(a, "--sep");
+    if (s) {
+        if (strcmp(s, "tab") == 0 || strcmp(s, "\\t") == 0) o->sep = '\t';
+        else if (strcmp(s, "space") == 0) o->sep = ' ';
+        else if (strlen(s) == 1 && strchr(",;\t ", s[0])) o->sep = s[0];
+        else return die("--sep must be one of , ; tab space (got '%s')", s);
+    }
+    return 0;
+}
+
+static int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabelled, duet_data **d) {
+    duet_load_opts o;
+    duet_err e;
+    if (load_opts(a, &o)) return 1;
+    o.unlabelled = unlabelled;
+    if (duet_data_load(ctx, path, &o, d, &e)) return fail(&e);
+    return 0;
+}
+
+/* Data to predict on: labelled when every label is a class of the model, else unlabelled. */
+static int load_for_model(duet_ctx *ctx, const args *a, const char *path, const duet_model *m, duet_data **d) {
+    duet_load_opts o;
+    duet_err e;
+    if (load_opts(a, &o)) return 1;
+    if (strcmp(path, "-") != 0 && duet_data_load(ctx, path, &o, d, &e) == DUET_OK) {
+        int ok = 1;
+        for (int64_t i = 0; ok && i < duet_data_rows(*d); i++) {
+            const char *l = duet_data_label(*d, i);
+            int found = 0;
+            for (int k = 0; l && !found && k < duet_model_classes(m); k++) {
+                const char *c = duet_model_class_name(m, k);
+                size_t n = strlen(c);
+                found = strcmp(l, c) == 0 || (strncmp(l, c, n) == 0 && strcmp(l + n, ".") == 0);
+            }
+            ok = found;
+        }
+        if (ok) return 0;
+        duet_data_free(*d);
+        *d = NULL;
+    }
+    o.unlabelled = 1;
+    if (duet_data_load(ctx, path, &o, d, &e)) return fail(&e);
+    return 0;
+}
+
+/* --- JSON output ------------------------------------------------------------------------------ */
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", f);
+        else if (*p == '\t') fputs("\\t", f);
+        else if (*p == '\r') fputs("\\r", f);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.6g", v);
+    else fputs("null", f);
+}
+
+/* --- train -------------------------------------------------------------------------------- */
+
+static const opt_spec train_opts[] = {
+    {"-o", "MODEL", "where to write the model (default: model.duet)"},
+    {"--model", "NAME", "logreg (default), svm, nb or mlp"},
+    {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
+    {"--penalty", "l2|l1", "logreg penalty (default l2)"},
+    {"--tol", "T", "solver tolerance (logreg 1e-4, svm 0.01)"},
+    {"--max-iter", "N", "solver iterations (default 1000)"},
+    {"--cv-folds", "K", "folds used to choose C or alpha (default 5)"},
+    {"--balanced", NULL, "weight classes inversely to their frequency"},
+    {"--ovr", NULL, "logreg with more than two classes: one-vs-rest instead of softmax"},
+    {"--nb", "KIND", "naive Bayes kind: multinomial, bernoulli or gaussian (default: from the data)"},
+    {"--alpha", "A", "naive Bayes smoothing (default: chosen by cross-validation)"},
+    {"--hidden", "N", "MLP units per hidden layer (default 256)"},
+    {"--layers", "N", "MLP hidden layers (default 1)"},
+    {"--epochs", "N", "MLP epochs (default 30)"},
+    {"--batch", "N", "MLP mini-batch (default 128)"},
+    {"--lr", "R", "MLP Adam step (default 1e-3)"},
+    {"--l2", "L", "MLP weight decay (default 1e-4; 0 none)"},
+    {"--val-split", "F", "MLP share held out for early stopping (default 0.1)"},
+    {"--patience", "N", "MLP epochs without improvement before stopping (default 5)"},
+    {"--features", "MODE", "text features: tfidf (default), counts (nb default) or binary"},
+    {"--ngram", "A-B", "word n-grams (default 1-2)"},
+    {"--char-ngram", "A-B", "character n-grams as well (default: none)"},
+    {"--hash", "N", "hash text features into N columns instead of a vocabulary"},
+    {"--min-df", "N", "drop terms seen in fewer than N documents (default 1)"},
+    {"--max-features", "N", "keep only the N most frequent terms"},
+    {"--sublinear", NULL, "text: use 1 + log(tf)"},
+    {"--no-lowercase", NULL, "text: keep case"},
+    {"--no-scale", NULL, "tables and images: do not standardise / scale"},
+    {"--test", "FILE", "evaluate the trained model on FILE afterwards"},
+    {NULL, NULL, NULL},
+};
+
+static int train_params(const args *a, duet_train_params *p) {
+    *p = duet_train_params_default();
+    if (get(a, "--model")) p->model = get(a, "--model");
+    if (opt_double(a, "--C", 1e-12, 1e12, &p->C)) return 1;
+    const char *pen = get(a, "--penalty");
+    if (pen) {
+        if (strcmp(pen, "l2") == 0) p->penalty = DUET_PENALTY_L2;
+        else if (strcmp(pen, "l1") == 0) p->penalty = DUET_PENALTY_L1;
+        else return die("--penalty must be l1 or l2 (got '%s')", pen);
+    }
+    if (opt_double(a, "--tol", 1e-15, 1, &p->tol)) return 1;
+    if (opt_int(a, "--max-iter", 1, 1000000, &p->max_iter)) return 1;
+    if (opt_int(a, "--cv-folds", 2, 100, &p->cv_folds)) return 1;
+    p->class_weight_balanced = get(a, "--balanced") != NULL;
+    if (get(a, "--ovr")) p->multinomial = -1;
+    const char *nb = get(a, "--nb");
+    if (nb) {
+        static const char *const names[] = {"auto", "multinomial", "bernoulli", "gaussian", NULL};
+        if (pick("--nb", nb, names, &p->nb_kind)) return 1;
+    }
+    if (opt_double(a, "--alpha", 1e-10, 1e6, &p->alpha)) return 1;
+    if (opt_int(a, "--hidden", 1, 65536, &p->hidden)) return 1;
+    if (opt_int(a, "--layers", 1, 16, &p->layers)) return 1;
+    if (opt_int(a, "--epochs", 1, 100000, &p->epochs)) return 1;
+    if (opt_int(a, "--batch", 1, 1 << 20, &p->batch)) return 1;
+    if (opt_double(a, "--lr", 1e-10, 10, &p->lr)) return 1;
+    if (get(a, "--l2")) {
+        if (opt_double(a, "--l2", 0, 10, &p->l2)) return 1;
+        if (p->l2 == 0) p->l2 = -1; /* library: <0 means none */
+    }
+    if (opt_double(a, "--val-split", 0.01, 0.9, &p->val_split)) return 1;
+    if (opt_int(a, "--patience", 1, 100000, &p->patience)) return 1;
+    const char *fm = get(a, "--features");
+    if (fm) {
+        static const char *const names[] = {"tfidf", "counts", "binary", NULL};
+        if (pick("--features", fm, names, &p->text_mode)) return 1;
+    }
+    if (opt_range(a, "--ngram", &p->ngram_min, &p->ngram_max)) return 1;
+    if (opt_range(a, "--char-ngram", &p->char_ngram_min, &p->char_ngram_max)) return 1;
+    if (opt_i64(a, "--hash", 1, 1LL << 30, &p->hash_dims)) return 1;
+    if (opt_int(a, "--min-df", 1, 1 << 30, &p->min_df)) return 1;
+    if (opt_i64(a, "--max-features", 1, 1LL << 30, &p->max_features)) return 1;
+    p->sublinear_tf = get(a, "--sublinear") != NULL;
+    p->no_lowercase = get(a, "--no-lowercase") != NULL;
+    p->no_scale = get(a, "--no-scale") != NULL;
+    return 0;
+}
+
+static void print_metrics_text(const duet_metrics *m);
+static void print_metrics_json(const duet_metrics *m, const char *extra);
+
+static int cmd_train(duet_ctx *ctx, const args *a) {
+    if (a->npos != 1) return die("train takes one data file or folder (see duet train --help)");
+    duet_train_params p;
+    if (train_params(a, &p)) return 1;
+    const char *out = get(a, "-o") ? get(a, "-o") : "model.duet";
+    duet_data *d = NULL, *t = NULL;
+    duet_model *m = NULL;
+    duet_metrics *mt = NULL;
+    duet_err e;
+    int rc = 1;
+    if (load_data(ctx, a, a->pos[0], 0, &d)) goto done;
+    if (!quiet) fprintf(stderr, "read %lld examples from %s\n", (long long)duet_data_rows(d), a->pos[0]);
+    if (duet_model_train(ctx, d, &p, &m, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (duet_model_save(ctx, m, out, &e)) {
+        fail(&e);
+        goto done;
+    }
+    const char *secs = NULL, *feats = NULL;
+    for (int i = 0; duet_model_meta_key(m, i); i++) {
+        if (strcmp(duet_model_meta_key(m, i), "fit_seconds") == 0) secs = duet_model_meta_value(m, i);
+        if (strcmp(duet_model_meta_key(m, i), "features") == 0) feats = duet_model_meta_value(m, i);
+    }
+    printf("trained %s on %lld examples: %d classes, %lld features (%s) in %s s; wrote %s\n", duet_model_name(m),
+           (long long)duet_data_rows(d), duet_model_classes(m), (long long)duet_model_features(m), feats ? feats : "?",
+           secs ? secs : "?", out);
+    if (get(a, "--test")) {
+        if (load_for_model(ctx, a, get(a, "--test"), m, &t)) goto done;
+        if (duet_model_eval(ctx, m, t, &mt, &e)) {
+            fail(&e);
+            goto done;
+        }
+        printf("test set %s:\n", get(a, "--test"));
+        print_metrics_text(mt);
+    }
+    rc = 0;
+done:
+    duet_metrics_free(ctx, mt);
+    duet_model_free(m);
+    duet_data_free(d);
+    duet_data_free(t);
+    return rc;
+}
+
+/* --- predict ------------------------------------------------------------------------------- */
+
+static const opt_spec predict_opts[] = {
+    {"--proba", NULL, "print the probability of every class"},
+    {"--explain", "K", "list the K features that pushed each decision most"},
+    {"--format", "F", "text (default), json (one object per line) or csv"},
+    {"-o", "FILE", "write predictions to FILE instead of standard output"},
+    {NULL, NULL, NULL},
+};
+
+static int cmd_predict(duet_ctx *ctx, const args *a) {
+    if (a->npos != 2) return die("predict takes a model and a data file (or - for standard input)");
+    int fmt = 0, nexp = 0, proba = get(a, "--proba") != NULL;
+    static const char *const fmts[] = {"text", "json", "csv", NULL};
+    if (get(a, "--format") && pick("--format", get(a, "--format"), fmts, &fmt)) return 1;
+    if (opt_int(a, "--explain", 1, 1000, &nexp)) return 1;
+    duet_model *m = NULL;
+    duet_data *d = NULL;
+    int32_t *lab = NULL;
+    float *P = NULL;
+    duet_feature *fe = NULL;
+    FILE *out = stdout;
+    duet_err e;
+    int rc = 1;
+    if (duet_model_load(ctx, a->pos[0], &m, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (!(duet_model_caps(m) & DUET_CAN_PREDICT)) {
+        die("%s: a %s model learns %s and cannot predict labels", a->pos[0], duet_model_name(m), duet_model_learns(m));
+        goto done;
+    }
+    if (nexp && !(duet_model_caps(m) & DUET_CAN_EXPLAIN)) {
+        die("%s: a %s model cannot explain its decisions", a->pos[0], duet_model_name(m));
+        goto done;
+    }
+    if (load_for_model(ctx, a, a->pos[1], m, &d)) goto done;
+    int64_t N = duet_data_rows(d);
+    int K = duet_model_classes(m);
+    lab = calloc((size_t)N + 1, sizeof *lab);
+    P = calloc(((size_t)N + 1) * (size_t)K, sizeof *P);
+    fe = calloc((size_t)nexp + 1, sizeof *fe);
+    if (!lab || !P || !fe) {
+        die("out of memory for %lld predictions", (long long)N);
+        goto done;
+    }
+    if (duet_model_predict(ctx, m, d, lab, P, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (get(a, "-o") && !(out = fopen(get(a, "-o"), "w"))) {
+        die("%s: cannot write: %s", get(a, "-o"), strerror(errno));
+        out = stdout;
+        goto done;
+    }
+    if (fmt == 2) {
+        fputs("label", out);
+        if (proba)
+            for (int k = 0; k < K; k++) fprintf(out, ",p_%s", duet_model_class_name(m, k));
+        fputc('\n', out);
+    }
+    for (int64_t i = 0; i < N; i++) {
+        const char *name = duet_model_class_name(m, lab[i]);
+        const float *pi = P + (size_t)i * (size_t)K;
+        int ne = 0;
+        if (nexp && duet_model_explain(ctx, m, d, i, lab[i], fe, nexp, &ne, &e)) {
+            fail(&e);
+            goto done;
+        }
+        if (fmt == 0) {
+            fputs(name, out);
+            if (proba) {
+                fputc('\t', out);
+                for (int k = 0; k < K; k++) fprintf(out, "%s%s=%.4f", k ? " " : "", duet_model_class_name(m, k), pi[k]);
+            }
+            fputc('\n', out);
+            for (int t = 0; t < ne; t++) fprintf(out, "  %+.4f  %s\n", fe[t].value, fe[t].name);
+        } else if (fmt == 1) {
+            fputs("{\"label\":", out);
+            json_str(out, name);
+            if (proba) {
+                fputs(",\"proba\":{", out);
+                for (int k = 0; k < K; k++) {
+                    if (k) fputc(',', out);
+                    json_str(out, duet_model_class_name(m, k));
+                    fputc(':', out);
+                    json_num(out, pi[k]);
+                }
+                fputc('}', out);
+            }
+            if (nexp) {
+                fputs(",\"explain\":[", out);
+                for (int t = 0; t < ne; t++) {
+                    fputs(t ? ",{\"feature\":" : "{\"feature\":", out);
+                    json_str(out, fe[t].name);
+                    fputs(",\"value\":", out);
+                    json_num(out, fe[t].value);
+                    fputc('}', out);
+                }
+                fputc(']', out);
+            }
+            fputs("}\n", out);
+        } else {
+            int q = strpbrk(name, ",\"\n") != NULL;
+            fprintf(out, q ? "\"%s\"" : "%s", name);
+            if (proba)
+                for (int k = 0; k < K; k++) fprintf(out, ",%.6g", pi[k]);
+            fputc('\n', out);
+        }
+    }
+    rc = 0;
+done:
+    if (out != stdout && fclose(out) != 0) rc = die("%s: write failed", get(a, "-o"));
+    free(lab);
+    free(P);
+    free(fe);
+    duet_data_free(d);
+    duet_model_free(m);
+    return rc;
+}
+
+/* --- eval ------------------------------------------------------------------------------------ */
+
+static const opt_spec eval_opts[] = {
+    {"--format", "F", "text (default) or json"},
+    {"--cv", "K", "k-fold cross-validation of a model trained on DATA (train flags apply)"},
+    {NULL, NULL, NULL},
+};
+
+static void print_metrics_text(const duet_metrics *m) {
+    printf("  examples   %lld\n", (long long)m->n);
+    printf("  accuracy   %.4f", m->accuracy);
+    if (m->accuracy_std > 0) printf(" ± %.4f", m->accuracy_std);
+    printf("\n  macro F1   %.4f", m->f1);
+    if (m->f1_std > 0) printf(" ± %.4f", m->f1_std);
+    printf("\n  precision  %.4f (macro)\n  recall     %.4f (macro)\n  log-loss   %.4f\n", m->precision, m->recall, m->log_loss);
+    if (isfinite(m->roc_auc)) printf("  ROC-AUC    %.4f\n", m->roc_auc);
+    int w = 5;
+    for (int k = 0; k < m->K; k++) w = (int)strlen(m->class_names[k]) > w ? (int)strlen(m->class_names[k]) : w;
+    if (w > 24) w = 24;
+    printf("\n  %-*s  precision  recall  F1      support\n", w, "class");
+    for (int k = 0; k < m->K; k++)
+        printf("  %-*.*s  %.4f     %.4f  %.4f  %lld\n", w, w, m->class_names[k], m->class_precision[k], m->class_recall[k],
+               m->class_f1[k], (long long)m->support[k]);
+    if (m->K <= 20) {
+        printf("\n  confusion (rows: true, columns: predicted)\n  %-*s", w, "");
+        for (int k = 0; k < m->K; k++) printf(" %8.8s", m->class_names[k]);
+        putchar('\n');
+        for (int r = 0; r < m->K; r++) {
+            printf("  %-*.*s", w, w, m->class_names[r]);
+            for (int c = 0; c < m->K; c++) printf(" %8lld", (long long)m->confusion[(size_t)r * (size_t)m->K + (size_t)c]);
+            putchar('\n');
+        }
+    }
+}
+
+static void print_metrics_json(const duet_metrics *m, const char *extra) {
+    printf("{\"n\":%lld,\"accuracy\":", (long long)m->n);
+    json_num(stdout, m->accuracy);
+    printf(",\"f1\":");
+    json_num(stdout, m->f1);
+    printf(",\"precision\":");
+    json_num(stdout, m->precision);
+    printf(",\"recall\":");
+    json_num(stdout, m->recall);
+    printf(",\"log_loss\":");
+    json_num(stdout, m->log_loss);
+    printf(",\"roc_auc\":");
+    json_num(stdout, m->roc_auc);
+    if (m->accuracy_std > 0 || m->f1_std > 0) {
+        printf(",\"accuracy_std\":");
+        json_num(stdout, m->accuracy_std);
+        printf(",\"f1_std\":");
+        json_num(stdout, m->f1_std);
+    }
+    printf(",\"classes\":[");
+    for (int k = 0; k < m->K; k++) {
+        printf(k ? ",{\"name\":" : "{\"name\":");
+        json_str(stdout, m->class_names[k]);
+        printf(",\"precision\":");
+        json_num(stdout, m->class_precision[k]);
+        printf(",\"recall\":");
+        json_num(stdout, m->class_recall[k]);
+        printf(",\"f1\":");
+        json_num(stdout, m->class_f1[k]);
+        printf(",\"support\":%lld}", (long long)m->support[k]);
+    }
+    printf("],\"confusion\":[");
+    for (int r = 0; r < m->K; r++) {
+        printf(r ? ",[" : "[");
+        for (int c = 0; c < m->K; c++) printf(c ? ",%lld" : "%lld", (long long)m->confusion[(size_t)r * (size_t)m->K + (size_t)c]);
+        putchar(']');
+    }
+    printf("]%s}\n", extra ? extra : "");
+}
+
+static int cmd_eval(duet_ctx *ctx, const args *a) {
+    int fmt = 0, folds = 0;
+    static const char *const fmts[] = {"text", "json", NULL};
+    if (get(a, "--format") && pick("--format", get(a, "--format"), fmts, &fmt)) return 1;
+    if (opt_int(a, "--cv", 2, 100, &folds)) return 1;
+    duet_model *m = NULL;
+    duet_data *d = NULL;
+    duet_metrics *mt = NULL;
+    duet_err e;
+    int rc = 1;
+    char extra[256] = "";
+    if (folds) {
+        if (a->npos != 1) return die("eval --cv K takes one data file (and train flags)");
+        duet_train_params p;
+        if (train_params(a, &p)) return 1;
+        if (load_data(ctx, a, a->pos[0], 0, &d)) goto done;
+        if (duet_cross_validate(ctx, d, &p, folds, &mt, &e)) {
+            fail(&e);
+            goto done;
+        }
+        snprintf(extra, sizeof extra, ",\"model\":\"%s\",\"folds\":%d", p.model, folds);
+        if (fmt == 0) printf("%s, %d-fold cross-validation on %s:\n", p.model, folds, a->pos[0]);
+    } else {
+        if (a->npos != 2) return die("eval takes a model and labelled data (or DATA --cv K)");
+        if (duet_model_load(ctx, a->pos[0], &m, &e)) {
+            fail(&e);
+            goto done;
+        }
+        if (!(duet_model_caps(m) & DUET_CAN_PREDICT)) {
+            die("%s: a %s model cannot predict labels", a->pos[0], duet_model_name(m));
+            goto done;
+        }
+        if (load_data(ctx, a, a->pos[1], 0, &d)) goto done;
+        if (duet_model_eval(ctx, m, d, &mt, &e)) {
+            fail(&e);
+            goto done;
+        }
+        snprintf(extra, sizeof extra, ",\"model\":\"%s\"", duet_model_name(m));
+        if (fmt == 0) printf("%s on %s:\n", duet_model_name(m), a->pos[1]);
+    }
+    if (fmt == 0) print_metrics_text(mt);
+    else print_metrics_json(mt, extra);
+    rc = 0;
+done:
+    duet_metrics_free(ctx, mt);
+    duet_model_free(m);
+    duet_data_free(d);
+    return rc;
+}
+
+/* --- info ------------------------------------------------------------------------------------ */
+
+static const opt_spec info_opts[] = {
+    {"--top", "N", "features listed per class (default 10)"},
+    {"--format", "F", "text (default) or json"},
+    {NULL, NULL, NULL},
+};
+
+static int cmd_info(duet_ctx *ctx, const args *a) {
+    if (a->npos != 1) return die("info takes one model file");
+    int top = 10, fmt = 0;
+    static const char *const fmts[] = {"text", "json", NULL};
+    if (opt_int(a, "--top", 0, 1000, &top)) return 1;
+    if (get(a, "--format") && pick("--format", get(a, "--format"), fmts, &fmt)) return 1;
+    duet_model *m = NULL;
+    duet_err e;
+    duet_feature *fe = calloc((size_t)top + 1, sizeof *fe);
+    int rc = 1;
+    if (!fe) return die("out of memory");
+    if (duet_model_load(ctx, a->pos[0], &m, &e)) {
+        fail(&e);
+        goto done;
+    }
+    unsigned caps = duet_model_caps(m);
+    int K = duet_model_classes(m);
+    if (fmt == 0) {
+        printf("%s: %s model, learns %s; can%s%s%s%s\n", a->pos[0], duet_model_name(m), duet_model_learns(m),
+               caps & DUET_CAN_PREDICT ? " predict" : "", caps & DUET_CAN_EXPLAIN ? " explain" : "",
+               caps & DUET_CAN_SAMPLE ? " sample" : "", caps & DUET_CAN_SCORE ? " score" : "");
+        printf("  classes   %d:", K);
+        for (int k = 0; k < K && k < 50; k++) printf(" %s", duet_model_class_name(m, k));
+        printf("\n  features  %lld\n", (long long)duet_model_features(m));
+        for (int i = 0; duet_model_meta_key(m, i); i++) printf("  %-9s %s\n", duet_model_meta_key(m, i), duet_model_meta_value(m, i));
+    } else {
+        printf("{\"model\":");
+        json_str(stdout, duet_model_name(m));
+        printf(",\"learns\":");
+        json_str(stdout, duet_model_learns(m));
+        printf(",\"features\":%lld,\"meta\":{", (long long)duet_model_features(m));
+        for (int i = 0; duet_model_meta_key(m, i); i++) {
+            if (i) putchar(',');
+            json_str(stdout, duet_model_meta_key(m, i));
+            putchar(':');
+            json_str(stdout, duet_model_meta_value(m, i));
+        }
+        printf("},\"classes\":[");
+    }
+    for (int k = 0; k < K; k++) {
+        int n = 0;
+        if (top && (caps & DUET_CAN_EXPLAIN) && duet_model_top_features(ctx, m, k, fe, top, &n, &e)) {
+            fail(&e);
+            goto done;
+        }
+        if (K == 2 && k == 0 && fmt == 0 && n) printf("\n");
+        if (fmt == 0 && n) {
+            if (k == 0 && K != 2) printf("\n");
+            printf("  top features for %s:\n", duet_model_class_name(m, k));
+            for (int t = 0; t < n; t++) printf("    %+9.4f  %s\n", fe[t].value, fe[t].name);
+        } else if (fmt == 1) {
+            printf(k ? ",{\"name\":" : "{\"name\":");
+            json_str(stdout, duet_model_class_name(m, k));
+            printf(",\"top\":[");
+            for (int t = 0; t < n; t++) {
+                printf(t ? ",{\"feature\":" : "{\"feature\":");
+                json_str(stdout, fe[t].name);
+                printf(",\"value\":");
+                json_num(stdout, fe[t].value);
+                putchar('}');
+            }
+            printf("]}");
+        }
+    }
+    if (fmt == 1) printf("]}\n");
+    rc = 0;
+done:
+    free(fe);
+    duet_model_free(m);
+    return rc;
+}
+
+/* --- generate and score (generative models) ----------------------------------------------- */
+
+static const opt_spec generate_opts[] = {
+    {"--count", "N", "examples to draw (default 10)"},
+    {"--label", "NAME", "class to draw from (default: drawn from the prior)"},
+    {"-o", "FILE", "write to FILE instead of standard output"},
+    {NULL, NULL, NULL},
+};
+
+static int cmd_generate(duet_ctx *ctx, const args *a) {
+    if (a->npos != 1) return die("generate takes one model file");
+    long long count = 10, seed = 1;
+    if (get(a, "--count") && to_long("--count", get(a, "--count"), 1, 10000000, &count)) return 1;
+    if (get(a, "--seed") && to_long("--seed", get(a, "--seed"), 0, 0x7fffffffffffffffLL, &seed)) return 1;
+    duet_model *m = NULL;
+    duet_data *s = NULL;
+    duet_err e;
+    int rc = 1;
+    FILE *out = stdout;
+    char *buf = malloc(1 << 16);
+    if (!buf) return die("out of memory");
+    if (duet_model_load(ctx, a->pos[0], &m, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (!(duet_model_caps(m) & DUET_CAN_SAMPLE)) {
+        die("%s: a %s model learns %s and cannot generate examples", a->pos[0], duet_model_name(m), duet_model_learns(m));
+        goto done;
+    }
+    if (duet_model_sample(ctx, m, get(a, "--label"), count, (uint64_t)seed, &s, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (get(a, "-o") && !(out = fopen(get(a, "-o"), "w"))) {
+        out = stdout;
+        die("%s: cannot write: %s", get(a, "-o"), strerror(errno));
+        goto done;
+    }
+    for (int64_t i = 0; i < duet_data_rows(s); i++) {
+        if (duet_data_row_string(s, i, buf, 1 << 16, &e)) {
+            fail(&e);
+            goto done;
+        }
+        const char *l = duet_data_label(s, i);
+        if (l && l[0]) fprintf(out, "%s\t%s\n", l, buf);
+        else fprintf(out, "%s\n", buf);
+    }
+    rc = 0;
+done:
+    if (out != stdout) fclose(out);
+    free(buf);
+    duet_data_free(s);
+    duet_model_free(m);
+    return rc;
+}
+
+static const opt_spec score_opts[] = {
+    {"--format", "F", "text (default: one log-likelihood per line, then the mean) or json"},
+    {NULL, NULL, NULL},
+};
+
+static int cmd_score(duet_ctx *ctx, const args *a) {
+    if (a->npos != 2) return die("score takes a model and a data file");
+    int fmt = 0;
+    static const char *const fmts[] = {"text", "json", NULL};
+    if (get(a, "--format") && pick("--format", get(a, "--format"), fmts, &fmt)) return 1;
+    duet_model *m = NULL;
+    duet_data *d = NULL;
+    double *lp = NULL;
+    duet_err e;
+    int rc = 1;
+    if (duet_model_load(ctx, a->pos[0], &m, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (!(duet_model_caps(m) & DUET_CAN_SCORE)) {
+        die("%s: a %s model learns %s and gives no likelihood", a->pos[0], duet_model_name(m), duet_model_learns(m));
+        goto done;
+    }
+    if (load_for_model(ctx, a, a->pos[1], m, &d)) goto done;
+    int64_t N = duet_data_rows(d);
+    lp = calloc((size_t)N + 1, sizeof *lp);
+    if (!lp) {
+        die("out of memory");
+        goto done;
+    }
+    if (duet_model_score(ctx, m, d, lp, &e)) {
+        fail(&e);
+        goto done;
+    }
+    double s = 0;
+    for (int64_t i = 0; i < N; i++) s += lp[i];
+    double mean = N ? s / (double)N : NAN;
+    if (fmt == 0) {
+        for (int64_t i = 0; i < N; i++) printf("%.6f\n", lp[i]);
+        fprintf(stderr, "mean log-likelihood %.6f nats over %lld examples\n", mean, (long long)N);
+    } else {
+        printf("{\"n\":%lld,\"mean_logp\":", (long long)N);
+        json_num(stdout, mean);
+        printf(",\"nll\":");
+        json_num(stdout, -mean);
+        printf(",\"logp\":[");
+        for (int64_t i = 0; i < N; i++) {
+            if (i) putchar(',');
+            json_num(stdout, lp[i]);
+        }
+        printf("]}\n");
+    }
+    rc = 0;
+done:
+    free(lp);
+    duet_data_free(d);
+    duet_model_free(m);
+    return rc;
+}
+
+/* --- dispatch -------------------------------------------------------------------------------- */
+
+typedef struct command {
+    const char *name, *usage, *about;
+    const opt_spec *opts;
+    int data_opts; /* 1: accepts the data-reading options */
+    int train_opts;
+    int (*run)(duet_ctx *ctx, const args *a);
+} command;
+
+static const command commands[] = {
+    {"train", "duet train DATA [-o MODEL] [--model logreg|svm|nb|mlp] [options]",
+     "train a model on labelled data (CSV/TSV, LIBSVM, text TSV, JSONL, a folder of texts, IDX images)", train_opts, 1, 0,
+     cmd_train},
+    {"predict", "duet predict MODEL DATA|- [--proba] [--explain K] [--format text|json|csv]",
+     "label new examples (raw rows or text; - reads standard input)", predict_opts, 1, 0, cmd_predict},
+    {"eval", "duet eval MODEL DATA [--format text|json]   or   duet eval DATA --cv K [train options]",
+     "accuracy, precision/recall/F1, ROC-AUC, log-loss and confusion matrix", eval_opts, 1, 1, cmd_eval},
+    {"info", "duet info MODEL [--top N] [--format text|json]", "what a model is, how it was trained, its top features",
+     info_opts, 0, 0, cmd_info},
+    {"generate", "duet generate MODEL [--count N] [--label NAME] [--seed S]",
+     "draw new examples from a generative model (naive Bayes)", generate_opts, 0, 0, cmd_generate},
+    {"score", "duet score MODEL DATA [--format text|json]", "log-likelihood of each example under a generative model",
+     score_opts, 1, 0, cmd_score},
+};
+#define NCMD (int)(sizeof commands / sizeof *commands)
+
+static void usage(void) {
+    printf("duet %s — discriminative and generative machine learning in one command\n\n", duet_version());
+    printf("usage: duet COMMAND [options]\n\ncommands:\n");
+    for (int i = 0; i < NCMD; i++) printf("  %-9s %s\n", commands[i].name, commands[i].about);
+    printf("\n`duet COMMAND --help` lists a command's options. Example:\n"
+           "  duet train data/sms_spam/SMSSpamCollection -o spam.duet\n"
+           "  echo 'WINNER! Claim your free prize now' | duet predict spam.duet - --explain 5\n");
+}
+
+static void command_help(const command *c) {
+    printf("usage: %s\n\n%s\n\noptions:\n", c->usage, c->about);
+    print_opts(c->opts);
+    if (c->train_opts) print_opts(train_opts + 1);
+    if (c->data_opts) {
+        printf("\nreading data:\n");
+        print_opts(data_opts_list);
+    }
+    printf("\ncommon:\n");
+    print_opts(common_opts);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        if (argc >= 3 && strcmp(argv[1], "help") == 0)
+            for (int i = 0; i < NCMD; i++)
+                if (strcmp(commands[i].name, argv[2]) == 0) {
+                    command_help(&commands[i]);
+                    return 0;
+                }
+        usage();
+        return argc < 2 ? 1 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("%s\n", duet_build_info());
+        return 0;
+    }
+    const command *c = NULL;
+    for (int i = 0; i < NCMD; i++)
+        if (strcmp(commands[i].name, argv[1]) == 0) c = &commands[i];
+    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score)", argv[1]);
+    /* options: the command's own, then data-reading, train (eval --cv) and common ones */
+    opt_spec all[128];
+    int n = 0;
+    for (const opt_spec *s = c->opts; s->name; s++) all[n++] = *s;
+    if (c->train_opts)
+        for (const opt_spec *s = train_opts + 1; s->name; s++) all[n++] = *s;
+    if (c->data_opts)
+        for (const opt_spec *s = data_opts_list; s->name; s++) all[n++] = *s;
+    all[n] = (opt_spec){NULL, NULL, NULL};
+    args a;
+    int pr = parse(argc - 2, argv + 2, all, common_opts, &a);
+    if (pr == 2) {
+        command_help(c);
+        return 0;
+    }
+    if (pr) return 1;
+    signal(SIGINT, on_sigint);
+    duet_ctx *ctx = NULL;
+    if (make_ctx(&a, &ctx)) {
+        duet_ctx_free(ctx);
+        return 1;
+    }
+    int rc = c->run(ctx, &a);
+    duet_ctx_free(ctx);
+    return rc;
+}

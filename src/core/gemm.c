@@ -1,0 +1,130 @@
+/* gemm.c — C = alpha * op(A) * op(B) + beta * C in float, row-major (see gemm.h).
+ * With DT_HAVE_BLAS it hands the work to cblas_sgemm; otherwise rows of C are dealt to
+ * OpenMP threads in groups of four, each group walking K in order over column blocks of
+ * JB, so that a row of B is loaded once for four rows of C and every output element is
+ * accumulated by one thread in a fixed order (deterministic for any thread count).
+ * Not here: anything that knows about layers or models.
+ */
+#include "gemm.h"
+
+#include <limits.h>
+
+#ifdef DT_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+#define IB 4   /* rows of C per task */
+#define JB 512 /* columns of C per block (stays in L1 for four rows) */
+
+static void scale_rows(float *C, int64_t ldc, float beta, int64_t i0, int64_t i1, int64_t N) {
+    for (int64_t i = i0; i < i1; i++) {
+        float *c = C + (size_t)i * (size_t)ldc;
+        if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+        else if (beta != 1.0f)
+            for (int64_t j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+static inline float opa(const float *A, int64_t lda, int ta, int64_t i, int64_t k) {
+    return ta ? A[(size_t)k * (size_t)lda + (size_t)i] : A[(size_t)i * (size_t)lda + (size_t)k];
+}
+
+/* Rows i0..i1 (at most IB) of C += alpha * op(A) * B, B stored (K, N). */
+static void rows_nn(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B,
+                    int64_t ldb, float alpha, int64_t i0, int64_t i1, int64_t N, int64_t K) {
+    int64_t nr = i1 - i0;
+    float *c[IB];
+    for (int64_t r = 0; r < nr; r++) c[r] = C + (size_t)(i0 + r) * (size_t)ldc;
+    for (int64_t j0 = 0; j0 < N; j0 += JB) {
+        int64_t j1 = j0 + JB < N ? j0 + JB : N;
+        for (int64_t k = 0; k < K; k++) {
+            float a[IB] = {0};
+            int any = 0;
+            for (int64_t r = 0; r < nr; r++) {
+                a[r] = alpha * opa(A, lda, ta, i0 + r, k);
+                any |= a[r] != 0.0f;
+            }
+            if (!any) continue; /* sparse inputs and ReLU activations: skip zero rows */
+            const float *b = B + (size_t)k * (size_t)ldb;
+            if (nr == IB) {
+                float *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+                for (int64_t j = j0; j < j1; j++) {
+                    float bj = b[j];
+                    c0[j] += a[0] * bj;
+                    c1[j] += a[1] * bj;
+                    c2[j] += a[2] * bj;
+                    c3[j] += a[3] * bj;
+                }
+            } else {
+                for (int64_t r = 0; r < nr; r++)
+                    for (int64_t j = j0; j < j1; j++) c[r][j] += a[r] * b[j];
+            }
+        }
+    }
+}
+
+/* Dot product of x (stride sx) and y (contiguous) of length K, eight partial sums. */
+static float dot(const float *x, int64_t sx, const float *y, int64_t K) {
+    float s[8] = {0};
+    int64_t k = 0;
+    if (sx == 1) {
+        for (; k + 8 <= K; k += 8)
+            for (int t = 0; t < 8; t++) s[t] += x[k + t] * y[k + t];
+    }
+    for (; k < K; k++) s[k & 7] += x[(size_t)k * (size_t)sx] * y[k];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* Rows i0..i1 of C += alpha * op(A) * B^T, B stored (N, K). */
+static void rows_nt(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B,
+                    int64_t ldb, float alpha, int64_t i0, int64_t i1, int64_t N, int64_t K) {
+    for (int64_t i = i0; i < i1; i++) {
+        float *c = C + (size_t)i * (size_t)ldc;
+        const float *a = ta ? A + i : A + (size_t)i * (size_t)lda;
+        int64_t sa = ta ? lda : 1;
+        for (int64_t j = 0; j < N; j++) c[j] += alpha * dot(a, sa, B + (size_t)j * (size_t)ldb, K);
+    }
+}
+
+void dt_gemm(const duet_ctx *ctx, float *C, int64_t ldc, const float *A, int64_t lda, int ta,
+             const float *B, int64_t ldb, int tb, float alpha, float beta, int64_t M, int64_t N,
+             int64_t K) {
+    if (M <= 0 || N <= 0) return;
+#ifdef DT_HAVE_BLAS
+    if (K > 0 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
+        ldc <= INT_MAX) {
+        (void)ctx;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M,
+                    (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+        return;
+    }
+#endif
+    int64_t tasks = (M + IB - 1) / IB;
+    double work = (double)M * (double)N * (double)(K > 0 ? K : 1);
+    int nt = work > 65536.0 ? dt_threads(ctx) : 1;
+    (void)nt;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t i0 = t * IB, i1 = i0 + IB < M ? i0 + IB : M;
+        scale_rows(C, ldc, beta, i0, i1, N);
+        if (K <= 0 || alpha == 0.0f) continue;
+        if (tb) rows_nt(C, ldc, A, lda, ta, B, ldb, alpha, i0, i1, N, K);
+        else rows_nn(C, ldc, A, lda, ta, B, ldb, alpha, i0, i1, N, K);
+    }
+}
+
+void dt_gemm_ref(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B,
+                 int64_t ldb, int tb, float alpha, float beta, int64_t M, int64_t N, int64_t K) {
+    for (int64_t i = 0; i < M; i++) {
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double a = ta ? A[(size_t)k * (size_t)lda + (size_t)i] : A[(size_t)i * (size_t)lda + (size_t)k];
+                double b = tb ? B[(size_t)j * (size_t)ldb + (size_t)k] : B[(size_t)k * (size_t)ldb + (size_t)j];
+                s += a * b;
+            }
+            float *c = C + (size_t)i * (size_t)ldc + (size_t)j;
+            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * (double)*c));
+        }
+    }
+}

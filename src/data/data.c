@@ -1,0 +1,505 @@
+/* data.c — dataset lifetime (dt_data_new, dt_data_free), whole-file reading with transparent
+ * gunzip, UTF-8 validation, choosing a reader (dt_data_load, dt_data_load_mem) and the
+ * feature-matrix helpers dt_mat_free and dt_mat_rows.
+ * Not here: the readers themselves (read_*.c), splits (subset.c), featurizing (pipe.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "data.h"
+
+/* Shared by the readers; belongs in data.h (declared in each reader until it moves there). */
+char *dt_text_utf8(dt_pool *pool, const char *s, size_t n, int latin1);
+
+// --- lifetime --------------------------------------------------------------------------------
+
+int dt_data_new(duet_ctx *ctx, int kind, const char *src, duet_data **out, duet_err *err) {
+    *out = NULL;
+    duet_data *d = dt_calloc(ctx, 1, sizeof *d);
+    if (!d) return dt_err(err, DUET_ENOMEM, "%s: out of memory", src ? src : "data");
+    d->ctx = ctx;
+    d->kind = kind;
+    dt_pool_init(&d->pool, ctx);
+    d->src = dt_pool_strdup(&d->pool, src ? src : "data");
+    if (!d->src) {
+        dt_free(ctx, d);
+        return dt_err(err, DUET_ENOMEM, "%s: out of memory", src ? src : "data");
+    }
+    *out = d;
+    return DUET_OK;
+}
+
+void dt_data_free(duet_data *d) {
+    if (!d) return;
+    duet_ctx *ctx = d->ctx;
+    dt_free(ctx, d->labels);
+    dt_free(ctx, d->text);
+    dt_free(ctx, d->colnames);
+    dt_free(ctx, d->cells);
+    dt_free(ctx, d->x);
+    dt_free(ctx, d->rowptr);
+    dt_free(ctx, d->col);
+    dt_free(ctx, d->val);
+    dt_pool_clear(&d->pool);
+    dt_free(ctx, d);
+}
+
+// --- whole files and gzip --------------------------------------------------------------------
+
+static int is_gzip(const char *buf, size_t len) {
+    return len >= 2 && (unsigned char)buf[0] == 0x1f && (unsigned char)buf[1] == 0x8b;
+}
+
+/* Inflates gzip data (one or more members) into a new NUL-terminated buffer. */
+static int gunzip_mem(duet_ctx *ctx, const char *name, const char *in, size_t in_len, char **out,
+                      size_t *out_len, duet_err *err) {
+    *out = NULL;
+    *out_len = 0;
+    size_t cap = in_len < ((size_t)1 << 28) ? in_len * 4 + 64 : in_len + 64;
+    if (in_len >= 18) { /* ISIZE: the last member's size mod 2^32, a good hint for one member */
+        const unsigned char *t = (const unsigned char *)in + in_len - 4;
+        size_t hint = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+        if (hint + 1 > cap && hint < ((size_t)1 << 31)) cap = hint + 1;
+    }
+    char *buf = dt_alloc(ctx, cap);
+    if (!buf) return dt_err(err, DUET_ENOMEM, "%s: out of memory (%zu bytes) for gunzip", name, cap);
+    size_t used = 0, pos = 0;
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+        dt_free(ctx, buf);
+        return dt_err(err, DUET_ENOMEM, "%s: cannot start zlib", name);
+    }
+    int rc = DUET_OK;
+    for (;;) {
+        if (cap - used < 2) {
+            void *p = buf;
+            rc = dt_grow(ctx, &p, &cap, cap + 1, 1, err);
+            if (rc) {
+                dt_err_prefix(err, rc, "%s: gunzip", name);
+                break;
+            }
+            buf = p;
+        }
+        size_t in_chunk = in_len - pos < (size_t)1 << 30 ? in_len - pos : (size_t)1 << 30;
+        size_t out_chunk = cap - used - 1 < (size_t)1 << 30 ? cap - used - 1 : (size_t)1 << 30;
+        zs.next_in = (Bytef *)(uintptr_t)(in + pos);
+        zs.avail_in = (uInt)in_chunk;
+        zs.next_out = (Bytef *)(buf + used);
+        zs.avail_out = (uInt)out_chunk;
+        int zr = inflate(&zs, Z_NO_FLUSH);
+        pos += in_chunk - zs.avail_in;
+        used += out_chunk - zs.avail_out;
+        if (zr == Z_STREAM_END) {
+            /* another member follows? (skip trailing zero padding) */
+            size_t q = pos;
+            while (q < in_len && in[q] == 0) q++;
+            if (q < in_len && is_gzip(in + q, in_len - q)) {
+                pos = q;
+                inflateReset(&zs);
+                continue;
+            }
+            break;
+        }
+        if (zr == Z_OK) continue;
+        if (zr == Z_BUF_ERROR && zs.avail_out == 0) continue;
+        if (zr == Z_BUF_ERROR && pos >= in_len) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: truncated gzip data (ends after %zu bytes)", name, in_len);
+        } else if (zr == Z_MEM_ERROR) {
+            rc = dt_err(err, DUET_ENOMEM, "%s: out of memory in zlib", name);
+        } else {
+            rc = dt_err(err, DUET_EFORMAT, "%s: corrupt gzip data at offset %zu (%s)", name, pos,
+                        zs.msg ? zs.msg : "zlib error");
+        }
+        break;
+    }
+    inflateEnd(&zs);
+    if (rc) {
+        dt_free(ctx, buf);
+        return rc;
+    }
+    buf[used] = 0;
+    *out = buf;
+    *out_len = used;
+    return DUET_OK;
+}
+
+int dt_read_file(duet_ctx *ctx, const char *path, char **buf, size_t *len, duet_err *err) {
+    *buf = NULL;
+    *len = 0;
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "<stdin>" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) return dt_err(err, DUET_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16;
+    struct stat st;
+    if (!is_stdin) {
+        if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+            fclose(f);
+            return dt_err(err, DUET_EIO, "%s: is a folder, not a file", path);
+        }
+        if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+            (uint64_t)st.st_size < SIZE_MAX - 2)
+            cap = (size_t)st.st_size + 1;
+    }
+    int rc = DUET_OK;
+    char *data = dt_alloc(ctx, cap);
+    size_t used = 0;
+    if (!data) {
+        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory (%zu bytes)", name, cap);
+        goto done;
+    }
+    for (;;) {
+        if (cap - used < 2) {
+            void *p = data;
+            rc = dt_grow(ctx, &p, &cap, cap + 1, 1, err);
+            if (rc) {
+                dt_err_prefix(err, rc, "%s", name);
+                goto done;
+            }
+            data = p;
+        }
+        size_t n = fread(data + used, 1, cap - used - 1, f);
+        used += n;
+        if (n == 0) {
+            if (ferror(f)) rc = dt_err(err, DUET_EIO, "%s: read error: %s", name, strerror(errno));
+            break;
+        }
+    }
+done:
+    if (!is_stdin) fclose(f);
+    if (rc) {
+        dt_free(ctx, data);
+        return rc;
+    }
+    data[used] = 0;
+    if (is_gzip(data, used)) {
+        char *plain = NULL;
+        size_t plen = 0;
+        rc = gunzip_mem(ctx, name, data, used, &plain, &plen, err);
+        dt_free(ctx, data);
+        if (rc) return rc;
+        data = plain;
+        used = plen;
+    }
+    *buf = data;
+    *len = used;
+    return DUET_OK;
+}
+
+// --- UTF-8 ------------------------------------------------------------------------------------
+
+int dt_utf8_valid(const char *s, size_t n, size_t *bad) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) k = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            k = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F; /* no surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            k = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else goto invalid;
+        if (n - i <= k) goto invalid; /* truncated sequence */
+        if (u[i + 1] < lo || u[i + 1] > hi) goto invalid;
+        for (size_t j = 2; j <= k; j++)
+            if (u[i + j] < 0x80 || u[i + j] > 0xBF) goto invalid;
+        i += k + 1;
+        continue;
+    invalid:
+        if (bad) *bad = i;
+        return 0;
+    }
+    return 1;
+}
+
+/* A pool copy of s[0..n) as UTF-8: as is when valid and !latin1, else decoded from Latin-1.
+ * NULL when out of memory. */
+char *dt_text_utf8(dt_pool *pool, const char *s, size_t n, int latin1) {
+    if (!latin1 && dt_utf8_valid(s, n, NULL)) return dt_pool_strndup(pool, s, n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) m += (unsigned char)s[i] >= 0x80 ? 2 : 1;
+    char *d = dt_pool_alloc(pool, m + 1);
+    if (!d) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) d[k++] = (char)c;
+        else {
+            d[k++] = (char)(0xC0 | (c >> 6));
+            d[k++] = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    d[k] = 0;
+    return d;
+}
+
+// --- choosing a reader ------------------------------------------------------------------------
+
+static int ends_with(const char *s, size_t n, const char *suf) {
+    size_t m = strlen(suf);
+    if (n < m) return 0;
+    for (size_t i = 0; i < m; i++) {
+        char a = s[n - m + i], b = suf[i];
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (a != b) return 0;
+    }
+    return 1;
+}
+
+/* Format from the file name alone (gzip suffix ignored); AUTO when it says nothing. */
+static int format_from_name(const char *name) {
+    size_t n = strlen(name);
+    if (ends_with(name, n, ".gz")) n -= 3;
+    if (ends_with(name, n, "-ubyte") || ends_with(name, n, ".idx3") || ends_with(name, n, ".idx") ||
+        strstr(name, "-idx3-ubyte"))
+        return DUET_FMT_IDX;
+    if (ends_with(name, n, ".jsonl") || ends_with(name, n, ".ndjson")) return DUET_FMT_JSONL;
+    if (ends_with(name, n, ".svm") || ends_with(name, n, ".libsvm") || ends_with(name, n, ".svmlight"))
+        return DUET_FMT_LIBSVM;
+    if (ends_with(name, n, ".csv")) return DUET_FMT_CSV;
+    return DUET_FMT_AUTO;
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+/* 1 when the line [s, e) looks like "label idx:val idx:val ..." with at least one pair. */
+static int libsvm_like(const char *s, const char *e) {
+    const char *p = s;
+    while (p < e && is_space(*p)) p++;
+    const char *t = p;
+    while (p < e && !is_space(*p)) p++;
+    if (p == t || memchr(t, ':', (size_t)(p - t))) return 0; /* the label has no ':' */
+    int pairs = 0;
+    for (;;) {
+        while (p < e && is_space(*p)) p++;
+        if (p >= e || *p == '#') break;
+        t = p;
+        while (p < e && !is_space(*p)) p++;
+        const char *c = memchr(t, ':', (size_t)(p - t));
+        if (!c || c == t || c + 1 == p) return 0;
+        for (const char *q = t; q < c; q++)
+            if (!(*q >= '0' && *q <= '9') && !(c - t == 3 && !memcmp(t, "qid", 3))) return 0;
+        pairs++;
+    }
+    return pairs > 0;
+}
+
+/* 1 when the first lines look like "label<TAB>free text": every line has a tab, the first
+ * field is a short word, the rest has spaces, and the tab counts do not form a table. */
+static int tsv_text_like(const char *buf, size_t len) {
+    size_t pos = 0;
+    int lines = 0, spaced = 0, tabs0 = -1, same_tabs = 1;
+    while (pos < len && lines < 20) {
+        const char *s = buf + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        const char *e = nl ? nl : buf + len;
+        pos = (size_t)(e - buf) + 1;
+        const char *t = s;
+        while (t < e && is_space(*t)) t++;
+        if (t == e) continue;
+        const char *tab = memchr(s, '\t', (size_t)(e - s));
+        if (!tab || tab == s || tab - s > 64) return 0;
+        for (const char *q = s; q < tab; q++)
+            if (*q == ' ') return 0;
+        int tabs = 0;
+        for (const char *q = s; q < e; q++) tabs += *q == '\t';
+        if (tabs0 < 0) tabs0 = tabs;
+        else if (tabs != tabs0) same_tabs = 0;
+        if (memchr(tab, ' ', (size_t)(e - tab))) spaced++;
+        lines++;
+    }
+    if (lines == 0) return 0;
+    if (same_tabs && tabs0 > 1) return 0;
+    return spaced * 2 >= lines;
+}
+
+/* Format from the content: JSONL, LIBSVM, labelled text or CSV. */
+static int format_from_content(const char *buf, size_t len, const duet_load_opts *o) {
+    size_t pos = 0;
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) pos = 3;
+    while (pos < len) {
+        const char *s = buf + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        const char *e = nl ? nl : buf + len;
+        const char *t = s;
+        while (t < e && is_space(*t)) t++;
+        if (t == e || *t == '#') {
+            pos = (size_t)(e - buf) + 1;
+            continue;
+        }
+        if (*t == '{') return DUET_FMT_JSONL;
+        if (libsvm_like(s, e)) return DUET_FMT_LIBSVM;
+        /* unlabelled LIBSVM: the line starts with idx:val */
+        if (o->unlabelled && *t >= '0' && *t <= '9') {
+            const char *c = t;
+            while (c < e && *c >= '0' && *c <= '9') c++;
+            if (c < e && *c == ':') {
+                const char *q = c + 1;
+                if (q < e && !is_space(*q)) return DUET_FMT_LIBSVM;
+            }
+        }
+        break;
+    }
+    if (!o->text && tsv_text_like(buf + pos, len - pos)) return DUET_FMT_TEXT;
+    return DUET_FMT_CSV;
+}
+
+static int read_mem_as(duet_ctx *ctx, int fmt, const char *name, const char *buf, size_t len,
+                       const duet_load_opts *o, duet_data **out, duet_err *err) {
+    switch (fmt) {
+    case DUET_FMT_CSV: return dt_read_csv(ctx, name, buf, len, o, out, err);
+    case DUET_FMT_LIBSVM: return dt_read_libsvm(ctx, name, buf, len, o, out, err);
+    case DUET_FMT_TEXT: return dt_read_text_tsv(ctx, name, buf, len, o, out, err);
+    case DUET_FMT_JSONL: return dt_read_jsonl(ctx, name, buf, len, o, out, err);
+    case DUET_FMT_DIR:
+    case DUET_FMT_IDX:
+        return dt_err(err, DUET_EUNSUPPORTED, "%s: %s data cannot be read from memory", name,
+                      fmt == DUET_FMT_DIR ? "folder" : "IDX");
+    default: return dt_err(err, DUET_EINVAL, "%s: unknown input format %d", name, fmt);
+    }
+}
+
+static int idx_magic(const char *buf, size_t len) {
+    return len >= 4 && buf[0] == 0 && buf[1] == 0 && (unsigned char)buf[2] == 0x08 &&
+           (buf[3] == 1 || buf[3] == 2 || buf[3] == 3);
+}
+
+int dt_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t len,
+                     const duet_load_opts *o, duet_data **out, duet_err *err) {
+    *out = NULL;
+    duet_load_opts def;
+    if (!o) {
+        memset(&def, 0, sizeof def);
+        def.header = -1;
+        o = &def;
+    }
+    if (!name) name = "<memory>";
+    char *plain = NULL;
+    if (is_gzip(buf, len)) {
+        size_t plen = 0;
+        int rc = gunzip_mem(ctx, name, buf, len, &plain, &plen, err);
+        if (rc) return rc;
+        buf = plain;
+        len = plen;
+    }
+    int fmt = o->format;
+    if (fmt == DUET_FMT_AUTO) fmt = format_from_name(name);
+    if (fmt == DUET_FMT_AUTO) {
+        if (idx_magic(buf, len)) fmt = DUET_FMT_IDX;
+        else fmt = format_from_content(buf, len, o);
+    }
+    int rc = read_mem_as(ctx, fmt, name, buf, len, o, out, err);
+    dt_free(ctx, plain);
+    return rc;
+}
+
+int dt_data_load(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out,
+                 duet_err *err) {
+    *out = NULL;
+    duet_load_opts def;
+    if (!o) {
+        memset(&def, 0, sizeof def);
+        def.header = -1;
+        o = &def;
+    }
+    if (!path || !*path) return dt_err(err, DUET_EINVAL, "no input path given");
+    int is_stdin = strcmp(path, "-") == 0;
+    int fmt = o->format;
+    if (fmt == DUET_FMT_AUTO && !is_stdin) {
+        struct stat st;
+        if (stat(path, &st) != 0) return dt_err(err, DUET_EIO, "%s: cannot open: %s", path, strerror(errno));
+        if (S_ISDIR(st.st_mode)) fmt = DUET_FMT_DIR;
+        else fmt = format_from_name(path);
+    }
+    if (fmt == DUET_FMT_DIR) {
+        if (is_stdin) return dt_err(err, DUET_EINVAL, "a folder dataset cannot come from standard input");
+        return dt_read_dir(ctx, path, o, out, err);
+    }
+    if (fmt == DUET_FMT_IDX) {
+        if (is_stdin) return dt_err(err, DUET_EINVAL, "IDX images cannot come from standard input");
+        return dt_read_idx(ctx, path, o, out, err);
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = dt_read_file(ctx, path, &buf, &len, err);
+    if (rc) return rc;
+    const char *name = is_stdin ? "<stdin>" : path;
+    if (fmt == DUET_FMT_AUTO) {
+        if (idx_magic(buf, len) && !is_stdin) {
+            dt_free(ctx, buf);
+            return dt_read_idx(ctx, path, o, out, err);
+        }
+        fmt = format_from_content(buf, len, o);
+    }
+    rc = read_mem_as(ctx, fmt, name, buf, len, o, out, err);
+    dt_free(ctx, buf);
+    return rc;
+}
+
+// --- feature matrices -------------------------------------------------------------------------
+
+void dt_mat_free(duet_ctx *ctx, dt_mat *m) {
+    if (!m) return;
+    dt_free(ctx, m->x);
+    dt_free(ctx, m->rowptr);
+    dt_free(ctx, m->col);
+    dt_free(ctx, m->val);
+    memset(m, 0, sizeof *m);
+}
+
+int dt_mat_rows(duet_ctx *ctx, const dt_mat *m, const int64_t *idx, int64_t n, dt_mat *out,
+                duet_err *err) {
+    memset(out, 0, sizeof *out);
+    if (n < 0) return dt_err(err, DUET_EINVAL, "dt_mat_rows: negative row count %lld", (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= m->N)
+            return dt_err(err, DUET_ERANGE, "dt_mat_rows: row %lld out of range (%lld rows)",
+                          (long long)idx[i], (long long)m->N);
+    out->N = n;
+    out->D = m->D;
+    if (m->x) {
+        size_t total;
+        if (!dt_mul_ok((size_t)n, (size_t)m->D, &total))
+            return dt_err(err, DUET_ERANGE, "dt_mat_rows: %lld x %lld overflows", (long long)n, (long long)m->D);
+        out->x = dt_alloc_e(ctx, total ? total : 1, sizeof(float), "feature matrix", err);
+        if (!out->x) return err ? err->code : DUET_ENOMEM;
+        size_t D = (size_t)m->D;
+        for (int64_t i = 0; i < n; i++)
+            if (D) memcpy(out->x + (size_t)i * D, m->x + (size_t)idx[i] * D, D * sizeof(float));
+        return DUET_OK;
+    }
+    size_t nnz = 0;
+    for (int64_t i = 0; i < n; i++) nnz += (size_t)(m->rowptr[idx[i] + 1] - m->rowptr[idx[i]]);
+    out->rowptr = dt_alloc_e(ctx, (size_t)n + 1, sizeof(int64_t), "feature matrix", err);
+    if (out->rowptr) out->col = dt_alloc_e(ctx, nnz ? nnz : 1, sizeof(int32_t), "feature matrix", err);
+    if (out->col) out->val = dt_alloc_e(ctx, nnz ? nnz : 1, sizeof(float), "feature matrix", err);
+    if (!out->val) {
+        int code = err ? err->code : DUET_ENOMEM;
+        dt_mat_free(ctx, out);
+        return code;
+    }
+    int64_t p = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t a = m->rowptr[idx[i]], b = m->rowptr[idx[i] + 1];
+        if (b > a) {
+            memcpy(out->col + p, m->col + a, (size_t)(b - a) * sizeof(int32_t));
+            memcpy(out->val + p, m->val + a, (size_t)(b - a) * sizeof(float));
+        }
+        p += b - a;
+        out->rowptr[i + 1] = p;
+    }
+    return DUET_OK;
+}

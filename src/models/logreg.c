@@ -1,0 +1,257 @@
+/* logreg.c — logistic regression, binary and multinomial, L2 or L1 penalty.
+ * Objective as LIBLINEAR states it (the bias is a feature of value 1 and is regularised too):
+ *   L2: 0.5 ||w||^2 + C sum_i s_i loss_i        L1: ||w||_1 + C sum_i s_i loss_i
+ * with loss_i = log(1 + exp(-y_i w.x_i)) for two classes (or one-vs-rest) and
+ * loss_i = logsumexp_k(w_k.x_i) - w_{y_i}.x_i for the multinomial model; s_i are class weights.
+ * Minimised by L-BFGS / OWL-QN (optim.c) to a relative gradient of tol (default 1e-4), which
+ * reaches LIBLINEAR's optimum (tests compare the objective with liblinear-tools').
+ * Not here: features (pipeline), storage and explanations (linear.c), choosing C (api.c).
+ */
+#include "linear.h"
+#include "optim.h"
+
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct lr_problem {
+    duet_ctx *ctx;
+    const dt_mat *X;
+    const int32_t *y;
+    const double *sw;
+    double C;
+    int l2;        /* 1: add 0.5||w||^2 to the smooth part */
+    int K;         /* classes in the softmax, or 1 for a binary / one-vs-rest vector */
+    int pos;       /* binary: the class that is +1 (1 for two classes, v for one-vs-rest) */
+    int64_t D1;    /* D + 1 */
+    double *z;     /* (N, K) scratch */
+    double *gbuf;  /* (threads, K * D1) per-thread gradients */
+    int threads;
+} lr_problem;
+
+static double log1pexp(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
+
+/* f and gradient of the loss part for a binary vector w (D1). */
+static double fg_binary(lr_problem *pb, const double *w) {
+    const dt_mat *X = pb->X;
+    int64_t N = X->N, D = pb->D1 - 1;
+    double f = 0;
+#pragma omp parallel for schedule(static) reduction(+ : f)
+    for (int64_t i = 0; i < N; i++) {
+        double s = pb->sw ? pb->sw[i] : 1;
+        double yi = pb->y[i] == pb->pos ? 1 : -1;
+        double t = yi * (dt_mat_dot(X, i, w) + w[D]);
+        f += s * log1pexp(-t);
+        /* d loss / d (w.x) = -y sigma(-t) */
+        pb->z[i] = -s * yi / (1 + exp(t));
+    }
+    return f;
+}
+
+static double fg_softmax(lr_problem *pb, const double *w) {
+    const dt_mat *X = pb->X;
+    int64_t N = X->N, D = pb->D1 - 1;
+    int K = pb->K;
+    double f = 0;
+#pragma omp parallel for schedule(static) reduction(+ : f)
+    for (int64_t i = 0; i < N; i++) {
+        double *zi = pb->z + (size_t)i * (size_t)K;
+        double mx = -INFINITY;
+        for (int k = 0; k < K; k++) {
+            const double *wk = w + (size_t)k * (size_t)pb->D1;
+            zi[k] = dt_mat_dot(X, i, wk) + wk[D];
+            if (zi[k] > mx) mx = zi[k];
+        }
+        double se = 0;
+        for (int k = 0; k < K; k++) se += exp(zi[k] - mx);
+        double lse = mx + log(se);
+        double s = pb->sw ? pb->sw[i] : 1;
+        f += s * (lse - zi[pb->y[i]]);
+        for (int k = 0; k < K; k++) zi[k] = s * (exp(zi[k] - lse) - (k == pb->y[i]));
+    }
+    return f;
+}
+
+/* g = C * X^T z (K vectors of D1, bias last), summed per thread in a fixed order. */
+static void grad_from_z(lr_problem *pb, double *g) {
+    const dt_mat *X = pb->X;
+    int64_t N = X->N, D = pb->D1 - 1;
+    int K = pb->K;
+    size_t len = (size_t)K * (size_t)pb->D1;
+    int T = pb->threads;
+#pragma omp parallel num_threads(T)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        double *gt = pb->gbuf + (size_t)t * len;
+        memset(gt, 0, len * sizeof *gt);
+        int64_t lo = N * t / T, hi = N * (t + 1) / T;
+        for (int64_t i = lo; i < hi; i++)
+            for (int k = 0; k < K; k++) {
+                double a = pb->z[(size_t)i * (size_t)K + (size_t)k];
+                if (a == 0) continue;
+                double *gk = gt + (size_t)k * (size_t)pb->D1;
+                dt_mat_axpy(X, i, a, gk);
+                gk[D] += a;
+            }
+    }
+    for (size_t j = 0; j < len; j++) {
+        double s = 0;
+        for (int t = 0; t < T; t++) s += pb->gbuf[(size_t)t * len + j];
+        g[j] = pb->C * s;
+    }
+}
+
+static double lr_fg(void *user, const double *w, double *g) {
+    lr_problem *pb = user;
+    double f = pb->K == 1 ? fg_binary(pb, w) : fg_softmax(pb, w);
+    f *= pb->C;
+    grad_from_z(pb, g);
+    if (pb->l2) {
+        size_t len = (size_t)pb->K * (size_t)pb->D1;
+        double r = 0;
+        for (size_t j = 0; j < len; j++) {
+            r += w[j] * w[j];
+            g[j] += w[j];
+        }
+        f += 0.5 * r;
+    }
+    return f;
+}
+
+static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
+    const duet_train_params *p = a->p;
+    double C = p->C > 0 ? p->C : 1.0;
+    int softmax = a->K > 2 && p->multinomial >= 0;
+    int V = a->K == 2 ? 1 : a->K;
+    int rc = DUET_OK;
+    dt_linear *l = NULL;
+    lr_problem pb = {0};
+    DT_TRY(dt_linear_new(ctx, V, a->X->D, &l, err));
+    l->softmax = softmax;
+    pb.ctx = ctx;
+    pb.X = a->X;
+    pb.y = a->y;
+    pb.sw = a->sw;
+    pb.C = C;
+    pb.l2 = p->penalty != DUET_PENALTY_L1;
+    pb.K = softmax ? a->K : 1;
+    pb.D1 = a->X->D + 1;
+    pb.threads = dt_threads(ctx);
+#ifdef _OPENMP
+    if (pb.threads > omp_get_max_threads()) pb.threads = omp_get_max_threads();
+#endif
+    pb.z = dt_alloc_e(ctx, (size_t)a->X->N, (size_t)pb.K * sizeof(double), "logreg", err);
+    pb.gbuf = dt_alloc_e(ctx, (size_t)pb.threads * (size_t)pb.K, (size_t)pb.D1 * sizeof(double), "logreg", err);
+    if (!pb.z || !pb.gbuf) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    dt_opt o = {0};
+    o.l1 = pb.l2 ? 0 : 1;
+    o.tol = p->tol > 0 ? p->tol : 1e-4;
+    o.max_iter = p->max_iter > 0 ? p->max_iter : 1000;
+    o.memory = 10;
+    o.what = "logreg";
+    if (softmax) {
+        DT_TRY(dt_lbfgs(ctx, (int64_t)a->K * pb.D1, l->W, lr_fg, &pb, &o, err));
+        if (a->verbose)
+            dt_log(ctx, 0, "logreg: multinomial, %d classes, C=%g: %d iterations, objective %.6g", a->K, C, o.iters, o.f);
+    } else {
+        for (int v = 0; v < V; v++) {
+            pb.pos = V == 1 ? 1 : v;
+            DT_TRY(dt_lbfgs(ctx, pb.D1, l->W + (size_t)v * (size_t)pb.D1, lr_fg, &pb, &o, err));
+            if (a->verbose)
+                dt_log(ctx, 0, "logreg: class %d of %d, C=%g: %d iterations, objective %.6g", v + 1, V, C, o.iters, o.f);
+        }
+    }
+    dt_linear_free(ctx, m->state);
+    m->state = l;
+    l = NULL;
+fail:
+    dt_linear_free(ctx, l);
+    dt_free(ctx, pb.z);
+    dt_free(ctx, pb.gbuf);
+    return rc;
+}
+
+static double sigmoid(double t) { return t >= 0 ? 1 / (1 + exp(-t)) : exp(t) / (1 + exp(t)); }
+
+static int lr_predict(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P, duet_err *err) {
+    const dt_linear *l = m->state;
+    double *z = dt_alloc_e(ctx, (size_t)X->N, (size_t)l->V * sizeof(double), "logreg predict", err);
+    if (!z) return DUET_ENOMEM;
+    dt_linear_decision(l, X, z);
+    int K = m->K;
+    for (int64_t i = 0; i < X->N; i++) {
+        const double *zi = z + (size_t)i * (size_t)l->V;
+        float *pi = P + (size_t)i * (size_t)K;
+        if (l->V == 1) {
+            double p1 = sigmoid(zi[0]);
+            pi[0] = (float)(1 - p1);
+            pi[1] = (float)p1;
+        } else if (l->softmax) {
+            double mx = -INFINITY, s = 0;
+            for (int k = 0; k < K; k++) mx = zi[k] > mx ? zi[k] : mx;
+            for (int k = 0; k < K; k++) s += exp(zi[k] - mx);
+            for (int k = 0; k < K; k++) pi[k] = (float)(exp(zi[k] - mx) / s);
+        } else { /* one-vs-rest: normalised sigmoids, as LIBLINEAR does */
+            double s = 0;
+            for (int k = 0; k < K; k++) s += sigmoid(zi[k]);
+            for (int k = 0; k < K; k++) pi[k] = (float)(sigmoid(zi[k]) / s);
+        }
+    }
+    dt_free(ctx, z);
+    return DUET_OK;
+}
+
+static const double c_grid[] = {0.1, 1, 10, 100, 1000};
+
+const dt_model_ops dt_logreg_ops = {
+    .name = "logreg",
+    .learns = "p(y|x)",
+    .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN,
+    .about = "logistic regression (binary or multinomial; L2 or L1), the LIBLINEAR objective",
+    .fit = lr_fit,
+    .predict_proba = lr_predict,
+    .explain = dt_linear_explain,
+    .feature_weights = dt_linear_weights,
+    .save = dt_linear_save,
+    .load = dt_linear_load,
+    .free_state = dt_linear_free,
+    .tune = "C",
+    .tune_grid = c_grid,
+    .tune_n = (int)(sizeof c_grid / sizeof *c_grid),
+};
+
+int dt_logreg_objective(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos,
+                        double C, int l2, const double *w, double *g, double *f, duet_err *err) {
+    lr_problem pb = {0};
+    pb.ctx = ctx;
+    pb.X = X;
+    pb.y = y;
+    pb.sw = sw;
+    pb.C = C;
+    pb.l2 = l2;
+    pb.K = K;
+    pb.pos = pos;
+    pb.D1 = X->D + 1;
+    pb.threads = 1;
+    pb.z = dt_alloc_e(ctx, (size_t)X->N, (size_t)K * sizeof(double), "logreg", err);
+    pb.gbuf = dt_alloc_e(ctx, (size_t)K, (size_t)pb.D1 * sizeof(double), "logreg", err);
+    int rc = DUET_ENOMEM;
+    if (pb.z && pb.gbuf) {
+        *f = lr_fg(&pb, w, g);
+        if (!l2) {
+            size_t n = (size_t)K * (size_t)pb.D1;
+            for (size_t j = 0; j < n; j++) *f += fabs(w[j]);
+        }
+        rc = DUET_OK;
+    }
+    dt_free(ctx, pb.z);
+    dt_free(ctx, pb.gbuf);
+    return rc;
+}

@@ -1,0 +1,627 @@
+/* nb.c — naive Bayes: multinomial (counts, text), Bernoulli (presence) and Gaussian (dense
+ * numbers), the same formulas as scikit-learn's MultinomialNB, BernoulliNB and GaussianNB:
+ *   multinomial  log p(x|k) = sum_j x_j log theta_kj,  theta_kj = (N_kj + a) / (N_k + a D)
+ *   Bernoulli    log p(x|k) = sum_j [x_j>0] log p_kj + [x_j=0] log(1 - p_kj),
+ *                p_kj = (N_kj + a) / (N_k + 2a)
+ *   Gaussian     log p(x|k) = sum_j log N(x_j; mu_kj, var_kj + eps), eps = 1e-9 max_j var(x_j)
+ * where counts are weighted by the sample weights and log p(k) comes from weighted class
+ * counts. The smoothing a is `alpha` (1 when 0 reaches fit; api.c tunes it by cross-validation
+ * first when the user gave none); the Gaussian model ignores it.
+ * AUTO picks multinomial for CSR input whose values are all >= 0 (text counts, LIBSVM
+ * counts), Gaussian otherwise.
+ * score() is log p(x) = logsumexp_k(log p(k) + log p(x|k)). For the multinomial model this is
+ * the likelihood of the sequence of tokens, without the multinomial coefficient of the bag of
+ * counts: comparable across documents of equal length, not across lengths.
+ * Not here: features (pipeline), turning samples into text (api.c), choosing alpha (api.c).
+ */
+#include <math.h>
+
+#include "model.h"
+
+#define LOG_2PI 1.8378770664093453
+#define MAX_SAMPLE_LEN 1000000 /* longest sampled multinomial document */
+
+typedef struct nb_state {
+    int kind;         /* DUET_NB_MULTINOMIAL, _BERNOULLI or _GAUSSIAN */
+    int K;
+    int64_t D;
+    double alpha;
+    double *prior;    /* (K) log p(k); -inf for a class without training weight */
+    double *a;        /* (K, D) multinomial, Bernoulli: feature_log_prob; Gaussian: mean */
+    double *b;        /* (K, D) Bernoulli: log(1 - p); Gaussian: variance; unused otherwise */
+    double *doc_len;  /* (K) mean sum of counts (multinomial) or of present features (Bernoulli) */
+    double *c;        /* (K) derived: Bernoulli sum_j b_kj; Gaussian -0.5 sum_j log(2 pi var) */
+    double *q;        /* (K) derived: Gaussian sum_j mean^2 / var (for sparse rows) */
+} nb_state;
+
+static const char *kind_name(int kind) {
+    switch (kind) {
+    case DUET_NB_MULTINOMIAL: return "multinomial";
+    case DUET_NB_BERNOULLI: return "bernoulli";
+    case DUET_NB_GAUSSIAN: return "gaussian";
+    default: return "?";
+    }
+}
+
+static void nb_free(duet_ctx *ctx, void *state) {
+    nb_state *s = state;
+    if (!s) return;
+    dt_free(ctx, s->prior); /* one block holds every array */
+    dt_free(ctx, s);
+}
+
+/* A state with all arrays carved from one zeroed block. */
+static int nb_new(duet_ctx *ctx, int kind, int K, int64_t D, nb_state **out, duet_err *err) {
+    *out = NULL;
+    size_t kd, two, total;
+    if (!dt_mul_ok((size_t)K, (size_t)D, &kd) || !dt_mul_ok(kd, 2, &two) || two > SIZE_MAX - 4 * (size_t)K)
+        return dt_err(err, DUET_ERANGE, "naive Bayes: %d classes x %lld features overflows", K, (long long)D);
+    total = two + 4 * (size_t)K;
+    nb_state *s = dt_calloc(ctx, 1, sizeof *s);
+    double *blk = s ? dt_calloc(ctx, total, sizeof(double)) : NULL;
+    if (!blk) {
+        dt_free(ctx, s);
+        return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory (%d classes x %lld features)", K, (long long)D);
+    }
+    s->kind = kind;
+    s->K = K;
+    s->D = D;
+    s->prior = blk;
+    s->doc_len = blk + K;
+    s->c = blk + 2 * (size_t)K;
+    s->q = blk + 3 * (size_t)K;
+    s->a = blk + 4 * (size_t)K;
+    s->b = s->a + kd;
+    *out = s;
+    return DUET_OK;
+}
+
+/* Fills the derived arrays (c, q, and b for Bernoulli) from the stored parameters. */
+static void derive(nb_state *s) {
+    size_t D = (size_t)s->D;
+    for (int k = 0; k < s->K; k++) {
+        const double *a = s->a + (size_t)k * D;
+        double *b = s->b + (size_t)k * D;
+        double c = 0, q = 0;
+        if (s->kind == DUET_NB_BERNOULLI) {
+            for (size_t j = 0; j < D; j++) {
+                b[j] = log1p(-exp(a[j]));
+                c += b[j];
+            }
+        } else if (s->kind == DUET_NB_GAUSSIAN) {
+            for (size_t j = 0; j < D; j++) {
+                c += -0.5 * (LOG_2PI + log(b[j]));
+                q += a[j] * a[j] / b[j];
+            }
+        }
+        s->c[k] = c;
+        s->q[k] = q;
+    }
+}
+
+/* log p(k) + log p(x_i | k) for every class into out (K). */
+static void jll_row(const nb_state *s, const dt_mat *X, int64_t i, double *out) {
+    size_t D = (size_t)s->D;
+    for (int k = 0; k < s->K; k++) {
+        const double *a = s->a + (size_t)k * D, *b = s->b + (size_t)k * D;
+        double t = 0;
+        if (X->x) {
+            const float *r = X->x + (size_t)i * D;
+            switch (s->kind) {
+            case DUET_NB_MULTINOMIAL:
+                for (size_t j = 0; j < D; j++)
+                    if (r[j] != 0) t += (double)r[j] * a[j];
+                break;
+            case DUET_NB_BERNOULLI:
+                t = s->c[k];
+                for (size_t j = 0; j < D; j++)
+                    if (r[j] > 0) t += a[j] - b[j];
+                break;
+            default:
+                t = s->c[k];
+                for (size_t j = 0; j < D; j++) {
+                    double d = (double)r[j] - a[j];
+                    t -= 0.5 * d * d / b[j];
+                }
+            }
+        } else {
+            int64_t p0 = X->rowptr[i], p1 = X->rowptr[i + 1];
+            switch (s->kind) {
+            case DUET_NB_MULTINOMIAL:
+                for (int64_t p = p0; p < p1; p++) t += (double)X->val[p] * a[X->col[p]];
+                break;
+            case DUET_NB_BERNOULLI:
+                t = s->c[k];
+                for (int64_t p = p0; p < p1; p++)
+                    if (X->val[p] > 0) t += a[X->col[p]] - b[X->col[p]];
+                break;
+            default: /* -(x-m)^2/2v = -m^2/2v - (x^2 - 2xm)/2v; the first summed over all j in q */
+                t = s->c[k] - 0.5 * s->q[k];
+                for (int64_t p = p0; p < p1; p++) {
+                    double x = X->val[p], m = a[X->col[p]];
+                    t -= 0.5 * (x * x - 2 * x * m) / b[X->col[p]];
+                }
+            }
+        }
+        out[k] = s->prior[k] + t;
+    }
+}
+
+static double logsumexp(const double *v, int K) {
+    double mx = -INFINITY;
+    for (int k = 0; k < K; k++)
+        if (v[k] > mx) mx = v[k];
+    if (!isfinite(mx)) return mx;
+    double se = 0;
+    for (int k = 0; k < K; k++) se += exp(v[k] - mx);
+    return mx + log(se);
+}
+
+static int check_x(const nb_state *s, const dt_mat *X, duet_err *err) {
+    if (X->D != s->D)
+        return dt_err(err, DUET_EINVAL, "naive Bayes: input has %lld features, the model %lld", (long long)X->D,
+                      (long long)s->D);
+    return DUET_OK;
+}
+
+// --- fit ----------------------------------------------------------------------------------------
+
+/* Weighted counts: W[k] (class weight), F[k*D+j] (sum of w x or w [x>0]), L[k] (sum of w * row
+ * total); checks the values the kind needs. */
+static int count_rows(const dt_mat *X, const int32_t *y, const double *sw, int kind, double *W, double *F,
+                      double *L, duet_err *err) {
+    size_t D = (size_t)X->D;
+    for (int64_t i = 0; i < X->N; i++) {
+        double w = sw ? sw[i] : 1.0;
+        int k = y[i];
+        double *f = F + (size_t)k * D, tot = 0;
+        W[k] += w;
+        int64_t n = X->x ? X->D : X->rowptr[i + 1] - X->rowptr[i];
+        for (int64_t t = 0; t < n; t++) {
+            size_t j = X->x ? (size_t)t : (size_t)X->col[X->rowptr[i] + t];
+            double v = X->x ? X->x[(size_t)i * D + j] : X->val[X->rowptr[i] + t];
+            if (kind == DUET_NB_MULTINOMIAL) {
+                if (v < 0)
+                    return dt_err(err, DUET_EINVAL,
+                                  "multinomial naive Bayes needs counts >= 0, but row %lld feature %zu is %g "
+                                  "(use the Gaussian kind for such features)",
+                                  (long long)i + 1, j, v);
+                f[j] += w * v;
+                tot += v;
+            } else if (v > 0) {
+                f[j] += w;
+                tot += 1;
+            }
+        }
+        L[k] += w * tot;
+    }
+    return DUET_OK;
+}
+
+/* Gaussian: weighted per-class means and variances plus eps = 1e-9 * the largest (unweighted)
+ * variance of any feature over all rows, as GaussianNB's var_smoothing. */
+static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t *y, const double *sw,
+                        const double *W, duet_err *err) {
+    size_t D = (size_t)X->D, K = (size_t)s->K;
+    int64_t N = X->N;
+    double *gm = dt_calloc(ctx, D * 2, sizeof(double)); /* overall mean and variance */
+    if (!gm) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
+    double *gv = gm + D;
+    for (int64_t i = 0; i < N; i++) {
+        double w = sw ? sw[i] : 1.0;
+        double *m = s->a + (size_t)y[i] * D;
+        if (X->x) {
+            const float *r = X->x + (size_t)i * D;
+            for (size_t j = 0; j < D; j++) {
+                m[j] += w * r[j];
+                gm[j] += r[j];
+            }
+        } else {
+            for (int64_t p = X->rowptr[i]; p < X->rowptr[i + 1]; p++) {
+                m[X->col[p]] += w * X->val[p];
+                gm[X->col[p]] += X->val[p];
+            }
+        }
+    }
+    for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < D; j++) s->a[k * D + j] = W[k] > 0 ? s->a[k * D + j] / W[k] : 0;
+    for (size_t j = 0; j < D; j++) gm[j] /= (double)N;
+    for (int64_t i = 0; i < N; i++) {
+        double w = sw ? sw[i] : 1.0;
+        const double *m = s->a + (size_t)y[i] * D;
+        double *v = s->b + (size_t)y[i] * D;
+        if (X->x) {
+            const float *r = X->x + (size_t)i * D;
+            for (size_t j = 0; j < D; j++) {
+                double d = r[j] - m[j], g = r[j] - gm[j];
+                v[j] += w * d * d;
+                gv[j] += g * g;
+            }
+        } else {
+            for (int64_t p = X->rowptr[i]; p < X->rowptr[i + 1]; p++) {
+                size_t j = (size_t)X->col[p];
+                double d = X->val[p] - m[j], g = X->val[p] - gm[j], z = m[j], h = gm[j];
+                v[j] += w * (d * d - z * z); /* the zero this value replaces was counted below */
+                gv[j] += g * g - h * h;
+            }
+        }
+    }
+    if (!X->x) { /* every row's zeros: (0 - m)^2 for all entries, corrected above for stored ones */
+        for (size_t k = 0; k < K; k++)
+            for (size_t j = 0; j < D; j++) s->b[k * D + j] += W[k] * s->a[k * D + j] * s->a[k * D + j];
+        for (size_t j = 0; j < D; j++) gv[j] += (double)N * gm[j] * gm[j];
+    }
+    double mx = 0;
+    for (size_t j = 0; j < D; j++)
+        if (gv[j] / (double)N > mx) mx = gv[j] / (double)N;
+    double eps = 1e-9 * mx;
+    if (!(eps > 0)) eps = 1e-9;
+    for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < D; j++) {
+            double *v = s->b + k * D + j;
+            *v = (W[k] > 0 ? (*v > 0 ? *v : 0) / W[k] : 1.0) + eps;
+        }
+    dt_free(ctx, gm);
+    return DUET_OK;
+}
+
+static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
+    const duet_train_params *p = a->p;
+    const dt_mat *X = a->X;
+    int K = a->K;
+    int64_t D = X->D;
+    if (p->nb_kind < DUET_NB_AUTO || p->nb_kind > DUET_NB_GAUSSIAN)
+        return dt_err(err, DUET_EINVAL, "naive Bayes: unknown kind %d (auto, multinomial, bernoulli, gaussian)",
+                      p->nb_kind);
+    if (!(p->alpha >= 0) || isinf(p->alpha))
+        return dt_err(err, DUET_EINVAL, "naive Bayes: alpha must be >= 0 (got %g)", p->alpha);
+    if (K < 2 || X->N < 1 || D < 1)
+        return dt_err(err, DUET_EINVAL, "naive Bayes: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", K,
+                      (long long)X->N, (long long)D);
+    int kind = p->nb_kind;
+    if (kind == DUET_NB_AUTO) {
+        kind = X->x ? DUET_NB_GAUSSIAN : DUET_NB_MULTINOMIAL;
+        if (!X->x)
+            for (int64_t t = 0; t < X->rowptr[X->N]; t++)
+                if (!(X->val[t] >= 0)) {
+                    kind = DUET_NB_GAUSSIAN;
+                    break;
+                }
+    }
+    size_t nval = X->x ? (size_t)X->N * (size_t)D : (size_t)X->rowptr[X->N];
+    const float *vals = X->x ? X->x : X->val;
+    for (size_t t = 0; t < nval; t++)
+        if (!isfinite(vals[t])) return dt_err(err, DUET_EINVAL, "naive Bayes: feature value %zu is not a finite number", t);
+    double alpha = p->alpha == 0 ? 1.0 : p->alpha;
+    if (alpha < 1e-10) alpha = 1e-10; /* as scikit-learn: never a log of zero */
+    nb_state *s = NULL;
+    double *W = dt_calloc(ctx, (size_t)K, sizeof(double));
+    int rc = DUET_OK;
+    if (!W) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
+    DT_TRY(nb_new(ctx, kind, K, D, &s, err));
+    s->alpha = kind == DUET_NB_GAUSSIAN ? 0 : alpha;
+    size_t Dz = (size_t)D;
+    if (kind == DUET_NB_GAUSSIAN) {
+        for (int64_t i = 0; i < X->N; i++) W[a->y[i]] += a->sw ? a->sw[i] : 1.0;
+        DT_TRY(fit_gaussian(ctx, s, X, a->y, a->sw, W, err));
+    } else {
+        /* counts go into a, row totals into doc_len; then turned into log probabilities */
+        DT_TRY(count_rows(X, a->y, a->sw, kind, W, s->a, s->doc_len, err));
+        for (int k = 0; k < K; k++) {
+            double *f = s->a + (size_t)k * Dz, den;
+            if (kind == DUET_NB_MULTINOMIAL) {
+                double tot = 0;
+                for (size_t j = 0; j < Dz; j++) tot += f[j];
+                den = log(tot + alpha * (double)D);
+            } else {
+                den = log(W[k] + 2 * alpha);
+            }
+            for (size_t j = 0; j < Dz; j++) f[j] = log(f[j] + alpha) - den;
+            s->doc_len[k] = W[k] > 0 ? s->doc_len[k] / W[k] : 0;
+        }
+    }
+    double Wt = 0;
+    for (int k = 0; k < K; k++) Wt += W[k];
+    if (!(Wt > 0)) {
+        rc = dt_err(err, DUET_EINVAL, "naive Bayes: the sample weights sum to %g", Wt);
+        goto fail;
+    }
+    for (int k = 0; k < K; k++) s->prior[k] = W[k] > 0 ? log(W[k] / Wt) : -INFINITY;
+    derive(s);
+    if (a->verbose) {
+        /* only the final fit (cross-validation folds share m's pool and must not write meta) */
+        dt_log(ctx, 0, "nb: %s, %d classes, %lld features", kind_name(kind), K, (long long)D);
+        dt_model_meta_set(m, "nb_kind", "%s", kind_name(kind));
+        if (kind == DUET_NB_GAUSSIAN) dt_model_meta_set(m, "alpha", "unused (gaussian)");
+        else dt_model_meta_set(m, "alpha", "%g", alpha);
+    }
+    if (m->state) nb_free(ctx, m->state);
+    m->state = s;
+    s = NULL;
+fail:
+    nb_free(ctx, s);
+    dt_free(ctx, W);
+    return rc;
+}
+
+// --- prediction ---------------------------------------------------------------------------------
+
+/* Runs jll_row over all rows with a per-thread buffer of K doubles; mode 0 writes
+ * probabilities into P, mode 1 writes log p(x) into logp. */
+static int over_rows(duet_ctx *ctx, const nb_state *s, const dt_mat *X, float *P, double *logp, duet_err *err) {
+    int rc = check_x(s, X, err);
+    if (rc) return rc;
+    int nt = X->N > 64 ? dt_threads(ctx) : 1;
+    double *buf = dt_alloc_e(ctx, (size_t)nt, (size_t)s->K * sizeof(double), "naive Bayes", err);
+    if (!buf) return err ? err->code : DUET_ENOMEM;
+    int K = s->K;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        double *v = buf + (size_t)tid * (size_t)K;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < X->N; i++) {
+            jll_row(s, X, i, v);
+            double lse = logsumexp(v, K);
+            if (logp) logp[i] = lse;
+            if (P) {
+                float *pr = P + (size_t)i * (size_t)K;
+                for (int k = 0; k < K; k++) pr[k] = isfinite(lse) ? (float)exp(v[k] - lse) : 1.0f / (float)K;
+            }
+        }
+    }
+    dt_free(ctx, buf);
+    return DUET_OK;
+}
+
+static int nb_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P, duet_err *err) {
+    if (!m->state) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");
+    return over_rows(ctx, m->state, X, P, NULL, err);
+}
+
+static int nb_score(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp, duet_err *err) {
+    if (!m->state) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");
+    return over_rows(ctx, m->state, X, NULL, logp, err);
+}
+
+/* Per-feature log-likelihood term of feature j with value x under class k (the part that
+ * explain and feature weights compare between classes). */
+static double feature_term(const nb_state *s, int k, size_t j, double x) {
+    size_t o = (size_t)k * (size_t)s->D + j;
+    switch (s->kind) {
+    case DUET_NB_MULTINOMIAL: return x * s->a[o];
+    case DUET_NB_BERNOULLI: return x > 0 ? s->a[o] - s->b[o] : 0;
+    default: {
+        double d = x - s->a[o];
+        return -0.5 * (LOG_2PI + log(s->b[o])) - 0.5 * d * d / s->b[o];
+    }
+    }
+}
+
+/* term(k) minus the mean term of the other classes: the log-likelihood ratio of feature j. */
+static double ratio(const nb_state *s, int k, size_t j, double x) {
+    double o = 0;
+    for (int c = 0; c < s->K; c++)
+        if (c != k) o += feature_term(s, c, j, x);
+    return feature_term(s, k, j, x) - o / (s->K - 1);
+}
+
+static int nb_explain(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int64_t i, int k, int64_t *feat,
+                      double *val, int64_t *n, duet_err *err) {
+    (void)ctx;
+    const nb_state *s = m->state;
+    *n = 0;
+    if (!s) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");
+    int rc = check_x(s, X, err);
+    if (rc) return rc;
+    if (i < 0 || i >= X->N || k < 0 || k >= s->K)
+        return dt_err(err, DUET_ERANGE, "naive Bayes: row %lld / class %d out of range", (long long)i, k);
+    int64_t cnt = 0;
+    if (X->x) {
+        const float *r = X->x + (size_t)i * (size_t)s->D;
+        for (int64_t j = 0; j < s->D; j++) {
+            if (r[j] == 0 && s->kind != DUET_NB_GAUSSIAN) continue;
+            feat[cnt] = j;
+            val[cnt++] = ratio(s, k, (size_t)j, r[j]);
+        }
+    } else {
+        for (int64_t p = X->rowptr[i]; p < X->rowptr[i + 1]; p++) {
+            feat[cnt] = X->col[p];
+            val[cnt++] = ratio(s, k, (size_t)X->col[p], X->val[p]);
+        }
+    }
+    *n = cnt;
+    return DUET_OK;
+}
+
+static int nb_feature_weights(duet_ctx *ctx, const duet_model *m, int k, double *val, duet_err *err) {
+    (void)ctx;
+    const nb_state *s = m->state;
+    if (!s) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");
+    if (k < 0 || k >= s->K) return dt_err(err, DUET_ERANGE, "naive Bayes: class %d out of range", k);
+    size_t D = (size_t)s->D;
+    for (size_t j = 0; j < D; j++) {
+        if (s->kind == DUET_NB_GAUSSIAN) { /* standardised difference of means */
+            double mo = 0, v = 0;
+            for (int c = 0; c < s->K; c++) {
+                if (c != k) mo += s->a[(size_t)c * D + j];
+                v += s->b[(size_t)c * D + j];
+            }
+            val[j] = (s->a[(size_t)k * D + j] - mo / (s->K - 1)) / sqrt(v / s->K);
+        } else {
+            val[j] = ratio(s, k, j, 1.0);
+        }
+    }
+    return DUET_OK;
+}
+
+// --- sampling -----------------------------------------------------------------------------------
+
+static int64_t poisson(dt_rng *r, double lambda) {
+    if (!(lambda > 0)) return 0;
+    if (lambda < 30) { /* Knuth: multiply uniforms until below e^-lambda */
+        double l = exp(-lambda), p = 1;
+        int64_t k = 0;
+        do {
+            k++;
+            p *= dt_rng_uniform(r);
+        } while (p > l);
+        return k - 1;
+    }
+    double v = floor(lambda + sqrt(lambda) * dt_rng_normal(r) + 0.5);
+    return v < 0 ? 0 : v > MAX_SAMPLE_LEN ? MAX_SAMPLE_LEN : (int64_t)v;
+}
+
+static int nb_sample(duet_ctx *ctx, const duet_model *m, int k, dt_rng *rng, float *x, duet_err *err) {
+    const nb_state *s = m->state;
+    if (!s) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");
+    if (k >= s->K) return dt_err(err, DUET_ERANGE, "naive Bayes: class %d out of range (%d classes)", k, s->K);
+    size_t D = (size_t)s->D;
+    if (k < 0) { /* draw the class from the prior */
+        double u = dt_rng_uniform(rng), acc = 0;
+        k = s->K - 1;
+        for (int c = 0; c < s->K; c++) {
+            acc += exp(s->prior[c]);
+            if (u < acc) {
+                k = c;
+                break;
+            }
+        }
+        while (k > 0 && !isfinite(s->prior[k])) k--;
+    }
+    const double *a = s->a + (size_t)k * D, *b = s->b + (size_t)k * D;
+    memset(x, 0, D * sizeof(float));
+    if (s->kind == DUET_NB_MULTINOMIAL) {
+        double *cdf = dt_alloc_e(ctx, D, sizeof(double), "naive Bayes sample", err);
+        if (!cdf) return err ? err->code : DUET_ENOMEM;
+        double acc = 0;
+        for (size_t j = 0; j < D; j++) cdf[j] = acc += exp(a[j]);
+        int64_t L = poisson(rng, s->doc_len[k]);
+        if (L < 1) L = 1;
+        for (int64_t t = 0; t < L; t++) {
+            double u = dt_rng_uniform(rng) * acc;
+            size_t lo = 0, hi = D - 1; /* first j with cdf[j] > u */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (cdf[mid] > u) hi = mid;
+                else lo = mid + 1;
+            }
+            x[lo] += 1.0f;
+        }
+        dt_free(ctx, cdf);
+    } else if (s->kind == DUET_NB_BERNOULLI) {
+        for (size_t j = 0; j < D; j++) x[j] = dt_rng_uniform(rng) < exp(a[j]) ? 1.0f : 0.0f;
+    } else {
+        for (size_t j = 0; j < D; j++) x[j] = (float)(a[j] + sqrt(b[j]) * dt_rng_normal(rng));
+    }
+    return DUET_OK;
+}
+
+// --- files --------------------------------------------------------------------------------------
+
+static int nb_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
+    const nb_state *s = m->state;
+    if (!s) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");
+    int64_t shape[2] = {s->K, s->D};
+    int rc = DUET_OK;
+    DT_TRY(dt_st_meta(w, "model.kind", kind_name(s->kind), err));
+    DT_TRY(dt_st_metaf(w, err, "model.alpha", "%.17g", s->alpha));
+    DT_TRY(dt_st_add1(w, "model.class_log_prior", DT_F64, s->K, s->prior, err));
+    DT_TRY(dt_st_add1(w, "model.doc_len", DT_F64, s->K, s->doc_len, err));
+    if (s->kind == DUET_NB_GAUSSIAN) {
+        DT_TRY(dt_st_add(w, "model.theta", DT_F64, 2, shape, s->a, err));
+        DT_TRY(dt_st_add(w, "model.var", DT_F64, 2, shape, s->b, err));
+    } else {
+        DT_TRY(dt_st_add(w, "model.feature_log_prob", DT_F64, 2, shape, s->a, err));
+    }
+fail:
+    return rc;
+}
+
+/* Copies tensor `name` of n doubles (shape ndim/shape) into dst and checks every value with
+ * ok(v); EFORMAT naming the first bad element. */
+static int get_f64(const dt_st_file *f, const char *name, int ndim, const int64_t *shape, double *dst, size_t n,
+                   int check, duet_err *err) {
+    const void *data;
+    int rc = dt_st_get(f, name, DT_F64, ndim, shape, &data, NULL, err);
+    if (rc) return rc;
+    memcpy(dst, data, n * sizeof(double));
+    for (size_t t = 0; t < n; t++) {
+        double v = dst[t];
+        int ok;
+        switch (check) {
+        case 0: ok = isfinite(v); break;                       /* any finite */
+        case 1: ok = isfinite(v) && v >= 0; break;             /* doc_len */
+        case 2: ok = isfinite(v) && v <= 0; break;             /* log probability */
+        case 3: ok = isfinite(v) && v < 0; break;              /* log p < 0 (Bernoulli) */
+        case 4: ok = isfinite(v) && v > 0; break;              /* variance */
+        default: ok = !isnan(v) && v <= 0; break;              /* log prior, -inf allowed */
+        }
+        if (!ok)
+            return dt_err(err, DUET_EFORMAT, "%s: tensor '%s' element %zu is %g, out of range", dt_st_name(f), name,
+                          t, v);
+    }
+    return DUET_OK;
+}
+
+static int nb_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *err) {
+    const char *kn = dt_st_meta_get(f, "model.kind");
+    int kind = 0;
+    for (int k = DUET_NB_MULTINOMIAL; k <= DUET_NB_GAUSSIAN; k++)
+        if (kn && strcmp(kn, kind_name(k)) == 0) kind = k;
+    if (!kind)
+        return dt_err(err, DUET_EFORMAT, "%s: metadata 'model.kind' is '%s', not multinomial, bernoulli or gaussian",
+                      dt_st_name(f), kn ? kn : "(missing)");
+    nb_state *s = NULL;
+    int rc = nb_new(ctx, kind, m->K, m->D, &s, err);
+    if (rc) return rc;
+    int64_t shape[2] = {m->K, m->D};
+    size_t kd = (size_t)m->K * (size_t)m->D;
+    const char *al = dt_st_meta_get(f, "model.alpha");
+    s->alpha = al ? strtod(al, NULL) : 0;
+    DT_TRY(get_f64(f, "model.class_log_prior", 1, shape, s->prior, (size_t)m->K, 5, err));
+    DT_TRY(get_f64(f, "model.doc_len", 1, shape, s->doc_len, (size_t)m->K, 1, err));
+    if (kind == DUET_NB_GAUSSIAN) {
+        DT_TRY(get_f64(f, "model.theta", 2, shape, s->a, kd, 0, err));
+        DT_TRY(get_f64(f, "model.var", 2, shape, s->b, kd, 4, err));
+    } else {
+        DT_TRY(get_f64(f, "model.feature_log_prob", 2, shape, s->a, kd, kind == DUET_NB_BERNOULLI ? 3 : 2, err));
+    }
+    int finite = 0;
+    for (int k = 0; k < m->K; k++) finite += isfinite(s->prior[k]);
+    if (!finite) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: tensor 'model.class_log_prior' gives no class a probability", dt_st_name(f));
+        goto fail;
+    }
+    derive(s);
+    if (m->state) nb_free(ctx, m->state);
+    m->state = s;
+    s = NULL;
+fail:
+    nb_free(ctx, s);
+    return rc;
+}
+
+static const double nb_alpha_grid[] = {0.01, 0.03, 0.1, 0.3, 1.0};
+
+const dt_model_ops dt_nb_ops = {
+    .name = "nb",
+    .learns = "p(x|y)p(y)",
+    .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN | DUET_CAN_SAMPLE | DUET_CAN_SCORE,
+    .about = "naive Bayes: multinomial for text and counts, Bernoulli, Gaussian for numbers",
+    .fit = nb_fit,
+    .predict_proba = nb_predict_proba,
+    .explain = nb_explain,
+    .feature_weights = nb_feature_weights,
+    .score = nb_score,
+    .sample = nb_sample,
+    .save = nb_save,
+    .load = nb_load,
+    .free_state = nb_free,
+    .tune = "alpha",
+    .tune_grid = nb_alpha_grid,
+    .tune_n = 5,
+};

@@ -1,0 +1,147 @@
+/* optim.c — L-BFGS with OWL-QN for an L1 term; see optim.h.
+ * Not here: any model's objective (the callers pass it in).
+ */
+#include "optim.h"
+
+#include <math.h>
+
+static double dot(const double *a, const double *b, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* The pseudo-gradient of f + l1*|w|: the gradient where |w| is differentiable, else the
+ * one-sided derivative that descends, or 0 when neither side descends. */
+static void pseudo_grad(const double *w, const double *g, double l1, double *pg, int64_t n) {
+    if (l1 == 0) {
+        memcpy(pg, g, (size_t)n * sizeof *pg);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (w[i] > 0) pg[i] = g[i] + l1;
+        else if (w[i] < 0) pg[i] = g[i] - l1;
+        else if (g[i] + l1 < 0) pg[i] = g[i] + l1;
+        else if (g[i] - l1 > 0) pg[i] = g[i] - l1;
+        else pg[i] = 0;
+    }
+}
+
+static double l1norm(const double *w, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += fabs(w[i]);
+    return s;
+}
+
+int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_opt *o,
+             duet_err *err) {
+    int M = o->memory > 0 ? o->memory : 10;
+    int rc = DUET_OK;
+    size_t vec = (size_t)n;
+    /* g, pg, d, wn, gn, plus M pairs s, y */
+    double *buf = dt_alloc_e(ctx, vec * (size_t)(5 + 2 * M), sizeof(double), o->what, err);
+    double *rho = dt_calloc(ctx, (size_t)M, sizeof(double));
+    double *alpha = dt_calloc(ctx, (size_t)M, sizeof(double));
+    if (!buf || !rho || !alpha) {
+        rc = buf ? dt_err(err, DUET_ENOMEM, "%s: out of memory", o->what) : DUET_ENOMEM;
+        goto fail;
+    }
+    double *g = buf, *pg = g + vec, *d = pg + vec, *wn = d + vec, *gn = wn + vec;
+    double *S = gn + vec, *Y = S + vec * (size_t)M;
+    double f = fg(user, w, g) + o->l1 * l1norm(w, n);
+    pseudo_grad(w, g, o->l1, pg, n);
+    double g0 = sqrt(dot(pg, pg, n));
+    if (g0 == 0) g0 = 1;
+    int k = 0, stored = 0, head = 0;
+    o->iters = 0;
+    o->gnorm = 1;
+    double gn_rel = sqrt(dot(pg, pg, n)) / g0;
+    while (o->iters < o->max_iter && gn_rel > o->tol) {
+        /* two-loop recursion: d = -H pg */
+        for (int64_t i = 0; i < n; i++) d[i] = -pg[i];
+        for (int j = 0; j < stored; j++) {
+            int t = (head - 1 - j + M) % M;
+            alpha[t] = rho[t] * dot(S + (size_t)t * vec, d, n);
+            double *yt = Y + (size_t)t * vec;
+            for (int64_t i = 0; i < n; i++) d[i] -= alpha[t] * yt[i];
+        }
+        if (stored) {
+            int t = (head - 1 + M) % M;
+            double *yt = Y + (size_t)t * vec;
+            double gamma = 1.0 / (rho[t] * dot(yt, yt, n));
+            for (int64_t i = 0; i < n; i++) d[i] *= gamma;
+        }
+        for (int j = stored - 1; j >= 0; j--) {
+            int t = (head - 1 - j + M) % M;
+            double beta = rho[t] * dot(Y + (size_t)t * vec, d, n);
+            double *st = S + (size_t)t * vec;
+            for (int64_t i = 0; i < n; i++) d[i] += (alpha[t] - beta) * st[i];
+        }
+        if (o->l1 != 0) /* keep the direction in the orthant that -pg points to */
+            for (int64_t i = 0; i < n; i++)
+                if (d[i] * pg[i] >= 0) d[i] = 0;
+        double slope = dot(pg, d, n);
+        if (slope >= 0) { /* not a descent direction: restart from steepest descent */
+            for (int64_t i = 0; i < n; i++) d[i] = -pg[i];
+            slope = -dot(pg, pg, n);
+            stored = 0;
+        }
+        double step = k == 0 && !stored ? 1.0 / sqrt(dot(pg, pg, n)) : 1.0;
+        if (step > 1) step = 1;
+        double fn = 0;
+        int ok = 0;
+        for (int ls = 0; ls < 40; ls++) {
+            for (int64_t i = 0; i < n; i++) {
+                double v = w[i] + step * d[i];
+                if (o->l1 != 0) { /* project onto the orthant of w (or of -pg where w is 0) */
+                    double orth = w[i] != 0 ? w[i] : -pg[i];
+                    if (v * orth <= 0) v = 0;
+                }
+                wn[i] = v;
+            }
+            fn = fg(user, wn, gn) + o->l1 * l1norm(wn, n);
+            double dec = 0;
+            for (int64_t i = 0; i < n; i++) dec += pg[i] * (wn[i] - w[i]);
+            if (fn <= f + 1e-4 * dec) {
+                ok = 1;
+                break;
+            }
+            step *= 0.5;
+        }
+        o->iters++;
+        if (!ok) break; /* no decrease possible: at the optimum within rounding */
+        /* new correction pair from the smooth gradient */
+        double *st = S + (size_t)head * vec, *yt = Y + (size_t)head * vec;
+        for (int64_t i = 0; i < n; i++) {
+            st[i] = wn[i] - w[i];
+            yt[i] = gn[i] - g[i];
+        }
+        double sy = dot(st, yt, n);
+        if (sy > 1e-12) {
+            rho[head] = 1.0 / sy;
+            head = (head + 1) % M;
+            if (stored < M) stored++;
+        }
+        double fold = f;
+        memcpy(w, wn, vec * sizeof *w);
+        memcpy(g, gn, vec * sizeof *g);
+        f = fn;
+        pseudo_grad(w, g, o->l1, pg, n);
+        gn_rel = sqrt(dot(pg, pg, n)) / g0;
+        k++;
+        if (o->iters % 50 == 0)
+            dt_log(ctx, 2, "%s: iteration %d objective %.8g gradient %.3g", o->what, o->iters, f, gn_rel);
+        DT_TRY(dt_check_abort(ctx, o->what, err));
+        if (fabs(fold - f) <= 1e-12 * fabs(f)) break;
+    }
+    if (gn_rel > o->tol && o->iters >= o->max_iter)
+        dt_log(ctx, 1, "%s: stopped after %d iterations (gradient %.3g of its start, tolerance %g)",
+               o->what, o->iters, gn_rel, o->tol);
+    o->f = f;
+    o->gnorm = gn_rel;
+fail:
+    dt_free(ctx, buf);
+    dt_free(ctx, rho);
+    dt_free(ctx, alpha);
+    return rc;
+}

@@ -1,0 +1,269 @@
+/* test_linear.c — logistic regression and the linear SVM: gradients against central finite
+ * differences, the optimum against LIBLINEAR's (liblinear-tools, run on the same problem),
+ * L1 optimality, class weights, save/load of the weights.
+ */
+#include <math.h>
+
+#include "models/linear.h"
+#include "models/optim.h"
+#include "test.h"
+
+/* A random problem: N rows, D features, dense and CSR copies (about half the entries 0). */
+typedef struct problem {
+    dt_mat dense, sparse;
+    int32_t *y;
+    int64_t N, D;
+} problem;
+
+static void make_problem(duet_ctx *ctx, int64_t N, int64_t D, int K, uint64_t seed, problem *p) {
+    dt_rng r;
+    dt_rng_seed(&r, seed);
+    p->N = N;
+    p->D = D;
+    p->dense = (dt_mat){N, D, dt_calloc(ctx, (size_t)(N * D), sizeof(float)), NULL, NULL, NULL};
+    p->sparse = (dt_mat){N, D, NULL, dt_calloc(ctx, (size_t)N + 1, sizeof(int64_t)),
+                         dt_calloc(ctx, (size_t)(N * D), sizeof(int32_t)), dt_calloc(ctx, (size_t)(N * D), sizeof(float))};
+    p->y = dt_calloc(ctx, (size_t)N, sizeof(int32_t));
+    double *truth = dt_calloc(ctx, (size_t)(K * D), sizeof(double));
+    for (int64_t j = 0; j < K * D; j++) truth[j] = dt_rng_normal(&r);
+    int64_t nnz = 0;
+    for (int64_t i = 0; i < N; i++) {
+        double best = -1e300;
+        for (int64_t j = 0; j < D; j++)
+            if (dt_rng_uniform(&r) < 0.5) {
+                float v = (float)dt_rng_normal(&r);
+                p->dense.x[i * D + j] = v;
+                p->sparse.col[nnz] = (int32_t)j;
+                p->sparse.val[nnz++] = v;
+            }
+        p->sparse.rowptr[i + 1] = nnz;
+        for (int k = 0; k < K; k++) {
+            double s = dt_rng_normal(&r) * 1.5; /* noise: not separable */
+            for (int64_t j = 0; j < D; j++) s += truth[k * D + j] * p->dense.x[i * D + j];
+            if (s > best) {
+                best = s;
+                p->y[i] = k;
+            }
+        }
+    }
+    dt_free(ctx, truth);
+}
+
+static void free_problem(duet_ctx *ctx, problem *p) {
+    dt_mat_free(ctx, &p->dense);
+    dt_mat_free(ctx, &p->sparse);
+    dt_free(ctx, p->y);
+}
+
+/* Central differences of the objective against its gradient, for K=1 (binary) and softmax. */
+static void test_gradients(void) {
+    duet_ctx *ctx;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    problem p;
+    make_problem(ctx, 9, 5, 3, 11, &p);
+    double sw[9];
+    for (int i = 0; i < 9; i++) sw[i] = 0.5 + 0.25 * i;
+    for (int K = 1; K <= 3; K += 2)
+        for (int sparse = 0; sparse < 2; sparse++) {
+            int64_t n = (int64_t)K * (p.D + 1);
+            double w[32], g[32], g2[32], f, fp, fm;
+            dt_rng r;
+            dt_rng_seed(&r, 5);
+            for (int64_t j = 0; j < n; j++) w[j] = 0.3 * dt_rng_normal(&r);
+            const dt_mat *X = sparse ? &p.sparse : &p.dense;
+            CHECK_OK(dt_logreg_objective(ctx, X, p.y, sw, K, 2, 0.7, 1, w, g, &f, &e));
+            double worst = 0;
+            for (int64_t j = 0; j < n; j++) {
+                double h = 1e-5, keep = w[j];
+                w[j] = keep + h;
+                dt_logreg_objective(ctx, X, p.y, sw, K, 2, 0.7, 1, w, g2, &fp, &e);
+                w[j] = keep - h;
+                dt_logreg_objective(ctx, X, p.y, sw, K, 2, 0.7, 1, w, g2, &fm, &e);
+                w[j] = keep;
+                double fd = (fp - fm) / (2 * h);
+                double rel = fabs(fd - g[j]) / fmax(1, fabs(g[j]));
+                if (rel > worst) worst = rel;
+            }
+            CHECK(worst < 1e-6);
+            if (worst >= 1e-6) fprintf(stderr, "K=%d sparse=%d worst relative gradient error %g\n", K, sparse, worst);
+        }
+    free_problem(ctx, &p);
+    duet_ctx_free(ctx);
+}
+
+static int fit(duet_ctx *ctx, const dt_model_ops *ops, const problem *p, const dt_mat *X, int K, double C,
+               int penalty, double tol, duet_model *m, duet_err *e) {
+    memset(m, 0, sizeof *m);
+    m->ctx = ctx;
+    m->ops = ops;
+    m->K = K;
+    m->D = p->D;
+    duet_train_params tp = duet_train_params_default();
+    tp.C = C;
+    tp.penalty = penalty;
+    tp.tol = tol;
+    tp.max_iter = 100000;
+    dt_fit_args a = {X, p->y, K, NULL, &tp, 0};
+    return ops->fit(ctx, m, &a, e);
+}
+
+/* Writes the problem as a LIBSVM file (labels as 0/1 in the order of the first row) and runs
+ * liblinear-train; returns its weights (D+1) as the vector of class 1. 0 when unavailable. */
+static int liblinear(const problem *p, const char *solver, double C, double *w) {
+    if (system("command -v liblinear-train >/dev/null 2>&1") != 0) return 0;
+    char data[] = "/tmp/duet_ll_XXXXXX";
+    int fd = mkstemp(data);
+    if (fd < 0) return 0;
+    FILE *f = fdopen(fd, "w");
+    for (int64_t i = 0; i < p->N; i++) {
+        fprintf(f, "%d", p->y[i]);
+        for (int64_t q = p->sparse.rowptr[i]; q < p->sparse.rowptr[i + 1]; q++)
+            fprintf(f, " %d:%.9g", p->sparse.col[q] + 1, (double)p->sparse.val[q]);
+        fputc('\n', f);
+    }
+    fclose(f);
+    char model[64], cmd[512];
+    snprintf(model, sizeof model, "%s.model", data);
+    snprintf(cmd, sizeof cmd, "liblinear-train -q -s %s -c %g -B 1 -e 1e-8 %s %s", solver, C, data, model);
+    int ok = system(cmd) == 0;
+    f = ok ? fopen(model, "r") : NULL;
+    ok = 0;
+    if (f) {
+        char line[256];
+        int first = -1, in_w = 0;
+        int64_t j = 0;
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "label ", 6) == 0) first = atoi(line + 6);
+            else if (strncmp(line, "w", 1) == 0 && line[1] == '\n') in_w = 1;
+            else if (in_w && j <= p->D) w[j++] = atof(line);
+        }
+        fclose(f);
+        if (first == 0) /* liblinear's vector is for its first label */
+            for (int64_t t = 0; t < j; t++) w[t] = -w[t];
+        ok = j == p->D + 1;
+    }
+    unlink(data);
+    unlink(model);
+    return ok;
+}
+
+static double svm_objective(const problem *p, const double *w, double C) {
+    double f = 0;
+    for (int64_t j = 0; j <= p->D; j++) f += 0.5 * w[j] * w[j];
+    for (int64_t i = 0; i < p->N; i++) {
+        double y = p->y[i] == 1 ? 1 : -1;
+        double m = 1 - y * (dt_mat_dot(&p->sparse, i, w) + w[p->D]);
+        if (m > 0) f += C * m * m;
+    }
+    return f;
+}
+
+static void test_vs_liblinear(void) {
+    duet_ctx *ctx;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    problem p;
+    make_problem(ctx, 400, 30, 2, 3, &p);
+    double ref[64], f_ref, f_ours, g[64];
+    duet_model m;
+    /* L2 logistic regression, -s 0 */
+    if (!liblinear(&p, "0", 2.0, ref)) {
+        SKIP("liblinear-train not installed (apt-get install liblinear-tools)");
+    } else {
+        for (int sparse = 0; sparse < 2; sparse++) {
+            CHECK_OK(fit(ctx, &dt_logreg_ops, &p, sparse ? &p.sparse : &p.dense, 2, 2.0, DUET_PENALTY_L2, 1e-8, &m, &e));
+            const dt_linear *l = m.state;
+            dt_logreg_objective(ctx, &p.sparse, p.y, NULL, 1, 1, 2.0, 1, ref, g, &f_ref, &e);
+            dt_logreg_objective(ctx, &p.sparse, p.y, NULL, 1, 1, 2.0, 1, l->W, g, &f_ours, &e);
+            CHECK(f_ours <= f_ref * (1 + 1e-9));
+            CHECK_NEAR(f_ours / f_ref, 1, 1e-6);
+            double dw = 0;
+            for (int64_t j = 0; j <= p.D; j++) dw = fmax(dw, fabs(l->W[j] - ref[j]));
+            CHECK(dw < 1e-3);
+            dt_linear_free(ctx, m.state);
+        }
+        /* L2-loss SVM, dual, -s 1 */
+        CHECK(liblinear(&p, "1", 0.5, ref));
+        CHECK_OK(fit(ctx, &dt_svm_ops, &p, &p.sparse, 2, 0.5, DUET_PENALTY_L2, 1e-6, &m, &e));
+        const dt_linear *l = m.state;
+        f_ref = svm_objective(&p, ref, 0.5);
+        f_ours = svm_objective(&p, l->W, 0.5);
+        CHECK_NEAR(f_ours / f_ref, 1, 1e-4);
+        CHECK(l->platt && l->platt[0] < 0); /* larger decision value -> larger P(class 1) */
+        dt_linear_free(ctx, m.state);
+    }
+    /* L1: the pseudo-gradient vanishes at OWL-QN's optimum and some weights are exactly 0 */
+    CHECK_OK(fit(ctx, &dt_logreg_ops, &p, &p.sparse, 2, 0.05, DUET_PENALTY_L1, 1e-8, &m, &e));
+    const dt_linear *l = m.state;
+    double f;
+    dt_logreg_objective(ctx, &p.sparse, p.y, NULL, 1, 1, 0.05, 0, l->W, g, &f, &e);
+    int zeros = 0;
+    double worst = 0;
+    for (int64_t j = 0; j <= p.D; j++) {
+        double pg = l->W[j] > 0 ? g[j] + 1 : l->W[j] < 0 ? g[j] - 1 : fmax(0, fabs(g[j]) - 1);
+        worst = fmax(worst, fabs(pg));
+        zeros += l->W[j] == 0;
+    }
+    CHECK(worst < 1e-4);
+    CHECK(zeros > 0);
+    dt_linear_free(ctx, m.state);
+    free_problem(ctx, &p);
+    duet_ctx_free(ctx);
+}
+
+/* Multinomial: the optimum's gradient is ~0, and predictions are probabilities. */
+static void test_multinomial(void) {
+    duet_ctx *ctx;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    problem p;
+    make_problem(ctx, 300, 12, 4, 9, &p);
+    duet_model m;
+    CHECK_OK(fit(ctx, &dt_logreg_ops, &p, &p.dense, 4, 1.0, DUET_PENALTY_L2, 1e-10, &m, &e));
+    const dt_linear *l = m.state;
+    CHECK(l->softmax == 1 && l->V == 4);
+    double g[64], f, gn = 0;
+    dt_logreg_objective(ctx, &p.dense, p.y, NULL, 4, 0, 1.0, 1, l->W, g, &f, &e);
+    for (int j = 0; j < 4 * 13; j++) gn = fmax(gn, fabs(g[j]));
+    CHECK(gn < 1e-4);
+    if (gn >= 1e-4) fprintf(stderr, "multinomial: max gradient %g at f=%g\n", gn, f);
+    float *P = calloc(300 * 4, sizeof(float));
+    CHECK_OK(dt_logreg_ops.predict_proba(ctx, &m, &p.dense, P, &e));
+    int correct = 0;
+    for (int i = 0; i < 300; i++) {
+        float s = 0;
+        int best = 0;
+        for (int k = 0; k < 4; k++) {
+            s += P[i * 4 + k];
+            if (P[i * 4 + k] > P[i * 4 + best]) best = k;
+        }
+        CHECK_NEAR(s, 1, 1e-5);
+        correct += best == p.y[i];
+    }
+    CHECK(correct > 200); /* the truth is linear with noise */
+    /* the SVM one-vs-rest on the same data also beats chance by far */
+    duet_model ms;
+    CHECK_OK(fit(ctx, &dt_svm_ops, &p, &p.dense, 4, 1.0, DUET_PENALTY_L2, 0, &ms, &e));
+    CHECK_OK(dt_svm_ops.predict_proba(ctx, &ms, &p.dense, P, &e));
+    int c2 = 0;
+    for (int i = 0; i < 300; i++) {
+        int best = 0;
+        for (int k = 1; k < 4; k++)
+            if (P[i * 4 + k] > P[i * 4 + best]) best = k;
+        c2 += best == p.y[i];
+    }
+    CHECK(c2 > 180);
+    free(P);
+    dt_linear_free(ctx, m.state);
+    dt_linear_free(ctx, ms.state);
+    free_problem(ctx, &p);
+    duet_ctx_free(ctx);
+}
+
+int main(void) {
+    RUN(test_gradients);
+    RUN(test_vs_liblinear);
+    RUN(test_multinomial);
+    TEST_END();
+}

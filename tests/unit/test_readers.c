@@ -1,0 +1,565 @@
+/* test_readers.c — the dataset readers: CSV, LIBSVM, label<TAB>text, JSONL, folders, IDX,
+ * gzip, UTF-8 checks, dt_mat_rows; good and bad inputs, and the real data sets when present.
+ */
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "data/data.h"
+#include "test.h"
+
+static duet_ctx *ctx;
+
+static duet_load_opts opts(void) { return duet_load_opts_default(); }
+
+/* Loads a string through the public memory API. */
+static int load(const char *name, const char *s, const duet_load_opts *o, duet_data **d, duet_err *err) {
+    return duet_data_load_mem(ctx, name, s, strlen(s), o, d, err);
+}
+
+static const char *cell(const duet_data *d, int64_t i, int64_t j) { return d->cells[i * d->C + j]; }
+static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+// --- CSV --------------------------------------------------------------------------------------
+
+static void test_csv_basic(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    CHECK_OK(load("t.csv", "a,b,label\n1,x,yes\n2,y,no\n", &o, &d, &err));
+    CHECK(duet_data_kind(d) == DUET_DATA_TABLE);
+    CHECK(duet_data_rows(d) == 2);
+    CHECK(d->C == 2);
+    CHECK(streq(d->colnames[0], "a") && streq(d->colnames[1], "b"));
+    CHECK(streq(cell(d, 1, 1), "y"));
+    CHECK(streq(duet_data_label(d, 0), "yes") && streq(duet_data_label(d, 1), "no"));
+    CHECK(streq(d->src, "t.csv"));
+    duet_data_free(d);
+
+    /* quoted fields: separators, doubled quotes and newlines inside quotes */
+    CHECK_OK(load("q.csv", "id,text,label\n1,\"hello, \"\"world\"\"\nline2\",spam\n2,plain,ham\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2);
+    CHECK(streq(cell(d, 0, 1), "hello, \"world\"\nline2"));
+    CHECK(streq(duet_data_label(d, 1), "ham"));
+    duet_data_free(d);
+    /* the line number after a quoted newline is right */
+    CHECK_ERR(load("q.csv", "id,text,label\n1,\"a\nb\nc\",x\n2,y\n", &o, &d, &err), &err, DUET_EFORMAT,
+              "q.csv:5: expected 3 fields, got 2");
+    CHECK(d == NULL);
+    CHECK_ERR(load("u.csv", "a,b\n1,\"open\n", &o, &d, &err), &err, DUET_EFORMAT, "u.csv:2: unterminated");
+
+    /* CRLF and blank lines */
+    CHECK_OK(load("crlf.csv", "x,y\r\n1,a\r\n\r\n2,b\r\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2);
+    CHECK(streq(duet_data_label(d, 0), "a") && streq(duet_data_label(d, 1), "b"));
+    CHECK(streq(d->colnames[0], "x"));
+    duet_data_free(d);
+}
+
+static void test_csv_missing_and_seps(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    CHECK_OK(load("m.csv", "1,?,2.5,a\nNA,,N/A,b\n3,nan,\"NA\",c\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 3 && d->C == 3);
+    CHECK(streq(d->colnames[0], "1") && streq(d->colnames[2], "3")); /* no header */
+    CHECK(cell(d, 0, 1) == NULL && cell(d, 1, 0) == NULL && cell(d, 1, 1) == NULL);
+    CHECK(cell(d, 1, 2) == NULL && cell(d, 2, 1) == NULL);
+    CHECK(streq(cell(d, 2, 2), "NA")); /* quoted: a value */
+    CHECK(streq(cell(d, 0, 2), "2.5"));
+    duet_data_free(d);
+
+    /* ", " separator (UCI adult), a "|" first line, labels kept as read */
+    const char *adult = "|1x3 Cross validator\n25, Private, 226802, <=50K.\n38, ?, 89814, >50K.\n";
+    CHECK_OK(load("adult.test", adult, &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && d->C == 3);
+    CHECK(streq(cell(d, 0, 1), "Private") && cell(d, 1, 1) == NULL);
+    CHECK(streq(duet_data_label(d, 1), ">50K."));
+    duet_data_free(d);
+
+    CHECK_OK(load("s.csv", "a;b;c\n1,5;2;x\n3;4;y\n", &o, &d, &err));
+    CHECK(d->C == 2 && streq(cell(d, 0, 0), "1,5") && streq(duet_data_label(d, 1), "y"));
+    duet_data_free(d);
+    CHECK_OK(load("t.csv", "a\tb c\tz\n1\t2 3\tx\n", &o, &d, &err));
+    CHECK(d->C == 2 && streq(cell(d, 0, 1), "2 3"));
+    duet_data_free(d);
+    CHECK_OK(load("sp.csv", "1 2  3 a\n  4 5 6 b  \n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && d->C == 3 && streq(cell(d, 1, 0), "4") && streq(duet_data_label(d, 1), "b"));
+    duet_data_free(d);
+    o.sep = ';';
+    CHECK_OK(load("f.csv", "1,2;a\n3,4;b\n", &o, &d, &err));
+    CHECK(d->C == 1 && streq(cell(d, 1, 0), "3,4"));
+    duet_data_free(d);
+}
+
+static void test_csv_header(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    /* one non-numeric name over a numeric column -> header */
+    CHECK_OK(load("h.csv", "150,4,setosa\n5.1,3.5,0\n4.9,3.0,1\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && streq(d->colnames[0], "150"));
+    duet_data_free(d);
+    /* all text over categorical and numeric columns -> header */
+    CHECK_OK(load("h.csv", "color,size,y\nred,1,a\nblue,2,b\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && streq(d->colnames[0], "color"));
+    duet_data_free(d);
+    /* all text, all categorical -> no header */
+    CHECK_OK(load("h.csv", "red,big,a\nblue,small,b\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && streq(d->colnames[1], "2"));
+    duet_data_free(d);
+    /* forced off / on */
+    o.header = 0;
+    CHECK_OK(load("h.csv", "color,size,y\nred,1,a\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && streq(cell(d, 0, 0), "color"));
+    duet_data_free(d);
+    o.header = 1;
+    CHECK_OK(load("h.csv", "1,2,3\n4,5,6\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 1 && streq(d->colnames[1], "2"));
+    duet_data_free(d);
+}
+
+static void test_csv_columns(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    const char *s = "y,age,city\na,30,Paris\nb,40,Rome\n";
+    o.label = "y";
+    CHECK_OK(load("c.csv", s, &o, &d, &err));
+    CHECK(d->C == 2 && streq(d->colnames[0], "age") && streq(duet_data_label(d, 1), "b"));
+    duet_data_free(d);
+    o.label = "2";
+    CHECK_OK(load("c.csv", s, &o, &d, &err));
+    CHECK(d->C == 2 && streq(d->colnames[0], "y") && streq(duet_data_label(d, 0), "30"));
+    duet_data_free(d);
+    o.label = "nope";
+    CHECK_ERR(load("c.csv", s, &o, &d, &err), &err, DUET_EINVAL, "no label column 'nope'");
+    /* unlabelled: every column is a feature, unless the label column is named and present */
+    o = opts();
+    o.unlabelled = 1;
+    CHECK_OK(load("c.csv", s, &o, &d, &err));
+    CHECK(d->C == 3 && d->labels == NULL && duet_data_label(d, 0) == NULL);
+    duet_data_free(d);
+    o.label = "y";
+    CHECK_OK(load("c.csv", s, &o, &d, &err));
+    CHECK(d->C == 2 && streq(duet_data_label(d, 0), "a"));
+    duet_data_free(d);
+    o.label = "label";
+    CHECK_OK(load("c.csv", s, &o, &d, &err));
+    CHECK(d->C == 3 && d->labels == NULL);
+    duet_data_free(d);
+    /* a text column makes TEXT data */
+    o = opts();
+    o.text = "msg";
+    CHECK_OK(load("x.csv", "msg,label\n\"hi, there\",ham\nwin now,spam\n", &o, &d, &err));
+    CHECK(duet_data_kind(d) == DUET_DATA_TEXT && duet_data_rows(d) == 2);
+    CHECK(streq(d->text[0], "hi, there") && streq(duet_data_label(d, 1), "spam"));
+    duet_data_free(d);
+    /* errors */
+    o = opts();
+    CHECK_ERR(load("w.csv", "a,b,c\n1,2,3\n4,5\n", &o, &d, &err), &err, DUET_EFORMAT, "w.csv:3: expected 3 fields, got 2");
+    CHECK_ERR(load("w.csv", "a,b,c\n1,2,3\n4,5,6,7\n", &o, &d, &err), &err, DUET_EFORMAT, "w.csv:3: expected 3 fields, got 4");
+    CHECK_ERR(load("l.csv", "a,b\n1,x\n2,\n", &o, &d, &err), &err, DUET_EFORMAT, "l.csv:3: missing label");
+    CHECK_ERR(load("l.csv", "a,b\n1,x\n2,?\n", &o, &d, &err), &err, DUET_EFORMAT, "l.csv:3: missing label");
+    /* labels are trimmed */
+    CHECK_OK(load("l.csv", "a,b\n1,\" x \"\n2,y\n", &o, &d, &err));
+    CHECK(streq(duet_data_label(d, 0), "x"));
+    duet_data_free(d);
+    /* limit */
+    o.limit = 2;
+    CHECK_OK(load("l.csv", "a,b\n1,x\n2,y\n3,z\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && streq(duet_data_label(d, 1), "y"));
+    duet_data_free(d);
+}
+
+// --- text, JSONL, LIBSVM ------------------------------------------------------------------------
+
+static void test_text_tsv(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    const char *s = "ham\tGo until jurong point, crazy\nspam\tFree entry in 2 a wkly comp\r\n\nham\tOk lar\tJoking\n";
+    CHECK_OK(load("sms", s, &o, &d, &err)); /* detected from the content */
+    CHECK(duet_data_kind(d) == DUET_DATA_TEXT && duet_data_rows(d) == 3);
+    CHECK(streq(duet_data_label(d, 1), "spam") && streq(d->text[1], "Free entry in 2 a wkly comp"));
+    CHECK(streq(d->text[2], "Ok lar\tJoking"));
+    duet_data_free(d);
+    /* Latin-1 fallback for bad UTF-8, and forced */
+    o.format = DUET_FMT_TEXT;
+    CHECK_OK(load("l1", "fr\t\xe9t\xe9\nfr\tcaf\xc3\xa9\n", &o, &d, &err));
+    CHECK(streq(d->text[0], "\xc3\xa9t\xc3\xa9") && streq(d->text[1], "caf\xc3\xa9"));
+    duet_data_free(d);
+    o.latin1 = 1;
+    CHECK_OK(load("l1", "fr\tcaf\xc3\xa9\n", &o, &d, &err));
+    CHECK(streq(d->text[0], "caf\xc3\x83\xc2\xa9"));
+    duet_data_free(d);
+    o.latin1 = 0;
+    CHECK_ERR(load("nt.tsv", "ham\thello\nno tab here\n", &o, &d, &err), &err, DUET_EFORMAT, "nt.tsv:2:");
+    o.unlabelled = 1;
+    CHECK_OK(load("u", "no tab here\nsecond\tline\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && d->labels == NULL && streq(d->text[1], "second\tline"));
+    duet_data_free(d);
+}
+
+static void test_jsonl(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    const char *s = "{\"text\": \"hello world\", \"label\": \"pos\"}\n\n{\"label\": 1, \"text\": \"x\"}\n"
+                    "{\"text\": \"y\", \"label\": 2.5}\n";
+    CHECK_OK(load("a.jsonl", s, &o, &d, &err));
+    CHECK(duet_data_kind(d) == DUET_DATA_TEXT && duet_data_rows(d) == 3);
+    CHECK(streq(d->text[0], "hello world") && streq(duet_data_label(d, 0), "pos"));
+    CHECK(streq(duet_data_label(d, 1), "1") && streq(duet_data_label(d, 2), "2.5"));
+    duet_data_free(d);
+    CHECK_OK(load("noext", s, &o, &d, &err)); /* detected from "{" */
+    CHECK(duet_data_rows(d) == 3);
+    duet_data_free(d);
+    CHECK_ERR(load("b.jsonl", "{\"text\":\"a\",\"label\":\"x\"}\n{\"text\": oops}\n", &o, &d, &err), &err,
+              DUET_EFORMAT, "b.jsonl:2: invalid JSON");
+    CHECK_ERR(load("b.jsonl", "{\"body\":\"a\",\"label\":\"x\"}\n", &o, &d, &err), &err, DUET_EFORMAT,
+              "b.jsonl:1: no string field \"text\"");
+    CHECK_ERR(load("b.jsonl", "{\"text\":\"a\"}\n", &o, &d, &err), &err, DUET_EFORMAT, "b.jsonl:1: no field \"label\"");
+    CHECK_ERR(load("b.jsonl", "[1]\n", &o, &d, &err), &err, DUET_EFORMAT, "b.jsonl:1: expected a JSON object");
+    o.text = "body";
+    o.label = "y";
+    CHECK_OK(load("c.jsonl", "{\"body\":\"a b\",\"y\":\"k\"}\n", &o, &d, &err));
+    CHECK(streq(d->text[0], "a b") && streq(duet_data_label(d, 0), "k"));
+    duet_data_free(d);
+    o = opts();
+    o.unlabelled = 1;
+    CHECK_OK(load("c.jsonl", "{\"text\":\"a b\"}\n", &o, &d, &err));
+    CHECK(d->labels == NULL && streq(d->text[0], "a b"));
+    duet_data_free(d);
+}
+
+static void test_libsvm(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    const char *s = "# comment\n+1 1:0.5 3:2\n-1 qid:3 2:1 # trailing\n\n+1\n";
+    CHECK_OK(load("d.svm", s, &o, &d, &err));
+    CHECK(duet_data_kind(d) == DUET_DATA_SPARSE && duet_data_rows(d) == 3 && d->D == 3);
+    CHECK(d->rowptr[0] == 0 && d->rowptr[1] == 2 && d->rowptr[2] == 3 && d->rowptr[3] == 3);
+    CHECK(d->col[0] == 0 && d->col[1] == 2 && d->col[2] == 1);
+    CHECK_NEAR(d->val[0], 0.5, 0) ;
+    CHECK_NEAR(d->val[1], 2, 0);
+    CHECK(streq(duet_data_label(d, 0), "+1") && streq(duet_data_label(d, 1), "-1"));
+    duet_data_free(d);
+    CHECK_OK(load("noext", "1 4:1 7:2\n0 1:3\n", &o, &d, &err)); /* detected from the content */
+    CHECK(duet_data_kind(d) == DUET_DATA_SPARSE && d->D == 7);
+    duet_data_free(d);
+    CHECK_ERR(load("d.svm", "1 1:1 2:2\n1 3:1 2:2\n", &o, &d, &err), &err, DUET_EFORMAT,
+              "d.svm:2: feature index 2 not increasing (prev 3)");
+    CHECK_ERR(load("d.svm", "1 1:1 1:2\n", &o, &d, &err), &err, DUET_EFORMAT, "d.svm:1: feature index 1 not increasing");
+    CHECK_ERR(load("d.svm", "1 0:1\n", &o, &d, &err), &err, DUET_EFORMAT, "d.svm:1: feature index 0 out of range");
+    CHECK_ERR(load("d.svm", "1 2:abc\n", &o, &d, &err), &err, DUET_EFORMAT, "d.svm:1: bad value");
+    CHECK_ERR(load("d.svm", "1 x:1\n", &o, &d, &err), &err, DUET_EFORMAT, "d.svm:1: bad feature index");
+    CHECK_ERR(load("d.svm", "1 5\n", &o, &d, &err), &err, DUET_EFORMAT, "d.svm:1: expected idx:value");
+    CHECK_ERR(load("d.svm", "1 1:1\n2:1\n", &o, &d, &err), &err, DUET_EFORMAT, "d.svm:2: expected a label");
+    o.unlabelled = 1;
+    CHECK_OK(load("u.svm", "2:1 5:3\n1 1:1\n", &o, &d, &err));
+    CHECK(d->labels == NULL && duet_data_rows(d) == 2 && d->D == 5 && d->rowptr[2] == 3);
+    duet_data_free(d);
+    o.unlabelled = 0;
+    o.limit = 1;
+    CHECK_OK(load("d.svm", "1 1:1\n2 2:1\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 1 && d->D == 1);
+    duet_data_free(d);
+}
+
+static void test_utf8(void) {
+    size_t bad = 0;
+    CHECK(dt_utf8_valid("abc", 3, &bad) == 1);
+    CHECK(dt_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 13, &bad) == 1);
+    CHECK(dt_utf8_valid("ab\xc3", 3, &bad) == 0 && bad == 2);
+    CHECK(dt_utf8_valid("\xc0\x80", 2, &bad) == 0 && bad == 0);       /* overlong */
+    CHECK(dt_utf8_valid("a\xed\xa0\x80", 4, &bad) == 0 && bad == 1);  /* surrogate */
+    CHECK(dt_utf8_valid("\xf4\x90\x80\x80", 4, &bad) == 0);            /* > U+10FFFF */
+    CHECK(dt_utf8_valid("x\xe9y", 3, &bad) == 0 && bad == 1);
+}
+
+// --- files: gzip, folders, IDX -------------------------------------------------------------------
+
+static char *gz_tmp(const char *suffix, const void *data, size_t n) {
+    char *p = t_tmpfile(suffix, "", 0);
+    gzFile g = gzopen(p, "wb");
+    if (g) {
+        gzwrite(g, data, (unsigned)n);
+        gzclose(g);
+    }
+    return p;
+}
+
+static void test_files_gzip(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    const char *s = "a,b,y\n1,2,p\n3,4,q\n";
+    CHECK_OK(duet_data_load(ctx, T_TMP(".csv", s), &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2);
+    duet_data_free(d);
+    char *gz = gz_tmp(".csv.gz", s, strlen(s));
+    CHECK_OK(duet_data_load(ctx, gz, &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && streq(duet_data_label(d, 1), "q"));
+    CHECK(streq(d->src, gz));
+    duet_data_free(d);
+    /* truncated gzip */
+    char *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(dt_read_file(ctx, gz, &buf, &len, &err));
+    CHECK(len == strlen(s) && buf[len] == 0 && strcmp(buf, s) == 0);
+    dt_free(ctx, buf);
+    FILE *f = fopen(gz, "rb");
+    char raw[256];
+    size_t n = f ? fread(raw, 1, sizeof raw, f) : 0;
+    if (f) fclose(f);
+    char *cut = t_tmpfile(".csv.gz", raw, n > 12 ? n - 12 : n);
+    CHECK_ERR(duet_data_load(ctx, cut, &o, &d, &err), &err, DUET_EFORMAT, "gzip");
+    CHECK_ERR(duet_data_load(ctx, "/nonexistent/x.csv", &o, &d, &err), &err, DUET_EIO, "/nonexistent/x.csv");
+}
+
+static void test_dir(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    char root[256], p[512];
+    snprintf(root, sizeof root, "/tmp/duet_test_dir_%d", (int)getpid());
+    const char *files[][2] = {{"spam/b.txt", "buy now"}, {"spam/a.txt", "win \xe9t\xe9"},
+                              {"ham/1", "hello"}, {"ham/.hidden", "skip me"}, {"loose.txt", "x"}};
+    mkdir(root, 0700);
+    snprintf(p, sizeof p, "%s/spam", root);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/ham", root);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/.git", root);
+    mkdir(p, 0700);
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, files[i][0]);
+        FILE *f = fopen(p, "wb");
+        if (f) {
+            fputs(files[i][1], f);
+            fclose(f);
+        }
+    }
+    CHECK_OK(duet_data_load(ctx, root, &o, &d, &err));
+    CHECK(duet_data_kind(d) == DUET_DATA_TEXT && duet_data_rows(d) == 3);
+    if (d && d->N == 3) {
+        CHECK(streq(duet_data_label(d, 0), "ham") && streq(d->text[0], "hello"));
+        CHECK(streq(duet_data_label(d, 1), "spam") && streq(d->text[1], "win \xc3\xa9t\xc3\xa9"));
+        CHECK(streq(d->text[2], "buy now"));
+    }
+    duet_data_free(d);
+    o.unlabelled = 1;
+    CHECK_OK(duet_data_load(ctx, root, &o, &d, &err));
+    CHECK(duet_data_rows(d) == 1 && d->labels == NULL && streq(d->text[0], "x"));
+    duet_data_free(d);
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, files[i][0]);
+        remove(p);
+    }
+    const char *dirs[] = {"spam", "ham", ".git", ""};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, dirs[i]);
+        rmdir(p);
+    }
+}
+
+static void put_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void test_idx(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    unsigned char img[16 + 12], lab[8 + 2], lab3[8 + 3];
+    put_be32(img, 0x803);
+    put_be32(img + 4, 2);
+    put_be32(img + 8, 2);
+    put_be32(img + 12, 3);
+    for (int i = 0; i < 12; i++) img[16 + i] = (unsigned char)(i * 20);
+    put_be32(lab, 0x801);
+    put_be32(lab + 4, 2);
+    lab[8] = 7;
+    lab[9] = 3;
+    put_be32(lab3, 0x801);
+    put_be32(lab3 + 4, 3);
+    lab3[8] = lab3[9] = lab3[10] = 1;
+    char *ip = t_tmpfile("-images-idx3-ubyte", (const char *)img, sizeof img);
+    char *lp = gz_tmp("-labels-idx1-ubyte.gz", lab, sizeof lab);
+    o.labels_path = lp;
+    CHECK_OK(duet_data_load(ctx, ip, &o, &d, &err));
+    CHECK(duet_data_kind(d) == DUET_DATA_DENSE && duet_data_rows(d) == 2);
+    CHECK(d->D == 6 && d->H == 2 && d->W == 3);
+    CHECK(streq(duet_data_label(d, 0), "7") && streq(duet_data_label(d, 1), "3"));
+    CHECK_NEAR(d->x[7], 140, 0);
+    duet_data_free(d);
+    char *ipgz = gz_tmp(".idx3.gz", img, sizeof img);
+    o.limit = 1;
+    CHECK_OK(duet_data_load(ctx, ipgz, &o, &d, &err));
+    CHECK(duet_data_rows(d) == 1 && d->D == 6);
+    duet_data_free(d);
+    o.limit = 0;
+    char *cut = t_tmpfile("-images-idx3-ubyte", (const char *)img, sizeof img - 1);
+    CHECK_ERR(duet_data_load(ctx, cut, &o, &d, &err), &err, DUET_EFORMAT, "truncated");
+    CHECK(d == NULL);
+    cut = t_tmpfile("-images-idx3-ubyte", (const char *)img, 10);
+    CHECK_ERR(duet_data_load(ctx, cut, &o, &d, &err), &err, DUET_EFORMAT, "truncated IDX header");
+    o.labels_path = t_tmpfile("-labels-idx1-ubyte", (const char *)lab3, sizeof lab3);
+    CHECK_ERR(duet_data_load(ctx, ip, &o, &d, &err), &err, DUET_EFORMAT, "3 labels for 2 images");
+    o.labels_path = ip;
+    CHECK_ERR(duet_data_load(ctx, ip, &o, &d, &err), &err, DUET_EFORMAT, "dimensions");
+    o.labels_path = NULL;
+    CHECK_ERR(duet_data_load(ctx, ip, &o, &d, &err), &err, DUET_EINVAL, "IDX images need --labels FILE");
+    o.unlabelled = 1;
+    CHECK_OK(duet_data_load(ctx, ip, &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && d->labels == NULL);
+    duet_data_free(d);
+    /* a header whose sizes overflow or exceed the file */
+    put_be32(img + 4, 0xFFFFFFFFu);
+    put_be32(img + 8, 0xFFFFFFFFu);
+    cut = t_tmpfile("-images-idx3-ubyte", (const char *)img, sizeof img);
+    CHECK(duet_data_load(ctx, cut, &o, &d, &err) == DUET_EFORMAT && d == NULL);
+}
+
+static void test_mat_rows(void) {
+    duet_err err = {0, ""};
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    dt_mat m = {3, 2, x, NULL, NULL, NULL}, r;
+    int64_t idx[2] = {2, 0};
+    CHECK_OK(dt_mat_rows(ctx, &m, idx, 2, &r, &err));
+    CHECK(r.N == 2 && r.D == 2 && r.x && r.x[0] == 5 && r.x[1] == 6 && r.x[2] == 1);
+    dt_mat_free(ctx, &r);
+    CHECK(r.x == NULL && r.N == 0);
+    int64_t rp[4] = {0, 1, 1, 3};
+    int32_t col[3] = {1, 0, 1};
+    float val[3] = {9, 7, 8};
+    dt_mat s = {3, 2, NULL, rp, col, val};
+    int64_t idx2[3] = {2, 1, 0};
+    CHECK_OK(dt_mat_rows(ctx, &s, idx2, 3, &r, &err));
+    CHECK(r.rowptr && r.rowptr[1] == 2 && r.rowptr[2] == 2 && r.rowptr[3] == 3);
+    CHECK(r.col[0] == 0 && r.val[1] == 8 && r.col[2] == 1 && r.val[2] == 9);
+    dt_mat_free(ctx, &r);
+    int64_t badi = 3;
+    CHECK_ERR(dt_mat_rows(ctx, &s, &badi, 1, &r, &err), &err, DUET_ERANGE, "out of range");
+}
+
+/* Every allocation failure is reported and leaks nothing. */
+static void test_alloc_failures(void) {
+    const char *s = "a,b,y\n1,\"x, y\",p\n3,?,q\n";
+    int failures = 0, leaks = 0;
+    for (long k = 1; k < 200; k++) {
+        duet_ctx *c = NULL;
+        duet_err err = {0, ""};
+        if (duet_ctx_new(&c, &err) != DUET_OK) break;
+        t_failalloc fa = {0, k, 0};
+        duet_ctx_set_alloc(c, t_failalloc_fn, &fa);
+        duet_data *d = NULL;
+        duet_load_opts o = opts();
+        int rc = duet_data_load_mem(c, "f.csv", s, strlen(s), &o, &d, &err);
+        if (rc == DUET_OK) {
+            duet_data_free(d);
+        } else {
+            failures += rc == DUET_ENOMEM;
+            CHECK(d == NULL);
+        }
+        if (fa.live != 0) leaks++;
+        duet_ctx_free(c);
+        if (rc == DUET_OK) break;
+    }
+    CHECK(failures > 3);
+    CHECK(leaks == 0);
+}
+
+// --- real data sets ---------------------------------------------------------------------------------
+
+static int64_t count_label(const duet_data *d, const char *l) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < duet_data_rows(d); i++) n += streq(duet_data_label(d, i), l);
+    return n;
+}
+
+static void test_real(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    const char *p = t_shared("sms_spam/SMSSpamCollection");
+    if (!p) SKIP("sms_spam missing");
+    else {
+        CHECK_OK(duet_data_load(ctx, p, &o, &d, &err));
+        CHECK(duet_data_kind(d) == DUET_DATA_TEXT);
+        CHECK(duet_data_rows(d) == 5574);
+        CHECK(count_label(d, "spam") == 747); /* cut -f1 SMSSpamCollection | sort | uniq -c */
+        duet_data_free(d);
+    }
+    p = t_shared("adult/adult.data");
+    if (!p) SKIP("adult missing");
+    else {
+        CHECK_OK(duet_data_load(ctx, p, &o, &d, &err));
+        CHECK(duet_data_kind(d) == DUET_DATA_TABLE);
+        CHECK(duet_data_rows(d) == 32561 && d->C == 14);
+        /* /usr/bin/python3: sum(l.strip().endswith('>50K') for l in open('adult.data') if l.strip()) */
+        CHECK(count_label(d, ">50K") == 7841);
+        int64_t miss = 0;
+        for (int64_t i = 0; d && i < d->N; i++) miss += cell(d, i, 1) == NULL;
+        CHECK(miss == 1836); /* workclass "?" */
+        CHECK(streq(cell(d, 0, 1), "State-gov") && streq(d->colnames[0], "1"));
+        duet_data_free(d);
+    }
+    p = t_shared("adult/adult.test");
+    if (p) {
+        CHECK_OK(duet_data_load(ctx, p, &o, &d, &err));
+        CHECK(duet_data_rows(d) == 16281 && d->C == 14);
+        CHECK(count_label(d, ">50K.") == 3846);
+        duet_data_free(d);
+    }
+    p = t_shared("fashion_mnist/train-images-idx3-ubyte.gz");
+    const char *lp = t_shared("fashion_mnist/train-labels-idx1-ubyte.gz");
+    if (!p || !lp) SKIP("fashion_mnist missing");
+    else {
+        o.labels_path = lp;
+        CHECK_OK(duet_data_load(ctx, p, &o, &d, &err));
+        CHECK(duet_data_kind(d) == DUET_DATA_DENSE && duet_data_rows(d) == 60000);
+        CHECK(d->H == 28 && d->W == 28 && d->D == 784);
+        CHECK(count_label(d, "9") == 6000);
+        float mx = 0;
+        for (int64_t i = 0; d && i < 784; i++) mx = d->x[i] > mx ? d->x[i] : mx;
+        CHECK(mx > 0 && mx <= 255);
+        duet_data_free(d);
+        o.labels_path = t_shared("mnist/t10k-labels-idx1-ubyte.gz");
+        if (o.labels_path) /* 10000 labels for 60000 images */
+            CHECK_ERR(duet_data_load(ctx, p, &o, &d, &err), &err, DUET_EFORMAT, "10000 labels for 60000 images");
+        o.labels_path = NULL;
+    }
+    p = t_shared("sklearn_small/iris.csv");
+    if (p) {
+        CHECK_OK(duet_data_load(ctx, p, &o, &d, &err));
+        CHECK(duet_data_rows(d) == 150 && d->C == 4);
+        CHECK(count_label(d, "2") == 50);
+        duet_data_free(d);
+    }
+}
+
+int main(void) {
+    duet_err err = {0, ""};
+    if (duet_ctx_new(&ctx, &err) != DUET_OK) return 1;
+    RUN(test_csv_basic);
+    RUN(test_csv_missing_and_seps);
+    RUN(test_csv_header);
+    RUN(test_csv_columns);
+    RUN(test_text_tsv);
+    RUN(test_jsonl);
+    RUN(test_libsvm);
+    RUN(test_utf8);
+    RUN(test_files_gzip);
+    RUN(test_dir);
+    RUN(test_idx);
+    RUN(test_mat_rows);
+    RUN(test_alloc_failures);
+    RUN(test_real);
+    duet_ctx_free(ctx);
+    TEST_END();
+}
