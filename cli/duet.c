@@ -276,6 +276,10 @@ static int load_for_model(duet_ctx *ctx, const args *a, const char *path, const 
     duet_load_opts o;
     duet_err e;
     if (load_opts(a, &o)) return 1;
+    /* text models read lines of text (or label<TAB>text) unless told otherwise */
+    size_t pl = strlen(path);
+    int jsonl = pl > 6 && strcmp(path + pl - 6, ".jsonl") == 0;
+    if (duet_model_input_kind(m) == DUET_DATA_TEXT && !o.format && !o.text && !jsonl) o.format = DUET_FMT_TEXT;
     if (strcmp(path, "-") != 0 && duet_data_load(ctx, path, &o, d, &e) == DUET_OK) {
         int ok = 1;
         for (int64_t i = 0; ok && i < duet_data_rows(*d); i++) {

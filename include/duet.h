@@ -212,6 +212,8 @@ DUET_API unsigned duet_model_caps(const duet_model *model); /* DUET_CAN_* mask *
 DUET_API int duet_model_classes(const duet_model *model);
 DUET_API const char *duet_model_class_name(const duet_model *model, int k);
 DUET_API int64_t duet_model_features(const duet_model *model);
+/* The kind of data the model reads (DUET_DATA_*), so callers can read new input the same way. */
+DUET_API int duet_model_input_kind(const duet_model *model);
 /* The model's training record and settings as key/value pairs: i from 0 until NULL. */
 DUET_API const char *duet_model_meta_key(const duet_model *model, int i);
 DUET_API const char *duet_model_meta_value(const duet_model *model, int i);

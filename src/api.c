@@ -517,6 +517,7 @@ unsigned duet_model_caps(const duet_model *m) { return m->ops->caps; }
 int duet_model_classes(const duet_model *m) { return m->K; }
 const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
 int64_t duet_model_features(const duet_model *m) { return m->D; }
+int duet_model_input_kind(const duet_model *m) { return dt_pipe_kind(m->pipe); }
 const char *duet_model_meta_key(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_key[i] : NULL; }
 const char *duet_model_meta_value(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_val[i] : NULL; }
 

@@ -245,6 +245,19 @@ static int parse_record(csv_parser *p, int64_t *line, duet_err *err) {
     }
 }
 
+/* scikit-learn's bundled CSV files start with "n_samples,n_features,class names...": a line
+ * that is no header of the ndata-field rows below it. */
+static int sklearn_first_line(char **f0, int64_t n0, int64_t ndata) {
+    if (n0 < 3 || !f0[0] || !f0[1]) return 0;
+    for (int k = 0; k < 2; k++)
+        for (const char *q = f0[k]; *q; q++)
+            if (*q < '0' || *q > '9') return 0;
+    if (strtoll(f0[1], NULL, 10) + 1 != ndata) return 0;
+    for (int64_t j = 2; j < n0; j++)
+        if (!f0[j] || is_number(f0[j])) return 0;
+    return 1;
+}
+
 // --- the reader -------------------------------------------------------------------------------
 
 /* Column named by `spec` (header name, else 1-based index); -1 when there is none. */
@@ -274,6 +287,7 @@ int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
     int64_t *lines = NULL; /* (nrec) */
     size_t fcap = 0, lcap = 0, nrec = 0;
     int64_t ncols = -1;
+    int dropped = 0, sklearn = 0; /* a scikit-learn first line: dropped, or kept as row 0 */
     csv_parser p;
     memset(&p, 0, sizeof p);
     p.ctx = ctx;
@@ -299,6 +313,12 @@ int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
         int64_t line;
         DT_TRY(parse_record(&p, &line, err));
         if (ncols < 0) ncols = (int64_t)p.nf;
+        if (nrec == 1 && !dropped && (int64_t)p.nf != ncols && o->header != 0 &&
+            sklearn_first_line(f, ncols, (int64_t)p.nf)) {
+            nrec = 0; /* forget that first line */
+            ncols = (int64_t)p.nf;
+            dropped = 1;
+        }
         if ((int64_t)p.nf != ncols)
             DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: expected %lld fields, got %zu", name,
                           (long long)line, (long long)ncols, p.nf));
@@ -323,6 +343,7 @@ int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
 
     /* header */
     int header = o->header;
+    if (header < 0 && !dropped && sklearn_first_line(f, ncols, ncols)) header = sklearn = 1;
     if (header < 0) {
         header = 0;
         size_t sample = nrec - 1 < 500 ? nrec - 1 : 500;
@@ -341,8 +362,16 @@ int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
             if (h && !is_number(h) && seen && numeric) header = 1;
         }
         if (all_text && later_num) header = 1;
+        /* a label or text column named by a word that the first row holds */
+        const char *named[2] = {o->label, o->text};
+        for (int k = 0; k < 2 && !header; k++) {
+            if (!named[k] || is_number(named[k])) continue;
+            for (int64_t j = 0; j < ncols; j++)
+                if (f[j] && strcmp(f[j], named[k]) == 0) header = 1;
+        }
     }
-    char **names = header ? f : NULL;
+    if (dropped) header = 0;
+    char **names = header && !sklearn ? f : NULL;
     size_t first = header ? 1 : 0;
     size_t N = nrec - first;
     if (o->limit > 0 && N > (size_t)o->limit) N = (size_t)o->limit;

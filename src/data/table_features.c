@@ -101,6 +101,8 @@ int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, du
         for (size_t i = 0; i < m; i++)
             if (!u || strcmp(vals[u - 1], vals[i]) != 0) vals[u++] = vals[i];
         col->ncat = (int64_t)u;
+        col->mean = 0;
+        col->std = 1;
         col->cats = dt_pool_alloc(&t->pool, (u ? u : 1) * sizeof(char *));
         if (!col->cats) goto oom;
         for (size_t i = 0; i < u; i++)

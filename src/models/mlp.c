@@ -1,0 +1,521 @@
+/* mlp.c — a multilayer perceptron classifier: p(y|x) = softmax(W_L relu(... relu(x W_0 + b_0)
+ * ...) + b_L), trained on the sample-weighted cross-entropy plus 0.5 l2 ||W||^2 with Adam
+ * (Kingma & Ba 2015, bias-corrected moments) on shuffled mini-batches, with early stopping on
+ * a held-out share of the rows (the best weights by validation loss are kept).
+ * Parameters: He-initialised (He et al. 2015) from a generator seeded by the context, one
+ * float array laid out as mlp.h says. Dense layers run on dt_gemm; a CSR input's first layer
+ * is computed from its stored values directly (no densified batch), sequentially where rows
+ * add into the same weights, so that the same seed gives the same model.
+ * Not here: features (pipeline), the file format (io/safetensors.c).
+ */
+#include "mlp.h"
+
+#include <math.h>
+
+#include "../core/gemm.h"
+
+#define PRED_ROWS 256 /* rows per forward pass at prediction */
+
+typedef struct net {
+    int nw;                                  /* weight matrices = hidden layers + 1 */
+    int64_t size[DT_MLP_MAX_LAYERS + 2];     /* D, hidden..., K */
+    size_t offW[DT_MLP_MAX_LAYERS + 1], offb[DT_MLP_MAX_LAYERS + 1];
+    size_t n;                                /* parameters */
+    int64_t maxw;                            /* largest of size[1..nw] */
+} net;
+
+typedef struct mlp_state {
+    net nt;
+    float *theta;                            /* (nt.n) */
+} mlp_state;
+
+/* Scratch for one batch of up to cap rows. */
+typedef struct work {
+    int64_t cap;
+    float *act[DT_MLP_MAX_LAYERS + 2];       /* act[0] (cap, D) dense rows or NULL (CSR);
+                                                act[l] (cap, size[l]); act[nw]: probabilities */
+    float *d0, *d1;                          /* (cap, maxw) gradients of pre-activations */
+    float *blk;
+} work;
+
+static int net_init(net *nt, const int64_t *size, int nw, duet_err *err) {
+    memset(nt, 0, sizeof *nt);
+    if (nw < 1 || nw > DT_MLP_MAX_LAYERS + 1) return dt_err(err, DUET_EINVAL, "mlp: %d layers (1..%d)", nw - 1, DT_MLP_MAX_LAYERS);
+    nt->nw = nw;
+    size_t n = 0;
+    for (int l = 0; l <= nw; l++) {
+        if (size[l] < 1) return dt_err(err, DUET_EINVAL, "mlp: layer %d has %lld units", l, (long long)size[l]);
+        nt->size[l] = size[l];
+        if (l > 0 && size[l] > nt->maxw) nt->maxw = size[l];
+    }
+    for (int l = 0; l < nw; l++) {
+        size_t w;
+        if (!dt_mul_ok((size_t)size[l], (size_t)size[l + 1], &w) || w > SIZE_MAX / 8 - n - (size_t)size[l + 1])
+            return dt_err(err, DUET_ERANGE, "mlp: a %lld x %lld layer is too large", (long long)size[l], (long long)size[l + 1]);
+        nt->offW[l] = n;
+        n += w;
+        nt->offb[l] = n;
+        n += (size_t)size[l + 1];
+    }
+    nt->n = n;
+    return DUET_OK;
+}
+
+size_t dt_mlp_param_count(const int64_t *size, int nw) {
+    net nt;
+    return net_init(&nt, size, nw, NULL) == DUET_OK ? nt.n : 0;
+}
+
+static void work_free(duet_ctx *ctx, work *w) {
+    dt_free(ctx, w->blk);
+    memset(w, 0, sizeof *w);
+}
+
+static int work_new(duet_ctx *ctx, const net *nt, int64_t cap, int dense, work *w, duet_err *err) {
+    memset(w, 0, sizeof *w);
+    size_t total = 0, part;
+    size_t sizes[DT_MLP_MAX_LAYERS + 4];
+    int ns = 0;
+    sizes[ns++] = dense ? (size_t)nt->size[0] : 0;
+    for (int l = 1; l <= nt->nw; l++) sizes[ns++] = (size_t)nt->size[l];
+    sizes[ns++] = (size_t)nt->maxw;
+    sizes[ns++] = (size_t)nt->maxw;
+    for (int t = 0; t < ns; t++) {
+        if (!dt_mul_ok((size_t)cap, sizes[t], &part) || part > SIZE_MAX / 8 - total)
+            return dt_err(err, DUET_ERANGE, "mlp: batch of %lld rows is too large", (long long)cap);
+        total += part;
+    }
+    w->blk = dt_calloc(ctx, total, sizeof(float));
+    if (!w->blk) return dt_err(err, DUET_ENOMEM, "mlp: out of memory for a batch (%zu floats)", total);
+    w->cap = cap;
+    float *p = w->blk;
+    w->act[0] = dense ? p : NULL;
+    p += (size_t)cap * sizes[0];
+    for (int l = 1; l <= nt->nw; l++) {
+        w->act[l] = p;
+        p += (size_t)cap * (size_t)nt->size[l];
+    }
+    w->d0 = p;
+    w->d1 = p + (size_t)cap * (size_t)nt->maxw;
+    return DUET_OK;
+}
+
+/* Forward pass over rows[0..B): leaves softmax probabilities in act[nw]; when y is given,
+ * *lsum = sum_i s_i (-log p_i[y_i]) and *wsum = sum_i s_i. */
+static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
+                    int64_t B, work *w, const int32_t *y, const double *sw, double *lsum, double *wsum) {
+    int nw = nt->nw;
+    for (int l = 0; l < nw; l++) {
+        int64_t I = nt->size[l], O = nt->size[l + 1];
+        const float *W = theta + nt->offW[l], *b = theta + nt->offb[l];
+        float *z = w->act[l + 1];
+        for (int64_t i = 0; i < B; i++) memcpy(z + (size_t)i * (size_t)O, b, (size_t)O * sizeof(float));
+        if (l > 0) {
+            dt_gemm(ctx, z, O, w->act[l], I, 0, W, O, 0, 1.0f, 1.0f, B, O, I);
+        } else if (X->x) {
+            for (int64_t i = 0; i < B; i++)
+                memcpy(w->act[0] + (size_t)i * (size_t)I, X->x + (size_t)rows[i] * (size_t)I, (size_t)I * sizeof(float));
+            dt_gemm(ctx, z, O, w->act[0], I, 0, W, O, 0, 1.0f, 1.0f, B, O, I);
+        } else {
+            int nth = B * O > 65536 ? dt_threads(ctx) : 1;
+            (void)nth;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+            for (int64_t i = 0; i < B; i++) {
+                float *zi = z + (size_t)i * (size_t)O;
+                for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++) {
+                    const float *wr = W + (size_t)X->col[p] * (size_t)O;
+                    float v = X->val[p];
+                    for (int64_t o = 0; o < O; o++) zi[o] += v * wr[o];
+                }
+            }
+        }
+        if (l + 1 < nw)
+            for (size_t t = 0; t < (size_t)B * (size_t)O; t++) z[t] = z[t] > 0 ? z[t] : 0;
+    }
+    int64_t K = nt->size[nw];
+    double ls = 0, ws = 0;
+    for (int64_t i = 0; i < B; i++) {
+        float *z = w->act[nw] + (size_t)i * (size_t)K;
+        double mx = z[0], se = 0;
+        for (int64_t k = 1; k < K; k++)
+            if (z[k] > mx) mx = z[k];
+        for (int64_t k = 0; k < K; k++) se += exp((double)z[k] - mx);
+        double lse = mx + log(se);
+        if (y) {
+            double s = sw ? sw[rows[i]] : 1.0;
+            ls += s * (lse - (double)z[y[rows[i]]]);
+            ws += s;
+        }
+        for (int64_t k = 0; k < K; k++) z[k] = (float)exp((double)z[k] - lse);
+    }
+    if (lsum) *lsum = ls;
+    if (wsum) *wsum = ws;
+}
+
+/* Gradient of sum_i s_i loss_i / wsum + 0.5 l2 ||W||^2 after forward() on the same rows. */
+static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
+                     int64_t B, work *w, const int32_t *y, const double *sw, double wsum, double l2,
+                     float *grad) {
+    int nw = nt->nw;
+    int64_t K = nt->size[nw];
+    float *d = w->d0, *dn = w->d1;
+    for (int64_t i = 0; i < B; i++) {
+        const float *p = w->act[nw] + (size_t)i * (size_t)K;
+        float *di = d + (size_t)i * (size_t)K;
+        double c = wsum > 0 ? (sw ? sw[rows[i]] : 1.0) / wsum : 0;
+        for (int64_t k = 0; k < K; k++) di[k] = (float)(c * ((double)p[k] - (k == y[rows[i]])));
+    }
+    for (int l = nw - 1; l >= 0; l--) {
+        int64_t I = nt->size[l], O = nt->size[l + 1];
+        const float *W = theta + nt->offW[l];
+        float *gW = grad + nt->offW[l], *gb = grad + nt->offb[l];
+        if (l == 0 && !X->x) {
+            memset(gW, 0, (size_t)I * (size_t)O * sizeof(float));
+            for (int64_t i = 0; i < B; i++) /* rows add into shared rows of gW: kept in order */
+                for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++) {
+                    float *g = gW + (size_t)X->col[p] * (size_t)O, v = X->val[p];
+                    const float *di = d + (size_t)i * (size_t)O;
+                    for (int64_t o = 0; o < O; o++) g[o] += v * di[o];
+                }
+        } else {
+            dt_gemm(ctx, gW, O, w->act[l], I, 1, d, O, 0, 1.0f, 0.0f, I, O, B);
+        }
+        if (l2 > 0) {
+            float c = (float)l2;
+            size_t n = (size_t)I * (size_t)O;
+            for (size_t t = 0; t < n; t++) gW[t] += c * W[t];
+        }
+        for (int64_t o = 0; o < O; o++) {
+            double s = 0;
+            for (int64_t i = 0; i < B; i++) s += d[(size_t)i * (size_t)O + (size_t)o];
+            gb[o] = (float)s;
+        }
+        if (l == 0) break;
+        dt_gemm(ctx, dn, I, d, O, 0, W, O, 1, 1.0f, 0.0f, B, I, O);
+        const float *a = w->act[l];
+        for (size_t t = 0; t < (size_t)B * (size_t)I; t++)
+            if (!(a[t] > 0)) dn[t] = 0;
+        float *tmp = d;
+        d = dn;
+        dn = tmp;
+    }
+}
+
+static double l2_term(const net *nt, const float *theta, double l2) {
+    if (!(l2 > 0)) return 0;
+    double s = 0;
+    for (int l = 0; l < nt->nw; l++) {
+        size_t n = (size_t)nt->size[l] * (size_t)nt->size[l + 1];
+        const float *W = theta + nt->offW[l];
+        for (size_t t = 0; t < n; t++) s += (double)W[t] * W[t];
+    }
+    return 0.5 * l2 * s;
+}
+
+int dt_mlp_loss_grad(duet_ctx *ctx, const int64_t *size, int nw, const float *theta, const dt_mat *X,
+                     const int64_t *rows, int64_t B, const int32_t *y, const double *sw, double l2,
+                     double *loss, float *grad, duet_err *err) {
+    net nt;
+    work w;
+    int rc = net_init(&nt, size, nw, err);
+    if (rc) return rc;
+    if (X->D != size[0] || B < 1) return dt_err(err, DUET_EINVAL, "mlp: %lld features for %lld inputs, %lld rows", (long long)X->D, (long long)size[0], (long long)B);
+    rc = work_new(ctx, &nt, B, X->x != NULL, &w, err);
+    if (rc) return rc;
+    double ls, ws;
+    forward(ctx, &nt, theta, X, rows, B, &w, y, sw, &ls, &ws);
+    *loss = (ws > 0 ? ls / ws : 0) + l2_term(&nt, theta, l2);
+    if (grad) backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2, grad);
+    work_free(ctx, &w);
+    return DUET_OK;
+}
+
+// --- training -------------------------------------------------------------------------------------
+
+static void mlp_free(duet_ctx *ctx, void *state) {
+    mlp_state *s = state;
+    if (!s) return;
+    dt_free(ctx, s->theta);
+    dt_free(ctx, s);
+}
+
+typedef struct hyper {
+    int hidden, layers, epochs, batch, patience;
+    double lr, l2, val_split;
+} hyper;
+
+static int read_params(const duet_train_params *p, hyper *h, duet_err *err) {
+    h->hidden = p->hidden ? p->hidden : 256;
+    h->layers = p->layers ? p->layers : 1;
+    h->epochs = p->epochs ? p->epochs : 30;
+    h->batch = p->batch ? p->batch : 128;
+    h->patience = p->patience ? p->patience : 5;
+    h->lr = p->lr != 0 ? p->lr : 1e-3;
+    h->l2 = p->l2 != 0 ? p->l2 : 1e-4;
+    h->val_split = p->val_split != 0 ? p->val_split : 0.1;
+    if (h->hidden < 1 || h->hidden > 65536) return dt_err(err, DUET_EINVAL, "mlp: hidden units must be in 1..65536 (got %d)", p->hidden);
+    if (h->layers < 1 || h->layers > DT_MLP_MAX_LAYERS)
+        return dt_err(err, DUET_EINVAL, "mlp: layers must be in 1..%d (got %d)", DT_MLP_MAX_LAYERS, p->layers);
+    if (h->epochs < 1 || h->epochs > 100000) return dt_err(err, DUET_EINVAL, "mlp: epochs must be in 1..100000 (got %d)", p->epochs);
+    if (h->batch < 1 || h->batch > (1 << 20)) return dt_err(err, DUET_EINVAL, "mlp: batch must be in 1..1048576 (got %d)", p->batch);
+    if (h->patience < 1 || h->patience > 100000) return dt_err(err, DUET_EINVAL, "mlp: patience must be in 1..100000 (got %d)", p->patience);
+    if (!(h->lr > 0) || h->lr > 10) return dt_err(err, DUET_EINVAL, "mlp: learning rate must be in (0, 10] (got %g)", p->lr);
+    if (isnan(h->l2) || isinf(h->l2)) return dt_err(err, DUET_EINVAL, "mlp: l2 must be a number (got %g)", p->l2);
+    if (isnan(h->val_split) || h->val_split >= 0.9)
+        return dt_err(err, DUET_EINVAL, "mlp: validation share must be below 0.9, or negative for none (got %g)", p->val_split);
+    return DUET_OK;
+}
+
+/* Weighted loss sum and weight sum of rows[0..n) in batches (no gradient). */
+static void eval_loss(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
+                      int64_t n, work *w, const int32_t *y, const double *sw, double *ls, double *ws) {
+    *ls = *ws = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += w->cap) {
+        int64_t B = n - b0 < w->cap ? n - b0 : w->cap;
+        double l, s;
+        forward(ctx, nt, theta, X, rows + b0, B, w, y, sw, &l, &s);
+        *ls += l;
+        *ws += s;
+    }
+}
+
+static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
+    const dt_mat *X = a->X;
+    int64_t N = X->N;
+    hyper h;
+    int rc = read_params(a->p, &h, err);
+    if (rc) return rc;
+    if (a->K < 2 || N < 1 || X->D < 1)
+        return dt_err(err, DUET_EINVAL, "mlp: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", a->K, (long long)N,
+                      (long long)X->D);
+    int64_t size[DT_MLP_MAX_LAYERS + 2];
+    int nw = h.layers + 1;
+    size[0] = X->D;
+    for (int l = 1; l < nw; l++) size[l] = h.hidden;
+    size[nw] = a->K;
+    mlp_state *s = NULL;
+    float *opt = NULL; /* grad, Adam m and v, best theta: 4n */
+    int64_t *perm = NULL;
+    work w = {0};
+    s = dt_calloc(ctx, 1, sizeof *s);
+    if (!s) return dt_err(err, DUET_ENOMEM, "mlp: out of memory");
+    DT_TRY(net_init(&s->nt, size, nw, err));
+    const net *nt = &s->nt;
+    size_t n = nt->n, n4;
+    if (!dt_mul_ok(n, 4, &n4)) {
+        rc = dt_err(err, DUET_ERANGE, "mlp: %zu parameters is too many", n);
+        goto fail;
+    }
+    s->theta = dt_calloc(ctx, n, sizeof(float));
+    opt = dt_calloc(ctx, n4, sizeof(float));
+    perm = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    if (!s->theta || !opt || !perm) {
+        rc = dt_err(err, DUET_ENOMEM, "mlp: out of memory for %zu parameters", n);
+        goto fail;
+    }
+    float *grad = opt, *am = opt + n, *av = opt + 2 * n, *best = opt + 3 * n;
+    dt_rng rng;
+    dt_rng_seed(&rng, ctx->seed ^ 0x6d6c70ULL);
+    for (int l = 0; l < nw; l++) { /* He: N(0, 2 / fan_in); biases 0 */
+        double sd = sqrt(2.0 / (double)size[l]);
+        float *W = s->theta + nt->offW[l];
+        for (size_t t = 0; t < (size_t)size[l] * (size_t)size[l + 1]; t++) W[t] = (float)(sd * dt_rng_normal(&rng));
+    }
+    for (int64_t i = 0; i < N; i++) perm[i] = i;
+    dt_rng_shuffle(&rng, perm, N);
+    int64_t nv = h.val_split > 0 && N >= 10 ? (int64_t)(h.val_split * (double)N + 0.5) : 0;
+    if (nv < 0 || nv >= N) nv = 0;
+    int64_t *vrows = perm, *trows = perm + nv, ntr = N - nv;
+    int64_t cap = h.batch < ntr ? h.batch : ntr;
+    DT_TRY(work_new(ctx, nt, cap, X->x != NULL, &w, err));
+    memcpy(best, s->theta, n * sizeof(float));
+    double best_loss = INFINITY, b1 = 0.9, b2 = 0.999, eps = 1e-8, p1 = 1, p2 = 1;
+    int best_epoch = 0, bad = 0, epoch = 0;
+    int nth = n > 65536 ? dt_threads(ctx) : 1;
+    (void)nth;
+    double t0 = dt_now();
+    for (epoch = 1; epoch <= h.epochs; epoch++) {
+        dt_rng_shuffle(&rng, trows, ntr);
+        double tl = 0, tw = 0;
+        for (int64_t b0 = 0; b0 < ntr; b0 += h.batch) {
+            int64_t B = ntr - b0 < h.batch ? ntr - b0 : h.batch;
+            double ls, ws;
+            forward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, &ls, &ws);
+            tl += ls;
+            tw += ws;
+            if (!(ws > 0)) continue;
+            backward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, ws, h.l2 > 0 ? h.l2 : 0, grad);
+            p1 *= b1;
+            p2 *= b2;
+            float c1 = (float)(1 / (1 - p1)), c2 = (float)(1 / (1 - p2)), lr = (float)h.lr;
+            float fb1 = (float)b1, fb2 = (float)b2, feps = (float)eps;
+            float *th = s->theta;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+            for (size_t t = 0; t < n; t++) {
+                float g = grad[t];
+                am[t] = fb1 * am[t] + (1 - fb1) * g;
+                av[t] = fb2 * av[t] + (1 - fb2) * g * g;
+                th[t] -= lr * (am[t] * c1) / (sqrtf(av[t] * c2) + feps);
+            }
+        }
+        double train_loss = tw > 0 ? tl / tw : 0, val_loss = train_loss;
+        if (nv > 0) {
+            double vs, vw;
+            eval_loss(ctx, nt, s->theta, X, vrows, nv, &w, a->y, a->sw, &vs, &vw);
+            val_loss = vw > 0 ? vs / vw : 0;
+        }
+        if (!isfinite(train_loss) || !isfinite(val_loss)) {
+            rc = dt_err(err, DUET_ERANGE, "mlp: the loss diverged at epoch %d (learning rate %g too large?)", epoch, h.lr);
+            goto fail;
+        }
+        if (a->verbose)
+            dt_log(ctx, 2, "mlp: epoch %d/%d train loss %.4f%s%.4f (%.1fs)", epoch, h.epochs, train_loss,
+                   nv > 0 ? " validation loss " : "", nv > 0 ? val_loss : train_loss, dt_now() - t0);
+        if (nv > 0) {
+            if (val_loss < best_loss) {
+                best_loss = val_loss;
+                best_epoch = epoch;
+                bad = 0;
+                memcpy(best, s->theta, n * sizeof(float));
+            } else if (++bad >= h.patience) {
+                break;
+            }
+        } else {
+            best_loss = val_loss;
+            best_epoch = epoch;
+        }
+        DT_TRY(dt_check_abort(ctx, "mlp training", err));
+    }
+    if (epoch > h.epochs) epoch = h.epochs;
+    if (nv > 0) memcpy(s->theta, best, n * sizeof(float));
+    if (a->verbose) {
+        dt_log(ctx, 0, "mlp: %d epochs, best %s loss %.4f at epoch %d", epoch, nv > 0 ? "validation" : "training",
+               best_loss, best_epoch);
+        char arch[256];
+        int pos = snprintf(arch, sizeof arch, "%lld", (long long)size[0]);
+        for (int l = 1; l <= nw && pos > 0 && (size_t)pos < sizeof arch; l++)
+            pos += snprintf(arch + pos, sizeof arch - (size_t)pos, "-%lld", (long long)size[l]);
+        dt_model_meta_set(m, "network", "%s relu, softmax", arch);
+        dt_model_meta_set(m, "epochs", "%d (best %d, %s loss %.4f)", epoch, best_epoch, nv > 0 ? "validation" : "training", best_loss);
+    }
+    if (m->state) mlp_free(ctx, m->state);
+    m->state = s;
+    s = NULL;
+fail:
+    mlp_free(ctx, s);
+    dt_free(ctx, opt);
+    dt_free(ctx, perm);
+    work_free(ctx, &w);
+    return rc;
+}
+
+// --- prediction -----------------------------------------------------------------------------------
+
+static int mlp_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P, duet_err *err) {
+    const mlp_state *s = m->state;
+    if (!s) return dt_err(err, DUET_EINVAL, "mlp: the model is not fitted");
+    const net *nt = &s->nt;
+    if (X->D != nt->size[0])
+        return dt_err(err, DUET_EINVAL, "mlp: input has %lld features, the model %lld", (long long)X->D, (long long)nt->size[0]);
+    if (X->N < 1) return DUET_OK;
+    int64_t cap = X->N < PRED_ROWS ? X->N : PRED_ROWS, K = nt->size[nt->nw];
+    int64_t rows[PRED_ROWS];
+    work w;
+    int rc = work_new(ctx, nt, cap, X->x != NULL, &w, err);
+    if (rc) return rc;
+    for (int64_t b0 = 0; b0 < X->N; b0 += cap) {
+        int64_t B = X->N - b0 < cap ? X->N - b0 : cap;
+        for (int64_t i = 0; i < B; i++) rows[i] = b0 + i;
+        forward(ctx, nt, s->theta, X, rows, B, &w, NULL, NULL, NULL, NULL);
+        memcpy(P + (size_t)b0 * (size_t)K, w.act[nt->nw], (size_t)B * (size_t)K * sizeof(float));
+    }
+    work_free(ctx, &w);
+    return DUET_OK;
+}
+
+// --- files ----------------------------------------------------------------------------------------
+
+static int mlp_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
+    const mlp_state *s = m->state;
+    if (!s) return dt_err(err, DUET_EINVAL, "mlp: the model is not fitted");
+    const net *nt = &s->nt;
+    int rc = DUET_OK;
+    char name[64];
+    DT_TRY(dt_st_metaf(w, err, "model.layers", "%d", nt->nw - 1));
+    DT_TRY(dt_st_metaf(w, err, "model.hidden", "%lld", (long long)(nt->nw > 1 ? nt->size[1] : 0)));
+    for (int l = 0; l < nt->nw; l++) {
+        int64_t shape[2] = {nt->size[l], nt->size[l + 1]};
+        snprintf(name, sizeof name, "model.W%d", l);
+        DT_TRY(dt_st_add(w, name, DT_F32, 2, shape, s->theta + nt->offW[l], err));
+        snprintf(name, sizeof name, "model.b%d", l);
+        DT_TRY(dt_st_add1(w, name, DT_F32, shape[1], s->theta + nt->offb[l], err));
+    }
+fail:
+    return rc;
+}
+
+static int mlp_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *err) {
+    int64_t layers, hidden;
+    int rc = dt_st_meta_i64(f, "model.layers", 1, DT_MLP_MAX_LAYERS, &layers, err);
+    if (!rc) rc = dt_st_meta_i64(f, "model.hidden", 1, 65536, &hidden, err);
+    if (rc) return rc;
+    int64_t size[DT_MLP_MAX_LAYERS + 2];
+    int nw = (int)layers + 1;
+    size[0] = m->D;
+    for (int l = 1; l < nw; l++) size[l] = hidden;
+    size[nw] = m->K;
+    mlp_state *s = dt_calloc(ctx, 1, sizeof *s);
+    if (!s) return dt_err(err, DUET_ENOMEM, "mlp: out of memory");
+    rc = net_init(&s->nt, size, nw, err);
+    if (rc) {
+        dt_err_prefix(err, DUET_EFORMAT, "%s", dt_st_name(f));
+        if (err) err->code = DUET_EFORMAT;
+        rc = DUET_EFORMAT;
+        goto fail;
+    }
+    s->theta = dt_calloc(ctx, s->nt.n, sizeof(float));
+    if (!s->theta) {
+        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory for %zu parameters", dt_st_name(f), s->nt.n);
+        goto fail;
+    }
+    char name[64];
+    for (int l = 0; l < nw; l++) {
+        int64_t shape[2] = {size[l], size[l + 1]};
+        const void *data;
+        for (int t = 0; t < 2; t++) {
+            size_t cnt = t == 0 ? (size_t)shape[0] * (size_t)shape[1] : (size_t)shape[1];
+            float *dst = s->theta + (t == 0 ? s->nt.offW[l] : s->nt.offb[l]);
+            snprintf(name, sizeof name, "model.%c%d", t == 0 ? 'W' : 'b', l);
+            DT_TRY(dt_st_get(f, name, DT_F32, t == 0 ? 2 : 1, t == 0 ? shape : shape + 1, &data, NULL, err));
+            memcpy(dst, data, cnt * sizeof(float));
+            for (size_t q = 0; q < cnt; q++)
+                if (!isfinite(dst[q])) {
+                    rc = dt_err(err, DUET_EFORMAT, "%s: tensor '%s' element %zu is not finite", dt_st_name(f), name, q);
+                    goto fail;
+                }
+        }
+    }
+    snprintf(name, sizeof name, "model.W%d", nw);
+    if (dt_st_has(f, name)) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: tensor '%s' is more layers than model.layers=%d says", dt_st_name(f), name, nw - 1);
+        goto fail;
+    }
+    if (m->state) mlp_free(ctx, m->state);
+    m->state = s;
+    return DUET_OK;
+fail:
+    mlp_free(ctx, s);
+    return rc;
+}
+
+const dt_model_ops dt_mlp_ops = {
+    .name = "mlp",
+    .learns = "p(y|x)",
+    .caps = DUET_CAN_PREDICT,
+    .about = "multilayer perceptron: ReLU hidden layers, softmax output, Adam, early stopping",
+    .fit = mlp_fit,
+    .predict_proba = mlp_predict_proba,
+    .save = mlp_save,
+    .load = mlp_load,
+    .free_state = mlp_free,
+};

@@ -1,0 +1,83 @@
+#!/bin/sh
+# End-to-end tests of the duet command on the data shipped in data/ and bad inputs.
+# usage: sh tests/cli/test_cli.sh ./duet       last line: "N passed, N failed"
+duet=${1:-./duet}
+case $duet in /*) ;; *) duet=$PWD/$duet ;; esac
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# expect_ok DESC CMD... : exit 0
+expect_ok() { d=$1; shift; if "$@" >"$t/out" 2>"$t/err"; then ok; else bad "$d (exit $?): $(head -c 300 "$t/err")"; fi; }
+# expect_err DESC FRAGMENT CMD... : non-zero exit, one-line error containing FRAGMENT, no crash
+expect_err() {
+    d=$1; frag=$2; shift 2
+    "$@" >"$t/out" 2>"$t/err"; rc=$?
+    if [ $rc -eq 0 ]; then bad "$d: succeeded"; return; fi
+    if [ $rc -ge 128 ]; then bad "$d: crashed (exit $rc)"; return; fi
+    if ! grep -q "duet: error: .*$frag" "$t/err"; then bad "$d: message '$(cat "$t/err")' lacks '$frag'"; return; fi
+    [ "$(grep -c 'duet: error' "$t/err")" -eq 1 ] && ok || bad "$d: more than one error line"
+}
+contains() { d=$1; frag=$2; if grep -q -- "$frag" "$t/out"; then ok; else bad "$d: output lacks '$frag': $(head -c 300 "$t/out")"; fi; }
+
+sms=data/sms_spam/SMSSpamCollection
+awk 'NR % 5 != 0 && NR <= 2500' $sms > "$t/train.tsv"
+awk 'NR % 5 == 0 && NR <= 2500' $sms > "$t/test.tsv"
+
+# help everywhere
+for c in train predict eval info generate score; do
+    expect_ok "$c --help" $duet $c --help; contains "$c --help" "usage: duet $c"
+done
+expect_ok "duet --help" $duet --help; contains "duet --help" "commands:"
+
+# train, predict, eval, info with each model
+for m in logreg svm nb; do
+    expect_ok "train $m" $duet train "$t/train.tsv" --model $m -o "$t/$m.duet" --quiet
+    expect_ok "eval $m" $duet eval "$t/$m.duet" "$t/test.tsv" --format json
+    acc=$(sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p' "$t/out")
+    if awk "BEGIN{exit !($acc >= 0.95)}"; then ok; else bad "$m accuracy $acc < 0.95"; fi
+    contains "eval json f1" '"f1":'
+    expect_ok "info $m" $duet info "$t/$m.duet"
+    contains "info $m" "learns"
+done
+echo "Congratulations! You have WON a FREE prize, call 09061701461 now to claim" > "$t/one.txt"
+expect_ok "predict stdin" sh -c "$duet predict '$t/logreg.duet' - --proba < '$t/one.txt'"
+contains "predict spam" "^spam"
+expect_ok "predict explain" $duet predict "$t/logreg.duet" "$t/one.txt" --explain 3 --format json
+contains "predict json" '"explain":\[{"feature":'
+expect_ok "predict nb explain" $duet predict "$t/nb.duet" "$t/one.txt" --explain 3
+expect_ok "predict csv" $duet predict "$t/svm.duet" "$t/test.tsv" --format csv --proba
+contains "predict csv header" "label,p_ham,p_spam"
+n=$(wc -l < "$t/out"); [ "$n" -eq $(( $(wc -l < "$t/test.tsv") + 1 )) ] && ok || bad "predict csv: $n lines"
+expect_ok "generate nb" $duet generate "$t/nb.duet" --label spam --count 3 --seed 3
+[ "$(wc -l < "$t/out")" -eq 3 ] && ok || bad "generate: want 3 lines"
+cp "$t/out" "$t/gen1"
+$duet generate "$t/nb.duet" --label spam --count 3 --seed 3 > "$t/gen2" 2>/dev/null
+cmp -s "$t/gen1" "$t/gen2" && ok || bad "generate: same seed, different text"
+expect_ok "score nb" $duet score "$t/nb.duet" "$t/test.tsv" --format json
+contains "score json" '"nll":'
+expect_ok "cv" $duet eval "$t/train.tsv" --cv 3 --model nb --format json
+contains "cv json" '"accuracy_std":'
+# same seed, same model
+$duet train "$t/train.tsv" --model svm -o "$t/svm2.duet" --quiet 2>/dev/null
+cmp -s "$t/svm.duet" "$t/svm2.duet" && ok || bad "svm: same seed gave a different model file"
+
+# bad input: a one-line error and a non-zero exit, never a crash
+expect_err "missing file" "nope.tsv" $duet train "$t/nope.tsv"
+expect_err "unknown option" "unknown option" $duet train "$t/train.tsv" --colour
+expect_err "unknown model" "unknown model" $duet train "$t/train.tsv" --model forest
+expect_err "bad C" "--C must be" $duet train "$t/train.tsv" --C -1
+expect_err "one class" "one class" sh -c "grep '^ham' '$t/train.tsv' > '$t/ham.tsv'; $duet train '$t/ham.tsv' --quiet"
+printf 'not a model' > "$t/junk.duet"
+expect_err "junk model" "junk.duet" $duet predict "$t/junk.duet" "$t/one.txt"
+head -c 200 "$t/logreg.duet" > "$t/trunc.duet"
+expect_err "truncated model" "trunc.duet" $duet info "$t/trunc.duet"
+expect_err "cannot sample" "cannot generate" $duet generate "$t/logreg.duet"
+expect_err "cannot score" "likelihood" $duet score "$t/svm.duet" "$t/test.tsv"
+expect_err "unknown label" "not one of" $duet generate "$t/nb.duet" --label eggs
+expect_err "bad format" "--format" $duet eval "$t/nb.duet" "$t/test.tsv" --format xml
+expect_err "wrong data kind" "" $duet predict "$t/logreg.duet" data/nonexistent.csv
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
