@@ -345,7 +345,7 @@ static const opt_spec train_opts[] = {
     {"--patience", "N", "MLP epochs without improvement before stopping (default 5)"},
     {"--features", "MODE", "text features: tfidf (default), counts (nb default) or binary"},
     {"--ngram", "A-B", "word n-grams (default 1-2)"},
-    {"--char-ngram", "A-B", "character n-grams as well (default: none)"},
+    {"--char-ngram", "A-B|none", "character n-grams as well (default: 2-5 for short texts, not for nb)"},
     {"--hash", "N", "hash text features into N columns instead of a vocabulary"},
     {"--min-df", "N", "drop terms seen in fewer than N documents (default 1)"},
     {"--max-features", "N", "keep only the N most frequent terms"},
@@ -394,7 +394,8 @@ static int train_params(const args *a, duet_train_params *p) {
         if (pick("--features", fm, names, &p->text_mode)) return 1;
     }
     if (opt_range(a, "--ngram", &p->ngram_min, &p->ngram_max)) return 1;
-    if (opt_range(a, "--char-ngram", &p->char_ngram_min, &p->char_ngram_max)) return 1;
+    if (get(a, "--char-ngram") && strcmp(get(a, "--char-ngram"), "none") == 0) p->char_ngram_min = p->char_ngram_max = -1;
+    else if (opt_range(a, "--char-ngram", &p->char_ngram_min, &p->char_ngram_max)) return 1;
     if (opt_i64(a, "--hash", 1, 1LL << 30, &p->hash_dims)) return 1;
     if (opt_int(a, "--min-df", 1, 1 << 30, &p->min_df)) return 1;
     if (opt_i64(a, "--max-features", 1, 1LL << 30, &p->max_features)) return 1;

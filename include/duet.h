@@ -187,7 +187,9 @@ typedef struct duet_train_params {
     /* features: text */
     int text_mode;       /* DUET_TEXT_*; NB defaults to counts */
     int ngram_min, ngram_max;           /* word n-grams; 0 = default (1, 2) */
-    int char_ngram_min, char_ngram_max; /* character n-grams; 0 = off */
+    int char_ngram_min, char_ngram_max; /* character n-grams (within words, padded by spaces);
+                                          0 = default: 2-5 for short texts (mean <= 1000
+                                          bytes) except naive Bayes, else off; -1 = off */
     int64_t hash_dims;   /* >0: hash features into this many columns (no vocabulary) */
     int min_df;          /* drop terms seen in fewer documents; 0 = default (1) */
     int64_t max_features; /* keep the most frequent terms; 0 = no limit */

@@ -10,9 +10,6 @@
 
 #include "data.h"
 
-/* Shared by the readers; belongs in data.h (declared in each reader until it moves there). */
-char *dt_text_utf8(dt_pool *pool, const char *s, size_t n, int latin1);
-
 // --- lifetime --------------------------------------------------------------------------------
 
 int dt_data_new(duet_ctx *ctx, int kind, const char *src, duet_data **out, duet_err *err) {

@@ -74,7 +74,11 @@ int dt_read_idx(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_d
                 duet_err *err);
 /* Whole file (or "-" for stdin) into memory; *buf is NUL-terminated, caller frees with ctx. */
 int dt_read_file(duet_ctx *ctx, const char *path, char **buf, size_t *len, duet_err *err);
-/* Checks that s[0..n) is valid UTF-8; on failure *bad = offset of the first bad byte. */
+/* Copies s[0..n) into the pool as UTF-8, decoding it as Latin-1 when it is not valid UTF-8
+ * or latin1 is set; NULL when out of memory. */
+char *dt_text_utf8(dt_pool *pool, const char *s, size_t n, int latin1);
+/* Checks that s[0..n) is valid UTF-8 (returns 1), else returns 0 and *bad = offset of the
+ * first bad byte. */
 int dt_utf8_valid(const char *s, size_t n, size_t *bad);
 
 /* --- feature matrix -------------------------------------------------------------------------- */

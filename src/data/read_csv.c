@@ -4,7 +4,6 @@
  */
 #include "data.h"
 
-char *dt_text_utf8(dt_pool *pool, const char *s, size_t n, int latin1); /* data.c */
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -343,7 +342,9 @@ int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
 
     /* header */
     int header = o->header;
-    if (header < 0 && !dropped && sklearn_first_line(f, ncols, ncols)) header = sklearn = 1;
+    if (header < 0 && !dropped && o->limit <= 0 && sklearn_first_line(f, ncols, ncols) &&
+        strtoll(f[0], NULL, 10) == (long long)nrec - 1)
+        header = sklearn = 1; /* and its first number is the row count */
     if (header < 0) {
         header = 0;
         size_t sample = nrec - 1 < 500 ? nrec - 1 : 500;

@@ -10,7 +10,6 @@
 
 #include "data.h"
 
-char *dt_text_utf8(dt_pool *pool, const char *s, size_t n, int latin1); /* data.c */
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -42,11 +41,9 @@ static int acc_push(text_acc *a, const char *name, int64_t line, const char *tex
     return DUET_OK;
 }
 
-/* Makes sure text (and labels) are non-NULL arrays even when nothing was read. */
-static int acc_finish(text_acc *a, const char *name, int labelled, duet_err *err) {
-    duet_data *d = a->d;
-    if (d->N == 0) return dt_err(err, DUET_EFORMAT, "%s: no examples", name);
-    (void)labelled;
+/* An input without a single example is an error. */
+static int acc_finish(const text_acc *a, const char *name, duet_err *err) {
+    if (a->d->N == 0) return dt_err(err, DUET_EFORMAT, "%s: no examples", name);
     return DUET_OK;
 }
 
@@ -85,7 +82,7 @@ int dt_read_text_tsv(duet_ctx *ctx, const char *name, const char *buf, size_t le
         if (ls == le) DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: missing label", name, (long long)line));
         DT_TRY(acc_push(&acc, name, line, tab + 1, (size_t)(e - tab - 1), ls, (size_t)(le - ls), o->latin1, err));
     }
-    DT_TRY(acc_finish(&acc, name, !o->unlabelled, err));
+    DT_TRY(acc_finish(&acc, name, err));
     *out = acc.d;
     return DUET_OK;
 fail:
@@ -145,7 +142,7 @@ int dt_read_jsonl(duet_ctx *ctx, const char *name, const char *buf, size_t len,
         cJSON_Delete(j);
         j = NULL;
     }
-    DT_TRY(acc_finish(&acc, name, !o->unlabelled, err));
+    DT_TRY(acc_finish(&acc, name, err));
     *out = acc.d;
     return DUET_OK;
 fail:
@@ -272,7 +269,7 @@ int dt_read_dir(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_d
             if (rc) goto fail;
         }
     }
-    DT_TRY(acc_finish(&acc, path, !o->unlabelled, err));
+    DT_TRY(acc_finish(&acc, path, err));
     names_free(ctx, &classes);
     *out = acc.d;
     return DUET_OK;

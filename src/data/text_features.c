@@ -260,9 +260,40 @@ static int emit_id(void *u, const char *s, size_t n, duet_err *err) {
     return DUET_OK;
 }
 
-static int cmp_i32(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
+/* Sorts a[0..n) ascending: quicksort (median of three) with insertion sort for short runs. */
+static void sort_i32(int32_t *a, size_t n) {
+    while (n > 16) {
+        int32_t x = a[0], y = a[n / 2], z = a[n - 1];
+        int32_t piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < piv) i++;
+            while (a[j] > piv) j--;
+            if (i >= j) break;
+            int32_t t = a[i];
+            a[i++] = a[j];
+            a[j--] = t;
+        }
+        /* a[0..j] <= piv <= a[j+1..n): recurse into the smaller part */
+        size_t left = j + 1;
+        if (left < n - left) {
+            sort_i32(a, left);
+            a += left;
+            n -= left;
+        } else {
+            sort_i32(a + left, n - left);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        int32_t v = a[i];
+        size_t j = i;
+        while (j > 0 && a[j - 1] > v) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = v;
+    }
 }
 
 /* Analyses one document into sorted distinct columns a->id[0..n) with counts a->cnt. */
@@ -273,7 +304,7 @@ static int doc_columns(const dt_text_pipe *t, scan *sc, doc_ids *a, const char *
     if (!a->n) return DUET_OK;
     rc = dt_grow(a->ctx, (void **)&a->cnt, &a->ccap, a->n, sizeof(int32_t), err);
     if (rc) return rc;
-    qsort(a->id, a->n, sizeof(int32_t), cmp_i32);
+    sort_i32(a->id, a->n);
     size_t m = 0;
     for (size_t i = 0; i < a->n; i++) {
         if (m && a->id[m - 1] == a->id[i]) a->cnt[m - 1]++;
@@ -288,34 +319,42 @@ static int doc_columns(const dt_text_pipe *t, scan *sc, doc_ids *a, const char *
 
 // --- fitting ------------------------------------------------------------------------------------
 
+/* Vocabulary under construction: an arena of entries, each a bterm header followed by the
+ * term's bytes and a NUL (padded to 8 bytes), so that a lookup touches one slot and one entry. */
 typedef struct bterm {
     uint64_t hash;
-    int64_t off;               /* in vb.bytes */
     int64_t count;             /* total occurrences */
     int32_t df, last;          /* documents; last document seen */
-    uint32_t len;
+    uint32_t len, pad;
 } bterm;
+
+#define SLOT_EMPTY UINT64_MAX
+#define SLOT_OFF(e) (((e) & (((uint64_t)1 << 40) - 1)) * 8)      /* entry offset in the arena */
+#define SLOT_MAKE(h, off) (((h) >> 40) << 40 | (uint64_t)(off) / 8) /* 24-bit hash tag | offset / 8 */
 
 typedef struct vbuild {
     duet_ctx *ctx;
-    char *bytes;
-    size_t nbytes, bcap;
-    bterm *t;
-    size_t n, tcap;
-    uint32_t *slot;            /* term index or EMPTY32 */
+    char *arena;
+    size_t used, cap;
+    size_t n;                  /* terms */
+    uint64_t *slot;
     size_t mask;
     int32_t doc;
 } vbuild;
 
+static size_t entry_size(size_t len) { return sizeof(bterm) + ((len + 1 + 7) & ~(size_t)7); }
+
 static int vb_rehash(vbuild *vb, duet_err *err) {
     size_t size = (vb->mask + 1) * 2;
-    uint32_t *ns = dt_alloc_e(vb->ctx, size, sizeof(uint32_t), "vocabulary", err);
+    uint64_t *ns = dt_alloc_e(vb->ctx, size, sizeof(uint64_t), "vocabulary", err);
     if (!ns) return DUET_ENOMEM;
-    memset(ns, 0xFF, size * sizeof(uint32_t));
-    for (size_t i = 0; i < vb->n; i++) {
-        size_t pos = (size_t)vb->t[i].hash & (size - 1);
-        while (ns[pos] != EMPTY32) pos = (pos + 1) & (size - 1);
-        ns[pos] = (uint32_t)i;
+    memset(ns, 0xFF, size * sizeof(uint64_t));
+    for (size_t off = 0; off < vb->used;) {
+        const bterm *e = (const bterm *)(vb->arena + off);
+        size_t pos = (size_t)e->hash & (size - 1);
+        while (ns[pos] != SLOT_EMPTY) pos = (pos + 1) & (size - 1);
+        ns[pos] = SLOT_MAKE(e->hash, off);
+        off += entry_size(e->len);
     }
     dt_free(vb->ctx, vb->slot);
     vb->slot = ns;
@@ -328,10 +367,11 @@ static int emit_build(void *u, const char *s, size_t n, duet_err *err) {
     uint64_t h = term_hash(s, n);
     size_t pos = (size_t)h & vb->mask;
     for (;; pos = (pos + 1) & vb->mask) {
-        uint32_t id = vb->slot[pos];
-        if (id == EMPTY32) break;
-        bterm *e = &vb->t[id];
-        if (e->hash == h && e->len == n && memcmp(vb->bytes + e->off, s, n) == 0) {
+        uint64_t se = vb->slot[pos];
+        if (se == SLOT_EMPTY) break;
+        if ((se >> 40) != (h >> 40)) continue;
+        bterm *e = (bterm *)(vb->arena + SLOT_OFF(se));
+        if (e->hash == h && e->len == n && memcmp(e + 1, s, n) == 0) {
             e->count++;
             if (e->last != vb->doc) {
                 e->last = vb->doc;
@@ -340,23 +380,23 @@ static int emit_build(void *u, const char *s, size_t n, duet_err *err) {
             return DUET_OK;
         }
     }
-    if (vb->n >= (size_t)INT32_MAX) return dt_err(err, DUET_ERANGE, "more than %d distinct terms", INT32_MAX);
-    int rc = dt_grow(vb->ctx, (void **)&vb->t, &vb->tcap, vb->n + 1, sizeof(bterm), err);
+    if (vb->n >= (size_t)INT32_MAX || vb->used >= ((size_t)1 << 42))
+        return dt_err(err, DUET_ERANGE, "too many distinct terms (%zu); use hash_dims", vb->n);
+    size_t es = entry_size(n);
+    int rc = dt_grow(vb->ctx, (void **)&vb->arena, &vb->cap, vb->used + es, 1, err);
     if (rc) return rc;
-    rc = dt_grow(vb->ctx, (void **)&vb->bytes, &vb->bcap, vb->nbytes + n + 1, 1, err);
-    if (rc) return rc;
-    memcpy(vb->bytes + vb->nbytes, s, n);
-    vb->bytes[vb->nbytes + n] = 0;
-    bterm *e = &vb->t[vb->n];
+    bterm *e = (bterm *)(vb->arena + vb->used);
     e->hash = h;
-    e->off = (int64_t)vb->nbytes;
     e->count = 1;
     e->df = 1;
     e->last = vb->doc;
     e->len = (uint32_t)n;
-    vb->slot[pos] = (uint32_t)vb->n;
+    e->pad = 0;
+    memcpy(e + 1, s, n);
+    ((char *)(e + 1))[n] = 0;
+    vb->slot[pos] = SLOT_MAKE(h, vb->used);
+    vb->used += es;
     vb->n++;
-    vb->nbytes += n + 1;
     if (vb->n * 2 > vb->mask + 1) return vb_rehash(vb, err);
     return DUET_OK;
 }
@@ -439,12 +479,12 @@ int dt_text_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, due
             }
         }
     } else {
-        vb.slot = dt_alloc_e(ctx, 1024, sizeof(uint32_t), "vocabulary", err);
+        vb.slot = dt_alloc_e(ctx, 1024, sizeof(uint64_t), "vocabulary", err);
         if (!vb.slot) {
             rc = DUET_ENOMEM;
             goto fail;
         }
-        memset(vb.slot, 0xFF, 1024 * sizeof(uint32_t));
+        memset(vb.slot, 0xFF, 1024 * sizeof(uint64_t));
         vb.mask = 1023;
         for (int64_t i = 0; i < d->N; i++) {
             if ((i & 255) == 0) DT_TRY(dt_check_abort(ctx, "featurizing text", err));
@@ -457,8 +497,11 @@ int dt_text_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, due
             rc = DUET_ENOMEM;
             goto fail;
         }
-        for (size_t i = 0; i < vb.n; i++)
-            if (vb.t[i].df >= t->min_df) k[nk++] = (kterm){vb.bytes + vb.t[i].off, vb.t[i].count, vb.t[i].df, vb.t[i].len};
+        for (size_t off = 0; off < vb.used;) {
+            const bterm *e = (const bterm *)(vb.arena + off);
+            if (e->df >= t->min_df) k[nk++] = (kterm){(const char *)(e + 1), e->count, e->df, e->len};
+            off += entry_size(e->len);
+        }
         if (nk == 0) {
             rc = vb.n ? dt_err(err, DUET_EINVAL, "%s: no term appears in %d or more documents (min_df)", src, t->min_df)
                       : dt_err(err, DUET_EINVAL, "%s: the training text has no words (tokens are 2+ letters or digits)", src);
@@ -511,8 +554,7 @@ fail:
     scan_free(&sc);
     dt_free(ctx, a.id);
     dt_free(ctx, a.cnt);
-    dt_free(ctx, vb.bytes);
-    dt_free(ctx, vb.t);
+    dt_free(ctx, vb.arena);
     dt_free(ctx, vb.slot);
     dt_free(ctx, k);
     dt_free(ctx, df);

@@ -108,6 +108,16 @@ static void test_csv_header(void) {
     CHECK(duet_data_rows(d) == 2 && streq(d->colnames[1], "2"));
     duet_data_free(d);
     /* forced off / on */
+    /* scikit-learn's "n_samples,n_features,names" first line */
+    CHECK_OK(load("sk.csv", "2,3,neg,pos\n1,2,3,0\n4,5,6,1\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && d->C == 3 && streq(d->colnames[0], "1") && streq(duet_data_label(d, 1), "1"));
+    duet_data_free(d);
+    CHECK_OK(load("sk.csv", "2,2,neg,pos\n1,2,0\n4,5,1\n", &o, &d, &err));
+    CHECK(duet_data_rows(d) == 2 && d->C == 2 && streq(cell(d, 0, 0), "1"));
+    duet_data_free(d);
+    CHECK_OK(load("sk.csv", "3,3,x,y\n1,2,p,a\n4,5,q,b\n", &o, &d, &err)); /* 3 is not the row count */
+    CHECK(duet_data_rows(d) == 3);
+    duet_data_free(d);
     o.header = 0;
     CHECK_OK(load("h.csv", "color,size,y\nred,1,a\n", &o, &d, &err));
     CHECK(duet_data_rows(d) == 2 && streq(cell(d, 0, 0), "color"));
@@ -559,6 +569,13 @@ static void test_real(void) {
         CHECK_OK(duet_data_load(ctx, p, &o, &d, &err));
         CHECK(duet_data_rows(d) == 150 && d->C == 4);
         CHECK(count_label(d, "2") == 50);
+        CHECK(streq(d->colnames[0], "1")); /* "150,4,setosa,..." is not a header */
+        duet_data_free(d);
+    }
+    p = t_shared("sklearn_small/breast_cancer.csv");
+    if (p) {
+        CHECK_OK(duet_data_load(ctx, p, &o, &d, &err));
+        CHECK(duet_data_rows(d) == 569 && d->C == 30);
         duet_data_free(d);
     }
 }
