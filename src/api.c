@@ -794,78 +794,74 @@ int duet_cross_validate(duet_ctx *ctx, const duet_data *d, const duet_train_para
     if (!d->labels) return dt_err(err, DUET_EINVAL, "%s: cross-validation needs labelled data", d->src);
     if (d->N < folds) return dt_err(err, DUET_EINVAL, "%s: %lld rows for %d folds", d->src, (long long)d->N, folds);
     int rc = DUET_OK;
-    duet_model *all = NULL; /* only for the class list */
-    int32_t *y = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
-    int32_t *pred = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
-    int64_t *perm = dt_calloc(ctx, (size_t)d->N, sizeof(int64_t));
-    int64_t *tr = dt_calloc(ctx, (size_t)d->N, sizeof(int64_t));
-    int64_t *te = dt_calloc(ctx, (size_t)d->N, sizeof(int64_t));
-    int *fold = dt_calloc(ctx, (size_t)d->N, sizeof(int));
+    int64_t N = d->N;
+    duet_model *all = NULL; /* holds the class list of the whole data */
+    duet_data *dtr = NULL, *dte = NULL;
+    duet_model *m = NULL;
+    duet_metrics *fm = NULL;
+    int32_t *y = dt_calloc(ctx, (size_t)N, sizeof(int32_t));    /* true class of every row */
+    int32_t *pred = dt_calloc(ctx, (size_t)N, sizeof(int32_t)); /* pooled predictions */
+    int64_t *perm = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    int64_t *tr = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    int64_t *te = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    int32_t *fy = dt_calloc(ctx, (size_t)N, sizeof(int32_t));   /* one fold's truth */
+    int32_t *fp = dt_calloc(ctx, (size_t)N, sizeof(int32_t));   /* one fold's predictions */
+    int *fold = dt_calloc(ctx, (size_t)N, sizeof(int));
     double *facc = dt_calloc(ctx, (size_t)folds, sizeof(double));
     double *ff1 = dt_calloc(ctx, (size_t)folds, sizeof(double));
-    float *P = NULL;
-    if (!y || !pred || !perm || !tr || !te || !fold || !facc || !ff1) {
+    float *P = NULL, *FP = NULL;
+    if (!y || !pred || !perm || !tr || !te || !fy || !fp || !fold || !facc || !ff1) {
         rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
         goto fail;
     }
     DT_TRY(model_new(ctx, dt_model_find("nb"), &all, err));
     DT_TRY(collect_classes(all, d, y, err));
-    P = dt_calloc(ctx, (size_t)d->N * (size_t)all->K, sizeof(float));
-    if (!P) {
+    int K = all->K;
+    P = dt_calloc(ctx, (size_t)N * (size_t)K, sizeof(float));
+    FP = dt_calloc(ctx, (size_t)N * (size_t)K, sizeof(float));
+    if (!P || !FP) {
         rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
         goto fail;
     }
-    stratified_folds(y, d->N, all->K, folds, ctx->seed, perm, fold);
+    stratified_folds(y, N, K, folds, ctx->seed, perm, fold);
     for (int f = 0; f < folds; f++) {
         int64_t ntr = 0, nte = 0;
-        for (int64_t i = 0; i < d->N; i++) {
+        for (int64_t i = 0; i < N; i++) {
             if (fold[i] == f) te[nte++] = i;
             else tr[ntr++] = i;
         }
-        duet_data *dtr = NULL, *dte = NULL;
-        duet_model *m = NULL;
-        duet_metrics *fm = NULL;
         rc = dt_data_subset(ctx, d, tr, ntr, &dtr, err);
         if (!rc) rc = dt_data_subset(ctx, d, te, nte, &dte, err);
         if (!rc) rc = duet_model_train(ctx, dtr, p, &m, err);
-        if (!rc && m->K != all->K) rc = dt_err(err, DUET_EINVAL, "fold %d lacks a class; use fewer folds", f + 1);
-        if (!rc) rc = duet_model_predict(ctx, m, dte, pred + 0, P, err);
+        /* classes are sorted label names, so a fold with every class numbers them alike */
+        if (!rc && m->K != K) rc = dt_err(err, DUET_EINVAL, "a training fold lacks a class; use fewer folds");
+        if (!rc) rc = duet_model_predict(ctx, m, dte, fp, FP, err);
         if (!rc) {
             int64_t correct = 0;
-            /* the model's classes equal the full list (same sorted labels), so indices agree */
-            for (int64_t t = 0; t < nte; t++) correct += pred[t] == y[te[t]];
-            facc[f] = (double)correct / (double)nte;
-            int32_t *yt = (int32_t *)fold; /* scratch not needed: compute fold F1 via metrics */
-            (void)yt;
-            int32_t *ytrue = dt_calloc(ctx, (size_t)nte, sizeof(int32_t));
-            if (!ytrue) rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
-            else {
-                for (int64_t t = 0; t < nte; t++) ytrue[t] = y[te[t]];
-                rc = dt_metrics_compute(ctx, all->K, nte, ytrue, pred, P, all->classes, &fm, err);
-                if (!rc) ff1[f] = fm->f1;
-                /* pool the fold's predictions at their rows */
-                for (int64_t t = nte - 1; t >= 0 && !rc; t--) {
-                    memmove(P + (size_t)te[t] * (size_t)all->K, P + (size_t)t * (size_t)all->K, (size_t)all->K * sizeof(float));
-                }
-                dt_free(ctx, ytrue);
+            for (int64_t t = 0; t < nte; t++) {
+                fy[t] = y[te[t]];
+                correct += fp[t] == fy[t];
+                pred[te[t]] = fp[t];
+                memcpy(P + (size_t)te[t] * (size_t)K, FP + (size_t)t * (size_t)K, (size_t)K * sizeof(float));
             }
-            for (int64_t t = nte - 1; t >= 0; t--) tr[te[t]] = pred[t]; /* stash pooled labels in tr */
+            facc[f] = (double)correct / (double)nte;
+            rc = dt_metrics_compute(ctx, K, nte, fy, fp, FP, all->classes, &fm, err);
+            if (!rc) ff1[f] = fm->f1;
         }
         duet_metrics_free(ctx, fm);
         duet_model_free(m);
         dt_data_free(dtr);
         dt_data_free(dte);
+        fm = NULL;
+        m = NULL;
+        dtr = dte = NULL;
         if (rc) {
             dt_err_prefix(err, rc, "fold %d of %d", f + 1, folds);
             goto fail;
         }
         dt_log(ctx, 0, "fold %d/%d: accuracy %.4f", f + 1, folds, facc[f]);
-        /* restore the fold map for the next fold (tr was reused) */
-        stratified_folds(y, d->N, all->K, folds, ctx->seed, perm, fold);
-        for (int64_t i = 0; i < d->N; i++)
-            if (fold[i] <= f) pred[i] = (int32_t)tr[i];
     }
-    DT_TRY(dt_metrics_compute(ctx, all->K, d->N, y, pred, P, all->classes, out, err));
+    DT_TRY(dt_metrics_compute(ctx, K, N, y, pred, P, all->classes, out, err));
     double ma = 0, mf = 0, va = 0, vf = 0;
     for (int f = 0; f < folds; f++) {
         ma += facc[f] / folds;
@@ -884,10 +880,13 @@ fail:
     dt_free(ctx, perm);
     dt_free(ctx, tr);
     dt_free(ctx, te);
+    dt_free(ctx, fy);
+    dt_free(ctx, fp);
     dt_free(ctx, fold);
     dt_free(ctx, facc);
     dt_free(ctx, ff1);
     dt_free(ctx, P);
+    dt_free(ctx, FP);
     return rc;
 }
 

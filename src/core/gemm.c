@@ -103,7 +103,9 @@ void dt_gemm(const duet_ctx *ctx, float *C, int64_t ldc, const float *A, int64_t
     double work = (double)M * (double)N * (double)(K > 0 ? K : 1);
     int nt = work > 65536.0 ? dt_threads(ctx) : 1;
     (void)nt;
+#ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
     for (int64_t t = 0; t < tasks; t++) {
         int64_t i0 = t * IB, i1 = i0 + IB < M ? i0 + IB : M;
         scale_rows(C, ldc, beta, i0, i1, N);

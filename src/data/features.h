@@ -26,10 +26,12 @@ typedef struct dt_text_pipe {
     int sublinear;             /* 1: tf = 1 + ln(count) (tfidf only) */
     int min_df;                /* vocabulary: terms in >= min_df training documents */
     int64_t max_features;      /* vocabulary: most frequent terms kept; 0 = all */
-    int64_t hash_dims;         /* > 0: hashing mode, D = hash_dims, no vocabulary */
+    int64_t hash_dims;         /* > 0: hashing mode, D = hash_dims, no vocabulary; column =
+                                  FNV-1a 64 of the term's UTF-8 bytes mod hash_dims */
     int64_t n_docs;            /* training documents (for the record and idf) */
     int64_t V;                 /* vocabulary terms (0 in hashing mode) */
-    char *terms;               /* (nbytes) sorted NUL-terminated terms, byte order */
+    char *terms;               /* (nbytes) sorted NUL-terminated terms, byte order; character
+                                  n-grams start with the byte 0x01 (never in word terms) */
     int64_t nbytes;
     int64_t *off;              /* (V+1) term v is terms + off[v], off[V] == nbytes */
     double *idf;               /* (D) smooth idf, tfidf mode only; NULL otherwise */
@@ -90,7 +92,7 @@ int dt_sparse_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err 
 /* --- string lists in a model file (pipe.c) --------------------------------------------------- */
 
 /* Writes n strings as `name` (U8, the strings each followed by a NUL) and `name`_off (I64,
- * n+1 offsets, off[0] = 0, off[n] = total bytes). n >= 1. */
+ * n+1 offsets, off[0] = 0, off[n] = total bytes). n >= 1. ctx allocates the scratch copy. */
 int dt_pipe_strings_save(duet_ctx *ctx, dt_st_writer *w, const char *name, char *const *s,
                          int64_t n, duet_err *err);
 /* Same for strings already concatenated: bytes (nbytes) and off (n+1). */

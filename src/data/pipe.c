@@ -160,7 +160,7 @@ const char *dt_pipe_describe(const dt_pipe *pipe, char *buf, size_t len) {
             else num++;
         }
         snprintf(buf, len, "table: %lld numeric%s, %lld categorical -> %lld features", (long long)num,
-                 pipe->table.scale ? " (standardised)" : "", (long long)cat, (long long)pipe->D);
+                 pipe->table.scale ? "" : " (unscaled)", (long long)cat, (long long)pipe->D);
         return buf;
     }
     case DUET_DATA_DENSE:

@@ -119,7 +119,9 @@ static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_m
         } else {
             int nth = B * O > 65536 ? dt_threads(ctx) : 1;
             (void)nth;
+#ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+#endif
             for (int64_t i = 0; i < B; i++) {
                 float *zi = z + (size_t)i * (size_t)O;
                 for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++) {
@@ -350,7 +352,9 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             float c1 = (float)(1 / (1 - p1)), c2 = (float)(1 / (1 - p2)), lr = (float)h.lr;
             float fb1 = (float)b1, fb2 = (float)b2, feps = (float)eps;
             float *th = s->theta;
+#ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+#endif
             for (size_t t = 0; t < n; t++) {
                 float g = grad[t];
                 am[t] = fb1 * am[t] + (1 - fb1) * g;

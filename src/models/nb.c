@@ -355,14 +355,18 @@ static int over_rows(duet_ctx *ctx, const nb_state *s, const dt_mat *X, float *P
     double *buf = dt_alloc_e(ctx, (size_t)nt, (size_t)s->K * sizeof(double), "naive Bayes", err);
     if (!buf) return err ? err->code : DUET_ENOMEM;
     int K = s->K;
+#ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
     {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
         double *v = buf + (size_t)tid * (size_t)K;
+#ifdef _OPENMP
 #pragma omp for schedule(static)
+#endif
         for (int64_t i = 0; i < X->N; i++) {
             jll_row(s, X, i, v);
             double lse = logsumexp(v, K);

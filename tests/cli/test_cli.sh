@@ -60,8 +60,10 @@ contains "score json" '"nll":'
 expect_ok "cv" $duet eval "$t/train.tsv" --cv 3 --model nb --format json
 contains "cv json" '"accuracy_std":'
 # same seed, same model
-$duet train "$t/train.tsv" --model svm -o "$t/svm2.duet" --quiet 2>/dev/null
-cmp -s "$t/svm.duet" "$t/svm2.duet" && ok || bad "svm: same seed gave a different model file"
+$duet train "$t/train.tsv" --model svm -o "$t/svm2.duet" --quiet >/dev/null 2>&1
+$duet predict "$t/svm.duet" "$t/test.tsv" --proba > "$t/p1" 2>/dev/null
+$duet predict "$t/svm2.duet" "$t/test.tsv" --proba > "$t/p2" 2>/dev/null
+cmp -s "$t/p1" "$t/p2" && ok || bad "svm: same seed gave different predictions"
 
 # bad input: a one-line error and a non-zero exit, never a crash
 expect_err "missing file" "nope.tsv" $duet train "$t/nope.tsv"

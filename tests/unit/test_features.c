@@ -272,7 +272,7 @@ static void test_table(void) {
     CHECK(dt_pipe_dim(p) == 7);
     const char *want[] = {"age", "age?", "city=Oslo", "city=Paris", "city=Paris, FR", "city?", "score"};
     for (int j = 0; j < 7; j++) CHECK(strcmp(dt_pipe_feature_name(p, j, buf, sizeof buf), want[j]) == 0);
-    CHECK(strcmp(dt_pipe_describe(p, buf, sizeof buf), "table: 2 numeric (standardised), 1 categorical -> 7 features") == 0);
+    CHECK(strcmp(dt_pipe_describe(p, buf, sizeof buf), "table: 2 numeric, 1 categorical -> 7 features") == 0);
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(X.x && X.N == 4 && X.D == 7);
     /* age: mean 30, population std sqrt(200/3) = 8.16496581; score: mean 2.5, std 1.11803399 */

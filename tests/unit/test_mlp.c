@@ -298,7 +298,7 @@ static int load_file(duet_model *m, duet_err *err) {
 
 /* Writes a (D=3, H=2, K=2) one-hidden-layer file with one thing changed; loads it. */
 static int load_crafted(int what, duet_err *err) {
-    float W0[6] = {1, 2, 3, 4, 5, 6}, b0[2] = {0, 0}, W1[4] = {1, -1, 1, -1}, b1[2] = {0, 0};
+    float W0[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b0[2] = {0, 0}, W1[4] = {1, -1, 1, -1}, b1[2] = {0, 0};
     int64_t s0[2] = {3, 2}, s1[2] = {2, 2};
     dt_st_writer *w = NULL;
     int rc = dt_st_writer_new(&CTX, &w, err);

@@ -327,7 +327,7 @@ static int load_crafted(const char *kind, const double *flp, const double *prior
 
 static void test_corrupt_files(void) {
     duet_err err = {0, ""};
-    double good[4] = {-0.5, -1.0, -0.2, -2.0}, prior[2] = {-0.7, -0.7};
+    double good[6] = {-0.5, -1.0, -0.2, -2.0, -1.0, -1.0}, prior[2] = {-0.7, -0.7};
     CHECK_OK(load_crafted("multinomial", good, prior, 2, &err));
     CHECK_OK(load_crafted("bernoulli", good, prior, 2, &err));
     CHECK_ERR(load_crafted(NULL, good, prior, 2, &err), &err, DUET_EFORMAT, "model.kind");
@@ -354,7 +354,7 @@ static void test_failing_alloc(void) {
             duet_model m;
             model_init(&m, &c, t == 0 ? 3 : 2, t == 0 ? 5 : 3);
             int rc = fit(&m, t == 0 ? &X : t == 1 ? &G : &Gs, t == 0 ? CY : GY, m.K, NULL, DUET_NB_AUTO, 1, &err);
-            float P[3 * 3];
+            float P[8 * 3];
             if (rc == DUET_OK) rc = m.ops->predict_proba(&c, &m, t == 0 ? &X : &G, P, &err);
             if (rc != DUET_OK) {
                 failures++;
