@@ -8,6 +8,18 @@
  */
 #include "features.h"
 
+/* 1 when the arrays of data's kind are present. */
+static int has_arrays(const duet_data *d) {
+    if (d->N == 0) return 1;
+    switch (d->kind) {
+    case DUET_DATA_TEXT: return d->text != NULL;
+    case DUET_DATA_TABLE: return d->cells != NULL;
+    case DUET_DATA_DENSE: return d->x != NULL;
+    case DUET_DATA_SPARSE: return d->rowptr && d->col && d->val;
+    default: return 0;
+    }
+}
+
 static const char *kind_word(int kind) {
     switch (kind) {
     case DUET_DATA_TEXT: return "text";
@@ -24,7 +36,8 @@ int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *t
     if (!ctx || !data || !tp) return dt_err(err, DUET_EINVAL, "dt_pipe_fit: ctx, data and params are required");
     const char *src = data->src ? data->src : "data";
     if (data->N < 1) return dt_err(err, DUET_EINVAL, "%s: no examples to fit the features on", src);
-    if (!kind_word(data->kind)) return dt_err(err, DUET_EINVAL, "%s: unknown kind of data %d", src, data->kind);
+    if (!kind_word(data->kind) || !has_arrays(data))
+        return dt_err(err, DUET_EINVAL, "%s: unknown kind of data %d or missing examples", src, data->kind);
     dt_pipe *p = dt_calloc(ctx, 1, sizeof *p);
     if (!p) return dt_err(err, DUET_ENOMEM, "feature pipeline: out of memory");
     p->ctx = ctx;
@@ -71,7 +84,8 @@ int dt_pipe_apply(duet_ctx *ctx, const dt_pipe *pipe, const duet_data *data, dt_
         return dt_err(err, DUET_EINVAL, "%s: %s data, but the features were fitted on %s data",
                       data->src ? data->src : "data", kind_word(data->kind) ? kind_word(data->kind) : "unknown",
                       kind_word(pipe->kind));
-    if (data->N < 0) return dt_err(err, DUET_EINVAL, "%s: negative row count", data->src ? data->src : "data");
+    if (data->N < 0 || !has_arrays(data))
+        return dt_err(err, DUET_EINVAL, "%s: negative row count or missing examples", data->src ? data->src : "data");
     switch (pipe->kind) {
     case DUET_DATA_TEXT: return dt_text_apply(pipe, data, out, err);
     case DUET_DATA_TABLE: return dt_table_apply(pipe, data, out, err);
@@ -131,7 +145,7 @@ const char *dt_pipe_feature_name(const dt_pipe *pipe, int64_t j, char *buf, size
         if (pipe->H > 0 && pipe->W > 0) snprintf(buf, len, "pixel[%lld,%lld]", (long long)(j / pipe->W), (long long)(j % pipe->W));
         else snprintf(buf, len, "x[%lld]", (long long)j);
         return buf;
-    default: snprintf(buf, len, "x[%lld]", (long long)j); return buf;
+    default: snprintf(buf, len, "%lld", (long long)j + 1); return buf; /* LIBSVM index, 1-based as in the file */
     }
 }
 
