@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "duet.h"
@@ -279,7 +280,9 @@ static int load_for_model(duet_ctx *ctx, const args *a, const char *path, const 
     /* text models read lines of text (or label<TAB>text) unless told otherwise */
     size_t pl = strlen(path);
     int jsonl = pl > 6 && strcmp(path + pl - 6, ".jsonl") == 0;
-    if (duet_model_input_kind(m) == DUET_DATA_TEXT && !o.format && !o.text && !jsonl) o.format = DUET_FMT_TEXT;
+    struct stat st;
+    int file = strcmp(path, "-") == 0 || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
+    if (duet_model_input_kind(m) == DUET_DATA_TEXT && file && !o.format && !o.text && !jsonl) o.format = DUET_FMT_TEXT;
     if (strcmp(path, "-") != 0 && duet_data_load(ctx, path, &o, d, &e) == DUET_OK) {
         int ok = 1;
         for (int64_t i = 0; ok && i < duet_data_rows(*d); i++) {

@@ -334,113 +334,98 @@ static void stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint
             if (y[tmp[j]] == k) fold[tmp[j]] = (int)(dealt++ % folds);
 }
 
-/* Fits a fresh state for `m` on rows `idx` of X and predicts rows `test`; adds correct
- * predictions to *correct. */
-static int fit_predict_fold(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const int64_t *train,
-                            int64_t ntrain, const int64_t *test, int64_t ntest, int64_t *correct,
-                            float *P_out, duet_err *err) {
-    int rc = DUET_OK;
-    dt_mat Xtr = {0}, Xte = {0};
-    int32_t *ytr = dt_calloc(ctx, (size_t)ntrain, sizeof(int32_t));
-    double *swtr = a->sw ? dt_calloc(ctx, (size_t)ntrain, sizeof(double)) : NULL;
-    float *P = dt_calloc(ctx, (size_t)ntest * (size_t)a->K, sizeof(float));
-    duet_model fold = *m;
-    fold.state = NULL;
-    if (!ytr || !P || (a->sw && !swtr)) {
-        rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
-        goto fail;
-    }
-    DT_TRY(dt_mat_rows(ctx, a->X, train, ntrain, &Xtr, err));
-    DT_TRY(dt_mat_rows(ctx, a->X, test, ntest, &Xte, err));
-    for (int64_t i = 0; i < ntrain; i++) {
-        ytr[i] = a->y[train[i]];
-        if (swtr) swtr[i] = a->sw[train[i]];
-    }
-    dt_fit_args fa = *a;
-    fa.X = &Xtr;
-    fa.y = ytr;
-    fa.sw = swtr;
-    fa.verbose = 0;
-    DT_TRY(m->ops->fit(ctx, &fold, &fa, err));
-    DT_TRY(m->ops->predict_proba(ctx, &fold, &Xte, P, err));
-    for (int64_t i = 0; i < ntest; i++) {
-        const float *p = P + (size_t)i * (size_t)a->K;
-        int best = 0;
-        for (int k = 1; k < a->K; k++)
-            if (p[k] > p[best]) best = k;
-        *correct += best == a->y[test[i]];
-        if (P_out) memcpy(P_out + (size_t)test[i] * (size_t)a->K, p, (size_t)a->K * sizeof(float));
-    }
-fail:
-    if (fold.state) m->ops->free_state(ctx, fold.state);
-    dt_mat_free(ctx, &Xtr);
-    dt_mat_free(ctx, &Xte);
-    dt_free(ctx, ytr);
-    dt_free(ctx, swtr);
-    dt_free(ctx, P);
-    return rc;
-}
-
 /* Chooses the model's tuned hyperparameter by stratified k-fold cross-validation accuracy on
- * at most TUNE_MAX_ROWS training rows; writes the winner into *p. Ties go to the smaller
- * value (stronger regularisation). */
+ * at most TUNE_MAX_ROWS training rows; writes the winner into *p. In each fold the grid is
+ * walked in order, each fit starting from the previous one's
+ * state (a model may use it as a warm start). Ties go to the smaller value. */
 static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_params *p, duet_err *err) {
     const dt_model_ops *ops = m->ops;
     int rc = DUET_OK;
     int64_t N = a->X->N;
+    int K = a->K, G = ops->tune_n;
     int folds = p->cv_folds ? p->cv_folds : 5;
+    int64_t cap = N > TUNE_MAX_ROWS ? TUNE_MAX_ROWS : N;
+    dt_mat Xtr = {0}, Xte = {0};
+    duet_model fold = *m; /* shares m's pool: fits must not record meta unless verbose */
+    fold.state = NULL;
     int64_t *perm = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
     int64_t *tr = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
     int64_t *te = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
-    int *fold = dt_calloc(ctx, (size_t)N, sizeof(int));
-    if (!perm || !tr || !te || !fold) {
+    int *fold_of = dt_calloc(ctx, (size_t)N, sizeof(int));
+    int32_t *ytr = dt_calloc(ctx, (size_t)cap, sizeof(int32_t));
+    double *swtr = a->sw ? dt_calloc(ctx, (size_t)cap, sizeof(double)) : NULL;
+    float *P = dt_calloc(ctx, (size_t)cap * (size_t)K, sizeof(float));
+    int64_t *correct = dt_calloc(ctx, (size_t)G, sizeof(int64_t));
+    if (!perm || !tr || !te || !fold_of || !ytr || (a->sw && !swtr) || !P || !correct) {
         rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
         goto fail;
     }
-    stratified_folds(a->y, N, a->K, folds, ctx->seed, perm, fold);
-    /* subsample: keep rows whose shuffled position is below the cap */
-    int64_t cap = N > TUNE_MAX_ROWS ? TUNE_MAX_ROWS : N;
-    unsigned char *use = (unsigned char *)tr; /* reuse as a mask before tr is needed */
+    stratified_folds(a->y, N, K, folds, ctx->seed, perm, fold_of);
+    /* subsample: the rows whose shuffled position is below the cap, in row order */
+    unsigned char *use = (unsigned char *)tr; /* a mask, before tr is needed */
     memset(use, 0, (size_t)N);
     for (int64_t j = 0; j < cap; j++) use[perm[j]] = 1;
     for (int64_t i = 0, j = 0; i < N; i++)
         if (use[i]) perm[j++] = i;
-    double best = -1, best_v = 0;
-    for (int g = 0; g < ops->tune_n; g++) {
-        double v = ops->tune_grid[g];
-        duet_train_params q = *p;
-        if (strcmp(ops->tune, "C") == 0) q.C = v;
-        else q.alpha = v;
-        dt_fit_args fa = *a;
-        fa.p = &q;
-        int64_t correct = 0;
-        for (int f = 0; f < folds; f++) {
-            int64_t ntr = 0, nte = 0;
-            for (int64_t j = 0; j < cap; j++) {
-                int64_t i = perm[j];
-                if (fold[i] == f) te[nte++] = i;
-                else tr[ntr++] = i;
+    for (int f = 0; f < folds; f++) {
+        int64_t ntr = 0, nte = 0;
+        for (int64_t j = 0; j < cap; j++) {
+            int64_t i = perm[j];
+            if (fold_of[i] == f) te[nte++] = i;
+            else tr[ntr++] = i;
+        }
+        if (nte == 0 || ntr == 0) continue;
+        DT_TRY(dt_mat_rows(ctx, a->X, tr, ntr, &Xtr, err));
+        DT_TRY(dt_mat_rows(ctx, a->X, te, nte, &Xte, err));
+        for (int64_t i = 0; i < ntr; i++) {
+            ytr[i] = a->y[tr[i]];
+            if (swtr) swtr[i] = a->sw[tr[i]];
+        }
+        for (int g = 0; g < G; g++) {
+            duet_train_params q = *p;
+            if (strcmp(ops->tune, "C") == 0) q.C = ops->tune_grid[g];
+            else q.alpha = ops->tune_grid[g];
+            dt_fit_args fa = {&Xtr, ytr, K, swtr, &q, 0};
+            DT_TRY(ops->fit(ctx, &fold, &fa, err));
+            DT_TRY(ops->predict_proba(ctx, &fold, &Xte, P, err));
+            for (int64_t i = 0; i < nte; i++) {
+                const float *pi = P + (size_t)i * (size_t)K;
+                int best = 0;
+                for (int k = 1; k < K; k++)
+                    if (pi[k] > pi[best]) best = k;
+                correct[g] += best == a->y[te[i]];
             }
-            if (nte == 0 || ntr == 0) continue;
-            DT_TRY(fit_predict_fold(ctx, m, &fa, tr, ntr, te, nte, &correct, NULL, err));
             DT_TRY(dt_check_abort(ctx, "cross-validation", err));
         }
-        double acc = (double)correct / (double)cap;
-        dt_log(ctx, 0, "%s: %s=%g cross-validated accuracy %.4f", ops->name, ops->tune, v, acc);
-        if (acc > best + 1e-12) {
-            best = acc;
-            best_v = v;
-        }
+        ops->free_state(ctx, fold.state);
+        fold.state = NULL;
+        dt_mat_free(ctx, &Xtr);
+        dt_mat_free(ctx, &Xte);
+        dt_log(ctx, 2, "%s: choosing %s, fold %d/%d done", ops->name, ops->tune, f + 1, folds);
     }
-    if (strcmp(ops->tune, "C") == 0) p->C = best_v;
-    else p->alpha = best_v;
-    dt_model_meta_set(m, ops->tune, "%g", best_v);
-    dt_model_meta_set(m, "cv", "%d-fold on %lld rows: accuracy %.4f", folds, (long long)cap, best);
+    int bi = 0;
+    for (int g = 0; g < G; g++) {
+        dt_log(ctx, 0, "%s: %s=%g cross-validated accuracy %.4f", ops->name, ops->tune, ops->tune_grid[g],
+               (double)correct[g] / (double)cap);
+        if (correct[g] > correct[bi]) bi = g;
+    }
+    if (strcmp(ops->tune, "C") == 0) p->C = ops->tune_grid[bi];
+    else p->alpha = ops->tune_grid[bi];
+    dt_model_meta_set(m, ops->tune, "%g", ops->tune_grid[bi]);
+    dt_model_meta_set(m, "cv", "%d-fold on %lld rows: accuracy %.4f", folds, (long long)cap,
+                      (double)correct[bi] / (double)cap);
 fail:
+    if (fold.state) ops->free_state(ctx, fold.state);
+    dt_mat_free(ctx, &Xtr);
+    dt_mat_free(ctx, &Xte);
     dt_free(ctx, perm);
     dt_free(ctx, tr);
     dt_free(ctx, te);
-    dt_free(ctx, fold);
+    dt_free(ctx, fold_of);
+    dt_free(ctx, ytr);
+    dt_free(ctx, swtr);
+    dt_free(ctx, P);
+    dt_free(ctx, correct);
     return rc;
 }
 
@@ -497,9 +482,10 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     m->D = X.D;
     if (p.class_weight_balanced) DT_TRY(class_weights(ctx, y, data->N, m->K, &sw, err));
     dt_fit_args a = {&X, y, m->K, sw, &p, 1};
-    int tuned = ops->tune && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
+    int applies = ops->tune && (!ops->tunes || ops->tunes(&a));
+    int tuned = applies && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
     if (tuned) DT_TRY(tune(ctx, m, &a, &p, err));
-    else if (ops->tune) dt_model_meta_set(m, ops->tune, "%g", strcmp(ops->tune, "C") == 0 ? p.C : p.alpha);
+    else if (applies) dt_model_meta_set(m, ops->tune, "%g", strcmp(ops->tune, "C") == 0 ? p.C : p.alpha);
     a.p = &p;
     DT_TRY(ops->fit(ctx, m, &a, err));
     char desc[256];
@@ -733,11 +719,10 @@ int duet_model_sample(duet_ctx *ctx, const duet_model *m, const char *label, int
     dt_rng_seed(&r, seed);
     for (int64_t i = 0; i < count; i++) {
         int k = want;
-        DT_TRY(m->ops->sample(ctx, m, k, &r, x, err)); /* k = -1: the model draws the class */
-        k = (int)x[0] < 0 ? 0 : k;
+        DT_TRY(m->ops->sample(ctx, m, &k, &r, x, err)); /* k = -1: the model draws the class */
         DT_TRY(unfeaturize(m, x, &r, buf, blen, err));
         s->text[i] = dt_pool_strdup(&s->pool, buf);
-        s->labels[i] = dt_pool_strdup(&s->pool, want >= 0 ? m->classes[want] : "");
+        s->labels[i] = dt_pool_strdup(&s->pool, m->classes[k]);
         if (!s->text[i] || !s->labels[i]) {
             rc = dt_err(err, DUET_ENOMEM, "sample: out of memory");
             goto fail;

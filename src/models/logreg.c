@@ -37,7 +37,7 @@ static double fg_binary(lr_problem *pb, const double *w) {
     const dt_mat *X = pb->X;
     int64_t N = X->N, D = pb->D1 - 1;
     double f = 0;
-#pragma omp parallel for schedule(static) reduction(+ : f)
+#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double s = pb->sw ? pb->sw[i] : 1;
         double yi = pb->y[i] == pb->pos ? 1 : -1;
@@ -54,7 +54,7 @@ static double fg_softmax(lr_problem *pb, const double *w) {
     int64_t N = X->N, D = pb->D1 - 1;
     int K = pb->K;
     double f = 0;
-#pragma omp parallel for schedule(static) reduction(+ : f)
+#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double *zi = pb->z + (size_t)i * (size_t)K;
         double mx = -INFINITY;
@@ -80,6 +80,18 @@ static void grad_from_z(lr_problem *pb, double *g) {
     int K = pb->K;
     size_t len = (size_t)K * (size_t)pb->D1;
     int T = pb->threads;
+    if (T == 1) { /* straight into g */
+        memset(g, 0, len * sizeof *g);
+        for (int64_t i = 0; i < N; i++)
+            for (int k = 0; k < K; k++) {
+                double a = pb->C * pb->z[(size_t)i * (size_t)K + (size_t)k];
+                if (a == 0) continue;
+                double *gk = g + (size_t)k * (size_t)pb->D1;
+                dt_mat_axpy(X, i, a, gk);
+                gk[D] += a;
+            }
+        return;
+    }
 #pragma omp parallel num_threads(T)
     {
         int t = 0;
@@ -122,6 +134,43 @@ static double lr_fg(void *user, const double *w, double *g) {
     return f;
 }
 
+/* One-vs-rest with the classes spread over threads, each solving its own binary problem
+ * single-threaded (the per-class results do not depend on the thread count). */
+static int fit_ovr_parallel(duet_ctx *ctx, const lr_problem *pb, const dt_opt *o, dt_linear *l, int V, int verbose,
+                            duet_err *err) {
+    int *rcs = dt_calloc(ctx, (size_t)V, sizeof(int));
+    duet_err *errs = dt_calloc(ctx, (size_t)V, sizeof(duet_err));
+    if (!rcs || !errs) {
+        dt_free(ctx, rcs);
+        dt_free(ctx, errs);
+        return dt_err(err, DUET_ENOMEM, "logreg: out of memory");
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(pb->threads)
+    for (int v = 0; v < V; v++) {
+        lr_problem q = *pb;
+        q.threads = 1;
+        q.pos = v;
+        q.z = dt_alloc_e(ctx, (size_t)pb->X->N, sizeof(double), "logreg", &errs[v]);
+        q.gbuf = dt_alloc_e(ctx, (size_t)pb->D1, sizeof(double), "logreg", &errs[v]);
+        dt_opt ov = *o;
+        rcs[v] = q.z && q.gbuf ? dt_lbfgs(ctx, pb->D1, l->W + (size_t)v * (size_t)pb->D1, lr_fg, &q, &ov, &errs[v])
+                               : DUET_ENOMEM;
+        if (!rcs[v] && verbose)
+            dt_log(ctx, 0, "logreg: class %d of %d, C=%g: %d iterations, objective %.6g", v + 1, V, pb->C, ov.iters, ov.f);
+        dt_free(ctx, q.z);
+        dt_free(ctx, q.gbuf);
+    }
+    int rc = DUET_OK;
+    for (int v = 0; v < V && !rc; v++)
+        if (rcs[v]) {
+            rc = rcs[v];
+            if (err) *err = errs[v];
+        }
+    dt_free(ctx, rcs);
+    dt_free(ctx, errs);
+    return rc;
+}
+
 static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
     double C = p->C > 0 ? p->C : 1.0;
@@ -132,6 +181,9 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     lr_problem pb = {0};
     DT_TRY(dt_linear_new(ctx, V, a->X->D, &l, err));
     l->softmax = softmax;
+    const dt_linear *prev = m->state; /* warm start from an earlier fit of the same shape */
+    if (prev && prev->V == V && prev->D == a->X->D && prev->softmax == softmax)
+        memcpy(l->W, prev->W, (size_t)V * (size_t)(a->X->D + 1) * sizeof(double));
     pb.ctx = ctx;
     pb.X = a->X;
     pb.y = a->y;
@@ -160,6 +212,8 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         DT_TRY(dt_lbfgs(ctx, (int64_t)a->K * pb.D1, l->W, lr_fg, &pb, &o, err));
         if (a->verbose)
             dt_log(ctx, 0, "logreg: multinomial, %d classes, C=%g: %d iterations, objective %.6g", a->K, C, o.iters, o.f);
+    } else if (V > 1 && pb.threads > 1) {
+        DT_TRY(fit_ovr_parallel(ctx, &pb, &o, l, V, a->verbose, err));
     } else {
         for (int v = 0; v < V; v++) {
             pb.pos = V == 1 ? 1 : v;

@@ -43,9 +43,9 @@ typedef struct dt_model_ops {
     /* log p(x) per row (N). NULL when it cannot score. */
     int (*score)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp,
                  duet_err *err);
-    /* Draws one example of class k into the feature space: x (D) dense. NULL if it cannot. */
-    int (*sample)(duet_ctx *ctx, const duet_model *m, int k, dt_rng *rng, float *x,
-                  duet_err *err);
+    /* Draws one example of class *k into the feature space: x (D) dense. *k < 0: the model
+     * draws the class from its prior and writes it to *k. NULL if it cannot sample. */
+    int (*sample)(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *rng, float *x, duet_err *err);
     /* Adds the model's tensors and metadata (prefix "model.") to w. */
     int (*save)(const duet_model *m, dt_st_writer *w, duet_err *err);
     /* Fills m->state from f; K and D are already set on m and must be checked. */
@@ -54,6 +54,9 @@ typedef struct dt_model_ops {
     /* The hyperparameter chosen by cross-validation when the user gives none ("C" sets
      * duet_train_params.C, "alpha" sets .alpha), with its grid; NULL when none is tuned. */
     const char *tune;
+    /* Optional: 0 when the tuned parameter does not apply to this fit (naive Bayes' alpha for
+     * Gaussian features), so no time is spent choosing it. NULL: it always applies. */
+    int (*tunes)(const dt_fit_args *a);
     const double *tune_grid;
     int tune_n;
 } dt_model_ops;

@@ -265,6 +265,18 @@ static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32
     return DUET_OK;
 }
 
+/* The kind asked for, or for AUTO: multinomial for non-negative sparse features (counts,
+ * TF-IDF), Gaussian otherwise. */
+static int kind_for(const duet_train_params *p, const dt_mat *X) {
+    if (p->nb_kind != DUET_NB_AUTO) return p->nb_kind;
+    if (X->x) return DUET_NB_GAUSSIAN;
+    for (int64_t t = 0; t < X->rowptr[X->N]; t++)
+        if (!(X->val[t] >= 0)) return DUET_NB_GAUSSIAN;
+    return DUET_NB_MULTINOMIAL;
+}
+
+static int nb_tunes(const dt_fit_args *a) { return kind_for(a->p, a->X) != DUET_NB_GAUSSIAN; }
+
 static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
     const dt_mat *X = a->X;
@@ -278,16 +290,7 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (K < 2 || X->N < 1 || D < 1)
         return dt_err(err, DUET_EINVAL, "naive Bayes: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", K,
                       (long long)X->N, (long long)D);
-    int kind = p->nb_kind;
-    if (kind == DUET_NB_AUTO) {
-        kind = X->x ? DUET_NB_GAUSSIAN : DUET_NB_MULTINOMIAL;
-        if (!X->x)
-            for (int64_t t = 0; t < X->rowptr[X->N]; t++)
-                if (!(X->val[t] >= 0)) {
-                    kind = DUET_NB_GAUSSIAN;
-                    break;
-                }
-    }
+    int kind = kind_for(p, X);
     size_t nval = X->x ? (size_t)X->N * (size_t)D : (size_t)X->rowptr[X->N];
     const float *vals = X->x ? X->x : X->val;
     for (size_t t = 0; t < nval; t++)
@@ -479,8 +482,9 @@ static int64_t poisson(dt_rng *r, double lambda) {
     return v < 0 ? 0 : v > MAX_SAMPLE_LEN ? MAX_SAMPLE_LEN : (int64_t)v;
 }
 
-static int nb_sample(duet_ctx *ctx, const duet_model *m, int k, dt_rng *rng, float *x, duet_err *err) {
+static int nb_sample(duet_ctx *ctx, const duet_model *m, int *kp, dt_rng *rng, float *x, duet_err *err) {
     const nb_state *s = m->state;
+    int k = *kp;
     if (!s) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");
     if (k >= s->K) return dt_err(err, DUET_ERANGE, "naive Bayes: class %d out of range (%d classes)", k, s->K);
     size_t D = (size_t)s->D;
@@ -495,6 +499,7 @@ static int nb_sample(duet_ctx *ctx, const duet_model *m, int k, dt_rng *rng, flo
             }
         }
         while (k > 0 && !isfinite(s->prior[k])) k--;
+        *kp = k;
     }
     const double *a = s->a + (size_t)k * D, *b = s->b + (size_t)k * D;
     memset(x, 0, D * sizeof(float));
@@ -627,5 +632,6 @@ const dt_model_ops dt_nb_ops = {
     .free_state = nb_free,
     .tune = "alpha",
     .tune_grid = nb_alpha_grid,
+    .tunes = nb_tunes,
     .tune_n = 5,
 };

@@ -225,8 +225,10 @@ static void test_sample(void) {
         for (int s = 0; s < 20; s++) {
             int k = s % 4 - 1; /* -1: drawn from the prior */
             if (k >= m.K) k = 0;
-            CHECK_OK(m.ops->sample(&CTX, &m, k, &r1, a + s * m.D, &err));
-            CHECK_OK(m.ops->sample(&CTX, &m, k, &r2, b + s * m.D, &err));
+            int k1 = k, k2 = k;
+            CHECK_OK(m.ops->sample(&CTX, &m, &k1, &r1, a + s * m.D, &err));
+            CHECK_OK(m.ops->sample(&CTX, &m, &k2, &r2, b + s * m.D, &err));
+            CHECK(k1 == k2 && k1 >= 0 && k1 < m.K); /* the drawn class is reported */
         }
         CHECK(memcmp(a, b, sizeof(float) * (size_t)(20 * m.D)) == 0);
         int ok = 1;
@@ -235,7 +237,8 @@ static void test_sample(void) {
             if (!gauss && (a[q] < 0 || a[q] != floorf(a[q]))) ok = 0;
         }
         CHECK(ok);
-        CHECK_ERR(m.ops->sample(&CTX, &m, 9, &r1, a, &err), &err, DUET_ERANGE, "out of range");
+        int k9 = 9;
+        CHECK_ERR(m.ops->sample(&CTX, &m, &k9, &r1, a, &err), &err, DUET_ERANGE, "out of range");
         model_clear(&m);
     }
     /* multinomial samples of class 0 look like class 0: features 0 and 4 dominate */
@@ -247,7 +250,8 @@ static void test_sample(void) {
     dt_rng_seed(&r, 5);
     float x[5];
     for (int s = 0; s < 500; s++) {
-        CHECK_OK(m.ops->sample(&CTX, &m, 0, &r, x, &err));
+        int k0 = 0;
+        CHECK_OK(m.ops->sample(&CTX, &m, &k0, &r, x, &err));
         for (int j = 0; j < 5; j++) tot[j] += x[j];
     }
     CHECK(tot[0] > tot[1] && tot[4] > tot[3]);
