@@ -336,6 +336,7 @@ static const opt_spec train_opts[] = {
     {"--cv-folds", "K", "folds used to choose C or alpha (default 5)"},
     {"--balanced", NULL, "weight classes inversely to their frequency"},
     {"--ovr", NULL, "logreg with more than two classes: one-vs-rest instead of softmax"},
+    {"--softmax", NULL, "logreg: softmax even when the weights are many (default past 4M)"},
     {"--nb", "KIND", "naive Bayes kind: multinomial, bernoulli or gaussian (default: from the data)"},
     {"--alpha", "A", "naive Bayes smoothing (default: chosen by cross-validation)"},
     {"--hidden", "N", "MLP units per hidden layer (default 256)"},
@@ -374,6 +375,7 @@ static int train_params(const args *a, duet_train_params *p) {
     if (opt_int(a, "--cv-folds", 2, 100, &p->cv_folds)) return 1;
     p->class_weight_balanced = get(a, "--balanced") != NULL;
     if (get(a, "--ovr")) p->multinomial = -1;
+    if (get(a, "--softmax")) p->multinomial = 1;
     const char *nb = get(a, "--nb");
     if (nb) {
         static const char *const names[] = {"auto", "multinomial", "bernoulli", "gaussian", NULL};

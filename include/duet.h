@@ -171,7 +171,8 @@ typedef struct duet_train_params {
     int max_iter;        /* 0 = default */
     int cv_folds;        /* folds for choosing C (and NB's alpha); 0 = default */
     int class_weight_balanced; /* 1: weight classes by n / (K * n_k) */
-    int multinomial;     /* logreg with K > 2: 0 softmax (default), -1 one-vs-rest */
+    int multinomial;     /* logreg with K > 2: 1 softmax, -1 one-vs-rest, 0 (default) softmax
+                            unless K x D exceeds 4 million weights, then one-vs-rest */
     /* naive Bayes */
     int nb_kind;         /* DUET_NB_*; AUTO: multinomial for text/sparse, Gaussian otherwise */
     double alpha;        /* smoothing; 0 = choose by cross-validation */

@@ -174,7 +174,13 @@ static int fit_ovr_parallel(duet_ctx *ctx, const lr_problem *pb, const dt_opt *o
 static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
     double C = p->C > 0 ? p->C : 1.0;
-    int softmax = a->K > 2 && p->multinomial >= 0;
+    /* L-BFGS keeps 2 x 10 vectors of the size of W: past 4M weights one-vs-rest needs far
+     * less memory (and time) than the softmax */
+    int big = (double)a->K * (double)(a->X->D + 1) > 4e6;
+    int softmax = a->K > 2 && (p->multinomial > 0 || (p->multinomial == 0 && !big));
+    if (a->verbose && a->K > 2 && p->multinomial == 0 && big)
+        dt_log(ctx, 0, "logreg: %d classes x %lld features: one-vs-rest instead of softmax (--softmax forces it)", a->K,
+               (long long)a->X->D);
     int V = a->K == 2 ? 1 : a->K;
     int rc = DUET_OK;
     dt_linear *l = NULL;
