@@ -1,7 +1,8 @@
 # duet — GNU Makefile.
 #   make            library (build/libduet.a, build/libduet.so.MAJOR) and the `duet` program
 #   make demo       install missing packages, build, train and evaluate a spam filter
-#   make test       install missing packages, build, run every test; last line "N passed, N failed"
+#   make test       install missing packages, build, run every test, then again under ASan/UBSan;
+#                   last line "N passed, N failed"
 #   make asan       the tests under AddressSanitizer and UBSan
 #   make bench      benchmarks against LIBLINEAR and scikit-learn (never gates anything)
 # Knobs: OMP=auto|0|1  BLAS=auto|0|1  NATIVE=0|1  DEBUG=0|1  SAN=address,undefined
@@ -51,6 +52,8 @@ endif
 ifeq ($(OMP),1)
   OPT += -fopenmp
   LDOMP := -fopenmp
+else
+  OPT += -Wno-unknown-pragmas
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -106,8 +109,10 @@ demo: deps
 check: all $(TEST_BIN)
 	@sh tests/run.sh $(BUILD) ./duet$(if $(SAN),-san)
 
+# the whole suite, then again under AddressSanitizer and UBSan (the last line sums the latter)
 test: deps
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory check SAN=address,undefined
 
 asan:
 	@$(MAKE) --no-print-directory check SAN=address,undefined
