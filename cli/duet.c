@@ -436,7 +436,7 @@ static int cmd_train(duet_ctx *ctx, const args *a) {
     const char *secs = NULL, *feats = NULL;
     for (int i = 0; duet_model_meta_key(m, i); i++) {
         if (strcmp(duet_model_meta_key(m, i), "fit_seconds") == 0) secs = duet_model_meta_value(m, i);
-        if (strcmp(duet_model_meta_key(m, i), "features") == 0) feats = duet_model_meta_value(m, i);
+        if (strcmp(duet_model_meta_key(m, i), "pipeline") == 0) feats = duet_model_meta_value(m, i);
     }
     printf("trained %s on %lld examples: %d classes, %lld features (%s) in %s s; wrote %s\n", duet_model_name(m),
            (long long)duet_data_rows(d), duet_model_classes(m), (long long)duet_model_features(m), feats ? feats : "?",

@@ -490,7 +490,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     DT_TRY(ops->fit(ctx, m, &a, err));
     char desc[256];
     dt_model_meta_set(m, "trained_on", "%s (%lld %s examples)", data->src, (long long)data->N, kind_name(data->kind));
-    dt_model_meta_set(m, "features", "%s", dt_pipe_describe(m->pipe, desc, sizeof desc));
+    dt_model_meta_set(m, "pipeline", "%s", dt_pipe_describe(m->pipe, desc, sizeof desc));
     if (p.class_weight_balanced) dt_model_meta_set(m, "class_weight", "balanced");
     dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
     dt_model_meta_set(m, "fit_seconds", "%.3f", dt_now() - t0);
