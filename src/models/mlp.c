@@ -2,6 +2,15 @@
  * ...) + b_L), trained on the sample-weighted cross-entropy plus 0.5 l2 ||W||^2 with Adam
  * (Kingma & Ba 2015, bias-corrected moments) on shuffled mini-batches, with early stopping on
  * a held-out share of the rows (the best weights by validation loss are kept).
+ * Sparse (CSR) input, e.g. TF-IDF text with 100k+ features, trains W_0 with "lazy" Adam (as
+ * TensorFlow's LazyAdam and PyTorch's SparseAdam): a batch updates only the rows of W_0 whose
+ * feature occurs in it — their gradient rows are zeroed and accumulated, their L2 term added,
+ * their moments and weights stepped with the global step's bias correction — and leaves the
+ * other rows' weights, moments and weight decay alone until a batch uses them. This makes a
+ * step cost O(rows touched x H) instead of O(D x H) (on 4460 SMS texts, 113k features, 256
+ * hidden: ~80 s -> a few s) at a small change in the optimum (rare features decay less); the
+ * gradient (dt_mlp_loss_grad) is the exact, full one. Dense input and the other layers use
+ * plain Adam on every parameter.
  * Parameters: He-initialised (He et al. 2015) from a generator seeded by the context, one
  * float array laid out as mlp.h says. Dense layers run on dt_gemm; a CSR input's first layer
  * is computed from its stored values directly (no densified batch), sequentially where rows
@@ -157,7 +166,7 @@ static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_m
 /* Gradient of sum_i s_i loss_i / wsum + 0.5 l2 ||W||^2 after forward() on the same rows. */
 static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
                      int64_t B, work *w, const int32_t *y, const double *sw, double wsum, double l2,
-                     float *grad) {
+                     const int32_t *touched, int64_t ntouched, float *grad) {
     int nw = nt->nw;
     int64_t K = nt->size[nw];
     float *d = w->d0, *dn = w->d1;
@@ -171,8 +180,12 @@ static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_
         int64_t I = nt->size[l], O = nt->size[l + 1];
         const float *W = theta + nt->offW[l];
         float *gW = grad + nt->offW[l], *gb = grad + nt->offb[l];
+        int lazy = l == 0 && !X->x && touched;
         if (l == 0 && !X->x) {
-            memset(gW, 0, (size_t)I * (size_t)O * sizeof(float));
+            if (lazy)
+                for (int64_t k = 0; k < ntouched; k++) memset(gW + (size_t)touched[k] * (size_t)O, 0, (size_t)O * sizeof(float));
+            else
+                memset(gW, 0, (size_t)I * (size_t)O * sizeof(float));
             for (int64_t i = 0; i < B; i++) /* rows add into shared rows of gW: kept in order */
                 for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++) {
                     float *g = gW + (size_t)X->col[p] * (size_t)O, v = X->val[p];
@@ -182,7 +195,13 @@ static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_
         } else {
             dt_gemm(ctx, gW, O, w->act[l], I, 1, d, O, 0, 1.0f, 0.0f, I, O, B);
         }
-        if (l2 > 0) {
+        if (l2 > 0 && lazy) { /* weight decay of the touched rows only */
+            float c = (float)l2;
+            for (int64_t k = 0; k < ntouched; k++) {
+                size_t r = (size_t)touched[k] * (size_t)O;
+                for (int64_t o = 0; o < O; o++) gW[r + (size_t)o] += c * W[r + (size_t)o];
+            }
+        } else if (l2 > 0) {
             float c = (float)l2;
             size_t n = (size_t)I * (size_t)O;
             for (size_t t = 0; t < n; t++) gW[t] += c * W[t];
@@ -227,9 +246,103 @@ int dt_mlp_loss_grad(duet_ctx *ctx, const int64_t *size, int nw, const float *th
     double ls, ws;
     forward(ctx, &nt, theta, X, rows, B, &w, y, sw, &ls, &ws);
     *loss = (ws > 0 ? ls / ws : 0) + l2_term(&nt, theta, l2);
-    if (grad) backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2, grad);
+    if (grad) backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2, NULL, 0, grad);
     work_free(ctx, &w);
     return DUET_OK;
+}
+
+/* The distinct features (W0 rows) that CSR rows rows[0..B) use, in order of first use, into
+ * list; seen (D, all zero) is left all zero again. Returns how many. */
+static int64_t touched_rows(const dt_mat *X, const int64_t *rows, int64_t B, uint8_t *seen, int32_t *list) {
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++) {
+            int32_t c = X->col[p];
+            if (!seen[c]) {
+                seen[c] = 1;
+                list[cnt++] = c;
+            }
+        }
+    for (int64_t k = 0; k < cnt; k++) seen[list[k]] = 0;
+    return cnt;
+}
+
+typedef struct adam_k {
+    float b1, b2, c1, c2, lr, eps;
+} adam_k;
+
+static inline void adam1(const adam_k *k, float *th, float *am, float *av, float g) {
+    *am = k->b1 * *am + (1 - k->b1) * g;
+    *av = k->b2 * *av + (1 - k->b2) * g * g;
+    *th -= k->lr * (*am * k->c1) / (sqrtf(*av * k->c2) + k->eps);
+}
+
+/* One Adam step (b1 0.9, b2 0.999, eps 1e-8; p1 = b1^t, p2 = b2^t at step t) of every
+ * parameter, or with touched: of the rows touched[0..ntouched) of W0 and every other
+ * parameter (lazy Adam: the other W0 rows keep their weights and moments). */
+static void adam_update(const net *nt, float *theta, const float *grad, float *am, float *av, const int32_t *touched,
+                        int64_t ntouched, double p1, double p2, double lr, int threads) {
+    adam_k k = {0.9f, 0.999f, (float)(1 / (1 - p1)), (float)(1 / (1 - p2)), (float)lr, 1e-8f};
+    size_t from = 0;
+    if (touched) {
+        size_t O = (size_t)nt->size[1];
+        int nth = (size_t)ntouched * O > 65536 ? threads : 1;
+        (void)nth;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+#endif
+        for (int64_t r = 0; r < ntouched; r++) {
+            size_t base = nt->offW[0] + (size_t)touched[r] * O;
+            for (size_t o = 0; o < O; o++) adam1(&k, theta + base + o, am + base + o, av + base + o, grad[base + o]);
+        }
+        from = nt->offb[0];
+    }
+    size_t n = nt->n;
+    int nth = n - from > 65536 ? threads : 1;
+    (void)nth;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+#endif
+    for (size_t t = from; t < n; t++) adam1(&k, theta + t, am + t, av + t, grad[t]);
+}
+
+int dt_mlp_adam_step(duet_ctx *ctx, const int64_t *size, int nw, float *theta, float *m, float *v, int64_t t,
+                     double lr, const dt_mat *X, const int64_t *rows, int64_t B, const int32_t *y, const double *sw,
+                     double l2, duet_err *err) {
+    net nt;
+    work w = {0};
+    float *grad = NULL;
+    uint8_t *seen = NULL;
+    int32_t *touched = NULL;
+    int rc = net_init(&nt, size, nw, err);
+    if (rc) return rc;
+    if (X->D != size[0] || B < 1 || t < 1)
+        return dt_err(err, DUET_EINVAL, "mlp: %lld features for %lld inputs, %lld rows, step %lld", (long long)X->D,
+                      (long long)size[0], (long long)B, (long long)t);
+    DT_TRY(work_new(ctx, &nt, B, X->x != NULL, &w, err));
+    grad = dt_calloc(ctx, nt.n, sizeof(float));
+    if (!X->x) {
+        seen = dt_calloc(ctx, (size_t)X->D, 1);
+        touched = dt_calloc(ctx, (size_t)X->D, sizeof(int32_t));
+    }
+    if (!grad || (!X->x && (!seen || !touched))) {
+        rc = dt_err(err, DUET_ENOMEM, "mlp: out of memory for %zu parameters", nt.n);
+        goto fail;
+    }
+    int64_t ntouched = touched ? touched_rows(X, rows, B, seen, touched) : 0;
+    double ls, ws;
+    forward(ctx, &nt, theta, X, rows, B, &w, y, sw, &ls, &ws);
+    if (ws > 0) {
+        backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2 > 0 ? l2 : 0, touched, ntouched, grad);
+        adam_update(&nt, theta, grad, m, v, touched, ntouched, pow(0.9, (double)t), pow(0.999, (double)t), lr,
+                    dt_threads(ctx));
+    }
+fail:
+    work_free(ctx, &w);
+    dt_free(ctx, grad);
+    dt_free(ctx, seen);
+    dt_free(ctx, touched);
+    return rc;
 }
 
 // --- training -------------------------------------------------------------------------------------
@@ -298,6 +411,8 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     mlp_state *s = NULL;
     float *opt = NULL; /* grad, Adam m and v, best theta: 4n */
     int64_t *perm = NULL;
+    uint8_t *seen = NULL;    /* CSR: (D) marks while collecting a batch's features */
+    int32_t *touched = NULL; /* CSR: (D) the W0 rows a batch touches */
     work w = {0};
     s = dt_calloc(ctx, 1, sizeof *s);
     if (!s) return dt_err(err, DUET_ENOMEM, "mlp: out of memory");
@@ -311,7 +426,11 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     s->theta = dt_calloc(ctx, n, sizeof(float));
     opt = dt_calloc(ctx, n4, sizeof(float));
     perm = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
-    if (!s->theta || !opt || !perm) {
+    if (!X->x) {
+        seen = dt_calloc(ctx, (size_t)X->D, 1);
+        touched = dt_calloc(ctx, (size_t)X->D, sizeof(int32_t));
+    }
+    if (!s->theta || !opt || !perm || (!X->x && (!seen || !touched))) {
         rc = dt_err(err, DUET_ENOMEM, "mlp: out of memory for %zu parameters", n);
         goto fail;
     }
@@ -331,10 +450,8 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     int64_t cap = h.batch < ntr ? h.batch : ntr;
     DT_TRY(work_new(ctx, nt, cap, X->x != NULL, &w, err));
     memcpy(best, s->theta, n * sizeof(float));
-    double best_loss = INFINITY, b1 = 0.9, b2 = 0.999, eps = 1e-8, p1 = 1, p2 = 1;
+    double best_loss = INFINITY, p1 = 1, p2 = 1;
     int best_epoch = 0, bad = 0, epoch = 0;
-    int nth = n > 65536 ? dt_threads(ctx) : 1;
-    (void)nth;
     double t0 = dt_now();
     for (epoch = 1; epoch <= h.epochs; epoch++) {
         dt_rng_shuffle(&rng, trows, ntr);
@@ -346,21 +463,12 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             tl += ls;
             tw += ws;
             if (!(ws > 0)) continue;
-            backward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, ws, h.l2 > 0 ? h.l2 : 0, grad);
-            p1 *= b1;
-            p2 *= b2;
-            float c1 = (float)(1 / (1 - p1)), c2 = (float)(1 / (1 - p2)), lr = (float)h.lr;
-            float fb1 = (float)b1, fb2 = (float)b2, feps = (float)eps;
-            float *th = s->theta;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
-#endif
-            for (size_t t = 0; t < n; t++) {
-                float g = grad[t];
-                am[t] = fb1 * am[t] + (1 - fb1) * g;
-                av[t] = fb2 * av[t] + (1 - fb2) * g * g;
-                th[t] -= lr * (am[t] * c1) / (sqrtf(av[t] * c2) + feps);
-            }
+            int64_t ntouched = touched ? touched_rows(X, trows + b0, B, seen, touched) : 0;
+            backward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, ws, h.l2 > 0 ? h.l2 : 0, touched, ntouched,
+                     grad);
+            p1 *= 0.9;
+            p2 *= 0.999;
+            adam_update(nt, s->theta, grad, am, av, touched, ntouched, p1, p2, h.lr, dt_threads(ctx));
         }
         double train_loss = tw > 0 ? tl / tw : 0, val_loss = train_loss;
         if (nv > 0) {
@@ -409,6 +517,8 @@ fail:
     mlp_free(ctx, s);
     dt_free(ctx, opt);
     dt_free(ctx, perm);
+    dt_free(ctx, seen);
+    dt_free(ctx, touched);
     work_free(ctx, &w);
     return rc;
 }

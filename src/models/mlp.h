@@ -1,6 +1,7 @@
 /* mlp.h — internals of the MLP classifier (mlp.c) exposed for tests.
- * defines: the parameter layout of a network and dt_mlp_loss_grad, the loss and its analytic
- * gradient on a batch of rows, which the gradient check compares with finite differences.
+ * defines: the parameter layout of a network; dt_mlp_loss_grad, the loss and its analytic
+ * gradient on a batch of rows, which the gradient check compares with finite differences;
+ * dt_mlp_adam_step, one optimizer step as training takes it.
  *
  * A network has nw = hidden layers + 1 weight matrices; size[0] = D inputs, size[1..nw-1]
  * hidden units, size[nw] = K classes. Parameters are one float array: for l = 0..nw-1,
@@ -24,5 +25,14 @@ size_t dt_mlp_param_count(const int64_t *size, int nw);
 int dt_mlp_loss_grad(duet_ctx *ctx, const int64_t *size, int nw, const float *theta, const dt_mat *X,
                      const int64_t *rows, int64_t B, const int32_t *y, const double *sw, double l2,
                      double *loss, float *grad, duet_err *err);
+
+/* One training step on rows rows[0..B), the one mlp training takes: the gradient as above,
+ * then Adam (b1 0.9, b2 0.999, eps 1e-8, bias-corrected for step t = 1, 2, ...) with learning
+ * rate lr on moments m and v (same layout as theta, zero before step 1). With CSR input it is
+ * lazy for W_0: only the rows of W_0 whose feature occurs in the batch (their L2 term
+ * included) change, with their moments; every other W_0 row and its moments stay as they are. */
+int dt_mlp_adam_step(duet_ctx *ctx, const int64_t *size, int nw, float *theta, float *m, float *v, int64_t t,
+                     double lr, const dt_mat *X, const int64_t *rows, int64_t B, const int32_t *y, const double *sw,
+                     double l2, duet_err *err);
 
 #endif /* DT_MLP_H */

@@ -1,5 +1,5 @@
 /* test_mlp.c — the MLP: analytic gradient against central finite differences (dense and CSR
- * input, two hidden layers, weights and L2), same seed -> same model, early stopping, abort,
+ * input, two hidden layers, weights and L2), the lazy Adam step on CSR input, same seed -> same model, early stopping, abort,
  * parameter checks, model files (round trip and corrupt tensors), failing allocations and
  * accuracy on generated blobs and, through the public API, on iris, digits and SMS spam. */
 #include "models/mlp.h"
@@ -98,6 +98,65 @@ static void test_gradient_check(void) {
     free(theta);
     free(grad);
     free(grad2);
+}
+
+/* One optimizer step on CSR input is lazy for W0: rows of features the batch does not use keep
+ * their weights and Adam moments bit for bit; the used rows and the other layers take the same
+ * step as on the same input stored dense, where (L2 > 0) every W0 row moves. */
+static void test_lazy_step(void) {
+    enum { D = 8, H = 4, K = 3, N = 4, B = 3 };
+    int64_t size[3] = {D, H, K};
+    size_t n = dt_mlp_param_count(size, 2);
+    float x[N * D] = {0};
+    x[0 * D + 1] = 0.5f, x[0 * D + 4] = 1.0f; /* batch rows use features 1, 4 and 6 */
+    x[1 * D + 7] = 2.0f;                      /* row 1 (not in the batch) uses feature 7 */
+    x[2 * D + 4] = -0.7f, x[2 * D + 6] = 0.3f;
+    x[3 * D + 1] = 1.5f;
+    int32_t y[N] = {0, 1, 2, 1};
+    int64_t rows[B] = {3, 0, 2};
+    dt_mat X = {N, D, x, NULL, NULL, NULL}, Xs = to_csr(x, N, D);
+    float *th = calloc(n, sizeof(float)), *m = calloc(n, sizeof(float)), *v = calloc(n, sizeof(float));
+    float *th0 = calloc(n, sizeof(float)), *m0 = calloc(n, sizeof(float)), *v0 = calloc(n, sizeof(float));
+    dt_rng r;
+    dt_rng_seed(&r, 5);
+    for (size_t t = 0; t < n; t++) {
+        th0[t] = (float)dt_rng_normal(&r);
+        m0[t] = (float)(0.1 * dt_rng_normal(&r));
+        v0[t] = (float)(0.01 * dt_rng_uniform(&r));
+    }
+    duet_err err = {0, ""};
+    int touched[D] = {0, 1, 0, 0, 1, 0, 1, 0};
+    float *td = calloc(n, sizeof(float)), *md = calloc(n, sizeof(float)), *vd = calloc(n, sizeof(float));
+    memcpy(td, th0, n * sizeof(float));
+    memcpy(md, m0, n * sizeof(float));
+    memcpy(vd, v0, n * sizeof(float));
+    CHECK_OK(dt_mlp_adam_step(&CTX, size, 2, td, md, vd, 3, 0.01, &X, rows, B, y, NULL, 0.1, &err));
+    memcpy(th, th0, n * sizeof(float));
+    memcpy(m, m0, n * sizeof(float));
+    memcpy(v, v0, n * sizeof(float));
+    CHECK_OK(dt_mlp_adam_step(&CTX, size, 2, th, m, v, 3, 0.01, &Xs, rows, B, y, NULL, 0.1, &err));
+    int same_untouched = 0, moved_touched = 0, moved_dense = 0, far = 0;
+    for (int j = 0; j < D; j++) {
+        size_t o = (size_t)j * H, bytes = H * sizeof(float);
+        int same = !memcmp(th + o, th0 + o, bytes) && !memcmp(m + o, m0 + o, bytes) && !memcmp(v + o, v0 + o, bytes);
+        if (!touched[j]) same_untouched += same;
+        for (int h = 0; h < H; h++) {
+            if (touched[j]) {
+                moved_touched += th[o + h] != th0[o + h] && m[o + h] != m0[o + h] && v[o + h] != v0[o + h];
+                far += fabsf(th[o + h] - td[o + h]) > 1e-6f;
+            }
+            moved_dense += td[o + h] != th0[o + h];
+        }
+    }
+    CHECK(same_untouched == D - 3);
+    CHECK(moved_touched == 3 * H);
+    CHECK(moved_dense == D * H);
+    for (size_t t = (size_t)D * H; t < n; t++) far += fabsf(th[t] - td[t]) > 1e-6f || th[t] == th0[t];
+    CHECK(far == 0);
+    CHECK_ERR(dt_mlp_adam_step(&CTX, size, 2, th, m, v, 0, 0.01, &Xs, rows, B, y, NULL, 0.1, &err), &err, DUET_EINVAL,
+              "step 0");
+    free_csr(&Xs);
+    free(th), free(m), free(v), free(th0), free(m0), free(v0), free(td), free(md), free(vd);
 }
 
 /* Three Gaussian blobs in D dimensions, N rows. */
@@ -458,6 +517,7 @@ static void test_public_api(void) {
 
 int main(void) {
     RUN(test_gradient_check);
+    RUN(test_lazy_step);
     RUN(test_blobs_deterministic);
     RUN(test_early_stopping_and_abort);
     RUN(test_bad_params);

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Accuracy targets on real data (issue 2): every fifth SMS message held out, UCI Adult's own test
+# set. Skipped under the sanitizers (too slow there; the plain build checks them).
+# usage: sh tests/cli/test_accuracy.sh ./duet       last line: "N passed, N failed, N skipped"
+duet=${1:-./duet}
+pass=0; fail=0; skip=0
+case $duet in *-san) echo "skipped: accuracy targets run in the plain build only"; echo "0 passed, 0 failed, 1 skipped"; exit 0 ;; esac
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+# target MODEL_FILE TEST_FILE MIN LABEL
+target() {
+    acc=$($duet eval "$1" "$2" --format json 2>/dev/null | sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
+    if [ -n "$acc" ] && awk "BEGIN{exit !($acc >= $3)}"; then
+        pass=$((pass + 1)); echo "ok   $4: accuracy $acc >= $3"
+    else
+        fail=$((fail + 1)); echo "FAIL $4: accuracy '$acc' < $3" >&2
+    fi
+}
+sms=data/sms_spam/SMSSpamCollection
+awk 'NR % 5 != 0' $sms > "$t/train.tsv"
+awk 'NR % 5 == 0' $sms > "$t/test.tsv"
+for spec in "logreg 0.98" "svm 0.98" "nb 0.97"; do
+    set -- $spec
+    $duet train "$t/train.tsv" --model $1 -o "$t/$1.duet" --quiet >/dev/null 2>&1
+    target "$t/$1.duet" "$t/test.tsv" $2 "SMS spam $1"
+done
+adult=${DUET_SHARED_DATA:-../shared/data}/adult
+if [ -f "$adult/adult.data" ] && [ -f "$adult/adult.test" ]; then
+    $duet train "$adult/adult.data" -o "$t/adult.duet" --quiet >/dev/null 2>&1
+    target "$t/adult.duet" "$adult/adult.test" 0.85 "UCI Adult logreg"
+else
+    skip=$((skip + 1)); echo "skipped: $adult/adult.data not found"
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
