@@ -192,7 +192,8 @@ typedef struct duet_train_params {
                                           0 = default: 2-5 for short texts (mean <= 1000
                                           bytes) except naive Bayes, else off; -1 = off */
     int64_t hash_dims;   /* >0: hash features into this many columns (no vocabulary) */
-    int min_df;          /* drop terms seen in fewer documents; 0 = default (1) */
+    int min_df;          /* drop terms seen in fewer documents; 0 = default: 1, or 2 from
+                            5000 documents up (rare n-grams then cost time, not accuracy) */
     int64_t max_features; /* keep the most frequent terms; 0 = no limit */
     int sublinear_tf;    /* 1: use 1 + log(tf) */
     int no_lowercase;    /* 1: keep case */

@@ -455,6 +455,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     if (p.text_mode < 0) p.text_mode = strcmp(ops->name, "nb") == 0 ? DUET_TEXT_COUNTS : DUET_TEXT_TFIDF;
     if (!p.ngram_min) p.ngram_min = 1;
     if (!p.ngram_max) p.ngram_max = p.ngram_min > 2 ? p.ngram_min : 2;
+    if (!p.min_df && data->kind == DUET_DATA_TEXT && data->N >= 5000) p.min_df = 2;
     if (p.char_ngram_min < 0 || p.char_ngram_max < 0) {
         p.char_ngram_min = p.char_ngram_max = 0;
     } else if (!p.char_ngram_min && !p.char_ngram_max && data->kind == DUET_DATA_TEXT && strcmp(ops->name, "nb") != 0) {

@@ -3,7 +3,7 @@
  *   L2: 0.5 ||w||^2 + C sum_i s_i loss_i        L1: ||w||_1 + C sum_i s_i loss_i
  * with loss_i = log(1 + exp(-y_i w.x_i)) for two classes (or one-vs-rest) and
  * loss_i = logsumexp_k(w_k.x_i) - w_{y_i}.x_i for the multinomial model; s_i are class weights.
- * Minimised by L-BFGS / OWL-QN (optim.c) to a relative gradient of tol (default 1e-4), which
+ * Minimised by L-BFGS / OWL-QN (optim.c) to a relative gradient of tol (default 1e-3), which
  * reaches LIBLINEAR's optimum (tests compare the objective with liblinear-tools').
  * Not here: features (pipeline), storage and explanations (linear.c), choosing C (api.c).
  */
@@ -138,27 +138,46 @@ static double lr_fg(void *user, const double *w, double *g) {
  * single-threaded (the per-class results do not depend on the thread count). */
 static int fit_ovr_parallel(duet_ctx *ctx, const lr_problem *pb, const dt_opt *o, dt_linear *l, int V, int verbose,
                             duet_err *err) {
-    int *rcs = dt_calloc(ctx, (size_t)V, sizeof(int));
+    int *rcs = dt_calloc(ctx, (size_t)V, sizeof(int)), *iters = dt_calloc(ctx, (size_t)V, sizeof(int));
     duet_err *errs = dt_calloc(ctx, (size_t)V, sizeof(duet_err));
-    if (!rcs || !errs) {
+    if (!rcs || !errs || !iters) {
         dt_free(ctx, rcs);
+        dt_free(ctx, iters);
         dt_free(ctx, errs);
         return dt_err(err, DUET_ENOMEM, "logreg: out of memory");
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(pb->threads)
-    for (int v = 0; v < V; v++) {
+#pragma omp parallel num_threads(pb->threads)
+    {
+        /* per thread: scratch reused for every class it solves */
+        duet_err e0;
         lr_problem q = *pb;
         q.threads = 1;
-        q.pos = v;
-        q.z = dt_alloc_e(ctx, (size_t)pb->X->N, sizeof(double), "logreg", &errs[v]);
-        q.gbuf = dt_alloc_e(ctx, (size_t)pb->D1, sizeof(double), "logreg", &errs[v]);
+        q.z = dt_alloc_e(ctx, (size_t)pb->X->N, sizeof(double), "logreg", &e0);
+        q.gbuf = dt_alloc_e(ctx, (size_t)pb->D1, sizeof(double), "logreg", &e0);
         dt_opt ov = *o;
-        rcs[v] = q.z && q.gbuf ? dt_lbfgs(ctx, pb->D1, l->W + (size_t)v * (size_t)pb->D1, lr_fg, &q, &ov, &errs[v])
-                               : DUET_ENOMEM;
-        if (!rcs[v] && verbose)
-            dt_log(ctx, 0, "logreg: class %d of %d, C=%g: %d iterations, objective %.6g", v + 1, V, pb->C, ov.iters, ov.f);
+        ov.work = dt_alloc_e(ctx, dt_lbfgs_work(pb->D1, o->memory), sizeof(double), "logreg", &e0);
+#pragma omp for schedule(dynamic, 1)
+        for (int v = 0; v < V; v++) {
+            q.pos = v;
+            if (!q.z || !q.gbuf || !ov.work) {
+                rcs[v] = DUET_ENOMEM;
+                errs[v] = e0;
+                continue;
+            }
+            rcs[v] = dt_lbfgs(ctx, pb->D1, l->W + (size_t)v * (size_t)pb->D1, lr_fg, &q, &ov, &errs[v]);
+            iters[v] = ov.iters;
+        }
         dt_free(ctx, q.z);
         dt_free(ctx, q.gbuf);
+        dt_free(ctx, ov.work);
+    }
+    if (verbose) {
+        int lo = iters[0], hi = iters[0];
+        for (int v = 1; v < V; v++) {
+            lo = iters[v] < lo ? iters[v] : lo;
+            hi = iters[v] > hi ? iters[v] : hi;
+        }
+        dt_log(ctx, 0, "logreg: one-vs-rest, %d classes, C=%g: %d-%d iterations", V, pb->C, lo, hi);
     }
     int rc = DUET_OK;
     for (int v = 0; v < V && !rc; v++)
@@ -167,6 +186,7 @@ static int fit_ovr_parallel(duet_ctx *ctx, const lr_problem *pb, const dt_opt *o
             if (err) *err = errs[v];
         }
     dt_free(ctx, rcs);
+    dt_free(ctx, iters);
     dt_free(ctx, errs);
     return rc;
 }
@@ -185,6 +205,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     int rc = DUET_OK;
     dt_linear *l = NULL;
     lr_problem pb = {0};
+    dt_opt o = {0};
     DT_TRY(dt_linear_new(ctx, V, a->X->D, &l, err));
     l->softmax = softmax;
     const dt_linear *prev = m->state; /* warm start from an earlier fit of the same shape */
@@ -208,9 +229,8 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         rc = DUET_ENOMEM;
         goto fail;
     }
-    dt_opt o = {0};
     o.l1 = pb.l2 ? 0 : 1;
-    o.tol = p->tol > 0 ? p->tol : 1e-4;
+    o.tol = p->tol > 0 ? p->tol : 1e-3;
     o.max_iter = p->max_iter > 0 ? p->max_iter : 1000;
     o.memory = 10;
     o.what = "logreg";
@@ -221,11 +241,16 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     } else if (V > 1 && pb.threads > 1) {
         DT_TRY(fit_ovr_parallel(ctx, &pb, &o, l, V, a->verbose, err));
     } else {
+        if (V > 1 && !(o.work = dt_alloc_e(ctx, dt_lbfgs_work(pb.D1, o.memory), sizeof(double), "logreg", err))) {
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
         for (int v = 0; v < V; v++) {
             pb.pos = V == 1 ? 1 : v;
             DT_TRY(dt_lbfgs(ctx, pb.D1, l->W + (size_t)v * (size_t)pb.D1, lr_fg, &pb, &o, err));
             if (a->verbose)
-                dt_log(ctx, 0, "logreg: class %d of %d, C=%g: %d iterations, objective %.6g", v + 1, V, C, o.iters, o.f);
+                dt_log(ctx, 0, "logreg: %s C=%g: %d iterations, objective %.6g", V == 1 ? "two classes," : "one-vs-rest,", C,
+                       o.iters, o.f);
         }
     }
     dt_linear_free(ctx, m->state);
@@ -235,6 +260,7 @@ fail:
     dt_linear_free(ctx, l);
     dt_free(ctx, pb.z);
     dt_free(ctx, pb.gbuf);
+    dt_free(ctx, o.work);
     return rc;
 }
 

@@ -23,6 +23,10 @@
 
 #include "../core/gemm.h"
 
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
+
 #define PRED_ROWS 256 /* rows per forward pass at prediction */
 
 typedef struct net {
@@ -46,6 +50,23 @@ typedef struct work {
     float *d0, *d1;                          /* (cap, maxw) gradients of pre-activations */
     float *blk;
 } work;
+
+/* y[0..n) += a x[0..n) */
+static inline void axpy(float *restrict y, float a, const float *restrict x, int64_t n) {
+    int64_t o = 0;
+#ifdef __AVX__
+    __m256 va = _mm256_set1_ps(a);
+    for (; o + 8 <= n; o += 8) {
+#ifdef __FMA__
+        __m256 r = _mm256_fmadd_ps(va, _mm256_loadu_ps(x + o), _mm256_loadu_ps(y + o));
+#else
+        __m256 r = _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(x + o)), _mm256_loadu_ps(y + o));
+#endif
+        _mm256_storeu_ps(y + o, r);
+    }
+#endif
+    for (; o < n; o++) y[o] += a * x[o];
+}
 
 static int net_init(net *nt, const int64_t *size, int nw, duet_err *err) {
     memset(nt, 0, sizeof *nt);
@@ -126,18 +147,17 @@ static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_m
                 memcpy(w->act[0] + (size_t)i * (size_t)I, X->x + (size_t)rows[i] * (size_t)I, (size_t)I * sizeof(float));
             dt_gemm(ctx, z, O, w->act[0], I, 0, W, O, 0, 1.0f, 1.0f, B, O, I);
         } else {
-            int nth = B * O > 65536 ? dt_threads(ctx) : 1;
+            int64_t nnz = 0;
+            for (int64_t i = 0; i < B; i++) nnz += X->rowptr[rows[i] + 1] - X->rowptr[rows[i]];
+            int nth = nnz * O > (1 << 20) ? dt_threads(ctx) : 1;
             (void)nth;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nth) if (nth > 1)
 #endif
             for (int64_t i = 0; i < B; i++) {
                 float *zi = z + (size_t)i * (size_t)O;
-                for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++) {
-                    const float *wr = W + (size_t)X->col[p] * (size_t)O;
-                    float v = X->val[p];
-                    for (int64_t o = 0; o < O; o++) zi[o] += v * wr[o];
-                }
+                for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++)
+                    axpy(zi, X->val[p], W + (size_t)X->col[p] * (size_t)O, O);
             }
         }
         if (l + 1 < nw)
@@ -163,10 +183,12 @@ static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_m
     if (wsum) *wsum = ws;
 }
 
-/* Gradient of sum_i s_i loss_i / wsum + 0.5 l2 ||W||^2 after forward() on the same rows. */
+/* Gradient of sum_i s_i loss_i / wsum + 0.5 l2 ||W||^2 after forward() on the same rows. With
+ * lazy0 and CSR input, W0's part is only the data term added to the rows of the features used,
+ * into a gradient that must be zero there (adam_update adds the L2 term and clears it). */
 static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
                      int64_t B, work *w, const int32_t *y, const double *sw, double wsum, double l2,
-                     const int32_t *touched, int64_t ntouched, float *grad) {
+                     int lazy0, float *grad) {
     int nw = nt->nw;
     int64_t K = nt->size[nw];
     float *d = w->d0, *dn = w->d1;
@@ -180,28 +202,28 @@ static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_
         int64_t I = nt->size[l], O = nt->size[l + 1];
         const float *W = theta + nt->offW[l];
         float *gW = grad + nt->offW[l], *gb = grad + nt->offb[l];
-        int lazy = l == 0 && !X->x && touched;
+        int lazy = l == 0 && !X->x && lazy0;
         if (l == 0 && !X->x) {
-            if (lazy)
-                for (int64_t k = 0; k < ntouched; k++) memset(gW + (size_t)touched[k] * (size_t)O, 0, (size_t)O * sizeof(float));
-            else
-                memset(gW, 0, (size_t)I * (size_t)O * sizeof(float));
-            for (int64_t i = 0; i < B; i++) /* rows add into shared rows of gW: kept in order */
-                for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++) {
-                    float *g = gW + (size_t)X->col[p] * (size_t)O, v = X->val[p];
-                    const float *di = d + (size_t)i * (size_t)O;
-                    for (int64_t o = 0; o < O; o++) g[o] += v * di[o];
-                }
+            if (!lazy) memset(gW, 0, (size_t)I * (size_t)O * sizeof(float));
+            int64_t nnz = 0, nblk = (O + 31) / 32;
+            for (int64_t i = 0; i < B; i++) nnz += X->rowptr[rows[i] + 1] - X->rowptr[rows[i]];
+            int nth = nnz * O > (1 << 20) && nblk > 1 ? dt_threads(ctx) : 1;
+            (void)nth;
+            /* rows add into shared rows of gW: each task takes 32 columns and adds the rows in
+             * order, so the sums do not depend on the threads */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (nth > 1)
+#endif
+            for (int64_t blk = 0; blk < nblk; blk++) {
+                int64_t o0 = blk * 32, no = O - o0 < 32 ? O - o0 : 32;
+                for (int64_t i = 0; i < B; i++)
+                    for (int64_t p = X->rowptr[rows[i]]; p < X->rowptr[rows[i] + 1]; p++)
+                        axpy(gW + (size_t)X->col[p] * (size_t)O + o0, X->val[p], d + (size_t)i * (size_t)O + o0, no);
+            }
         } else {
             dt_gemm(ctx, gW, O, w->act[l], I, 1, d, O, 0, 1.0f, 0.0f, I, O, B);
         }
-        if (l2 > 0 && lazy) { /* weight decay of the touched rows only */
-            float c = (float)l2;
-            for (int64_t k = 0; k < ntouched; k++) {
-                size_t r = (size_t)touched[k] * (size_t)O;
-                for (int64_t o = 0; o < O; o++) gW[r + (size_t)o] += c * W[r + (size_t)o];
-            }
-        } else if (l2 > 0) {
+        if (l2 > 0 && !lazy) {
             float c = (float)l2;
             size_t n = (size_t)I * (size_t)O;
             for (size_t t = 0; t < n; t++) gW[t] += c * W[t];
@@ -246,7 +268,7 @@ int dt_mlp_loss_grad(duet_ctx *ctx, const int64_t *size, int nw, const float *th
     double ls, ws;
     forward(ctx, &nt, theta, X, rows, B, &w, y, sw, &ls, &ws);
     *loss = (ws > 0 ? ls / ws : 0) + l2_term(&nt, theta, l2);
-    if (grad) backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2, NULL, 0, grad);
+    if (grad) backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2, 0, grad);
     work_free(ctx, &w);
     return DUET_OK;
 }
@@ -277,23 +299,51 @@ static inline void adam1(const adam_k *k, float *th, float *am, float *av, float
     *th -= k->lr * (*am * k->c1) / (sqrtf(*av * k->c2) + k->eps);
 }
 
+/* Adam on one W0 row of n: the gradient is g + l2 w, and g is cleared for the next batch. */
+static void adam_row(const adam_k *k, float l2, float *th, float *am, float *av, float *g, size_t n) {
+    size_t o = 0;
+#ifdef __AVX__
+    __m256 b1 = _mm256_set1_ps(k->b1), b2 = _mm256_set1_ps(k->b2), a1 = _mm256_set1_ps(1 - k->b1),
+           a2 = _mm256_set1_ps(1 - k->b2), c1 = _mm256_set1_ps(k->c1), c2 = _mm256_set1_ps(k->c2),
+           lr = _mm256_set1_ps(k->lr), eps = _mm256_set1_ps(k->eps), wd = _mm256_set1_ps(l2);
+    for (; o + 8 <= n; o += 8) {
+        __m256 w = _mm256_loadu_ps(th + o);
+        __m256 gg = _mm256_add_ps(_mm256_loadu_ps(g + o), _mm256_mul_ps(wd, w));
+        __m256 m = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(am + o)), _mm256_mul_ps(a1, gg));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(av + o)), _mm256_mul_ps(_mm256_mul_ps(a2, gg), gg));
+        __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(v, c2)), eps);
+        w = _mm256_sub_ps(w, _mm256_div_ps(_mm256_mul_ps(lr, _mm256_mul_ps(m, c1)), den));
+        _mm256_storeu_ps(am + o, m);
+        _mm256_storeu_ps(av + o, v);
+        _mm256_storeu_ps(th + o, w);
+        _mm256_storeu_ps(g + o, _mm256_setzero_ps());
+    }
+#endif
+    for (; o < n; o++) {
+        adam1(k, th + o, am + o, av + o, g[o] + l2 * th[o]);
+        g[o] = 0;
+    }
+}
+
 /* One Adam step (b1 0.9, b2 0.999, eps 1e-8; p1 = b1^t, p2 = b2^t at step t) of every
- * parameter, or with touched: of the rows touched[0..ntouched) of W0 and every other
- * parameter (lazy Adam: the other W0 rows keep their weights and moments). */
-static void adam_update(const net *nt, float *theta, const float *grad, float *am, float *av, const int32_t *touched,
-                        int64_t ntouched, double p1, double p2, double lr, int threads) {
+ * parameter from grad, or with touched (lazy, grad from backward(lazy0)): of the rows
+ * touched[0..ntouched) of W0, whose L2 term l2 w is added here and whose gradient is cleared,
+ * and of every other parameter; the other W0 rows keep their weights and moments. */
+static void adam_update(const net *nt, float *theta, float *grad, float *am, float *av, const int32_t *touched,
+                        int64_t ntouched, double l2, double p1, double p2, double lr, int threads) {
     adam_k k = {0.9f, 0.999f, (float)(1 / (1 - p1)), (float)(1 / (1 - p2)), (float)lr, 1e-8f};
     size_t from = 0;
     if (touched) {
         size_t O = (size_t)nt->size[1];
-        int nth = (size_t)ntouched * O > 65536 ? threads : 1;
+        float wd = (float)l2;
+        int nth = (size_t)ntouched * O > (1 << 18) ? threads : 1;
         (void)nth;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+#pragma omp parallel for schedule(dynamic, 64) num_threads(nth) if (nth > 1)
 #endif
         for (int64_t r = 0; r < ntouched; r++) {
             size_t base = nt->offW[0] + (size_t)touched[r] * O;
-            for (size_t o = 0; o < O; o++) adam1(&k, theta + base + o, am + base + o, av + base + o, grad[base + o]);
+            adam_row(&k, wd, theta + base, am + base, av + base, grad + base, O);
         }
         from = nt->offb[0];
     }
@@ -333,8 +383,8 @@ int dt_mlp_adam_step(duet_ctx *ctx, const int64_t *size, int nw, float *theta, f
     double ls, ws;
     forward(ctx, &nt, theta, X, rows, B, &w, y, sw, &ls, &ws);
     if (ws > 0) {
-        backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2 > 0 ? l2 : 0, touched, ntouched, grad);
-        adam_update(&nt, theta, grad, m, v, touched, ntouched, pow(0.9, (double)t), pow(0.999, (double)t), lr,
+        backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2 > 0 ? l2 : 0, touched != NULL, grad);
+        adam_update(&nt, theta, grad, m, v, touched, ntouched, l2 > 0 ? l2 : 0, pow(0.9, (double)t), pow(0.999, (double)t), lr,
                     dt_threads(ctx));
     }
 fail:
@@ -352,6 +402,18 @@ static void mlp_free(duet_ctx *ctx, void *state) {
     if (!s) return;
     dt_free(ctx, s->theta);
     dt_free(ctx, s);
+}
+
+/* x[0..n) = sd N(0, 1), two draws per pair of uniforms (Box-Muller: cos and sin). */
+static void normal_fill(dt_rng *r, float *x, size_t n, double sd) {
+    size_t t = 0;
+    for (; t + 1 < n; t += 2) {
+        double u1 = dt_rng_uniform(r), u2 = dt_rng_uniform(r);
+        double rad = sd * sqrt(-2.0 * log(u1 > 1e-300 ? u1 : 1e-300)), a = 6.283185307179586 * u2;
+        x[t] = (float)(rad * cos(a));
+        x[t + 1] = (float)(rad * sin(a));
+    }
+    if (t < n) x[t] = (float)(sd * dt_rng_normal(r));
 }
 
 typedef struct hyper {
@@ -409,7 +471,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     for (int l = 1; l < nw; l++) size[l] = h.hidden;
     size[nw] = a->K;
     mlp_state *s = NULL;
-    float *opt = NULL; /* grad, Adam m and v, best theta: 4n */
+    float *opt = NULL, *best = NULL; /* grad, Adam m and v: 3n (zeroed); the best theta: n */
     int64_t *perm = NULL;
     uint8_t *seen = NULL;    /* CSR: (D) marks while collecting a batch's features */
     int32_t *touched = NULL; /* CSR: (D) the W0 rows a batch touches */
@@ -418,29 +480,29 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     if (!s) return dt_err(err, DUET_ENOMEM, "mlp: out of memory");
     DT_TRY(net_init(&s->nt, size, nw, err));
     const net *nt = &s->nt;
-    size_t n = nt->n, n4;
-    if (!dt_mul_ok(n, 4, &n4)) {
+    size_t n = nt->n, n3;
+    if (!dt_mul_ok(n, 4, &n3) || !dt_mul_ok(n, 3, &n3)) {
         rc = dt_err(err, DUET_ERANGE, "mlp: %zu parameters is too many", n);
         goto fail;
     }
-    s->theta = dt_calloc(ctx, n, sizeof(float));
-    opt = dt_calloc(ctx, n4, sizeof(float));
+    s->theta = dt_alloc(ctx, n * sizeof(float)); /* every value is set below */
+    opt = dt_calloc(ctx, n3, sizeof(float));
+    best = dt_alloc(ctx, n * sizeof(float));
     perm = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
     if (!X->x) {
         seen = dt_calloc(ctx, (size_t)X->D, 1);
         touched = dt_calloc(ctx, (size_t)X->D, sizeof(int32_t));
     }
-    if (!s->theta || !opt || !perm || (!X->x && (!seen || !touched))) {
+    if (!s->theta || !opt || !best || !perm || (!X->x && (!seen || !touched))) {
         rc = dt_err(err, DUET_ENOMEM, "mlp: out of memory for %zu parameters", n);
         goto fail;
     }
-    float *grad = opt, *am = opt + n, *av = opt + 2 * n, *best = opt + 3 * n;
+    float *grad = opt, *am = opt + n, *av = opt + 2 * n;
     dt_rng rng;
     dt_rng_seed(&rng, ctx->seed ^ 0x6d6c70ULL);
     for (int l = 0; l < nw; l++) { /* He: N(0, 2 / fan_in); biases 0 */
-        double sd = sqrt(2.0 / (double)size[l]);
-        float *W = s->theta + nt->offW[l];
-        for (size_t t = 0; t < (size_t)size[l] * (size_t)size[l + 1]; t++) W[t] = (float)(sd * dt_rng_normal(&rng));
+        normal_fill(&rng, s->theta + nt->offW[l], (size_t)size[l] * (size_t)size[l + 1], sqrt(2.0 / (double)size[l]));
+        memset(s->theta + nt->offb[l], 0, (size_t)size[l + 1] * sizeof(float));
     }
     for (int64_t i = 0; i < N; i++) perm[i] = i;
     dt_rng_shuffle(&rng, perm, N);
@@ -464,11 +526,12 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             tw += ws;
             if (!(ws > 0)) continue;
             int64_t ntouched = touched ? touched_rows(X, trows + b0, B, seen, touched) : 0;
-            backward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, ws, h.l2 > 0 ? h.l2 : 0, touched, ntouched,
+            backward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, ws, h.l2 > 0 ? h.l2 : 0, touched != NULL,
                      grad);
             p1 *= 0.9;
             p2 *= 0.999;
-            adam_update(nt, s->theta, grad, am, av, touched, ntouched, p1, p2, h.lr, dt_threads(ctx));
+            adam_update(nt, s->theta, grad, am, av, touched, ntouched, h.l2 > 0 ? h.l2 : 0, p1, p2, h.lr,
+                        dt_threads(ctx));
         }
         double train_loss = tw > 0 ? tl / tw : 0, val_loss = train_loss;
         if (nv > 0) {
@@ -516,6 +579,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
 fail:
     mlp_free(ctx, s);
     dt_free(ctx, opt);
+    dt_free(ctx, best);
     dt_free(ctx, perm);
     dt_free(ctx, seen);
     dt_free(ctx, touched);

@@ -47,7 +47,8 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
     int rc = DUET_OK;
     size_t vec = (size_t)n;
     /* g, pg, d, wn, gn, plus M pairs s, y */
-    double *buf = dt_alloc_e(ctx, vec * (size_t)(5 + 2 * M), sizeof(double), o->what, err);
+    double *own = o->work ? NULL : dt_alloc_e(ctx, dt_lbfgs_work(n, M), sizeof(double), o->what, err);
+    double *buf = o->work ? o->work : own;
     double *rho = dt_calloc(ctx, (size_t)M, sizeof(double));
     double *alpha = dt_calloc(ctx, (size_t)M, sizeof(double));
     if (!buf || !rho || !alpha) {
@@ -148,7 +149,7 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
     o->f = f;
     o->gnorm = gn_rel;
 fail:
-    dt_free(ctx, buf);
+    dt_free(ctx, own);
     dt_free(ctx, rho);
     dt_free(ctx, alpha);
     return rc;

@@ -17,11 +17,16 @@ typedef struct dt_opt {
     int max_iter;     /* iterations (each one line search) */
     int memory;       /* correction pairs kept, e.g. 10 */
     const char *what; /* for log lines and messages */
+    double *work;     /* optional scratch of dt_lbfgs_work(n, memory) doubles, reused across
+                         calls (saves page faults on large n); NULL: allocated per call */
     /* results */
     int iters;
     double f;         /* final objective, l1 term included */
     double gnorm;     /* final pseudo-gradient norm, relative to the start */
 } dt_opt;
+
+/* Doubles of scratch dt_lbfgs needs for n unknowns and `memory` pairs. */
+static inline size_t dt_lbfgs_work(int64_t n, int memory) { return (size_t)n * (size_t)(5 + 2 * (memory > 0 ? memory : 10)); }
 
 /* Minimises f(w) + l1 * ||w||_1 from the w given (n values). Fails only on allocation or
  * cancellation; not converging within max_iter is logged, not an error. */
