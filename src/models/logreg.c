@@ -11,6 +11,9 @@
 #include "optim.h"
 
 #include <math.h>
+#ifdef DT_HAVE_BLAS
+#include <cblas.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -28,20 +31,88 @@ typedef struct lr_problem {
     double *z;     /* (N, K) scratch */
     double *gbuf;  /* (threads, K * D1) per-thread gradients */
     int threads;
+    const double *xd; /* dense X in double (N, D) for BLAS, or NULL: row loops */
 } lr_problem;
+
+/* z (N, K) = X w^T + b for the K vectors of w: one matrix product when X is dense and BLAS is
+ * there, row by row otherwise. */
+static void linear_part(lr_problem *pb, const double *w) {
+    const dt_mat *X = pb->X;
+    int64_t N = X->N, D = pb->D1 - 1;
+    int K = pb->K;
+#ifdef DT_HAVE_BLAS
+    if (pb->xd) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, K, (int)D, 1.0, pb->xd, (int)D, w, (int)pb->D1, 0.0,
+                    pb->z, K);
+        for (int64_t i = 0; i < N; i++)
+            for (int k = 0; k < K; k++) pb->z[(size_t)i * (size_t)K + (size_t)k] += w[(size_t)k * (size_t)pb->D1 + (size_t)D];
+        return;
+    }
+#endif
+#pragma omp parallel for schedule(static) num_threads(pb->threads)
+    for (int64_t i = 0; i < N; i++)
+        for (int k = 0; k < K; k++) {
+            const double *wk = w + (size_t)k * (size_t)pb->D1;
+            pb->z[(size_t)i * (size_t)K + (size_t)k] = dt_mat_dot(X, i, wk) + wk[D];
+        }
+}
+
+/* A double copy of dense X for the BLAS path; *out stays NULL (row loops) for CSR input, without
+ * BLAS or for sizes BLAS's int cannot index. Fails only when out of memory. */
+static int dense_copy(duet_ctx *ctx, const dt_mat *X, double **out, duet_err *err) {
+    *out = NULL;
+#ifdef DT_HAVE_BLAS
+    if (!X->x || X->N >= INT32_MAX || X->D >= INT32_MAX || (double)X->N * (double)X->D >= 1e9) return DUET_OK;
+    size_t n = (size_t)X->N * (size_t)X->D;
+    double *xd = dt_alloc_e(ctx, n, sizeof(double), "logreg: dense copy", err);
+    if (!xd) return DUET_ENOMEM;
+    for (size_t i = 0; i < n; i++) xd[i] = X->x[i];
+    *out = xd;
+#else
+    (void)ctx;
+    (void)X;
+    (void)err;
+#endif
+    return DUET_OK;
+}
+
+/* Jacobi preconditioner for L-BFGS: the inverse of the Hessian's diagonal at w = 0 (where
+ * p(1-p) = 1/4), 1 / (1 + C/4 sum_i s_i x_ij^2), repeated for each of the K vectors. It leaves
+ * the objective alone and fixes the slow progress on features of very different scales
+ * (border pixels, rare terms). */
+static double *jacobi(duet_ctx *ctx, const lr_problem *pb, duet_err *err) {
+    const dt_mat *X = pb->X;
+    int64_t D = pb->D1 - 1;
+    double *P = dt_alloc_e(ctx, (size_t)pb->K, (size_t)pb->D1 * sizeof(double), "logreg", err);
+    if (!P) return NULL;
+    memset(P, 0, (size_t)pb->D1 * sizeof(double));
+    for (int64_t i = 0; i < X->N; i++) {
+        double s = pb->sw ? pb->sw[i] : 1;
+        if (X->x) {
+            const float *r = X->x + (size_t)i * (size_t)D;
+            for (int64_t j = 0; j < D; j++) P[j] += s * (double)r[j] * r[j];
+        } else {
+            for (int64_t q = X->rowptr[i]; q < X->rowptr[i + 1]; q++) P[X->col[q]] += s * (double)X->val[q] * X->val[q];
+        }
+        P[D] += s;
+    }
+    for (int64_t j = 0; j <= D; j++) P[j] = 1 / (1 + 0.25 * pb->C * P[j]);
+    for (int k = 1; k < pb->K; k++) memcpy(P + (size_t)k * (size_t)pb->D1, P, (size_t)pb->D1 * sizeof(double));
+    return P;
+}
 
 static double log1pexp(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
 
 /* f and gradient of the loss part for a binary vector w (D1). */
 static double fg_binary(lr_problem *pb, const double *w) {
-    const dt_mat *X = pb->X;
-    int64_t N = X->N, D = pb->D1 - 1;
+    int64_t N = pb->X->N;
     double f = 0;
+    linear_part(pb, w);
 #pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double s = pb->sw ? pb->sw[i] : 1;
         double yi = pb->y[i] == pb->pos ? 1 : -1;
-        double t = yi * (dt_mat_dot(X, i, w) + w[D]);
+        double t = yi * pb->z[i];
         f += s * log1pexp(-t);
         /* d loss / d (w.x) = -y sigma(-t) */
         pb->z[i] = -s * yi / (1 + exp(t));
@@ -50,19 +121,16 @@ static double fg_binary(lr_problem *pb, const double *w) {
 }
 
 static double fg_softmax(lr_problem *pb, const double *w) {
-    const dt_mat *X = pb->X;
-    int64_t N = X->N, D = pb->D1 - 1;
+    int64_t N = pb->X->N;
     int K = pb->K;
     double f = 0;
+    linear_part(pb, w);
 #pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double *zi = pb->z + (size_t)i * (size_t)K;
         double mx = -INFINITY;
-        for (int k = 0; k < K; k++) {
-            const double *wk = w + (size_t)k * (size_t)pb->D1;
-            zi[k] = dt_mat_dot(X, i, wk) + wk[D];
+        for (int k = 0; k < K; k++)
             if (zi[k] > mx) mx = zi[k];
-        }
         double se = 0;
         for (int k = 0; k < K; k++) se += exp(zi[k] - mx);
         double lse = mx + log(se);
@@ -80,6 +148,18 @@ static void grad_from_z(lr_problem *pb, double *g) {
     int K = pb->K;
     size_t len = (size_t)K * (size_t)pb->D1;
     int T = pb->threads;
+#ifdef DT_HAVE_BLAS
+    if (pb->xd) { /* G = C z^T X, bias = C sum_i z_i */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)D, (int)N, pb->C, pb->z, K, pb->xd, (int)D, 0.0, g,
+                    (int)pb->D1);
+        for (int k = 0; k < K; k++) {
+            double s = 0;
+            for (int64_t i = 0; i < N; i++) s += pb->z[(size_t)i * (size_t)K + (size_t)k];
+            g[(size_t)k * (size_t)pb->D1 + (size_t)D] = pb->C * s;
+        }
+        return;
+    }
+#endif
     if (T == 1) { /* straight into g */
         memset(g, 0, len * sizeof *g);
         for (int64_t i = 0; i < N; i++)
@@ -206,6 +286,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     dt_linear *l = NULL;
     lr_problem pb = {0};
     dt_opt o = {0};
+    double *xd = NULL, *precond = NULL;
     DT_TRY(dt_linear_new(ctx, V, a->X->D, &l, err));
     l->softmax = softmax;
     const dt_linear *prev = m->state; /* warm start from an earlier fit of the same shape */
@@ -229,6 +310,13 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         rc = DUET_ENOMEM;
         goto fail;
     }
+    DT_TRY(dense_copy(ctx, a->X, &xd, err));
+    pb.xd = xd;
+    if (pb.l2 && !(precond = jacobi(ctx, &pb, err))) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    o.precond = precond;
     o.l1 = pb.l2 ? 0 : 1;
     o.tol = p->tol > 0 ? p->tol : 1e-3;
     o.max_iter = p->max_iter > 0 ? p->max_iter : 1000;
@@ -261,6 +349,8 @@ fail:
     dt_free(ctx, pb.z);
     dt_free(ctx, pb.gbuf);
     dt_free(ctx, o.work);
+    dt_free(ctx, xd);
+    dt_free(ctx, precond);
     return rc;
 }
 
@@ -328,8 +418,10 @@ int dt_logreg_objective(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const 
     pb.threads = 1;
     pb.z = dt_alloc_e(ctx, (size_t)X->N, (size_t)K * sizeof(double), "logreg", err);
     pb.gbuf = dt_alloc_e(ctx, (size_t)K, (size_t)pb.D1 * sizeof(double), "logreg", err);
+    double *xd = NULL;
     int rc = DUET_ENOMEM;
-    if (pb.z && pb.gbuf) {
+    if (pb.z && pb.gbuf && dense_copy(ctx, X, &xd, err) == DUET_OK) {
+        pb.xd = xd;
         *f = lr_fg(&pb, w, g);
         if (!l2) {
             size_t n = (size_t)K * (size_t)pb.D1;
@@ -338,6 +430,7 @@ int dt_logreg_objective(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const 
         rc = DUET_OK;
     }
     dt_free(ctx, pb.z);
+    dt_free(ctx, xd);
     dt_free(ctx, pb.gbuf);
     return rc;
 }

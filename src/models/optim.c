@@ -62,6 +62,7 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
     double g0 = sqrt(dot(pg, pg, n));
     if (g0 == 0) g0 = 1;
     int k = 0, stored = 0, head = 0;
+    double fhist[10] = {0}; /* objective after the last ten iterations, by iteration mod 10 */
     o->iters = 0;
     o->gnorm = 1;
     double gn_rel = sqrt(dot(pg, pg, n)) / g0;
@@ -74,11 +75,18 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
             double *yt = Y + (size_t)t * vec;
             for (int64_t i = 0; i < n; i++) d[i] -= alpha[t] * yt[i];
         }
-        if (stored) {
+        const double *P = o->precond;
+        if (stored) { /* H0 = gamma * diag(P), gamma = s'y / y'Py */
             int t = (head - 1 + M) % M;
-            double *yt = Y + (size_t)t * vec;
-            double gamma = 1.0 / (rho[t] * dot(yt, yt, n));
-            for (int64_t i = 0; i < n; i++) d[i] *= gamma;
+            double *yt = Y + (size_t)t * vec, ypy = 0;
+            if (P)
+                for (int64_t i = 0; i < n; i++) ypy += yt[i] * P[i] * yt[i];
+            else
+                ypy = dot(yt, yt, n);
+            double gamma = 1.0 / (rho[t] * ypy);
+            for (int64_t i = 0; i < n; i++) d[i] *= gamma * (P ? P[i] : 1);
+        } else if (P) {
+            for (int64_t i = 0; i < n; i++) d[i] *= P[i];
         }
         for (int j = stored - 1; j >= 0; j--) {
             int t = (head - 1 - j + M) % M;
@@ -95,7 +103,7 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
             slope = -dot(pg, pg, n);
             stored = 0;
         }
-        double step = k == 0 && !stored ? 1.0 / sqrt(dot(pg, pg, n)) : 1.0;
+        double step = k == 0 && !stored ? 1.0 / sqrt(dot(d, d, n)) : 1.0;
         if (step > 1) step = 1;
         double fn = 0;
         int ok = 0;
@@ -142,6 +150,9 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
             dt_log(ctx, 2, "%s: iteration %d objective %.8g gradient %.3g", o->what, o->iters, f, gn_rel);
         DT_TRY(dt_check_abort(ctx, o->what, err));
         if (fabs(fold - f) <= 1e-12 * fabs(f)) break;
+        /* a plateau: ten iterations gained less than tol/100 of the objective */
+        fhist[o->iters % 10] = f;
+        if (o->iters >= 10 && fhist[(o->iters + 1) % 10] - f <= 1e-2 * o->tol * fabs(f)) break;
     }
     if (gn_rel > o->tol && o->iters >= o->max_iter)
         dt_log(ctx, 1, "%s: stopped after %d iterations (gradient %.3g of its start, tolerance %g)",

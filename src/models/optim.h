@@ -13,10 +13,13 @@ typedef double (*dt_fg_fn)(void *user, const double *w, double *g);
 
 typedef struct dt_opt {
     double l1;        /* weight of the non-smooth term l1 * ||w||_1 (0: plain L-BFGS) */
-    double tol;       /* stop when ||pseudo-gradient|| <= tol * ||pseudo-gradient at start|| */
+    double tol;       /* stop when ||pseudo-gradient|| <= tol * ||pseudo-gradient at start||,
+                         or when ten iterations lowered the objective by less than tol/100 of it */
     int max_iter;     /* iterations (each one line search) */
     int memory;       /* correction pairs kept, e.g. 10 */
     const char *what; /* for log lines and messages */
+    const double *precond; /* optional (n): a positive diagonal that approximates the inverse
+                         Hessian's shape (Jacobi preconditioning); NULL: the identity */
     double *work;     /* optional scratch of dt_lbfgs_work(n, memory) doubles, reused across
                          calls (saves page faults on large n); NULL: allocated per call */
     /* results */
