@@ -357,6 +357,7 @@ static const opt_spec train_opts[] = {
     {"--no-lowercase", NULL, "text: keep case"},
     {"--no-scale", NULL, "tables and images: do not standardise / scale"},
     {"--test", "FILE", "evaluate the trained model on FILE afterwards"},
+    {"--test-labels", "FILE", "IDX label file that goes with --test images"},
     {NULL, NULL, NULL},
 };
 
@@ -442,7 +443,12 @@ static int cmd_train(duet_ctx *ctx, const args *a) {
            (long long)duet_data_rows(d), duet_model_classes(m), (long long)duet_model_features(m), feats ? feats : "?",
            secs ? secs : "?", out);
     if (get(a, "--test")) {
-        if (load_for_model(ctx, a, get(a, "--test"), m, &t)) goto done;
+        args ta = *a; /* the test set's own IDX labels */
+        if (get(a, "--test-labels") && ta.n < MAX_ARGS) {
+            ta.key[ta.n] = "--labels";
+            ta.val[ta.n++] = get(a, "--test-labels");
+        }
+        if (load_for_model(ctx, &ta, get(a, "--test"), m, &t)) goto done;
         if (duet_model_eval(ctx, m, t, &mt, &e)) {
             fail(&e);
             goto done;
