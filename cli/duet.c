@@ -331,7 +331,7 @@ static const opt_spec train_opts[] = {
     {"--model", "NAME", "logreg (default), svm, nb or mlp"},
     {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
     {"--penalty", "l2|l1", "logreg penalty (default l2)"},
-    {"--tol", "T", "solver tolerance (logreg 1e-3, svm 0.01)"},
+    {"--tol", "T", "solver tolerance (logreg 1e-4, svm 0.01)"},
     {"--max-iter", "N", "solver iterations (default 1000)"},
     {"--cv-folds", "K", "folds used to choose C or alpha (default 5)"},
     {"--balanced", NULL, "weight classes inversely to their frequency"},

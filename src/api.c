@@ -375,12 +375,8 @@ static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_p
             else tr[ntr++] = i;
         }
         if (nte == 0 || ntr == 0) continue;
-        DT_TRY(dt_mat_rows(ctx, a->X, tr, ntr, &Xtr, err));
+        DT_TRY(dt_fit_rows(ctx, a, tr, ntr, &Xtr, ytr, swtr, err));
         DT_TRY(dt_mat_rows(ctx, a->X, te, nte, &Xte, err));
-        for (int64_t i = 0; i < ntr; i++) {
-            ytr[i] = a->y[tr[i]];
-            if (swtr) swtr[i] = a->sw[tr[i]];
-        }
         for (int g = 0; g < G; g++) {
             duet_train_params q = *p;
             if (strcmp(ops->tune, "C") == 0) q.C = ops->tune_grid[g];

@@ -72,6 +72,11 @@ int dt_read_dir(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_d
 /* Images from path and labels from o->labels_path (optional when o->unlabelled); gzip or not. */
 int dt_read_idx(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out,
                 duet_err *err);
+/* 1 when buf starts with the gzip magic bytes. */
+int dt_is_gzip(const char *buf, size_t len);
+/* Inflates gzip data (one or more members) into a new NUL-terminated buffer *out (ctx). */
+int dt_gunzip_mem(duet_ctx *ctx, const char *name, const char *in, size_t in_len, char **out, size_t *out_len,
+                  duet_err *err);
 /* Whole file (or "-" for stdin) into memory; *buf is NUL-terminated, caller frees with ctx. */
 int dt_read_file(duet_ctx *ctx, const char *path, char **buf, size_t *len, duet_err *err);
 /* Copies s[0..n) into the pool as UTF-8, decoding it as Latin-1 when it is not valid UTF-8

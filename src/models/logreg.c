@@ -3,7 +3,7 @@
  *   L2: 0.5 ||w||^2 + C sum_i s_i loss_i        L1: ||w||_1 + C sum_i s_i loss_i
  * with loss_i = log(1 + exp(-y_i w.x_i)) for two classes (or one-vs-rest) and
  * loss_i = logsumexp_k(w_k.x_i) - w_{y_i}.x_i for the multinomial model; s_i are class weights.
- * Minimised by L-BFGS / OWL-QN (optim.c) to a relative gradient of tol (default 1e-3), which
+ * Minimised by L-BFGS / OWL-QN (optim.c) to a relative gradient of tol (default 1e-4), which
  * reaches LIBLINEAR's optimum (tests compare the objective with liblinear-tools').
  * Not here: features (pipeline), storage and explanations (linear.c), choosing C (api.c).
  */
@@ -318,7 +318,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     }
     o.precond = precond;
     o.l1 = pb.l2 ? 0 : 1;
-    o.tol = p->tol > 0 ? p->tol : 1e-3;
+    o.tol = p->tol > 0 ? p->tol : 1e-4;
     o.max_iter = p->max_iter > 0 ? p->max_iter : 1000;
     o.memory = 10;
     o.what = "logreg";

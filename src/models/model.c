@@ -11,6 +11,17 @@ const dt_model_ops *dt_model_find(const char *name) {
     return NULL;
 }
 
+int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, int32_t *y,
+                double *sw, duet_err *err) {
+    int rc = dt_mat_rows(ctx, a->X, rows, n, X, err);
+    if (rc) return rc;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = a->y[rows[i]];
+        if (a->sw && sw) sw[i] = a->sw[rows[i]];
+    }
+    return DUET_OK;
+}
+
 const char *dt_model_names(void) { return "logreg, svm, nb, mlp"; }
 
 int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...) {

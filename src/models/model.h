@@ -76,6 +76,11 @@ struct duet_model {
     void *state;               /* the model's own */
 };
 
+/* The training rows rows[0..n) of a: a new matrix *X (free with dt_mat_free) and their labels
+ * and weights written into y (n) and sw (n; skipped when a->sw is NULL). */
+int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, int32_t *y,
+                double *sw, duet_err *err);
+
 /* Looks a model up by name; NULL when unknown. */
 const dt_model_ops *dt_model_find(const char *name);
 /* Names of all models, comma-separated, for messages. */

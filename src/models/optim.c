@@ -57,10 +57,20 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
     }
     double *g = buf, *pg = g + vec, *d = pg + vec, *wn = d + vec, *gn = wn + vec;
     double *S = gn + vec, *Y = S + vec * (size_t)M;
+    /* the tolerance is relative to the gradient at w = 0, also when w starts elsewhere (a warm
+     * start begins near an optimum, where a relative test would never be met) */
+    int zero = 1;
+    for (int64_t i = 0; i < n && zero; i++) zero = w[i] == 0;
+    if (!zero) {
+        memset(wn, 0, vec * sizeof *wn);
+        fg(user, wn, gn);
+        pseudo_grad(wn, gn, o->l1, pg, n);
+    }
     double f = fg(user, w, g) + o->l1 * l1norm(w, n);
-    pseudo_grad(w, g, o->l1, pg, n);
+    if (zero) pseudo_grad(w, g, o->l1, pg, n);
     double g0 = sqrt(dot(pg, pg, n));
     if (g0 == 0) g0 = 1;
+    pseudo_grad(w, g, o->l1, pg, n);
     int k = 0, stored = 0, head = 0;
     double fhist[10] = {0}; /* objective after the last ten iterations, by iteration mod 10 */
     o->iters = 0;

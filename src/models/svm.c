@@ -154,12 +154,8 @@ static int svm_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             if (j % CAL_FOLDS == f) te[nte++] = perm[j];
             else tr[ntr++] = perm[j];
         }
-        DT_TRY(dt_mat_rows(ctx, X, tr, ntr, &Xtr, err));
+        DT_TRY(dt_fit_rows(ctx, a, tr, ntr, &Xtr, ytr, swtr, err));
         DT_TRY(dt_mat_rows(ctx, X, te, nte, &Xte, err));
-        for (int64_t i = 0; i < ntr; i++) {
-            ytr[i] = a->y[tr[i]];
-            if (swtr) swtr[i] = a->sw[tr[i]];
-        }
         DT_TRY(train_all(ctx, &Xtr, ytr, swtr, V, a->p, l->W, err));
         dt_linear_decision(l, &Xte, ztmp);
         for (int64_t i = 0; i < nte; i++)
