@@ -18,6 +18,7 @@
 
 #define FORMAT_VERSION 1
 #define TUNE_MAX_ROWS 10000 /* hyperparameter search looks at most at this many rows */
+#define TUNE_MAX_ITER 200   /* and stops each solver there unless the user set --max-iter */
 
 // --- version, status, context ----------------------------------------------------------------
 
@@ -381,6 +382,7 @@ static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_p
             duet_train_params q = *p;
             if (strcmp(ops->tune, "C") == 0) q.C = ops->tune_grid[g];
             else q.alpha = ops->tune_grid[g];
+            if (!q.max_iter) q.max_iter = TUNE_MAX_ITER; /* ranking C needs no tight optimum */
             dt_fit_args fa = {&Xtr, ytr, K, swtr, &q, 0};
             DT_TRY(ops->fit(ctx, &fold, &fa, err));
             DT_TRY(ops->predict_proba(ctx, &fold, &Xte, P, err));

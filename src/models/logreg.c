@@ -322,6 +322,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     o.max_iter = p->max_iter > 0 ? p->max_iter : 1000;
     o.memory = 10;
     o.what = "logreg";
+    o.quiet = !a->verbose;
     if (softmax) {
         DT_TRY(dt_lbfgs(ctx, (int64_t)a->K * pb.D1, l->W, lr_fg, &pb, &o, err));
         if (a->verbose)

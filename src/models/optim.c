@@ -156,7 +156,7 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
         pseudo_grad(w, g, o->l1, pg, n);
         gn_rel = sqrt(dot(pg, pg, n)) / g0;
         k++;
-        if (o->iters % 50 == 0)
+        if (o->iters % 50 == 0 && !o->quiet)
             dt_log(ctx, 2, "%s: iteration %d objective %.8g gradient %.3g", o->what, o->iters, f, gn_rel);
         DT_TRY(dt_check_abort(ctx, o->what, err));
         if (fabs(fold - f) <= 1e-12 * fabs(f)) break;
@@ -164,7 +164,7 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
         fhist[o->iters % 10] = f;
         if (o->iters >= 10 && fhist[(o->iters + 1) % 10] - f <= 1e-2 * o->tol * fabs(f)) break;
     }
-    if (gn_rel > o->tol && o->iters >= o->max_iter)
+    if (gn_rel > o->tol && o->iters >= o->max_iter && !o->quiet)
         dt_log(ctx, 1, "%s: stopped after %d iterations (gradient %.3g of its start, tolerance %g)",
                o->what, o->iters, gn_rel, o->tol);
     o->f = f;

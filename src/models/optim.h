@@ -18,6 +18,7 @@ typedef struct dt_opt {
     int max_iter;     /* iterations (each one line search) */
     int memory;       /* correction pairs kept, e.g. 10 */
     const char *what; /* for log lines and messages */
+    int quiet;        /* 1: no log lines (fits inside a hyperparameter search) */
     const double *precond; /* optional (n): a positive diagonal that approximates the inverse
                          Hessian's shape (Jacobi preconditioning); NULL: the identity */
     double *work;     /* optional scratch of dt_lbfgs_work(n, memory) doubles, reused across

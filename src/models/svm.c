@@ -13,7 +13,7 @@
 
 /* Dual coordinate descent for vector w (D+1) on rows of X, +1 where y == pos. */
 static int dcd(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int V, int pos,
-               double C, double tol, int max_iter, double *w, duet_err *err) {
+               double C, double tol, int max_iter, int verbose, double *w, duet_err *err) {
     int64_t N = X->N, D = X->D;
     int rc = DUET_OK;
     double *alpha = dt_calloc(ctx, (size_t)N, sizeof(double));
@@ -54,7 +54,7 @@ static int dcd(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *s
         if (pgmax - pgmin <= tol) break;
         DT_TRY(dt_check_abort(ctx, "svm", err));
     }
-    if (it == max_iter) dt_log(ctx, 1, "svm: stopped after %d passes before reaching tolerance %g", it, tol);
+    if (it == max_iter && verbose) dt_log(ctx, 1, "svm: stopped after %d passes before reaching tolerance %g", it, tol);
 fail:
     dt_free(ctx, alpha);
     dt_free(ctx, qd);
@@ -63,12 +63,12 @@ fail:
 }
 
 static int train_all(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int V,
-                     const duet_train_params *p, double *W, duet_err *err) {
+                     const duet_train_params *p, int verbose, double *W, duet_err *err) {
     double C = p->C > 0 ? p->C : 1;
     double tol = p->tol > 0 ? p->tol : 0.01;
     int max_iter = p->max_iter > 0 ? p->max_iter : 1000;
     for (int v = 0; v < V; v++) {
-        int rc = dcd(ctx, X, y, sw, V, V == 1 ? 1 : v, C, tol, max_iter, W + (size_t)v * (size_t)(X->D + 1), err);
+        int rc = dcd(ctx, X, y, sw, V, V == 1 ? 1 : v, C, tol, max_iter, verbose, W + (size_t)v * (size_t)(X->D + 1), err);
         if (rc) return rc;
     }
     return DUET_OK;
@@ -156,14 +156,14 @@ static int svm_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         }
         DT_TRY(dt_fit_rows(ctx, a, tr, ntr, &Xtr, ytr, swtr, err));
         DT_TRY(dt_mat_rows(ctx, X, te, nte, &Xte, err));
-        DT_TRY(train_all(ctx, &Xtr, ytr, swtr, V, a->p, l->W, err));
+        DT_TRY(train_all(ctx, &Xtr, ytr, swtr, V, a->p, 0, l->W, err));
         dt_linear_decision(l, &Xte, ztmp);
         for (int64_t i = 0; i < nte; i++)
             memcpy(dec + (size_t)te[i] * (size_t)V, ztmp + (size_t)i * (size_t)V, (size_t)V * sizeof(double));
         dt_mat_free(ctx, &Xtr);
         dt_mat_free(ctx, &Xte);
     }
-    DT_TRY(train_all(ctx, X, a->y, a->sw, V, a->p, l->W, err));
+    DT_TRY(train_all(ctx, X, a->y, a->sw, V, a->p, a->verbose, l->W, err));
     if (N < 2 * CAL_FOLDS) dt_linear_decision(l, X, dec); /* too few rows to hold any out */
     for (int v = 0; v < V; v++) {
         for (int64_t i = 0; i < N; i++) {
