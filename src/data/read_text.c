@@ -114,6 +114,10 @@ int dt_read_jsonl(duet_ctx *ctx, const char *name, const char *buf, size_t len,
         const char *t = s;
         while (t < e && is_ws(*t)) t++;
         if (t == e) continue;
+        size_t bad = 0;
+        if (!o->latin1 && !dt_utf8_valid(s, (size_t)(e - s), &bad)) /* JSON is UTF-8 by definition */
+            DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: invalid UTF-8 at byte %zu of the line (--latin1 reads Latin-1)",
+                          name, (long long)line, bad + 1));
         j = cJSON_ParseWithLength(s, (size_t)(e - s));
         if (!j) DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: invalid JSON", name, (long long)line));
         if (!cJSON_IsObject(j)) DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: expected a JSON object", name, (long long)line));

@@ -79,7 +79,26 @@ expect_err "cannot sample" "cannot generate" $duet generate "$t/logreg.duet"
 expect_err "cannot score" "likelihood" $duet score "$t/svm.duet" "$t/test.tsv"
 expect_err "unknown label" "not one of" $duet generate "$t/nb.duet" --label eggs
 expect_err "bad format" "--format" $duet eval "$t/nb.duet" "$t/test.tsv" --format xml
-expect_err "wrong data kind" "" $duet predict "$t/logreg.duet" data/nonexistent.csv
+expect_err "missing data" "nonexistent.csv" $duet predict "$t/logreg.duet" data/nonexistent.csv
+: > "$t/empty.csv"
+expect_err "empty file" "empty.csv" $duet train "$t/empty.csv"
+printf 'a,b,label\n1,2,x\n3,4\n' > "$t/short.csv"
+expect_err "short CSV row" "short.csv:3: expected 3 fields, got 2" $duet train "$t/short.csv"
+printf 'a,b,label\n1,2,x\n3,4,y\n' > "$t/ok.csv"
+expect_err "unknown column" "nosuch" $duet train "$t/ok.csv" --label nosuch
+expect_err "column out of range" "'9'" $duet train "$t/ok.csv" --label 9
+printf '1 3:1 2:4\n0 1:1\n' > "$t/bad.svm"
+expect_err "LIBSVM order" "bad.svm:1:" $duet train "$t/bad.svm"
+printf '1 3:x\n' > "$t/bad2.svm"
+expect_err "LIBSVM value" "bad2.svm:1:" $duet train "$t/bad2.svm"
+printf '\000\000\010\003\000\000\000\005' > "$t/bad-idx3-ubyte"
+expect_err "truncated IDX" "bad-idx3-ubyte" $duet train "$t/bad-idx3-ubyte" --labels "$t/bad-idx3-ubyte"
+printf '{"text": "caf\351", "label": "a"}\n{"text": "b", "label": "b"}\n' > "$t/bad.jsonl"
+expect_err "invalid UTF-8" "bad.jsonl:1: invalid UTF-8" $duet train "$t/bad.jsonl"
+printf 'ham\tcaf\351 au lait\nspam\tfree \377 prize\n' > "$t/latin.tsv"
+expect_ok "Latin-1 text TSV read as Latin-1" $duet train "$t/latin.tsv" --model nb -o "$t/latin.duet" --quiet
+expect_ok "limit" $duet train "$t/train.tsv" --model nb --limit 100 -o "$t/lim.duet"
+contains "limit" "on 100 examples"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

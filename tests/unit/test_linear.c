@@ -181,6 +181,16 @@ static void test_vs_liblinear(void) {
             double dw = 0;
             for (int64_t j = 0; j <= p.D; j++) dw = fmax(dw, fabs(l->W[j] - ref[j]));
             CHECK(dw < 1e-3);
+            /* the same predictions on >= 99.5% of fresh rows */
+            problem q;
+            make_problem(ctx, 2000, 30, 2, 77, &q);
+            int64_t agree = 0;
+            for (int64_t i = 0; i < q.N; i++) {
+                double a = dt_mat_dot(&q.sparse, i, l->W) + l->W[q.D], b = dt_mat_dot(&q.sparse, i, ref) + ref[q.D];
+                agree += (a > 0) == (b > 0);
+            }
+            CHECK(agree >= 0.995 * (double)q.N);
+            free_problem(ctx, &q);
             dt_linear_free(ctx, m.state);
         }
         /* L2-loss SVM, dual, -s 1 */
