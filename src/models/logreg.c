@@ -108,7 +108,7 @@ static double fg_binary(lr_problem *pb, const double *w) {
     int64_t N = pb->X->N;
     double f = 0;
     linear_part(pb, w);
-#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->threads)
+#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd ? 1 : pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double s = pb->sw ? pb->sw[i] : 1;
         double yi = pb->y[i] == pb->pos ? 1 : -1;
@@ -125,7 +125,7 @@ static double fg_softmax(lr_problem *pb, const double *w) {
     int K = pb->K;
     double f = 0;
     linear_part(pb, w);
-#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->threads)
+#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd ? 1 : pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double *zi = pb->z + (size_t)i * (size_t)K;
         double mx = -INFINITY;
