@@ -1,12 +1,13 @@
 # scikit-learn on a LIBSVM train/test pair: prints "fit_s predict_s accuracy" (in-process times).
-# usage: /usr/bin/python3 bench/peer_sklearn.py logreg|nb C TRAIN TEST
+# usage: /usr/bin/python3 bench/peer_sklearn.py logreg|nb C TRAIN TEST [MAX_ITER]
 import sys, time
 from sklearn.datasets import load_svmlight_files
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 model, C, tr, te = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 Xtr, ytr, Xte, yte = load_svmlight_files([tr, te])
-m = LogisticRegression(C=C, max_iter=1000) if model == "logreg" else MultinomialNB(alpha=C)
+it = int(sys.argv[5]) if len(sys.argv) > 5 else 1000
+m = LogisticRegression(C=C, max_iter=it) if model == "logreg" else MultinomialNB(alpha=C)
 t0 = time.perf_counter(); m.fit(Xtr, ytr); t1 = time.perf_counter()
 acc = (m.predict(Xte) == yte).mean(); t2 = time.perf_counter()
 print(f"{t1 - t0:.3f} {t2 - t1:.3f} {acc:.4f}")

@@ -57,16 +57,24 @@ static void linear_part(lr_problem *pb, const double *w) {
         }
 }
 
-/* A double copy of dense X for the BLAS path; *out stays NULL (row loops) for CSR input, without
- * BLAS or for sizes BLAS's int cannot index. Fails only when out of memory. */
+/* A double copy of X for the BLAS path: dense input, or CSR input that is at least a quarter
+ * full (pixels written as LIBSVM). *out stays NULL (row loops) otherwise, without BLAS, or for
+ * sizes BLAS's int cannot index or that would take over 8 GB. Fails only when out of memory. */
 static int dense_copy(duet_ctx *ctx, const dt_mat *X, double **out, duet_err *err) {
     *out = NULL;
 #ifdef DT_HAVE_BLAS
-    if (!X->x || X->N >= INT32_MAX || X->D >= INT32_MAX || (double)X->N * (double)X->D >= 1e9) return DUET_OK;
+    double cells = (double)X->N * (double)X->D;
+    if (X->N >= INT32_MAX || X->D >= INT32_MAX || cells >= 1e9) return DUET_OK;
+    if (!X->x && (double)X->rowptr[X->N] < 0.25 * cells) return DUET_OK;
     size_t n = (size_t)X->N * (size_t)X->D;
-    double *xd = dt_alloc_e(ctx, n, sizeof(double), "logreg: dense copy", err);
-    if (!xd) return DUET_ENOMEM;
-    for (size_t i = 0; i < n; i++) xd[i] = X->x[i];
+    double *xd = X->x ? dt_alloc_e(ctx, n, sizeof(double), "logreg: dense copy", err)
+                      : dt_calloc(ctx, n, sizeof(double));
+    if (!xd) return X->x ? DUET_ENOMEM : dt_err(err, DUET_ENOMEM, "logreg: dense copy: out of memory");
+    if (X->x)
+        for (size_t i = 0; i < n; i++) xd[i] = X->x[i];
+    else
+        for (int64_t i = 0; i < X->N; i++)
+            for (int64_t q = X->rowptr[i]; q < X->rowptr[i + 1]; q++) xd[(size_t)i * (size_t)X->D + (size_t)X->col[q]] = X->val[q];
     *out = xd;
 #else
     (void)ctx;
@@ -304,6 +312,10 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
 #ifdef _OPENMP
     if (pb.threads > omp_get_max_threads()) pb.threads = omp_get_max_threads();
 #endif
+    /* a pass over fewer than ~4M stored values is quicker alone than with a thread team's
+     * start and barriers on every evaluation */
+    double work = (a->X->x ? (double)a->X->N * (double)a->X->D : (double)a->X->rowptr[a->X->N]) * (double)pb.K;
+    if (work < 4e6 && V == 1) pb.threads = 1;
     pb.z = dt_alloc_e(ctx, (size_t)a->X->N, (size_t)pb.K * sizeof(double), "logreg", err);
     pb.gbuf = dt_alloc_e(ctx, (size_t)pb.threads * (size_t)pb.K, (size_t)pb.D1 * sizeof(double), "logreg", err);
     if (!pb.z || !pb.gbuf) {
