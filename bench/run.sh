@@ -45,7 +45,7 @@ logreg() { # NAME C RUNS [SKLEARN_MAX_ITER]
     l_pred=$(wall $3 liblinear-predict $te $out/ll.model $out/ll.out)
     l_acc=$(liblinear-predict $te $out/ll.model $out/ll.out | sed -n 's/Accuracy = \([0-9.]*\)%.*/\1/p' | awk '{printf "%.4f", $1/100}')
     line "" "" LIBLINEAR $l_fit $l_pred $l_acc "$(ratio $l_fit $d_fit)"
-    set -- $1 $2 $($py bench/peer_sklearn.py logreg $2 $tr $te $4)
+    set -- $1 $2 $($py bench/peer_sklearn.py logreg $2 $tr $te $4 2>/dev/null)
     line "" "" scikit-learn $3 $4 $5 "$(ratio $3 $d_fit)"
 }
 
@@ -55,7 +55,7 @@ nb() { # NAME ALPHA
     d_fit=$(wall $RUNS $duet train $tr --model nb --nb multinomial --alpha $2 --quiet -o $out/nb.duet)
     d_pred=$(wall $RUNS $duet eval $out/nb.duet $te --format json)
     d_acc=$($duet eval $out/nb.duet $te --format json | sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
-    set -- $1 $2 $($py bench/peer_sklearn.py nb $2 $tr $te)
+    set -- $1 $2 $($py bench/peer_sklearn.py nb $2 $tr $te 2>/dev/null)
     line "$1" "naive Bayes alpha=$2" duet $d_fit $d_pred $d_acc ""
     line "" "" scikit-learn $3 $4 $5 "$(ratio $3 $d_fit)"
 }
@@ -65,8 +65,8 @@ line data model tool fit predict accuracy peer/duet
 logreg sms-tfidf 10 $RUNS
 logreg 20ng-tfidf 10 1
 logreg fmnist 1 1 100 # scikit-learn at its default 100 iterations: 1000 take over 10 minutes here
-nb sms-counts 1
-nb 20ng-counts 0.1
+nb sms 1
+nb 20ng 0.1
 
 # end to end on raw text: whole processes, reading and featurizing included
 cat > $out/sk_nb.py <<'PY'
