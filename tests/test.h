@@ -93,15 +93,17 @@ static inline char *t_tmpfile(const char *suffix, const char *s, size_t n) {
 }
 #define T_TMP(suffix, str) t_tmpfile(suffix, str, strlen(str))
 
-/* Path of a file under ../shared/data, or NULL (and a SKIP) when it is missing. */
+/* Path of a file under ../shared/data (or the project's data/), or NULL when it is missing:
+ * the caller skips, saying why. */
 static inline const char *t_shared(const char *rel) {
     static char buf[8][512];
     static int next;
     char *p = buf[next++ % 8];
     const char *root = getenv("DUET_SHARED_DATA");
     snprintf(p, 512, "%s/%s", root ? root : "../shared/data", rel);
-    if (access(p, R_OK) != 0) return NULL;
-    return p;
+    if (access(p, R_OK) == 0) return p;
+    snprintf(p, 512, "data/%s", rel); /* the project ships a few small sets itself */
+    return access(p, R_OK) == 0 ? p : NULL;
 }
 
 /* A failing allocator: fails the k-th allocation (1-based) and counts live blocks. */
