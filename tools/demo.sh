@@ -10,7 +10,7 @@ awk 'NR % 5 != 0' data/sms_spam/SMSSpamCollection > $dir/train.tsv
 awk 'NR % 5 == 0' data/sms_spam/SMSSpamCollection > $dir/test.tsv
 echo "== SMS Spam Collection: $(wc -l < $dir/train.tsv) messages to train, $(wc -l < $dir/test.tsv) to test"
 echo
-echo "== discriminative: logistic regression on TF-IDF word 1-2-grams"
+echo "== discriminative: logistic regression on TF-IDF word 1-2-grams and character 2-5-grams"
 $duet train $dir/train.tsv --model logreg -o $dir/spam-logreg.duet --test $dir/test.tsv
 echo
 $duet info $dir/spam-logreg.duet --top 10
