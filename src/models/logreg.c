@@ -31,7 +31,9 @@ typedef struct lr_problem {
     double *z;     /* (N, K) scratch */
     double *gbuf;  /* (threads, K * D1) per-thread gradients */
     int threads;
-    const double *xd; /* dense X in double (N, D) for BLAS, or NULL: row loops */
+    const double *xd; /* dense X in double (N, D) for BLAS, or NULL */
+    const float *xf;  /* large dense X in float (N, D) for BLAS (half the memory traffic), or NULL */
+    float *fw, *fz, *fg; /* float scratch for xf: weights (K, D1), z (N, K), gradient (K, D) */
 } lr_problem;
 
 /* z (N, K) = X w^T + b for the K vectors of w: one matrix product when X is dense and BLAS is
@@ -41,6 +43,17 @@ static void linear_part(lr_problem *pb, const double *w) {
     int64_t N = X->N, D = pb->D1 - 1;
     int K = pb->K;
 #ifdef DT_HAVE_BLAS
+    if (pb->xf) {
+        size_t nw = (size_t)K * (size_t)pb->D1;
+        for (size_t j = 0; j < nw; j++) pb->fw[j] = (float)w[j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, K, (int)D, 1.0f, pb->xf, (int)D, pb->fw, (int)pb->D1,
+                    0.0f, pb->fz, K);
+        for (int64_t i = 0; i < N; i++)
+            for (int k = 0; k < K; k++)
+                pb->z[(size_t)i * (size_t)K + (size_t)k] =
+                    (double)pb->fz[(size_t)i * (size_t)K + (size_t)k] + w[(size_t)k * (size_t)pb->D1 + (size_t)D];
+        return;
+    }
     if (pb->xd) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, K, (int)D, 1.0, pb->xd, (int)D, w, (int)pb->D1, 0.0,
                     pb->z, K);
@@ -109,6 +122,37 @@ static double *jacobi(duet_ctx *ctx, const lr_problem *pb, duet_err *err) {
     return P;
 }
 
+/* For large dense problems (>= 4M values) the BLAS path runs in float: X as it is (or a float
+ * densified copy of quarter-full CSR input) and float scratch in one block *fbuf; the sums
+ * that follow stay in double. Leaves pb->xf NULL when it does not apply. */
+static int float_mode(duet_ctx *ctx, lr_problem *pb, float **own, float **fbuf, duet_err *err) {
+    *own = *fbuf = NULL;
+#ifdef DT_HAVE_BLAS
+    const dt_mat *X = pb->X;
+    double cells = (double)X->N * (double)X->D;
+    if (cells < 4e6 || X->N >= INT32_MAX || X->D >= INT32_MAX || cells >= 2e9) return DUET_OK;
+    if (!X->x && (double)X->rowptr[X->N] < 0.25 * cells) return DUET_OK;
+    size_t K = (size_t)pb->K, D = (size_t)X->D, N = (size_t)X->N;
+    *fbuf = dt_alloc_e(ctx, K * (D + 1) + N * K + K * D, sizeof(float), "logreg: float scratch", err);
+    if (!*fbuf) return DUET_ENOMEM;
+    if (!X->x) {
+        *own = dt_calloc(ctx, N * D, sizeof(float));
+        if (!*own) return dt_err(err, DUET_ENOMEM, "logreg: dense copy: out of memory");
+        for (size_t i = 0; i < N; i++)
+            for (int64_t q = X->rowptr[i]; q < X->rowptr[i + 1]; q++) (*own)[i * D + (size_t)X->col[q]] = X->val[q];
+    }
+    pb->xf = X->x ? X->x : *own;
+    pb->fw = *fbuf;
+    pb->fz = pb->fw + K * (D + 1);
+    pb->fg = pb->fz + N * K;
+#else
+    (void)ctx;
+    (void)pb;
+    (void)err;
+#endif
+    return DUET_OK;
+}
+
 static double log1pexp(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
 
 /* f and gradient of the loss part for a binary vector w (D1). */
@@ -116,7 +160,7 @@ static double fg_binary(lr_problem *pb, const double *w) {
     int64_t N = pb->X->N;
     double f = 0;
     linear_part(pb, w);
-#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd ? 1 : pb->threads)
+#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd || pb->xf ? 1 : pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double s = pb->sw ? pb->sw[i] : 1;
         double yi = pb->y[i] == pb->pos ? 1 : -1;
@@ -133,7 +177,7 @@ static double fg_softmax(lr_problem *pb, const double *w) {
     int K = pb->K;
     double f = 0;
     linear_part(pb, w);
-#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd ? 1 : pb->threads)
+#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd || pb->xf ? 1 : pb->threads)
     for (int64_t i = 0; i < N; i++) {
         double *zi = pb->z + (size_t)i * (size_t)K;
         double mx = -INFINITY;
@@ -157,6 +201,19 @@ static void grad_from_z(lr_problem *pb, double *g) {
     size_t len = (size_t)K * (size_t)pb->D1;
     int T = pb->threads;
 #ifdef DT_HAVE_BLAS
+    if (pb->xf) { /* the same in float */
+        size_t nz = (size_t)N * (size_t)K;
+        for (size_t t = 0; t < nz; t++) pb->fz[t] = (float)pb->z[t];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)D, (int)N, (float)pb->C, pb->fz, K, pb->xf, (int)D,
+                    0.0f, pb->fg, (int)D);
+        for (int k = 0; k < K; k++) {
+            double s = 0;
+            for (int64_t j = 0; j < D; j++) g[(size_t)k * (size_t)pb->D1 + (size_t)j] = pb->fg[(size_t)k * (size_t)D + (size_t)j];
+            for (int64_t i = 0; i < N; i++) s += pb->z[(size_t)i * (size_t)K + (size_t)k];
+            g[(size_t)k * (size_t)pb->D1 + (size_t)D] = pb->C * s;
+        }
+        return;
+    }
     if (pb->xd) { /* G = C z^T X, bias = C sum_i z_i */
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)D, (int)N, pb->C, pb->z, K, pb->xd, (int)D, 0.0, g,
                     (int)pb->D1);
@@ -295,6 +352,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     lr_problem pb = {0};
     dt_opt o = {0};
     double *xd = NULL, *precond = NULL;
+    float *xf_own = NULL, *fbuf = NULL;
     DT_TRY(dt_linear_new(ctx, V, a->X->D, &l, err));
     l->softmax = softmax;
     const dt_linear *prev = m->state; /* warm start from an earlier fit of the same shape */
@@ -322,7 +380,8 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         rc = DUET_ENOMEM;
         goto fail;
     }
-    DT_TRY(dense_copy(ctx, a->X, &xd, err));
+    if (softmax || V == 1) DT_TRY(float_mode(ctx, &pb, &xf_own, &fbuf, err)); /* not shared by OvR threads */
+    if (!pb.xf) DT_TRY(dense_copy(ctx, a->X, &xd, err));
     pb.xd = xd;
     if (pb.l2 && !(precond = jacobi(ctx, &pb, err))) {
         rc = DUET_ENOMEM;
@@ -335,6 +394,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     o.memory = 10;
     o.what = "logreg";
     o.quiet = !a->verbose;
+    if (pb.xf && o.tol < 1e-3) o.tol = 1e-3; /* float products: gradients below that are noise */
     if (softmax) {
         DT_TRY(dt_lbfgs(ctx, (int64_t)a->K * pb.D1, l->W, lr_fg, &pb, &o, err));
         if (a->verbose)
@@ -364,6 +424,8 @@ fail:
     dt_free(ctx, o.work);
     dt_free(ctx, xd);
     dt_free(ctx, precond);
+    dt_free(ctx, xf_own);
+    dt_free(ctx, fbuf);
     return rc;
 }
 
