@@ -49,6 +49,29 @@ static int acc_finish(const text_acc *a, const char *name, duet_err *err) {
 
 // --- label<TAB>text --------------------------------------------------------------------------
 
+/* Lines of a buffer (after a UTF-8 byte-order mark), numbered from 1, without the \n or \r\n. */
+typedef struct line_iter {
+    const char *buf;
+    size_t len, pos;
+    int64_t line;
+} line_iter;
+
+static line_iter lines_of(const char *buf, size_t len) {
+    line_iter it = {buf, len, len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3) ? 3 : 0, 0};
+    return it;
+}
+
+static int next_line(line_iter *it, const char **s, const char **e) {
+    if (it->pos >= it->len) return 0;
+    *s = it->buf + it->pos;
+    const char *nl = memchr(*s, '\n', it->len - it->pos);
+    *e = nl ? nl : it->buf + it->len;
+    it->pos = (size_t)(*e - it->buf) + 1;
+    it->line++;
+    if (*e > *s && (*e)[-1] == '\r') (*e)--;
+    return 1;
+}
+
 int dt_read_text_tsv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                      const duet_load_opts *o, duet_data **out, duet_err *err) {
     *out = NULL;
@@ -56,16 +79,10 @@ int dt_read_text_tsv(duet_ctx *ctx, const char *name, const char *buf, size_t le
     text_acc acc;
     memset(&acc, 0, sizeof acc);
     DT_TRY(dt_data_new(ctx, DUET_DATA_TEXT, name, &acc.d, err));
-    size_t pos = 0;
-    int64_t line = 0;
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) pos = 3;
-    while (pos < len && !(o->limit > 0 && acc.d->N >= o->limit)) {
-        const char *s = buf + pos;
-        const char *nl = memchr(s, '\n', len - pos);
-        const char *e = nl ? nl : buf + len;
-        pos = (size_t)(e - buf) + 1;
-        line++;
-        if (e > s && e[-1] == '\r') e--;
+    line_iter it = lines_of(buf, len);
+    const char *s, *e;
+    while (!(o->limit > 0 && acc.d->N >= o->limit) && next_line(&it, &s, &e)) {
+        int64_t line = it.line;
         const char *t = s;
         while (t < e && is_ws(*t)) t++;
         if (t == e) continue;
@@ -102,15 +119,10 @@ int dt_read_jsonl(duet_ctx *ctx, const char *name, const char *buf, size_t len,
     const char *tkey = o->text ? o->text : "text";
     const char *lkey = o->label ? o->label : "label";
     DT_TRY(dt_data_new(ctx, DUET_DATA_TEXT, name, &acc.d, err));
-    size_t pos = 0;
-    int64_t line = 0;
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) pos = 3;
-    while (pos < len && !(o->limit > 0 && acc.d->N >= o->limit)) {
-        const char *s = buf + pos;
-        const char *nl = memchr(s, '\n', len - pos);
-        const char *e = nl ? nl : buf + len;
-        pos = (size_t)(e - buf) + 1;
-        line++;
+    line_iter it = lines_of(buf, len);
+    const char *s, *e;
+    while (!(o->limit > 0 && acc.d->N >= o->limit) && next_line(&it, &s, &e)) {
+        int64_t line = it.line;
         const char *t = s;
         while (t < e && is_ws(*t)) t++;
         if (t == e) continue;
