@@ -4,6 +4,7 @@
  * accuracy on generated blobs and, through the public API, on iris, digits and SMS spam. */
 #include "models/mlp.h"
 #include "test.h"
+#include "test_mat.h"
 
 static duet_ctx CTX = {.n_threads = 4, .seed = 42};
 
@@ -22,27 +23,6 @@ static void model_clear(duet_model *m) {
     dt_pool_clear(&m->pool);
 }
 
-static dt_mat to_csr(const float *x, int64_t N, int64_t D) {
-    dt_mat m = {N, D, NULL, calloc((size_t)N + 1, sizeof(int64_t)), calloc((size_t)(N * D) + 1, sizeof(int32_t)),
-                calloc((size_t)(N * D) + 1, sizeof(float))};
-    int64_t p = 0;
-    for (int64_t i = 0; i < N; i++) {
-        for (int64_t j = 0; j < D; j++)
-            if (x[i * D + j] != 0) {
-                m.col[p] = (int32_t)j;
-                m.val[p++] = x[i * D + j];
-            }
-        m.rowptr[i + 1] = p;
-    }
-    return m;
-}
-
-static void free_csr(dt_mat *m) {
-    free(m->rowptr);
-    free(m->col);
-    free(m->val);
-}
-
 static void test_gradient_check(void) {
     enum { D = 5, H = 4, K = 3, B = 6 };
     int64_t size[4] = {D, H, H, K};
@@ -59,7 +39,7 @@ static void test_gradient_check(void) {
     for (size_t t = 0; t < n; t++) theta[t] = (float)(0.7 * dt_rng_normal(&r));
     for (int t = 0; t < B * D; t++) x[t] = (t % 3 == 1) ? 0.0f : (float)dt_rng_normal(&r);
     dt_mat X = {B, D, x, NULL, NULL, NULL};
-    dt_mat Xs = to_csr(x, B, D);
+    dt_mat Xs = t_to_csr(x, B, D);
     duet_err err = {0, ""};
     double l2 = 0.05, loss, loss2;
     CHECK_OK(dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, sw, l2, &loss, grad, &err));
@@ -94,7 +74,7 @@ static void test_gradient_check(void) {
     int nz = 0;
     for (size_t t = 0; t < n; t++) nz += grad[t] != 0;
     CHECK(nz == 0 && loss == 0);
-    free_csr(&Xs);
+    t_free_csr(&Xs);
     free(theta);
     free(grad);
     free(grad2);
@@ -114,7 +94,7 @@ static void test_lazy_step(void) {
     x[3 * D + 1] = 1.5f;
     int32_t y[N] = {0, 1, 2, 1};
     int64_t rows[B] = {3, 0, 2};
-    dt_mat X = {N, D, x, NULL, NULL, NULL}, Xs = to_csr(x, N, D);
+    dt_mat X = {N, D, x, NULL, NULL, NULL}, Xs = t_to_csr(x, N, D);
     float *th = calloc(n, sizeof(float)), *m = calloc(n, sizeof(float)), *v = calloc(n, sizeof(float));
     float *th0 = calloc(n, sizeof(float)), *m0 = calloc(n, sizeof(float)), *v0 = calloc(n, sizeof(float));
     dt_rng r;
@@ -155,7 +135,7 @@ static void test_lazy_step(void) {
     CHECK(far == 0);
     CHECK_ERR(dt_mlp_adam_step(&CTX, size, 2, th, m, v, 0, 0.01, &Xs, rows, B, y, NULL, 0.1, &err), &err, DUET_EINVAL,
               "step 0");
-    free_csr(&Xs);
+    t_free_csr(&Xs);
     free(th), free(m), free(v), free(th0), free(m0), free(v0), free(td), free(md), free(vd);
 }
 
@@ -227,15 +207,15 @@ static void test_blobs_deterministic(void) {
     CHECK_OK(c.ops->predict_proba(&c2, &c, &T, Pb, &err));
     CHECK(memcmp(Pa, Pb, sizeof(float) * N * 3) != 0);
     /* CSR input gives the same kind of model */
-    dt_mat Xs = to_csr(x, N, D), Ts = to_csr(xt, N, D);
+    dt_mat Xs = t_to_csr(x, N, D), Ts = t_to_csr(xt, N, D);
     model_clear(&c);
     model_init(&c, &CTX, 3, D);
     CHECK_OK(fit(&c, &Xs, y, 3, &p, 0, &err));
     double accs = accuracy(&c, &Ts, yt);
     CHECK(accs > 0.85);
     CHECK_NEAR(accuracy(&c, &T, yt), accs, 1e-12); /* dense and CSR prediction agree */
-    free_csr(&Xs);
-    free_csr(&Ts);
+    t_free_csr(&Xs);
+    t_free_csr(&Ts);
     free(Pa);
     free(Pb);
     model_clear(&a);
@@ -428,7 +408,7 @@ static void test_failing_alloc(void) {
     int32_t y[N];
     blobs(x, y, N, D, 9);
     dt_mat X = {N, D, x, NULL, NULL, NULL};
-    dt_mat Xs = to_csr(x, N, D);
+    dt_mat Xs = t_to_csr(x, N, D);
     duet_train_params p = duet_train_params_default();
     p.hidden = 8;
     p.epochs = 2;
@@ -452,7 +432,7 @@ static void test_failing_alloc(void) {
         }
     CHECK(failures > 0);
     CHECK(bad == 0);
-    free_csr(&Xs);
+    t_free_csr(&Xs);
 }
 
 /* Trains an MLP through the public API on every 5th row held out; returns accuracy or -1. */

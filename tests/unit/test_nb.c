@@ -4,6 +4,7 @@
  * and one end-to-end run through the public API. */
 #include "models/model.h"
 #include "test.h"
+#include "test_mat.h"
 
 /* The count matrix of the golden tests (N=8, D=5, K=3) and three test rows. */
 static float CX[8 * 5] = {2, 0, 1, 0, 3, 0, 1, 0, 4, 0, 1, 1, 0, 0, 2, 0, 3, 1, 2, 0,
@@ -47,27 +48,6 @@ static dt_mat dense(float *x, int64_t N, int64_t D) {
 }
 
 /* A CSR copy of a dense matrix (zeros dropped); free with free_csr. */
-static dt_mat to_csr(const float *x, int64_t N, int64_t D) {
-    dt_mat m = {N, D, NULL, calloc((size_t)N + 1, sizeof(int64_t)), calloc((size_t)(N * D), sizeof(int32_t)),
-                calloc((size_t)(N * D), sizeof(float))};
-    int64_t p = 0;
-    for (int64_t i = 0; i < N; i++) {
-        for (int64_t j = 0; j < D; j++)
-            if (x[i * D + j] != 0) {
-                m.col[p] = (int32_t)j;
-                m.val[p++] = x[i * D + j];
-            }
-        m.rowptr[i + 1] = p;
-    }
-    return m;
-}
-
-static void free_csr(dt_mat *m) {
-    free(m->rowptr);
-    free(m->col);
-    free(m->val);
-}
-
 static void model_init(duet_model *m, duet_ctx *ctx, int K, int64_t D) {
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
@@ -102,7 +82,7 @@ static void check_proba(const duet_model *m, const dt_mat *T, const double *want
 static void test_multinomial_golden(void) {
     duet_err err = {0, ""};
     dt_mat X = dense(CX, 8, 5), T = dense(CT, 3, 5);
-    dt_mat Xs = to_csr(CX, 8, 5), Ts = to_csr(CT, 3, 5);
+    dt_mat Xs = t_to_csr(CX, 8, 5), Ts = t_to_csr(CT, 3, 5);
     duet_model m;
     model_init(&m, &CTX, 3, 5);
     CHECK_OK(fit(&m, &X, CY, 3, NULL, DUET_NB_MULTINOMIAL, 0.5, &err));
@@ -119,14 +99,14 @@ static void test_multinomial_golden(void) {
     CHECK_OK(fit(&m, &Xs, CY, 3, CSW, DUET_NB_AUTO, 0.5, &err));
     check_proba(&m, &T, MNBW, 1e-6);
     model_clear(&m);
-    free_csr(&Xs);
-    free_csr(&Ts);
+    t_free_csr(&Xs);
+    t_free_csr(&Ts);
 }
 
 static void test_bernoulli_golden(void) {
     duet_err err = {0, ""};
     dt_mat X = dense(CX, 8, 5), T = dense(CT, 3, 5);
-    dt_mat Xs = to_csr(CX, 8, 5), Ts = to_csr(CT, 3, 5);
+    dt_mat Xs = t_to_csr(CX, 8, 5), Ts = t_to_csr(CT, 3, 5);
     duet_model m;
     model_init(&m, &CTX, 3, 5);
     CHECK_OK(fit(&m, &X, CY, 3, NULL, DUET_NB_BERNOULLI, 0, &err)); /* alpha 0 -> 1 */
@@ -136,14 +116,14 @@ static void test_bernoulli_golden(void) {
     CHECK_OK(fit(&m, &Xs, CY, 3, NULL, DUET_NB_BERNOULLI, 1.0, &err));
     check_proba(&m, &T, BNB, 1e-6);
     model_clear(&m);
-    free_csr(&Xs);
-    free_csr(&Ts);
+    t_free_csr(&Xs);
+    t_free_csr(&Ts);
 }
 
 static void test_gaussian_golden(void) {
     duet_err err = {0, ""};
     dt_mat X = dense(GX, 7, 3), T = dense(GT, 3, 3);
-    dt_mat Xs = to_csr(GX, 7, 3), Ts = to_csr(GT, 3, 3);
+    dt_mat Xs = t_to_csr(GX, 7, 3), Ts = t_to_csr(GT, 3, 3);
     duet_model m;
     model_init(&m, &CTX, 2, 3);
     CHECK_OK(fit(&m, &X, GY, 2, NULL, DUET_NB_AUTO, 0, &err)); /* dense -> Gaussian, alpha ignored */
@@ -162,8 +142,8 @@ static void test_gaussian_golden(void) {
     CHECK_OK(fit(&m, &X, GY, 2, GSW, DUET_NB_GAUSSIAN, 0, &err));
     check_proba(&m, &T, GNBW, 1e-6);
     model_clear(&m);
-    free_csr(&Xs);
-    free_csr(&Ts);
+    t_free_csr(&Xs);
+    t_free_csr(&Ts);
 }
 
 static void test_bad_input(void) {
@@ -189,7 +169,7 @@ static void test_bad_input(void) {
 
 static void test_explain_and_weights(void) {
     duet_err err = {0, ""};
-    dt_mat Xs = to_csr(CX, 8, 5), Ts = to_csr(CT, 3, 5);
+    dt_mat Xs = t_to_csr(CX, 8, 5), Ts = t_to_csr(CT, 3, 5);
     duet_model m;
     model_init(&m, &CTX, 3, 5);
     CHECK_OK(fit(&m, &Xs, CY, 3, NULL, DUET_NB_MULTINOMIAL, 0.5, &err));
@@ -205,8 +185,8 @@ static void test_explain_and_weights(void) {
     CHECK_ERR(m.ops->explain(&CTX, &m, &Ts, 5, 0, feat, val, &n, &err), &err, DUET_ERANGE, "out of range");
     CHECK_ERR(m.ops->feature_weights(&CTX, &m, 3, w, &err), &err, DUET_ERANGE, "out of range");
     model_clear(&m);
-    free_csr(&Xs);
-    free_csr(&Ts);
+    t_free_csr(&Xs);
+    t_free_csr(&Ts);
 }
 
 static void test_sample(void) {
@@ -348,7 +328,7 @@ static void test_corrupt_files(void) {
 
 static void test_failing_alloc(void) {
     dt_mat X = dense(CX, 8, 5), G = dense(GX, 7, 3);
-    dt_mat Gs = to_csr(GX, 7, 3);
+    dt_mat Gs = t_to_csr(GX, 7, 3);
     for (int t = 0; t < 3; t++) {
         int failures = 0, leaks = 0;
         for (long k = 1; k < 40; k++) {
@@ -370,7 +350,7 @@ static void test_failing_alloc(void) {
         CHECK(failures > 0);
         CHECK(leaks == 0);
     }
-    free_csr(&Gs);
+    t_free_csr(&Gs);
 }
 
 static void test_public_api(void) {
