@@ -1,7 +1,7 @@
 /* duet.c — the command line: parses flags, calls the library through include/duet.h only, and
  * turns a status into a one-line error and a non-zero exit. Dispatches on what a model can do
  * (duet_model_caps), never on its name.
- * Commands: train, predict, eval, info, generate, score; `duet help COMMAND` or `--help`.
+ * Commands: train, predict, eval, info, generate, score, import; `duet help COMMAND` or `--help`.
  */
 #include <errno.h>
 #include <math.h>
@@ -186,7 +186,7 @@ static const opt_spec data_opts_list[] = {
     {"--label", "COL", "label column: header name or 1-based index (default: last; JSONL: \"label\")"},
     {"--text", "COL", "text column or field: header name or 1-based index (makes a CSV text data)"},
     {"--labels", "FILE", "IDX label file that goes with IDX images"},
-    {"--input-format", "F", "csv, libsvm, text (label<TAB>text), jsonl, dir or idx (default: detect)"},
+    {"--input-format", "F", "csv, libsvm, text (label<TAB>text), jsonl, dir, idx or corpus (default: detect)"},
     {"--header", "yes|no", "CSV: whether the first row names the columns (default: detect)"},
     {"--sep", "C", "CSV separator: , ; tab or space (default: detect)"},
     {"--limit", "N", "read only the first N examples"},
@@ -245,7 +245,7 @@ static int load_opts(const args *a, duet_load_opts *o) {
     if (opt_i64(a, "--limit", 1, 0x7fffffffffffffffLL, &o->limit)) return 1;
     const char *f = get(a, "--input-format");
     if (f) {
-        static const char *const names[] = {"auto", "csv", "libsvm", "text", "jsonl", "dir", "idx", NULL};
+        static const char *const names[] = {"auto", "csv", "libsvm", "text", "jsonl", "dir", "idx", "corpus", NULL};
         if (pick("--input-format", f, names, &o->format)) return 1;
     }
     const char *h = get(a, "--header");
@@ -273,6 +273,15 @@ static int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabel
 }
 
 /* Data to predict on: labelled when every label is a class of the model, else unlabelled. */
+static int load_corpus(duet_ctx *ctx, const args *a, const char *path, duet_data **d) {
+    duet_load_opts o;
+    if (load_opts(a, &o)) return 1;
+    o.format = DUET_FMT_CORPUS;
+    duet_err e;
+    if (duet_data_load(ctx, path, &o, d, &e)) return fail(&e);
+    return 0;
+}
+
 static int load_for_model(duet_ctx *ctx, const args *a, const char *path, const duet_model *m, duet_data **d) {
     duet_load_opts o;
     duet_err e;
@@ -328,7 +337,7 @@ static void json_num(FILE *f, double v) {
 
 static const opt_spec train_opts[] = {
     {"-o", "MODEL", "where to write the model (default: model.duet)"},
-    {"--model", "NAME", "logreg (default), svm, nb or mlp"},
+    {"--model", "NAME", "logreg (default), svm, nb, mlp, or gpt (a language model trained on a running text)"},
     {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
     {"--penalty", "l2|l1", "logreg penalty (default l2)"},
     {"--tol", "T", "solver tolerance (logreg 1e-4, svm 0.01)"},
@@ -339,12 +348,12 @@ static const opt_spec train_opts[] = {
     {"--softmax", NULL, "logreg: softmax even when the weights are many (default past 4M)"},
     {"--nb", "KIND", "naive Bayes kind: multinomial, bernoulli or gaussian (default: from the data)"},
     {"--alpha", "A", "naive Bayes smoothing (default: chosen by cross-validation)"},
-    {"--hidden", "N", "MLP units per hidden layer (default 256)"},
-    {"--layers", "N", "MLP hidden layers (default 1)"},
+    {"--hidden", "N", "MLP units per hidden layer (default 256); gpt: MLP width (default 8/3 x dim)"},
+    {"--layers", "N", "MLP hidden layers (default 1); gpt: transformer blocks (default 4)"},
     {"--epochs", "N", "MLP epochs (default 30)"},
-    {"--batch", "N", "MLP mini-batch (default 128)"},
-    {"--lr", "R", "MLP Adam step (default 1e-3)"},
-    {"--l2", "L", "MLP weight decay (default 1e-4; 0 none)"},
+    {"--batch", "N", "MLP mini-batch (default 128); gpt: sequences per micro-batch (default 12)"},
+    {"--lr", "R", "MLP Adam step (default 1e-3); gpt: peak AdamW rate (default 1e-3)"},
+    {"--l2", "L", "weight decay (MLP default 1e-4, gpt 0.1; 0 none)"},
     {"--val-split", "F", "MLP share held out for early stopping (default 0.1)"},
     {"--patience", "N", "MLP epochs without improvement before stopping (default 5)"},
     {"--features", "MODE", "text features: tfidf (default), counts (nb default) or binary"},
@@ -356,6 +365,23 @@ static const opt_spec train_opts[] = {
     {"--sublinear", NULL, "text: use 1 + log(tf)"},
     {"--no-lowercase", NULL, "text: keep case"},
     {"--no-scale", NULL, "tables and images: do not standardise / scale"},
+    {"--heads", "N", "gpt: attention heads (default 4)"},
+    {"--dim", "N", "gpt: model width (default 128)"},
+    {"--context", "N", "gpt: tokens of context (default 64)"},
+    {"--steps", "N", "gpt: optimizer steps (default 2000)"},
+    {"--warmup", "N", "gpt: linear warm-up steps before the cosine decay (default 100)"},
+    {"--min-lr", "R", "gpt: learning rate at the end of the decay (default lr/10)"},
+    {"--accum", "N", "gpt: micro-batches per step (gradient accumulation, default 1)"},
+    {"--grad-clip", "G", "gpt: clip the gradient norm (default 1; 0 none)"},
+    {"--eval-every", "N", "gpt: steps between validation-loss estimates (default 250)"},
+    {"--eval-batches", "N", "gpt: batches per estimate (default 20)"},
+    {"--val-share", "F", "gpt: share of the corpus (its end) held out (default 0.1)"},
+    {"--learned-pos", NULL, "gpt: learned position embeddings instead of rotary ones"},
+    {"--tokenizer", "T", "gpt: char (default), bpe (learned, see --vocab) or a folder with GPT-2's encoder.json + vocab.bpe"},
+    {"--vocab", "N", "gpt: BPE vocabulary size (default 512)"},
+    {"--checkpoint", "FILE", "gpt: checkpoint file (weights, optimizer and random state)"},
+    {"--checkpoint-every", "N", "gpt: write --checkpoint every N steps"},
+    {"--resume", "FILE", "gpt: continue training from a checkpoint"},
     {"--test", "FILE", "evaluate the trained model on FILE afterwards"},
     {"--test-labels", "FILE", "IDX label file that goes with --test images"},
     {NULL, NULL, NULL},
@@ -384,7 +410,7 @@ static int train_params(const args *a, duet_train_params *p) {
     }
     if (opt_double(a, "--alpha", 1e-10, 1e6, &p->alpha)) return 1;
     if (opt_int(a, "--hidden", 1, 65536, &p->hidden)) return 1;
-    if (opt_int(a, "--layers", 1, 16, &p->layers)) return 1;
+    if (opt_int(a, "--layers", 1, 1024, &p->layers)) return 1;
     if (opt_int(a, "--epochs", 1, 100000, &p->epochs)) return 1;
     if (opt_int(a, "--batch", 1, 1 << 20, &p->batch)) return 1;
     if (opt_double(a, "--lr", 1e-10, 10, &p->lr)) return 1;
@@ -408,7 +434,35 @@ static int train_params(const args *a, duet_train_params *p) {
     p->sublinear_tf = get(a, "--sublinear") != NULL;
     p->no_lowercase = get(a, "--no-lowercase") != NULL;
     p->no_scale = get(a, "--no-scale") != NULL;
+    if (opt_int(a, "--heads", 1, 65536, &p->heads) || opt_int(a, "--dim", 2, 65536, &p->dim) ||
+        opt_int(a, "--context", 2, 65536, &p->context) || opt_i64(a, "--steps", 1, 1LL << 40, &p->steps) ||
+        opt_int(a, "--accum", 1, 65536, &p->accum) || opt_double(a, "--min-lr", 0, 10, &p->min_lr) ||
+        opt_int(a, "--eval-every", 1, 1 << 30, &p->eval_every) || opt_int(a, "--eval-batches", 1, 1 << 20, &p->eval_batches) ||
+        opt_double(a, "--val-share", 0, 0.9, &p->val_share) || opt_int(a, "--vocab", 256, 65536, &p->vocab) ||
+        opt_i64(a, "--checkpoint-every", 1, 1LL << 40, &p->checkpoint_every))
+        return 1;
+    if (get(a, "--warmup")) {
+        if (opt_int(a, "--warmup", 0, 1 << 30, &p->warmup)) return 1;
+        if (p->warmup == 0) p->warmup = -1; /* library: <0 means none */
+    }
+    if (get(a, "--grad-clip")) {
+        if (opt_double(a, "--grad-clip", 0, 1e9, &p->grad_clip)) return 1;
+        if (p->grad_clip == 0) p->grad_clip = -1;
+    }
+    if (get(a, "--val-share") && p->val_share == 0) p->val_share = -1;
+    p->learned_pos = get(a, "--learned-pos") != NULL;
+    p->tokenizer = get(a, "--tokenizer");
+    p->checkpoint = get(a, "--checkpoint");
+    p->resume = get(a, "--resume");
+    if (p->checkpoint_every && !p->checkpoint) return die("--checkpoint-every needs --checkpoint FILE");
+    if (p->checkpoint && !p->checkpoint_every) p->checkpoint_every = 500;
     return 0;
+}
+
+static const char *meta(const duet_model *m, const char *key) {
+    for (int i = 0; duet_model_meta_key(m, i); i++)
+        if (strcmp(duet_model_meta_key(m, i), key) == 0) return duet_model_meta_value(m, i);
+    return NULL;
 }
 
 static void print_metrics_text(const duet_metrics *m);
@@ -424,14 +478,23 @@ static int cmd_train(duet_ctx *ctx, const args *a) {
     duet_metrics *mt = NULL;
     duet_err e;
     int rc = 1;
-    if (load_data(ctx, a, a->pos[0], 0, &d)) goto done;
-    if (!quiet) fprintf(stderr, "read %lld examples from %s\n", (long long)duet_data_rows(d), a->pos[0]);
+    int corpus = duet_model_type_input(p.model) == DUET_DATA_CORPUS;
+    if (corpus ? load_corpus(ctx, a, a->pos[0], &d) : load_data(ctx, a, a->pos[0], 0, &d)) goto done;
+    if (!quiet && !corpus) fprintf(stderr, "read %lld examples from %s\n", (long long)duet_data_rows(d), a->pos[0]);
     if (duet_model_train(ctx, d, &p, &m, &e)) {
         fail(&e);
         goto done;
     }
     if (duet_model_save(ctx, m, out, &e)) {
         fail(&e);
+        goto done;
+    }
+    if (corpus) {
+        printf("trained %s (%s parameters, %s tokenizer) on %s: %s steps, validation loss %s, %s tokens/s, %s s; wrote %s\n",
+               duet_model_name(m), meta(m, "params"), meta(m, "tokenizer"), a->pos[0], meta(m, "steps"),
+               meta(m, "val_loss") ? meta(m, "val_loss") : "-", meta(m, "tokens_per_second") ? meta(m, "tokens_per_second") : "-",
+               meta(m, "fit_seconds"), out);
+        rc = 0;
         goto done;
     }
     const char *secs = NULL, *feats = NULL;
@@ -740,9 +803,11 @@ static int cmd_info(duet_ctx *ctx, const args *a) {
         printf("%s: %s model, learns %s; can%s%s%s%s\n", a->pos[0], duet_model_name(m), duet_model_learns(m),
                caps & DUET_CAN_PREDICT ? " predict" : "", caps & DUET_CAN_EXPLAIN ? " explain" : "",
                caps & DUET_CAN_SAMPLE ? " sample" : "", caps & DUET_CAN_SCORE ? " score" : "");
-        printf("  classes   %d:", K);
-        for (int k = 0; k < K && k < 50; k++) printf(" %s", duet_model_class_name(m, k));
-        printf("\n  features  %lld\n", (long long)duet_model_features(m));
+        if (K) {
+            printf("  classes   %d:", K);
+            for (int k = 0; k < K && k < 50; k++) printf(" %s", duet_model_class_name(m, k));
+            printf("\n  features  %lld\n", (long long)duet_model_features(m));
+        }
         for (int i = 0; duet_model_meta_key(m, i); i++) printf("  %-9s %s\n", duet_model_meta_key(m, i), duet_model_meta_value(m, i));
     } else {
         printf("{\"model\":");
@@ -794,11 +859,58 @@ done:
 /* --- generate and score (generative models) ----------------------------------------------- */
 
 static const opt_spec generate_opts[] = {
-    {"--count", "N", "examples to draw (default 10)"},
+    {"--prompt", "TEXT", "language models: text to continue (default: from the start of a text)"},
+    {"-n", "N", "language models: tokens to write (default 256)"},
+    {"--temperature", "T", "language models: sampling temperature; 0 = greedy (default 1)"},
+    {"--top-k", "K", "language models: sample among the K most likely tokens (default: all)"},
+    {"--top-p", "P", "language models: sample from the smallest set holding P of the probability (default 1)"},
+    {"--stop", "STR", "language models: stop before STR would be written"},
+    {"--tokenizer", "FILE", "run a llama2.c checkpoint (MODEL) with its tokenizer.bin"},
+    {"--count", "N", "other generative models: examples to draw (default 10)"},
     {"--label", "NAME", "class to draw from (default: drawn from the prior)"},
     {"-o", "FILE", "write to FILE instead of standard output"},
     {NULL, NULL, NULL},
 };
+
+static int put_text(void *user, const char *piece, size_t len) {
+    FILE *out = user;
+    fwrite(piece, 1, len, out);
+    fflush(out);
+    return ferror(out) != 0;
+}
+
+/* A duet model file, or a llama2.c checkpoint when --tokenizer names its tokenizer. */
+static int open_model(duet_ctx *ctx, const args *a, const char *path, duet_model **m) {
+    duet_err e;
+    const char *tok = get(a, "--tokenizer");
+    if (tok ? duet_model_import_llama2c(ctx, path, tok, m, &e) : duet_model_load(ctx, path, m, &e)) return fail(&e);
+    return 0;
+}
+
+static int generate_text(duet_ctx *ctx, const args *a, const duet_model *m, FILE *out) {
+    duet_gen_opts o = duet_gen_opts_default();
+    long long seed = 1;
+    if (opt_i64(a, "-n", 0, 1LL << 40, &o.n) || opt_double(a, "--temperature", 0, 100, &o.temperature) ||
+        opt_int(a, "--top-k", 0, 1 << 30, &o.top_k) || opt_double(a, "--top-p", 0, 1, &o.top_p))
+        return 1;
+    if (get(a, "--seed") && to_long("--seed", get(a, "--seed"), 0, 0x7fffffffffffffffLL, &seed)) return 1;
+    o.seed = (uint64_t)seed;
+    o.prompt = get(a, "--prompt");
+    o.stop = get(a, "--stop");
+    if (o.prompt) fputs(o.prompt, out);
+    duet_gen_stats st;
+    duet_err e;
+    if (duet_model_generate(ctx, m, &o, put_text, out, &st, &e)) {
+        fputc('\n', out);
+        return fail(&e);
+    }
+    fputc('\n', out);
+    if (!quiet)
+        fprintf(stderr, "%lld tokens in %.2f s (%.1f tokens/s); prompt %lld tokens in %.3f s\n", (long long)st.tokens,
+                st.seconds, st.seconds > 0 ? (double)st.tokens / st.seconds : 0.0, (long long)st.prompt_tokens,
+                st.prompt_seconds);
+    return 0;
+}
 
 static int cmd_generate(duet_ctx *ctx, const args *a) {
     if (a->npos != 1) return die("generate takes one model file");
@@ -812,8 +924,14 @@ static int cmd_generate(duet_ctx *ctx, const args *a) {
     FILE *out = stdout;
     char *buf = malloc(1 << 16);
     if (!buf) return die("out of memory");
-    if (duet_model_load(ctx, a->pos[0], &m, &e)) {
-        fail(&e);
+    if (open_model(ctx, a, a->pos[0], &m)) goto done;
+    if (get(a, "-o") && !(out = fopen(get(a, "-o"), "w"))) {
+        out = stdout;
+        die("%s: cannot write: %s", get(a, "-o"), strerror(errno));
+        goto done;
+    }
+    if (duet_model_input_kind(m) == DUET_DATA_CORPUS) {
+        rc = generate_text(ctx, a, m, out);
         goto done;
     }
     if (!(duet_model_caps(m) & DUET_CAN_SAMPLE)) {
@@ -822,11 +940,6 @@ static int cmd_generate(duet_ctx *ctx, const args *a) {
     }
     if (duet_model_sample(ctx, m, get(a, "--label"), count, (uint64_t)seed, &s, &e)) {
         fail(&e);
-        goto done;
-    }
-    if (get(a, "-o") && !(out = fopen(get(a, "-o"), "w"))) {
-        out = stdout;
-        die("%s: cannot write: %s", get(a, "-o"), strerror(errno));
         goto done;
     }
     for (int64_t i = 0; i < duet_data_rows(s); i++) {
@@ -849,8 +962,72 @@ done:
 
 static const opt_spec score_opts[] = {
     {"--format", "F", "text (default: one log-likelihood per line, then the mean) or json"},
+    {"--tokens", NULL, "language models: print each token's log-probability"},
+    {"--tokenizer", "FILE", "score with a llama2.c checkpoint (MODEL) and its tokenizer.bin"},
     {NULL, NULL, NULL},
 };
+
+static int read_all(const char *path, char **buf, size_t *len) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) return die("%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        n += fread(b + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = cap < ((size_t)1 << 40) ? realloc(b, cap * 2) : NULL;
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    if (f != stdin) fclose(f);
+    if (!b) return die("%s: out of memory", path);
+    if (bad) {
+        free(b);
+        return die("%s: read failed", path);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+static int print_token(void *user, const char *piece, size_t len, double logp) {
+    (void)user;
+    printf("%10.4f\t", logp);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)piece[i];
+        if (ch == '\n') fputs("\\n", stdout);
+        else if (ch == '\t') fputs("\\t", stdout);
+        else putchar(ch);
+    }
+    putchar('\n');
+    return 0;
+}
+
+static int score_text(duet_ctx *ctx, const args *a, const duet_model *m, const char *path, int fmt) {
+    char *buf = NULL;
+    size_t len = 0;
+    if (read_all(path, &buf, &len)) return 1;
+    duet_lm_score r;
+    duet_err e;
+    int bad = duet_model_score_text(ctx, m, buf, len, get(a, "--tokens") ? print_token : NULL, NULL, &r, &e);
+    free(buf);
+    if (bad) return fail(&e);
+    if (fmt == 0) printf("%lld tokens: nll %.4f nats/token, perplexity %.3f\n", (long long)r.tokens, r.nll, r.perplexity);
+    else {
+        printf("{\"tokens\":%lld,\"nll\":", (long long)r.tokens);
+        json_num(stdout, r.nll);
+        printf(",\"perplexity\":");
+        json_num(stdout, r.perplexity);
+        printf("}\n");
+    }
+    return 0;
+}
 
 static int cmd_score(duet_ctx *ctx, const args *a) {
     if (a->npos != 2) return die("score takes a model and a data file");
@@ -862,8 +1039,9 @@ static int cmd_score(duet_ctx *ctx, const args *a) {
     double *lp = NULL;
     duet_err e;
     int rc = 1;
-    if (duet_model_load(ctx, a->pos[0], &m, &e)) {
-        fail(&e);
+    if (open_model(ctx, a, a->pos[0], &m)) goto done;
+    if (duet_model_input_kind(m) == DUET_DATA_CORPUS) {
+        rc = score_text(ctx, a, m, a->pos[1], fmt);
         goto done;
     }
     if (!(duet_model_caps(m) & DUET_CAN_SCORE)) {
@@ -907,6 +1085,31 @@ done:
     return rc;
 }
 
+static const opt_spec import_opts[] = {
+    {"--tokenizer", "FILE", "the checkpoint's tokenizer (llama2.c tokenizer.bin format)"},
+    {"-o", "MODEL", "where to write the duet model (default: model.duet)"},
+    {NULL, NULL, NULL},
+};
+
+static int cmd_import(duet_ctx *ctx, const args *a) {
+    if (a->npos != 1) return die("import takes one llama2.c checkpoint");
+    if (!get(a, "--tokenizer")) return die("import needs --tokenizer FILE (the checkpoint's tokenizer.bin)");
+    const char *out = get(a, "-o") ? get(a, "-o") : "model.duet";
+    duet_model *m = NULL;
+    duet_err e;
+    int rc = 1;
+    if (open_model(ctx, a, a->pos[0], &m)) goto done;
+    if (duet_model_save(ctx, m, out, &e)) {
+        fail(&e);
+        goto done;
+    }
+    printf("imported %s as a %s model; wrote %s\n", a->pos[0], duet_model_name(m), out);
+    rc = 0;
+done:
+    duet_model_free(m);
+    return rc;
+}
+
 /* --- dispatch -------------------------------------------------------------------------------- */
 
 typedef struct command {
@@ -927,10 +1130,15 @@ static const command commands[] = {
      "accuracy, precision/recall/F1, ROC-AUC, log-loss and confusion matrix", eval_opts, 1, 1, cmd_eval},
     {"info", "duet info MODEL [--top N] [--format text|json]", "what a model is, how it was trained, its top features",
      info_opts, 0, 0, cmd_info},
-    {"generate", "duet generate MODEL [--count N] [--label NAME] [--seed S]",
-     "draw new examples from a generative model (naive Bayes)", generate_opts, 0, 0, cmd_generate},
-    {"score", "duet score MODEL DATA [--format text|json]", "log-likelihood of each example under a generative model",
-     score_opts, 1, 0, cmd_score},
+    {"generate", "duet generate MODEL [--prompt TEXT] [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+                 "       duet generate MODEL [--count N] [--label NAME] [--seed S]",
+     "write text with a language model (streamed), or draw new examples from another generative model",
+     generate_opts, 0, 0, cmd_generate},
+    {"score", "duet score MODEL DATA [--format text|json] [--tokens]",
+     "log-likelihood of each example under a generative model; a language model's nll and perplexity", score_opts, 1, 0,
+     cmd_score},
+    {"import", "duet import CHECKPOINT --tokenizer FILE [-o MODEL]",
+     "turn a llama2.c checkpoint and its tokenizer into a duet model file", import_opts, 0, 0, cmd_import},
 };
 #define NCMD (int)(sizeof commands / sizeof *commands)
 
@@ -973,7 +1181,7 @@ int main(int argc, char **argv) {
     const command *c = NULL;
     for (int i = 0; i < NCMD; i++)
         if (strcmp(commands[i].name, argv[1]) == 0) c = &commands[i];
-    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score)", argv[1]);
+    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score, import)", argv[1]);
     /* options: the command's own, then data-reading, train (eval --cv) and common ones */
     opt_spec all[128];
     int n = 0;

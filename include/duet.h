@@ -104,14 +104,16 @@ enum { /* input formats */
     DUET_FMT_TEXT,   /* labelled text: label<TAB>text (or text alone when unlabelled) */
     DUET_FMT_JSONL,  /* {"text": ..., "label": ...} per line */
     DUET_FMT_DIR,    /* a folder whose subfolders are the classes, one text file per example */
-    DUET_FMT_IDX     /* IDX images (with a separate IDX label file) */
+    DUET_FMT_IDX,    /* IDX images (with a separate IDX label file) */
+    DUET_FMT_CORPUS  /* one running text (UTF-8), for language models */
 };
 
 enum { /* kinds of raw examples */
     DUET_DATA_TEXT = 1,  /* one text per example */
     DUET_DATA_TABLE = 2, /* columns of numbers and categories, with missing values */
     DUET_DATA_DENSE = 3, /* a fixed-size numeric vector per example (IDX images) */
-    DUET_DATA_SPARSE = 4 /* sparse numeric vectors (LIBSVM) */
+    DUET_DATA_SPARSE = 4, /* sparse numeric vectors (LIBSVM) */
+    DUET_DATA_CORPUS = 5  /* one running text (a single example, unlabelled) */
 };
 
 typedef struct duet_load_opts {
@@ -199,6 +201,26 @@ typedef struct duet_train_params {
     int no_lowercase;    /* 1: keep case */
     /* features: tables and images */
     int no_scale;        /* 1: do not standardise numeric columns / scale pixels */
+    /* language models (gpt); `layers`, `batch`, `lr` and `l2` (weight decay) above apply too,
+     * with defaults 4, 12, 1e-3 and 0.1 */
+    int heads;           /* attention heads; 0 = default (4) */
+    int dim;             /* model width; 0 = default (128) */
+    int context;         /* tokens of context; 0 = default (64) */
+    int64_t steps;       /* optimizer steps; 0 = default (2000) */
+    int warmup;          /* steps of linear warm-up; 0 = default (100); < 0 none */
+    int accum;           /* micro-batches per step (gradient accumulation); 0 = default (1) */
+    double min_lr;       /* learning rate at the end of the cosine decay; 0 = default (lr / 10) */
+    double grad_clip;    /* clip the gradient norm to this; 0 = default (1.0); < 0 none */
+    int eval_every;      /* steps between validation-loss estimates; 0 = default (250) */
+    int eval_batches;    /* batches per estimate; 0 = default (20) */
+    double val_share;    /* share of the corpus (its end) held out; 0 = default (0.1) */
+    int learned_pos;     /* 1: learned position embeddings; 0 (default): rotary (RoPE) */
+    const char *tokenizer; /* "char" (default), "bpe" (learned on the corpus), or a folder
+                              holding GPT-2's encoder.json and vocab.bpe */
+    int vocab;           /* bpe: vocabulary size; 0 = default (512) */
+    int64_t checkpoint_every; /* > 0: write `checkpoint` every so many steps */
+    const char *checkpoint;   /* checkpoint path (weights, optimizer and random state) */
+    const char *resume;       /* continue training from this checkpoint */
 } duet_train_params;
 
 DUET_API duet_train_params duet_train_params_default(void);
@@ -246,6 +268,53 @@ DUET_API int duet_model_score(duet_ctx *ctx, const duet_model *model, const duet
 /* Draws `count` new examples of class `label` (NULL: classes drawn from the prior). */
 DUET_API int duet_model_sample(duet_ctx *ctx, const duet_model *model, const char *label,
                                int64_t count, uint64_t seed, duet_data **out, duet_err *err);
+
+/* --- language models --------------------------------------------------------------------- */
+
+/* Receives generated text as it is produced (a piece may end inside a UTF-8 character).
+ * Return non-zero to stop. */
+typedef int (*duet_text_fn)(void *user, const char *piece, size_t len);
+
+typedef struct duet_gen_opts {
+    const char *prompt;  /* text to continue; NULL or "" starts from the beginning of a text */
+    int64_t n;           /* new tokens; default 256 */
+    double temperature;  /* 0 = greedy (argmax); default 1 */
+    int top_k;           /* keep the k most likely tokens; 0 = all */
+    double top_p;        /* keep the smallest set with this much probability; 1 = all */
+    uint64_t seed;       /* same seed, same text */
+    const char *stop;    /* stop before this string appears (not printed); NULL = none */
+} duet_gen_opts;
+
+typedef struct duet_gen_stats {
+    int64_t prompt_tokens, tokens;   /* tokens read, tokens generated */
+    double prompt_seconds, seconds;  /* time for the prompt, time generating */
+} duet_gen_stats;
+
+DUET_API duet_gen_opts duet_gen_opts_default(void);
+/* Continues a prompt with a language model, streaming text to fn. Models that cannot
+ * (DUET_DATA_CORPUS input) give DUET_EUNSUPPORTED. stats may be NULL. */
+DUET_API int duet_model_generate(duet_ctx *ctx, const duet_model *model, const duet_gen_opts *opts,
+                                 duet_text_fn fn, void *user, duet_gen_stats *stats, duet_err *err);
+
+/* Receives one scored token: its text and log-probability (nats) given what precedes it. */
+typedef int (*duet_token_fn)(void *user, const char *piece, size_t len, double logp);
+
+typedef struct duet_lm_score {
+    int64_t tokens;      /* tokens scored */
+    double nll;          /* mean negative log-likelihood per token, nats */
+    double perplexity;   /* exp(nll) */
+} duet_lm_score;
+
+/* Scores a text with a language model; fn (may be NULL) receives every token. */
+DUET_API int duet_model_score_text(duet_ctx *ctx, const duet_model *model, const char *text, size_t len,
+                                   duet_token_fn fn, void *user, duet_lm_score *out, duet_err *err);
+/* A llama2.c checkpoint (legacy float32 format) with its tokenizer (tokenizer.bin format) as a
+ * duet language model; save it with duet_model_save. */
+DUET_API int duet_model_import_llama2c(duet_ctx *ctx, const char *checkpoint, const char *tokenizer,
+                                       duet_model **out, duet_err *err);
+/* The kind of data a model of that name trains on (DUET_DATA_CORPUS for language models,
+ * 0 for models that take any labelled data); -1 for an unknown name. */
+DUET_API int duet_model_type_input(const char *name);
 
 /* --- evaluation ------------------------------------------------------------------------------ */
 

@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "data/data.h"
 #include "io/safetensors.h"
+#include "models/gpt.h"
 #include "models/model.h"
 
 #define FORMAT_VERSION 1
@@ -215,24 +216,7 @@ duet_train_params duet_train_params_default(void) {
     return p;
 }
 
-static int model_new(duet_ctx *ctx, const dt_model_ops *ops, duet_model **out, duet_err *err) {
-    duet_model *m = dt_calloc(ctx, 1, sizeof *m);
-    if (!m) return dt_err(err, DUET_ENOMEM, "model: out of memory");
-    m->ctx = ctx;
-    m->ops = ops;
-    dt_pool_init(&m->pool, ctx);
-    *out = m;
-    return DUET_OK;
-}
-
-void duet_model_free(duet_model *m) {
-    if (!m) return;
-    if (m->state && m->ops && m->ops->free_state) m->ops->free_state(m->ctx, m->state);
-    dt_pipe_free(m->pipe);
-    dt_pool_clear(&m->pool);
-    dt_free(m->ctx, m->classes);
-    dt_free(m->ctx, m);
-}
+void duet_model_free(duet_model *m) { dt_model_free(m); }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -433,8 +417,31 @@ static const char *kind_name(int kind) {
     case DUET_DATA_TABLE: return "table";
     case DUET_DATA_DENSE: return "images";
     case DUET_DATA_SPARSE: return "sparse";
+    case DUET_DATA_CORPUS: return "corpus";
     default: return "?";
     }
+}
+
+/* Language models: one running text in, no labels, no feature pipeline. */
+static int train_corpus(duet_ctx *ctx, const duet_data *d, const dt_model_ops *ops, const duet_train_params *p,
+                        duet_model **out, duet_err *err) {
+    if (ops->input != DUET_DATA_CORPUS)
+        return dt_err(err, DUET_EINVAL, "%s: a running text trains a language model (--model gpt), not %s", d->src, ops->name);
+    if (d->kind != DUET_DATA_CORPUS || d->N != 1)
+        return dt_err(err, DUET_EINVAL, "%s: %s trains on one running text (read it as a corpus)", d->src, ops->name);
+    duet_model *m = NULL;
+    double t0 = dt_now();
+    int rc = dt_model_new(ctx, ops, &m, err);
+    if (rc) return rc;
+    DT_TRY(ops->fit_corpus(ctx, m, d->src, d->text[0], strlen(d->text[0]), p, err));
+    dt_model_meta_set(m, "trained_on", "%s (%zu bytes)", d->src, strlen(d->text[0]));
+    dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
+    dt_model_meta_set(m, "fit_seconds", "%.3f", dt_now() - t0);
+    *out = m;
+    m = NULL;
+fail:
+    dt_model_free(m);
+    return rc;
 }
 
 int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_params *params,
@@ -448,6 +455,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     if (!ops) return dt_err(err, DUET_EINVAL, "unknown model '%s' (models: %s)", p.model, dt_model_names());
     int rc = check_params(&p, err);
     if (rc) return rc;
+    if (ops->input == DUET_DATA_CORPUS || data->kind == DUET_DATA_CORPUS) return train_corpus(ctx, data, ops, &p, out, err);
     if (!data->labels) return dt_err(err, DUET_EINVAL, "%s: training needs labelled data", data->src);
     if (data->N < 2) return dt_err(err, DUET_EINVAL, "%s: %lld examples; training needs at least 2", data->src, (long long)data->N);
     if (p.text_mode < 0) p.text_mode = strcmp(ops->name, "nb") == 0 ? DUET_TEXT_COUNTS : DUET_TEXT_TFIDF;
@@ -469,7 +477,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     double *sw = NULL;
     dt_mat X = {0};
     double t0 = dt_now();
-    DT_TRY(model_new(ctx, ops, &m, err));
+    DT_TRY(dt_model_new(ctx, ops, &m, err));
     y = dt_calloc(ctx, (size_t)data->N, sizeof(int32_t));
     if (!y) {
         rc = dt_err(err, DUET_ENOMEM, "labels: out of memory");
@@ -511,7 +519,7 @@ unsigned duet_model_caps(const duet_model *m) { return m->ops->caps; }
 int duet_model_classes(const duet_model *m) { return m->K; }
 const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
 int64_t duet_model_features(const duet_model *m) { return m->D; }
-int duet_model_input_kind(const duet_model *m) { return dt_pipe_kind(m->pipe); }
+int duet_model_input_kind(const duet_model *m) { return m->ops->input ? m->ops->input : dt_pipe_kind(m->pipe); }
 const char *duet_model_meta_key(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_key[i] : NULL; }
 const char *duet_model_meta_value(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_val[i] : NULL; }
 
@@ -798,7 +806,7 @@ int duet_cross_validate(duet_ctx *ctx, const duet_data *d, const duet_train_para
         rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
         goto fail;
     }
-    DT_TRY(model_new(ctx, dt_model_find("nb"), &all, err));
+    DT_TRY(dt_model_new(ctx, dt_model_find("nb"), &all, err));
     DT_TRY(collect_classes(all, d, y, err));
     int K = all->K;
     P = dt_calloc(ctx, (size_t)N * (size_t)K, sizeof(float));
@@ -879,43 +887,11 @@ fail:
 int duet_model_save(duet_ctx *ctx, const duet_model *m, const char *path, duet_err *err) {
     if (!ctx || !m || !path) return dt_err(err, DUET_EINVAL, "duet_model_save: missing argument");
     dt_st_writer *w = NULL;
-    cJSON *arr = NULL;
-    char *classes = NULL;
     int rc = dt_st_writer_new(ctx, &w, err);
     if (rc) return rc;
-    arr = cJSON_CreateArray();
-    for (int k = 0; arr && k < m->K; k++) {
-        cJSON *s = cJSON_CreateString(m->classes[k]);
-        if (!s || !cJSON_AddItemToArray(arr, s)) {
-            cJSON_Delete(s);
-            cJSON_Delete(arr);
-            arr = NULL;
-        }
-    }
-    classes = arr ? cJSON_PrintUnformatted(arr) : NULL;
-    if (!classes) {
-        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    DT_TRY(dt_st_meta(w, "format", "duet", err));
-    DT_TRY(dt_st_metaf(w, err, "format_version", "%d", FORMAT_VERSION));
-    DT_TRY(dt_st_meta(w, "duet_version", duet_version(), err));
-    DT_TRY(dt_st_meta(w, "model", m->ops->name, err));
-    DT_TRY(dt_st_meta(w, "learns", m->ops->learns, err));
-    DT_TRY(dt_st_metaf(w, err, "K", "%d", m->K));
-    DT_TRY(dt_st_metaf(w, err, "D", "%lld", (long long)m->D));
-    DT_TRY(dt_st_meta(w, "classes", classes, err));
-    for (int i = 0; i < m->n_meta; i++) {
-        char key[128];
-        snprintf(key, sizeof key, "train.%s", m->meta_key[i]);
-        DT_TRY(dt_st_meta(w, key, m->meta_val[i], err));
-    }
-    DT_TRY(dt_pipe_save(m->pipe, w, err));
-    DT_TRY(m->ops->save(m, w, err));
+    DT_TRY(dt_model_write(m, w, err));
     DT_TRY(dt_st_write(w, path, err));
 fail:
-    free(classes);
-    cJSON_Delete(arr);
     dt_st_writer_free(w);
     return rc;
 }
@@ -925,79 +901,66 @@ int duet_model_load(duet_ctx *ctx, const char *path, duet_model **out, duet_err 
     *out = NULL;
     if (!ctx || !path) return dt_err(err, DUET_EINVAL, "duet_model_load: ctx and path are required");
     dt_st_file *f = NULL;
-    duet_model *m = NULL;
-    cJSON *arr = NULL;
     int rc = dt_st_open(ctx, path, &f, err);
     if (rc) return rc;
-    const char *fmt = dt_st_meta_get(f, "format");
-    if (!fmt || strcmp(fmt, "duet") != 0) {
-        rc = dt_err(err, DUET_EFORMAT, "%s: a safetensors file, but not a duet model (no format=duet metadata)", path);
-        goto fail;
-    }
-    int64_t ver, K, D;
-    DT_TRY(dt_st_meta_i64(f, "format_version", 1, 1000000, &ver, err));
-    if (ver > FORMAT_VERSION) {
-        rc = dt_err(err, DUET_EUNSUPPORTED, "%s: format version %lld is newer than this duet reads (%d)", path,
-                    (long long)ver, FORMAT_VERSION);
-        goto fail;
-    }
-    const char *name = dt_st_meta_get(f, "model");
-    const dt_model_ops *ops = name ? dt_model_find(name) : NULL;
-    if (!ops) {
-        rc = dt_err(err, DUET_EFORMAT, "%s: unknown model '%s'", path, name ? name : "(none)");
-        goto fail;
-    }
-    DT_TRY(dt_st_meta_i64(f, "K", 2, 100000, &K, err));
-    DT_TRY(dt_st_meta_i64(f, "D", 1, (int64_t)1 << 31, &D, err));
-    DT_TRY(model_new(ctx, ops, &m, err));
-    m->K = (int)K;
-    m->D = D;
-    const char *cls = dt_st_meta_get(f, "classes");
-    arr = cls ? cJSON_Parse(cls) : NULL;
-    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != K) {
-        rc = dt_err(err, DUET_EFORMAT, "%s: metadata 'classes' is not a list of %lld names", path, (long long)K);
-        goto fail;
-    }
-    m->classes = dt_calloc(ctx, (size_t)K, sizeof(char *));
-    if (!m->classes) {
-        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    int k = 0;
-    for (const cJSON *it = arr->child; it; it = it->next, k++) {
-        if (!cJSON_IsString(it)) {
-            rc = dt_err(err, DUET_EFORMAT, "%s: class %d is not a string", path, k);
-            goto fail;
-        }
-        m->classes[k] = dt_pool_strdup(&m->pool, it->valuestring);
-        if (!m->classes[k]) {
-            rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        if (k > 0 && strcmp(m->classes[k - 1], m->classes[k]) >= 0) {
-            rc = dt_err(err, DUET_EFORMAT, "%s: class names are not sorted and distinct", path);
-            goto fail;
-        }
-    }
-    for (int i = 0; i < dt_st_meta_count(f); i++) {
-        const char *key = dt_st_meta_key(f, i);
-        if (strncmp(key, "train.", 6) == 0 && dt_model_meta_set(m, key + 6, "%s", dt_st_meta_value(f, i)) == DUET_ENOMEM) {
-            rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-    }
-    DT_TRY(dt_pipe_load(ctx, f, &m->pipe, err));
-    if (dt_pipe_dim(m->pipe) != D) {
-        rc = dt_err(err, DUET_EFORMAT, "%s: the pipeline makes %lld features, the model expects %lld", path,
-                    (long long)dt_pipe_dim(m->pipe), (long long)D);
-        goto fail;
-    }
-    DT_TRY(ops->load(ctx, m, f, err));
-    *out = m;
-    m = NULL;
-fail:
-    cJSON_Delete(arr);
-    duet_model_free(m);
+    rc = dt_model_from_file(ctx, f, out, err);
     dt_st_close(f);
     return rc;
+}
+
+// --- language models -------------------------------------------------------------------------
+
+int duet_model_type_input(const char *name) {
+    const dt_model_ops *ops = name ? dt_model_find(name) : NULL;
+    return ops ? ops->input : -1;
+}
+
+duet_gen_opts duet_gen_opts_default(void) {
+    duet_gen_opts o;
+    memset(&o, 0, sizeof o);
+    o.n = 256;
+    o.temperature = 1.0;
+    o.top_p = 1.0;
+    return o;
+}
+
+int duet_model_generate(duet_ctx *ctx, const duet_model *m, const duet_gen_opts *opts, duet_text_fn fn, void *user,
+                        duet_gen_stats *stats, duet_err *err) {
+    if (!ctx || !m) return dt_err(err, DUET_EINVAL, "duet_model_generate: ctx and model are required");
+    if (!m->ops->generate)
+        return dt_err(err, DUET_EUNSUPPORTED, "%s does not write text (it learns %s); see duet_model_sample", m->ops->name,
+                      m->ops->learns);
+    duet_gen_opts o = opts ? *opts : duet_gen_opts_default();
+    if (o.n < 0 || !(o.temperature >= 0) || o.top_k < 0 || !(o.top_p >= 0 && o.top_p <= 1))
+        return dt_err(err, DUET_EINVAL, "generate: need n >= 0, temperature >= 0, top-k >= 0 and 0 <= top-p <= 1");
+    if (o.stop && !*o.stop) o.stop = NULL;
+    if (stats) memset(stats, 0, sizeof *stats);
+    return m->ops->generate(ctx, m, &o, fn, user, stats, err);
+}
+
+int duet_model_score_text(duet_ctx *ctx, const duet_model *m, const char *text, size_t len, duet_token_fn fn,
+                          void *user, duet_lm_score *out, duet_err *err) {
+    if (!ctx || !m || !text || !out) return dt_err(err, DUET_EINVAL, "duet_model_score_text: missing argument");
+    if (!m->ops->score_text)
+        return dt_err(err, DUET_EUNSUPPORTED, "%s does not score running text; see duet_model_score", m->ops->name);
+    memset(out, 0, sizeof *out);
+    return m->ops->score_text(ctx, m, text, len, fn, user, out, err);
+}
+
+int duet_model_import_llama2c(duet_ctx *ctx, const char *checkpoint, const char *tokenizer, duet_model **out,
+                              duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_model_import_llama2c: out is NULL");
+    *out = NULL;
+    if (!ctx || !checkpoint || !tokenizer)
+        return dt_err(err, DUET_EINVAL, "duet_model_import_llama2c: ctx, checkpoint and tokenizer are required");
+    duet_model *m = NULL;
+    int rc = dt_model_new(ctx, &dt_gpt_ops, &m, err);
+    if (rc) return rc;
+    rc = dt_gpt_import_llama2c(ctx, m, checkpoint, tokenizer, err);
+    if (rc) {
+        dt_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return DUET_OK;
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages duet needs that are missing (build, tests, peers for
 # comparison tests). Needs root and apt-get; without them it says what to install.
-need="gcc make pkg-config libcjson-dev libutf8proc-dev zlib1g-dev libopenblas-dev libpng-dev liblinear-tools"
+need="gcc make pkg-config libcjson-dev libutf8proc-dev zlib1g-dev libopenblas-dev libpng-dev libpcre2-dev liblinear-tools"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

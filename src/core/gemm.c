@@ -1,5 +1,6 @@
 /* gemm.c — C = alpha * op(A) * op(B) + beta * C in float, row-major (see gemm.h).
- * With DT_HAVE_BLAS it hands the work to cblas_sgemm; otherwise rows of C are dealt to
+ * With DT_HAVE_BLAS it hands the work to single-threaded cblas_sgemm calls, split over OpenMP
+ * threads when the product is large; otherwise rows of C are dealt to
  * OpenMP threads in groups of four, each group walking K in order over column blocks of
  * JB, so that a row of B is loaded once for four rows of C and every output element is
  * accumulated by one thread in a fixed order (deterministic for any thread count).
@@ -86,21 +87,52 @@ static void rows_nt(float *C, int64_t ldc, const float *A, int64_t lda, int ta, 
     }
 }
 
+#ifdef DT_HAVE_BLAS
+void dt_blas_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
+
+/* One cblas_sgemm on rows i0..i1 or columns j0..j1 of C (part of a split product). */
+static void blas_part(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B, int64_t ldb, int tb,
+                      float alpha, float beta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K) {
+    const float *a = ta ? A + i0 : A + (size_t)i0 * (size_t)lda;
+    const float *b = tb ? B + (size_t)j0 * (size_t)ldb : B + j0;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)(i1 - i0),
+                (int)(j1 - j0), (int)K, alpha, a, (int)lda, b, (int)ldb, beta, C + (size_t)i0 * (size_t)ldc + j0, (int)ldc);
+}
+#else
+void dt_blas_threads(int n) { (void)n; }
+#endif
+
 void dt_gemm(const duet_ctx *ctx, float *C, int64_t ldc, const float *A, int64_t lda, int ta,
              const float *B, int64_t ldb, int tb, float alpha, float beta, int64_t M, int64_t N,
              int64_t K) {
     if (M <= 0 || N <= 0) return;
+    double work = (double)M * (double)N * (double)(K > 0 ? K : 1);
 #ifdef DT_HAVE_BLAS
     if (K > 0 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
         ldc <= INT_MAX) {
-        (void)ctx;
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M,
-                    (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+        /* OpenBLAS's own threads busy-wait between calls and fight OpenMP's for the cores:
+         * BLAS runs single-threaded and large products are split over OpenMP threads here */
+        dt_blas_threads(1);
+        int nt = work >= 1048576.0 ? dt_threads(ctx) : 1;
+        int by_rows = M >= N || M >= 64 * (int64_t)nt;
+        int64_t len = by_rows ? M : N;
+        if (nt > len / 16) nt = (int)(len / 16) > 1 ? (int)(len / 16) : 1;
+        if (nt <= 1) {
+            blas_part(C, ldc, A, lda, ta, B, ldb, tb, alpha, beta, 0, M, 0, N, K);
+            return;
+        }
+        int64_t chunk = ((len + nt - 1) / nt + 7) / 8 * 8;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int t = 0; t < nt; t++) {
+            int64_t s = (int64_t)t * chunk, e = s + chunk < len ? s + chunk : len;
+            if (s >= e) continue;
+            if (by_rows) blas_part(C, ldc, A, lda, ta, B, ldb, tb, alpha, beta, s, e, 0, N, K);
+            else blas_part(C, ldc, A, lda, ta, B, ldb, tb, alpha, beta, 0, M, s, e, K);
+        }
         return;
     }
 #endif
     int64_t tasks = (M + IB - 1) / IB;
-    double work = (double)M * (double)N * (double)(K > 0 ? K : 1);
     int nt = work > 65536.0 ? dt_threads(ctx) : 1;
     (void)nt;
 #ifdef _OPENMP

@@ -20,4 +20,8 @@ void dt_gemm(const duet_ctx *ctx, float *C, int64_t ldc, const float *A, int64_t
 void dt_gemm_ref(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B,
                  int64_t ldb, int tb, float alpha, float beta, int64_t M, int64_t N, int64_t K);
 
+/* Threads OpenBLAS itself may use for the next direct BLAS call (dt_gemm sets 1); no-op
+ * without BLAS. */
+void dt_blas_threads(int n);
+
 #endif /* DT_GEMM_H */

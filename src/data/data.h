@@ -65,6 +65,10 @@ int dt_read_libsvm(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                    const duet_load_opts *o, duet_data **out, duet_err *err);
 int dt_read_text_tsv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                      const duet_load_opts *o, duet_data **out, duet_err *err);
+/* The whole input as one running text (DUET_DATA_CORPUS, N = 1); limit > 0 keeps the first
+ * `limit` lines. NUL bytes and empty input are errors. */
+int dt_read_corpus(duet_ctx *ctx, const char *name, const char *buf, size_t len, const duet_load_opts *o,
+                   duet_data **out, duet_err *err);
 int dt_read_jsonl(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                   const duet_load_opts *o, duet_data **out, duet_err *err);
 int dt_read_dir(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out,

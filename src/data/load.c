@@ -127,6 +127,7 @@ static int read_mem_as(duet_ctx *ctx, int fmt, const char *name, const char *buf
     case DUET_FMT_LIBSVM: return dt_read_libsvm(ctx, name, buf, len, o, out, err);
     case DUET_FMT_TEXT: return dt_read_text_tsv(ctx, name, buf, len, o, out, err);
     case DUET_FMT_JSONL: return dt_read_jsonl(ctx, name, buf, len, o, out, err);
+    case DUET_FMT_CORPUS: return dt_read_corpus(ctx, name, buf, len, o, out, err);
     case DUET_FMT_DIR:
     case DUET_FMT_IDX:
         return dt_err(err, DUET_EUNSUPPORTED, "%s: %s data cannot be read from memory", name,

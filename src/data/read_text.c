@@ -294,3 +294,31 @@ fail:
     dt_data_free(acc.d);
     return rc;
 }
+
+int dt_read_corpus(duet_ctx *ctx, const char *name, const char *buf, size_t len, const duet_load_opts *o,
+                   duet_data **out, duet_err *err) {
+    *out = NULL;
+    if (o->limit > 0) { /* the first `limit` lines */
+        int64_t lines = 0;
+        for (size_t i = 0; i < len; i++)
+            if (buf[i] == '\n' && ++lines == o->limit) {
+                len = i + 1;
+                break;
+            }
+    }
+    const char *nul = memchr(buf, '\0', len);
+    if (nul) return dt_err(err, DUET_EFORMAT, "%s: byte %zu is NUL; a corpus is text", name, (size_t)(nul - buf));
+    if (len == 0) return dt_err(err, DUET_EFORMAT, "%s: empty corpus", name);
+    duet_data *d = NULL;
+    int rc = dt_data_new(ctx, DUET_DATA_CORPUS, name, &d, err);
+    if (rc) return rc;
+    d->text = dt_alloc(ctx, sizeof(char *));
+    if (d->text) d->text[0] = dt_pool_strndup(&d->pool, buf, len);
+    if (!d->text || !d->text[0]) {
+        dt_data_free(d);
+        return dt_err(err, DUET_ENOMEM, "%s: out of memory (%zu bytes)", name, len);
+    }
+    d->N = 1;
+    *out = d;
+    return DUET_OK;
+}

@@ -7,6 +7,7 @@
  * reaches LIBLINEAR's optimum (tests compare the objective with liblinear-tools').
  * Not here: features (pipeline), storage and explanations (linear.c), choosing C (api.c).
  */
+#include "../core/gemm.h"
 #include "linear.h"
 #include "optim.h"
 
@@ -46,8 +47,7 @@ static void linear_part(lr_problem *pb, const double *w) {
     if (pb->xf) {
         size_t nw = (size_t)K * (size_t)pb->D1;
         for (size_t j = 0; j < nw; j++) pb->fw[j] = (float)w[j];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, K, (int)D, 1.0f, pb->xf, (int)D, pb->fw, (int)pb->D1,
-                    0.0f, pb->fz, K);
+        dt_gemm(pb->ctx, pb->fz, K, pb->xf, D, 0, pb->fw, pb->D1, 1, 1.0f, 0.0f, N, K, D);
         for (int64_t i = 0; i < N; i++)
             for (int k = 0; k < K; k++)
                 pb->z[(size_t)i * (size_t)K + (size_t)k] =
@@ -55,6 +55,7 @@ static void linear_part(lr_problem *pb, const double *w) {
         return;
     }
     if (pb->xd) {
+        dt_blas_threads(pb->threads);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, K, (int)D, 1.0, pb->xd, (int)D, w, (int)pb->D1, 0.0,
                     pb->z, K);
         for (int64_t i = 0; i < N; i++)
@@ -204,8 +205,7 @@ static void grad_from_z(lr_problem *pb, double *g) {
     if (pb->xf) { /* the same in float */
         size_t nz = (size_t)N * (size_t)K;
         for (size_t t = 0; t < nz; t++) pb->fz[t] = (float)pb->z[t];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)D, (int)N, (float)pb->C, pb->fz, K, pb->xf, (int)D,
-                    0.0f, pb->fg, (int)D);
+        dt_gemm(pb->ctx, pb->fg, D, pb->fz, K, 1, pb->xf, D, 0, (float)pb->C, 0.0f, K, D, N);
         for (int k = 0; k < K; k++) {
             double s = 0;
             for (int64_t j = 0; j < D; j++) g[(size_t)k * (size_t)pb->D1 + (size_t)j] = pb->fg[(size_t)k * (size_t)D + (size_t)j];
@@ -215,6 +215,7 @@ static void grad_from_z(lr_problem *pb, double *g) {
         return;
     }
     if (pb->xd) { /* G = C z^T X, bias = C sum_i z_i */
+        dt_blas_threads(pb->threads);
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)D, (int)N, pb->C, pb->z, K, pb->xd, (int)D, 0.0, g,
                     (int)pb->D1);
         for (int k = 0; k < K; k++) {

@@ -3,7 +3,11 @@
  */
 #include "model.h"
 
-static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops, &dt_mlp_ops};
+#include <cjson/cJSON.h>
+
+#define FORMAT_VERSION 1
+
+static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops, &dt_mlp_ops, &dt_gpt_ops};
 
 const dt_model_ops *dt_model_find(const char *name) {
     for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
@@ -22,7 +26,7 @@ int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_
     return DUET_OK;
 }
 
-const char *dt_model_names(void) { return "logreg, svm, nb, mlp"; }
+const char *dt_model_names(void) { return "logreg, svm, nb, mlp, gpt"; }
 
 int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...) {
     char buf[512];
@@ -51,4 +55,144 @@ const char *dt_model_meta_get(const duet_model *m, const char *key) {
     for (int i = 0; i < m->n_meta; i++)
         if (strcmp(m->meta_key[i], key) == 0) return m->meta_val[i];
     return NULL;
+}
+
+/* --- lifetime and files ------------------------------------------------------------------- */
+
+int dt_model_new(duet_ctx *ctx, const dt_model_ops *ops, duet_model **out, duet_err *err) {
+    duet_model *m = dt_calloc(ctx, 1, sizeof *m);
+    if (!m) return dt_err(err, DUET_ENOMEM, "model: out of memory");
+    m->ctx = ctx;
+    m->ops = ops;
+    dt_pool_init(&m->pool, ctx);
+    *out = m;
+    return DUET_OK;
+}
+
+void dt_model_free(duet_model *m) {
+    if (!m) return;
+    if (m->state && m->ops && m->ops->free_state) m->ops->free_state(m->ctx, m->state);
+    dt_pipe_free(m->pipe);
+    dt_pool_clear(&m->pool);
+    dt_free(m->ctx, m->classes);
+    dt_free(m->ctx, m);
+}
+
+int dt_model_write(const duet_model *m, dt_st_writer *w, duet_err *err) {
+    cJSON *arr = NULL;
+    char *classes = NULL;
+    int rc = DUET_OK;
+    arr = cJSON_CreateArray();
+    for (int k = 0; arr && k < m->K; k++) {
+        cJSON *s = cJSON_CreateString(m->classes[k]);
+        if (!s || !cJSON_AddItemToArray(arr, s)) {
+            cJSON_Delete(s);
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    classes = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    if (!classes) {
+        rc = dt_err(err, DUET_ENOMEM, "model file: out of memory");
+        goto fail;
+    }
+    DT_TRY(dt_st_meta(w, "format", "duet", err));
+    DT_TRY(dt_st_metaf(w, err, "format_version", "%d", FORMAT_VERSION));
+    DT_TRY(dt_st_meta(w, "duet_version", duet_version(), err));
+    DT_TRY(dt_st_meta(w, "model", m->ops->name, err));
+    DT_TRY(dt_st_meta(w, "learns", m->ops->learns, err));
+    DT_TRY(dt_st_metaf(w, err, "K", "%d", m->K));
+    DT_TRY(dt_st_metaf(w, err, "D", "%lld", (long long)m->D));
+    DT_TRY(dt_st_meta(w, "classes", classes, err));
+    for (int i = 0; i < m->n_meta; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "train.%s", m->meta_key[i]);
+        DT_TRY(dt_st_meta(w, key, m->meta_val[i], err));
+    }
+    if (m->pipe) DT_TRY(dt_pipe_save(m->pipe, w, err));
+    DT_TRY(m->ops->save(m, w, err));
+fail:
+    free(classes);
+    cJSON_Delete(arr);
+    return rc;
+}
+
+
+int dt_model_from_file(duet_ctx *ctx, const dt_st_file *f, duet_model **out, duet_err *err) {
+    *out = NULL;
+    const char *path = dt_st_name(f);
+    duet_model *m = NULL;
+    cJSON *arr = NULL;
+    int rc = DUET_OK;
+    const char *fmt = dt_st_meta_get(f, "format");
+    if (!fmt || strcmp(fmt, "duet") != 0) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: a safetensors file, but not a duet model (no format=duet metadata)", path);
+        goto fail;
+    }
+    int64_t ver, K, D;
+    DT_TRY(dt_st_meta_i64(f, "format_version", 1, 1000000, &ver, err));
+    if (ver > FORMAT_VERSION) {
+        rc = dt_err(err, DUET_EUNSUPPORTED, "%s: format version %lld is newer than this duet reads (%d)", path,
+                    (long long)ver, FORMAT_VERSION);
+        goto fail;
+    }
+    const char *name = dt_st_meta_get(f, "model");
+    const dt_model_ops *ops = name ? dt_model_find(name) : NULL;
+    if (!ops) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: unknown model '%s'", path, name ? name : "(none)");
+        goto fail;
+    }
+    int corpus = ops->input == DUET_DATA_CORPUS; /* language models: no classes, no pipeline */
+    DT_TRY(dt_st_meta_i64(f, "K", corpus ? 0 : 2, corpus ? 0 : 100000, &K, err));
+    DT_TRY(dt_st_meta_i64(f, "D", corpus ? 0 : 1, corpus ? 0 : (int64_t)1 << 31, &D, err));
+    DT_TRY(dt_model_new(ctx, ops, &m, err));
+    m->K = (int)K;
+    m->D = D;
+    const char *cls = dt_st_meta_get(f, "classes");
+    arr = cls ? cJSON_Parse(cls) : NULL;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != K) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: metadata 'classes' is not a list of %lld names", path, (long long)K);
+        goto fail;
+    }
+    m->classes = K ? dt_calloc(ctx, (size_t)K, sizeof(char *)) : NULL;
+    if (K && !m->classes) {
+        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    int k = 0;
+    for (const cJSON *it = arr->child; it; it = it->next, k++) {
+        if (!cJSON_IsString(it)) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: class %d is not a string", path, k);
+            goto fail;
+        }
+        m->classes[k] = dt_pool_strdup(&m->pool, it->valuestring);
+        if (!m->classes[k]) {
+            rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        if (k > 0 && strcmp(m->classes[k - 1], m->classes[k]) >= 0) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: class names are not sorted and distinct", path);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < dt_st_meta_count(f); i++) {
+        const char *key = dt_st_meta_key(f, i);
+        if (strncmp(key, "train.", 6) == 0 && dt_model_meta_set(m, key + 6, "%s", dt_st_meta_value(f, i)) == DUET_ENOMEM) {
+            rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+    if (!corpus) DT_TRY(dt_pipe_load(ctx, f, &m->pipe, err));
+    if (!corpus && dt_pipe_dim(m->pipe) != D) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: the pipeline makes %lld features, the model expects %lld", path,
+                    (long long)dt_pipe_dim(m->pipe), (long long)D);
+        goto fail;
+    }
+    DT_TRY(ops->load(ctx, m, f, err));
+    *out = m;
+    m = NULL;
+fail:
+    cJSON_Delete(arr);
+    dt_model_free(m);
+    return rc;
 }

@@ -59,6 +59,16 @@ typedef struct dt_model_ops {
     int (*tunes)(const dt_fit_args *a);
     const double *tune_grid;
     int tune_n;
+
+    /* Language models: they train on one running text (input == DUET_DATA_CORPUS) instead of
+     * labelled rows, and have no classes or feature pipeline. 0 and NULL for the others. */
+    int input;
+    int (*fit_corpus)(duet_ctx *ctx, duet_model *m, const char *src, const char *text, size_t len,
+                      const duet_train_params *p, duet_err *err);
+    int (*generate)(duet_ctx *ctx, const duet_model *m, const duet_gen_opts *o, duet_text_fn fn, void *user,
+                    duet_gen_stats *st, duet_err *err);
+    int (*score_text)(duet_ctx *ctx, const duet_model *m, const char *text, size_t len, duet_token_fn fn,
+                      void *user, duet_lm_score *out, duet_err *err);
 } dt_model_ops;
 
 #define DT_MAX_META 32
@@ -81,6 +91,14 @@ struct duet_model {
 int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, int32_t *y,
                 double *sw, duet_err *err);
 
+/* A new empty model of that kind; dt_model_free frees it and its state. */
+int dt_model_new(duet_ctx *ctx, const dt_model_ops *ops, duet_model **out, duet_err *err);
+void dt_model_free(duet_model *m);
+/* Adds a model's metadata, pipeline and tensors to w (the model file, or a checkpoint). */
+int dt_model_write(const duet_model *m, dt_st_writer *w, duet_err *err);
+/* The model stored in an open model file (checked against the file before use). */
+int dt_model_from_file(duet_ctx *ctx, const dt_st_file *f, duet_model **out, duet_err *err);
+
 /* Looks a model up by name; NULL when unknown. */
 const dt_model_ops *dt_model_find(const char *name);
 /* Names of all models, comma-separated, for messages. */
@@ -90,6 +108,6 @@ int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *dt_model_meta_get(const duet_model *m, const char *key);
 
-extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops;
+extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_gpt_ops;
 
 #endif /* DT_MODEL_H */
