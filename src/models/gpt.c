@@ -241,11 +241,12 @@ static void forward(const duet_ctx *ctx, const gpt *g, const float *P, gpt_acts 
     lin(ctx, A->logits, A->hf, P + g->o_head, rows, C, c->V, 0.0f);
 }
 
-/* Gradients of the loss whose d/dlogits is in A->logits (after dt_xent), added into G. */
-static void backward(const duet_ctx *ctx, const gpt *g, const float *P, float *G, gpt_acts *A, const int32_t *tok) {
+/* Gradients of the loss whose d/dlogits is in A->logits (after dt_xent), added into G, for
+ * the B sequences the forward pass ran. */
+static void backward(const duet_ctx *ctx, const gpt *g, const float *P, float *G, gpt_acts *A, int B,
+                     const int32_t *tok) {
     const gpt_cfg *c = &g->c;
     int nth = dt_threads(ctx);
-    int B = A->B;
     int64_t n = A->n, N = (int64_t)B * n, C = c->C, qd = (int64_t)c->NH * c->hd, kvd = (int64_t)c->NKV * c->hd, F = c->F;
     lin_dw(ctx, G + g->o_head, A->logits, A->hf, N, C, c->V);
     lin_dx(ctx, A->dhf, A->logits, P + g->o_head, N, C, c->V, 0.0f);
@@ -258,9 +259,9 @@ static void backward(const duet_ctx *ctx, const gpt *g, const float *P, float *G
         const float *h1 = A->h1 + (size_t)l * NC, *h2 = A->h2 + (size_t)l * NC;
         const float *q = A->q + (size_t)l * NQ, *o = A->o + (size_t)l * NQ;
         const float *a = A->a + (size_t)l * NF, *b = A->b + (size_t)l * NF, *gg = A->g + (size_t)l * NF;
-        const float *Kl = A->k + (size_t)l * (size_t)B * (size_t)A->ldk * (size_t)kvd;
-        const float *Vl = A->v + (size_t)l * (size_t)B * (size_t)A->ldk * (size_t)kvd;
-        const float *att = A->att + (size_t)l * (size_t)B * (size_t)c->NH * (size_t)n * (size_t)A->ldk;
+        const float *Kl = A->k + (size_t)l * (size_t)A->B * (size_t)A->ldk * (size_t)kvd;
+        const float *Vl = A->v + (size_t)l * (size_t)A->B * (size_t)A->ldk * (size_t)kvd;
+        const float *att = A->att + (size_t)l * (size_t)A->B * (size_t)c->NH * (size_t)n * (size_t)A->ldk;
         /* MLP */
         lin_dx(ctx, A->dg, A->dx, LW(g, P, l, w2), N, F, C, 0.0f);
         lin_dw(ctx, LW(g, G, l, w2), A->dx, gg, N, F, C);
@@ -300,17 +301,89 @@ static void backward(const duet_ctx *ctx, const gpt *g, const float *P, float *G
     }
 }
 
-/* Mean cross-entropy of B windows (inputs tok, targets tgt, (B, T) each); with grad, the
- * gradients (scaled by `scale`/N) are added into G. */
-static double loss_and_grad(const duet_ctx *ctx, const gpt *g, const float *P, float *G, gpt_acts *A,
+/* Mean cross-entropy of B windows (inputs tok, targets tgt, (B, T) each); with G, the
+ * gradients (scaled by `scale`) are added into G. */
+static double loss_and_grad(const duet_ctx *ctx, const gpt *g, const float *P, float *G, gpt_acts *A, int B,
                             const int32_t *tok, const int32_t *tgt, double scale) {
-    int64_t N = (int64_t)A->B * A->n;
-    forward(ctx, g, P, A, tok, A->B, A->n, 0, 0);
+    int64_t N = (int64_t)B * A->n;
+    forward(ctx, g, P, A, tok, B, A->n, 0, 0);
     dt_xent(dt_threads(ctx), A->logits, tgt, A->loss, N, g->c.V, (float)(scale / (double)N), G != NULL);
     double s = 0.0;
     for (int64_t i = 0; i < N; i++) s += A->loss[i];
-    if (G) backward(ctx, g, P, G, A, tok);
+    if (G) backward(ctx, g, P, G, A, B, tok);
     return s / (double)N;
+}
+
+/* Training runs data-parallel: each worker (one thread) takes a share of the batch's windows
+ * with its own activations and gradient, and the gradients are summed. A small model's layers
+ * are too small to split across threads profitably; whole windows are not. */
+typedef struct gpt_worker {
+    gpt_acts A;
+    float *G;       /* (n) gradient of workers 1.. (worker 0 adds into the caller's) */
+    double loss;
+} gpt_worker;
+
+typedef struct gpt_team {
+    int nw;
+    gpt_worker *w;
+} gpt_team;
+
+static void team_free(duet_ctx *ctx, gpt_team *t) {
+    for (int i = 0; t->w && i < t->nw; i++) {
+        acts_free(ctx, &t->w[i].A);
+        dt_free(ctx, t->w[i].G);
+    }
+    dt_free(ctx, t->w);
+    memset(t, 0, sizeof *t);
+}
+
+static int team_new(duet_ctx *ctx, const gpt *g, int B, int grads, gpt_team *t, duet_err *err) {
+    memset(t, 0, sizeof *t);
+    int nw = dt_threads(ctx) < B ? dt_threads(ctx) : B;
+    t->w = dt_calloc(ctx, (size_t)nw, sizeof *t->w);
+    if (!t->w) return dt_err(err, DUET_ENOMEM, "gpt: out of memory");
+    t->nw = nw;
+    for (int i = 0; i < nw; i++) {
+        int rc = acts_new(ctx, g, (B + nw - 1) / nw, g->c.T, g->c.T, 1, &t->w[i].A, err);
+        if (!rc && grads && i > 0 && !(t->w[i].G = dt_calloc(ctx, g->n, sizeof(float))))
+            rc = dt_err(err, DUET_ENOMEM, "gpt: out of memory for gradients");
+        if (rc) {
+            team_free(ctx, t);
+            return rc;
+        }
+    }
+    return DUET_OK;
+}
+
+/* Mean loss of B windows split over the team; with G, gradients scaled by `scale` added. */
+static double team_run(const duet_ctx *ctx, const gpt *g, gpt_team *t, int B, const int32_t *tok, const int32_t *tgt,
+                       float *G, double scale) {
+    int nw = t->nw;
+    int64_t T = g->c.T;
+    duet_ctx one = *ctx;
+    one.n_threads = 1;
+    const duet_ctx *wctx = nw > 1 ? &one : ctx;
+#pragma omp parallel for schedule(static, 1) num_threads(nw) if (nw > 1)
+    for (int i = 0; i < nw; i++) {
+        int b0 = (int)((int64_t)i * B / nw), b1 = (int)((int64_t)(i + 1) * B / nw);
+        double share = (double)(b1 - b0) / B;
+        t->w[i].loss = 0.0;
+        if (b1 > b0)
+            t->w[i].loss = share * loss_and_grad(wctx, g, g->w, G ? (i ? t->w[i].G : G) : NULL, &t->w[i].A, b1 - b0,
+                                                 tok + (size_t)b0 * (size_t)T, tgt + (size_t)b0 * (size_t)T, scale * share);
+    }
+    double loss = 0.0;
+    for (int i = 0; i < nw; i++) loss += t->w[i].loss;
+    if (G && nw > 1) {
+        size_t n = g->n;
+#pragma omp parallel for schedule(static) num_threads(nw)
+        for (size_t j = 0; j < n; j++)
+            for (int i = 1; i < nw; i++) {
+                G[j] += t->w[i].G[j];
+                t->w[i].G[j] = 0.0f;
+            }
+    }
+    return loss;
 }
 
 /* --- initialisation and hyperparameters -------------------------------------------------------- */
@@ -534,31 +607,31 @@ static void draw_batch(dt_rng *r, const int32_t *ids, int64_t lo, int64_t hi, in
 }
 
 /* Mean loss over `batches` random batches of ids[lo, hi), always the same ones (fixed seed). */
-static double estimate(const duet_ctx *ctx, const gpt *g, gpt_acts *A, const int32_t *ids, int64_t lo, int64_t hi,
-                       int batches, uint64_t seed, int32_t *tok, int32_t *tgt) {
+static double estimate(const duet_ctx *ctx, const gpt *g, gpt_team *t, int B, const int32_t *ids, int64_t lo,
+                       int64_t hi, int batches, uint64_t seed, int32_t *tok, int32_t *tgt) {
     dt_rng r;
     dt_rng_seed(&r, seed);
     double s = 0.0;
     for (int i = 0; i < batches; i++) {
-        draw_batch(&r, ids, lo, hi, A->B, (int)A->n, tok, tgt);
-        s += loss_and_grad(ctx, g, g->w, NULL, A, tok, tgt, 1.0);
+        draw_batch(&r, ids, lo, hi, B, g->c.T, tok, tgt);
+        s += team_run(ctx, g, t, B, tok, tgt, NULL, 1.0);
     }
     return s / batches;
 }
 
 /* Mean loss over every whole window of T tokens in ids[lo, hi), B windows at a time (a tail
  * shorter than B windows is left out). */
-static double full_loss(const duet_ctx *ctx, const gpt *g, gpt_acts *A, const int32_t *ids, int64_t lo, int64_t hi,
-                        int32_t *tok, int32_t *tgt) {
-    int64_t T = A->n, windows = (hi - lo - 1) / T, batches = windows / A->B;
+static double full_loss(const duet_ctx *ctx, const gpt *g, gpt_team *t, int B, const int32_t *ids, int64_t lo,
+                        int64_t hi, int32_t *tok, int32_t *tgt) {
+    int64_t T = g->c.T, windows = (hi - lo - 1) / T, batches = windows / B;
     double s = 0.0;
     for (int64_t i = 0; i < batches; i++) {
-        for (int b = 0; b < A->B; b++) {
-            int64_t st = lo + (i * A->B + b) * T;
+        for (int b = 0; b < B; b++) {
+            int64_t st = lo + (i * B + b) * T;
             memcpy(tok + (size_t)b * (size_t)T, ids + st, (size_t)T * sizeof(int32_t));
             memcpy(tgt + (size_t)b * (size_t)T, ids + st + 1, (size_t)T * sizeof(int32_t));
         }
-        s += loss_and_grad(ctx, g, g->w, NULL, A, tok, tgt, 1.0);
+        s += team_run(ctx, g, t, B, tok, tgt, NULL, 1.0);
     }
     return batches ? s / (double)batches : NAN;
 }
@@ -657,7 +730,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
     if (rc) return rc;
     gpt *g = NULL;
     gpt_opt o = {0};
-    gpt_acts A = {0};
+    gpt_team team = {0};
     int32_t *ids = NULL, *tok = NULL, *tgt = NULL;
     int64_t n_ids = 0;
     if (p->resume) {
@@ -695,7 +768,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
                     (long long)n_ids, c.T, (long long)((c.T + 2) / (h.val_share > 0 ? h.val_share : 1.0)) + 1);
         goto fail;
     }
-    DT_TRY(acts_new(ctx, g, h.B, c.T, c.T, 1, &A, err));
+    DT_TRY(team_new(ctx, g, h.B, 1, &team, err));
     tok = dt_alloc_e(ctx, (size_t)h.B * (size_t)c.T, sizeof(int32_t), "gpt batch", err);
     tgt = dt_alloc_e(ctx, (size_t)h.B * (size_t)c.T, sizeof(int32_t), "gpt batch", err);
     if (!tok || !tgt) {
@@ -712,8 +785,8 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
         int64_t step = o.step;
         int last = step >= h.steps;
         if (step % h.eval_every == 0 || last) {
-            train_loss = estimate(ctx, g, &A, ids, 0, n_train, h.eval_batches, eval_seed, tok, tgt);
-            if (n_val > 0) val_loss = estimate(ctx, g, &A, ids, n_train, n_ids, h.eval_batches, eval_seed + 1, tok, tgt);
+            train_loss = estimate(ctx, g, &team, h.B, ids, 0, n_train, h.eval_batches, eval_seed, tok, tgt);
+            if (n_val > 0) val_loss = estimate(ctx, g, &team, h.B, ids, n_train, n_ids, h.eval_batches, eval_seed + 1, tok, tgt);
             dt_log(ctx, 0, "step %lld: train loss %.4f, val loss %.4f (%.1f s)", (long long)step, train_loss, val_loss,
                    dt_now() - t0);
         }
@@ -723,7 +796,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
         memset(o.G, 0, g->n * sizeof(float));
         for (int k = 0; k < h.accum; k++) {
             draw_batch(&o.rng, ids, 0, n_train, h.B, c.T, tok, tgt);
-            loss += loss_and_grad(ctx, g, g->w, o.G, &A, tok, tgt, 1.0 / h.accum) / h.accum;
+            loss += team_run(ctx, g, &team, h.B, tok, tgt, o.G, 1.0 / h.accum) / h.accum;
         }
         opt_step(ctx, g, g->w, o.G, o.M, o.V, o.step + 1, lr, h.wd, h.clip);
         o.step++;
@@ -740,7 +813,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
         }
     }
     double secs = dt_now() - t0;
-    double full = n_val > 0 ? full_loss(ctx, g, &A, ids, n_train, n_ids, tok, tgt) : NAN;
+    double full = n_val > 0 ? full_loss(ctx, g, &team, h.B, ids, n_train, n_ids, tok, tgt) : NAN;
     if (n_val > 0) dt_log(ctx, 0, "validation loss over the whole held-out split: %.4f", full);
     dt_model_meta_set(m, "steps", "%lld", (long long)o.step);
     dt_model_meta_set(m, "params", "%zu", g->n);
@@ -752,7 +825,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
     dt_model_meta_set(m, "lr", "%g (min %g, warm-up %d, weight decay %g, clip %g)", h.lr, h.min_lr, h.warmup, h.wd, h.clip);
     if (o.step > start) dt_model_meta_set(m, "tokens_per_second", "%.0f", (double)tokens / secs);
 fail:
-    acts_free(ctx, &A);
+    team_free(ctx, &team);
     opt_free(ctx, &o);
     dt_free(ctx, ids);
     dt_free(ctx, tok);
@@ -1062,9 +1135,9 @@ int dt_gpt_probe_new(duet_ctx *ctx, const dt_gpt_shape *s, int B, dt_gpt_probe *
 
 double dt_gpt_probe_loss(const duet_ctx *ctx, dt_gpt_probe *p, const float *P, float *G, const int32_t *tok,
                          const int32_t *tgt, float *logits) {
-    double l = loss_and_grad(ctx, p->g, P, NULL, &p->A, tok, tgt, 1.0);
+    double l = loss_and_grad(ctx, p->g, P, NULL, &p->A, p->A.B, tok, tgt, 1.0);
     if (logits) memcpy(logits, p->A.logits, (size_t)p->A.B * (size_t)p->A.n * (size_t)p->g->c.V * sizeof(float));
-    if (G) l = loss_and_grad(ctx, p->g, P, G, &p->A, tok, tgt, 1.0);
+    if (G) l = loss_and_grad(ctx, p->g, P, G, &p->A, p->A.B, tok, tgt, 1.0);
     return l;
 }
 

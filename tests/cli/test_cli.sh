@@ -26,7 +26,7 @@ awk 'NR % 5 != 0 && NR <= 2500' $sms > "$t/train.tsv"
 awk 'NR % 5 == 0 && NR <= 2500' $sms > "$t/test.tsv"
 
 # help everywhere
-for c in train predict eval info generate score; do
+for c in train predict eval info generate score import; do
     expect_ok "$c --help" $duet $c --help; contains "$c --help" "usage: duet $c"
 done
 expect_ok "duet --help" $duet --help; contains "duet --help" "commands:"
@@ -99,6 +99,46 @@ printf 'ham\tcaf\351 au lait\nspam\tfree \377 prize\n' > "$t/latin.tsv"
 expect_ok "Latin-1 text TSV read as Latin-1" $duet train "$t/latin.tsv" --model nb -o "$t/latin.duet" --quiet
 expect_ok "limit" $duet train "$t/train.tsv" --model nb --limit 100 -o "$t/lim.duet"
 contains "limit" "on 100 examples"
+
+# language models: llama2.c checkpoint (greedy text matches llama2.c), import, train, generate, score
+st=data/llama2c_tinyllamas
+expect_ok "llama2.c greedy" $duet generate $st/stories260K.bin --tokenizer $st/tok512.bin --temperature 0 -n 256 --quiet
+cmp -s "$t/out" $st/stories260K_greedy_t0_n256.txt && ok || bad "llama2.c greedy text differs from run.c's"
+expect_ok "import" $duet import $st/stories260K.bin --tokenizer $st/tok512.bin -o "$t/stories.duet"
+expect_ok "imported greedy" $duet generate "$t/stories.duet" --temperature 0 -n 256 --quiet
+cmp -s "$t/out" $st/stories260K_greedy_t0_n256.txt && ok || bad "imported model writes other text"
+expect_ok "score json" $duet score "$t/stories.duet" $st/stories260K_greedy_t0_n256.txt --format json
+contains "score nll" '"nll":'
+contains "score perplexity" '"perplexity":'
+expect_ok "score tokens" $duet score "$t/stories.duet" $st/stories260K_greedy_t0_n256.txt --tokens
+contains "per-token" 'Lily'
+expect_ok "info gpt" $duet info "$t/stories.duet"
+contains "info learns" 'learns p(x)'
+expect_ok "stop" $duet generate "$t/stories.duet" --prompt "Once upon a time" --stop Lily --temperature 0 --quiet
+[ "$(cat "$t/out")" = "Once upon a time, there was a little girl named " ] && ok || bad "stop: '$(cat "$t/out")'"
+head -c 20000 data/tinyshakespeare/input.txt > "$t/shakes.txt"
+expect_ok "train gpt" $duet train "$t/shakes.txt" --model gpt --layers 1 --dim 32 --heads 2 --context 16 --steps 30 \
+    --eval-every 10 --eval-batches 2 --checkpoint "$t/ck.duet" --checkpoint-every 10 -o "$t/gpt.duet" --quiet
+contains "train gpt summary" 'validation loss'
+[ -s "$t/ck.duet" ] && ok || bad "no checkpoint written"
+expect_ok "resume gpt" $duet train "$t/shakes.txt" --model gpt --steps 40 --resume "$t/ck.duet" -o "$t/gpt2.duet" --quiet
+contains "resumed to 40" '40 steps'
+expect_ok "generate gpt" $duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5
+$duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5 > "$t/g2" 2>/dev/null
+cmp -s "$t/out" "$t/g2" && ok || bad "generate gpt: same seed, different text"
+expect_err "prompt too long" "context is 16" $duet generate "$t/gpt.duet" --prompt "$(head -c 100 "$t/shakes.txt")"
+expect_err "unknown character" "not in the tokenizer" $duet generate "$t/gpt.duet" --prompt "Zürich"
+expect_err "bad top-p" "--top-p" $duet generate "$t/gpt.duet" --top-p 1.5
+head -c 1000 $st/stories260K.bin > "$t/trunc.bin"
+expect_err "truncated llama2.c" "trunc.bin" $duet generate "$t/trunc.bin" --tokenizer $st/tok512.bin
+head -c 100 $st/tok512.bin > "$t/trunc_tok.bin"
+expect_err "truncated tokenizer" "trunc_tok.bin" $duet generate $st/stories260K.bin --tokenizer "$t/trunc_tok.bin"
+expect_err "import without tokenizer" "--tokenizer" $duet import $st/stories260K.bin
+: > "$t/empty.txt"
+expect_err "empty corpus" "empty corpus" $duet train "$t/empty.txt" --model gpt
+printf 'ab\377cd\n' > "$t/badutf.txt"
+expect_err "corpus invalid UTF-8" "invalid UTF-8" $duet train "$t/badutf.txt" --model gpt
+expect_err "corpus too small" "tokens; with context" $duet train "$t/shakes.txt" --model gpt --context 4096
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
