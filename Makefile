@@ -4,7 +4,8 @@
 #   make test       install missing packages, build, run every test, then again under ASan/UBSan;
 #                   last line "N passed, N failed"
 #   make asan       the tests under AddressSanitizer and UBSan
-#   make bench      benchmarks against LIBLINEAR and scikit-learn (never gates anything)
+#   make bench      benchmarks against LIBLINEAR, scikit-learn and PyTorch (never gates anything);
+#                   make bench-gpt: the language model's part alone
 # Knobs: OMP=auto|0|1  BLAS=auto|0|1  NATIVE=0|1  DEBUG=0|1  SAN=address,undefined
 # (explicit values override detection).
 
@@ -68,7 +69,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo test check asan bench clean features
+.PHONY: all deps demo test check asan bench bench-gpt clean features
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
@@ -119,6 +120,10 @@ asan:
 
 bench: deps all
 	@sh bench/run.sh
+	@sh bench/gpt.sh
+
+bench-gpt: deps all
+	@sh bench/gpt.sh
 
 clean:
 	rm -rf build build-san duet duet-san

@@ -291,8 +291,8 @@ typedef struct duet_gen_stats {
 } duet_gen_stats;
 
 DUET_API duet_gen_opts duet_gen_opts_default(void);
-/* Continues a prompt with a language model, streaming text to fn. Models that cannot
- * (DUET_DATA_CORPUS input) give DUET_EUNSUPPORTED. stats may be NULL. */
+/* Continues a prompt with a language model (one whose input kind is DUET_DATA_CORPUS),
+ * streaming text to fn; other models give DUET_EUNSUPPORTED. stats may be NULL. */
 DUET_API int duet_model_generate(duet_ctx *ctx, const duet_model *model, const duet_gen_opts *opts,
                                  duet_text_fn fn, void *user, duet_gen_stats *stats, duet_err *err);
 

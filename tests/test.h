@@ -125,4 +125,37 @@ static inline void *t_failalloc_fn(void *user, void *ptr, size_t size) {
     return q;
 }
 
+/* Runs body(ctx, k, err) once with a counting allocator, then again with its k-th allocation
+ * failing for every k: each run must end in DUET_OK or DUET_ENOMEM and free every block (body
+ * frees what it made). Returns the number of failures seen (0 is good); *total receives the
+ * clean run's allocation count. */
+static inline long t_each_alloc_failure(int (*body)(duet_ctx *ctx, long k, duet_err *e), long *total) {
+    t_failalloc fa = {0, 0, 0};
+    long bad = 0;
+    *total = 0;
+    for (long k = 0;; k++) {
+        fa.count = 0;
+        fa.fail_at = k; /* 0: count the allocations of a clean run */
+        fa.live = 0;
+        duet_ctx *ctx = NULL;
+        duet_err e = {0, ""};
+        if (duet_ctx_new(&ctx, &e)) return bad + 1;
+        duet_ctx_set_alloc(ctx, t_failalloc_fn, &fa);
+        duet_ctx_set_threads(ctx, 1);
+        int rc = body(ctx, k, &e);
+        duet_ctx_free(ctx);
+        if ((k == 0 && rc != DUET_OK) || (rc != DUET_OK && rc != DUET_ENOMEM)) {
+            bad++;
+            fprintf(stderr, "allocation %ld failed: got %d '%s'\n", k, rc, e.msg);
+        }
+        if (fa.live != 0) {
+            bad++;
+            fprintf(stderr, "allocation %ld failed: %ld blocks leaked\n", k, fa.live);
+        }
+        if (k == 0) *total = fa.count;
+        if (k >= *total) break;
+    }
+    return bad;
+}
+
 #endif

@@ -95,6 +95,11 @@ static void blas_part(float *C, int64_t ldc, const float *A, int64_t lda, int ta
                       float alpha, float beta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K) {
     const float *a = ta ? A + i0 : A + (size_t)i0 * (size_t)lda;
     const float *b = tb ? B + (size_t)j0 * (size_t)ldb : B + j0;
+    if (i1 - i0 == 1) { /* one row (decoding a token): a matrix-vector product reads B once */
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (int)(tb ? j1 - j0 : K), (int)(tb ? K : j1 - j0), alpha,
+                    b, (int)ldb, a, ta ? (int)lda : 1, beta, C + (size_t)i0 * (size_t)ldc + j0, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)(i1 - i0),
                 (int)(j1 - j0), (int)K, alpha, a, (int)lda, b, (int)ldb, beta, C + (size_t)i0 * (size_t)ldc + j0, (int)ldc);
 }

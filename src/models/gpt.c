@@ -970,12 +970,16 @@ static int gpt_generate(duet_ctx *ctx, const duet_model *m, const duet_gen_opts 
         goto fail;
     }
     int32_t *grown = dt_realloc(ctx, hist, (size_t)(nh + op->n + 1) * sizeof(int32_t));
-    buf = dt_alloc_e(ctx, (size_t)c->V, sizeof(cand), "sampling", err);
-    if (!grown || !buf) {
-        rc = grown ? DUET_ENOMEM : dt_err(err, DUET_ENOMEM, "generate: out of memory");
+    if (!grown) {
+        rc = dt_err(err, DUET_ENOMEM, "generate: out of memory");
         goto fail;
     }
     hist = grown;
+    buf = dt_alloc_e(ctx, (size_t)c->V, sizeof(cand), "sampling", err);
+    if (!buf) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
     DT_TRY(acts_new(ctx, g, 1, T, T, 0, &A, err));
     dt_rng r;
     dt_rng_seed(&r, op->seed);

@@ -123,6 +123,9 @@ contains "train gpt summary" 'validation loss'
 [ -s "$t/ck.duet" ] && ok || bad "no checkpoint written"
 expect_ok "resume gpt" $duet train "$t/shakes.txt" --model gpt --steps 40 --resume "$t/ck.duet" -o "$t/gpt2.duet" --quiet
 contains "resumed to 40" '40 steps'
+head -c 3000 "$t/ck.duet" > "$t/ck_trunc.duet"
+expect_err "truncated checkpoint" "ck_trunc.duet" $duet train "$t/shakes.txt" --model gpt --resume "$t/ck_trunc.duet"
+expect_err "not a checkpoint" "opt.m" $duet train "$t/shakes.txt" --model gpt --resume "$t/gpt.duet"
 expect_ok "generate gpt" $duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5
 $duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5 > "$t/g2" 2>/dev/null
 cmp -s "$t/out" "$t/g2" && ok || bad "generate gpt: same seed, different text"

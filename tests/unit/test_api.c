@@ -236,47 +236,31 @@ static void test_bad_input(void) {
 
 /* Every allocation of a whole train + save + load + predict fails in turn: each returns
  * DUET_ENOMEM (or succeeds) and nothing leaks. */
+static int train_save_load_predict(duet_ctx *ctx, long k, duet_err *e) {
+    (void)k;
+    duet_data *d = NULL;
+    duet_model *m = NULL, *m2 = NULL;
+    duet_load_opts o = duet_load_opts_default();
+    o.format = DUET_FMT_TEXT;
+    duet_train_params p = duet_train_params_default();
+    p.C = 1;
+    char *path = T_TMP(".duet", "");
+    int32_t lab[12];
+    int rc = duet_data_load_mem(ctx, "mem", TEXT, strlen(TEXT), &o, &d, e);
+    if (!rc) rc = duet_model_train(ctx, d, &p, &m, e);
+    if (!rc) rc = duet_model_save(ctx, m, path, e);
+    if (!rc) rc = duet_model_load(ctx, path, &m2, e);
+    if (!rc) rc = duet_model_predict(ctx, m2, d, lab, NULL, e);
+    duet_model_free(m);
+    duet_model_free(m2);
+    duet_data_free(d);
+    unlink(path);
+    return rc;
+}
+
 static void test_failing_allocator(void) {
-    t_failalloc fa = {0, 0, 0};
     long total = 0;
-    for (long k = 0;; k++) {
-        fa.count = 0;
-        fa.fail_at = k; /* 0: count the allocations of a clean run */
-        fa.live = 0;
-        duet_ctx *ctx = NULL;
-        duet_err e;
-        if (duet_ctx_new(&ctx, &e)) break;
-        duet_ctx_set_alloc(ctx, t_failalloc_fn, &fa);
-        duet_ctx_set_threads(ctx, 1);
-        duet_data *d = NULL;
-        duet_model *m = NULL, *m2 = NULL;
-        duet_load_opts o = duet_load_opts_default();
-        o.format = DUET_FMT_TEXT;
-        duet_train_params p = duet_train_params_default();
-        p.C = 1;
-        char *path = T_TMP(".duet", "");
-        int32_t lab[12];
-        int rc = duet_data_load_mem(ctx, "mem", TEXT, strlen(TEXT), &o, &d, &e);
-        if (!rc) rc = duet_model_train(ctx, d, &p, &m, &e);
-        if (!rc) rc = duet_model_save(ctx, m, path, &e);
-        if (!rc) rc = duet_model_load(ctx, path, &m2, &e);
-        if (!rc) rc = duet_model_predict(ctx, m2, d, lab, NULL, &e);
-        if (k > 0 && rc != DUET_OK && rc != DUET_ENOMEM) {
-            CHECK(rc == DUET_ENOMEM);
-            fprintf(stderr, "allocation %ld failed: got %d '%s'\n", k, rc, e.msg);
-        }
-        duet_model_free(m);
-        duet_model_free(m2);
-        duet_data_free(d);
-        unlink(path);
-        duet_ctx_free(ctx);
-        if (fa.live != 0) {
-            CHECK(fa.live == 0);
-            fprintf(stderr, "allocation %ld failed: %ld blocks leaked\n", k, fa.live);
-        }
-        if (k == 0) total = fa.count;
-        if (k >= total) break;
-    }
+    CHECK(t_each_alloc_failure(train_save_load_predict, &total) == 0);
     CHECK(total > 10);
 }
 

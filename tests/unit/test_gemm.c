@@ -82,8 +82,36 @@ static void test_gemm_deterministic_across_threads(void) {
 #endif
 }
 
+/* products big enough to be split over threads, by rows and by columns (one row: decoding) */
+static void test_gemm_split(void) {
+    static const int64_t shapes[][3] = {{1, 3000, 700}, {1, 700, 3000}, {300, 260, 40}, {20, 5000, 30}};
+    duet_ctx ctx = {.n_threads = 3, .seed = 1};
+    dt_rng r;
+    dt_rng_seed(&r, 9);
+    int bad = 0;
+    for (int s = 0; s < 4; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+                size_t na = (size_t)((ta ? K : M) * lda), nb = (size_t)((tb ? N : K) * ldb), nc = (size_t)(M * ldc);
+                float *A = malloc(na * 4), *B = malloc(nb * 4), *C1 = malloc(nc * 4), *C2 = malloc(nc * 4);
+                for (size_t i = 0; i < na; i++) A[i] = frand(&r);
+                for (size_t i = 0; i < nb; i++) B[i] = frand(&r);
+                for (size_t i = 0; i < nc; i++) C1[i] = C2[i] = frand(&r);
+                dt_gemm(&ctx, C1, ldc, A, lda, ta, B, ldb, tb, 0.5f, 0.75f, M, N, K);
+                dt_gemm_ref(C2, ldc, A, lda, ta, B, ldb, tb, 0.5f, 0.75f, M, N, K);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++)
+                        bad += fabs(C1[i * ldc + j] - C2[i * ldc + j]) > 1e-4 * (1 + sqrt((double)K));
+                free(A), free(B), free(C1), free(C2);
+            }
+    CHECK(bad == 0);
+}
+
 int main(void) {
     RUN(test_gemm_matches_ref);
+    RUN(test_gemm_split);
     RUN(test_gemm_beta_zero_ignores_nan);
     RUN(test_gemm_deterministic_across_threads);
     TEST_END();

@@ -363,8 +363,50 @@ static void test_resume(void) {
     duet_ctx_free(ctx);
 }
 
+/* Every allocation along corpus -> train -> save -> load -> generate -> score fails in turn:
+ * an out-of-memory error each time, never a crash or a leak (char and BPE tokenizers). */
+static int lm_pipeline(duet_ctx *ctx, long k, duet_err *e) {
+    static const char text[] = "to be or not to be, that is the question. to be or not to be, that is the question.\n"
+                               "whether tis nobler in the mind to suffer the slings and arrows of outrageous fortune.\n";
+    duet_data *d = NULL;
+    duet_model *m = NULL, *m2 = NULL;
+    duet_load_opts o = duet_load_opts_default();
+    o.format = DUET_FMT_CORPUS;
+    duet_train_params p = duet_train_params_default();
+    p.model = "gpt";
+    p.layers = 1, p.heads = 2, p.dim = 8, p.context = 8, p.batch = 2, p.steps = 2, p.eval_batches = 1;
+    p.tokenizer = k % 2 ? "bpe" : "char";
+    p.vocab = 260;
+    char *path = T_TMP(".duet", "");
+    duet_gen_opts g = duet_gen_opts_default();
+    g.n = 5;
+    g.prompt = "to be";
+    g.stop = "xyz";
+    static sbuf b;
+    b.n = 0;
+    duet_lm_score sc;
+    int rc = duet_data_load_mem(ctx, "mem", text, sizeof text - 1, &o, &d, e);
+    if (!rc) rc = duet_model_train(ctx, d, &p, &m, e);
+    if (!rc) rc = duet_model_save(ctx, m, path, e);
+    if (!rc) rc = duet_model_load(ctx, path, &m2, e);
+    if (!rc) rc = duet_model_generate(ctx, m2, &g, collect, &b, NULL, e);
+    if (!rc) rc = duet_model_score_text(ctx, m2, text, 40, NULL, NULL, &sc, e);
+    duet_model_free(m);
+    duet_model_free(m2);
+    duet_data_free(d);
+    unlink(path);
+    return rc;
+}
+
+static void test_alloc_failures(void) {
+    long total = 0;
+    CHECK(t_each_alloc_failure(lm_pipeline, &total) == 0);
+    CHECK(total > 20);
+}
+
 int main(void) {
     RUN(test_gradients);
+    RUN(test_alloc_failures);
     RUN(test_llama2c);
     RUN(test_train);
     RUN(test_resume);
