@@ -39,7 +39,7 @@ endif
 
 # --- feature detection (pkg-config) ------------------------------------------------------------
 have = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1 || echo 0)
-PKGS := libcjson libutf8proc zlib libpcre2-8
+PKGS := libcjson libutf8proc zlib libpcre2-8 libpng
 ifeq ($(BLAS),auto)
   BLAS := $(call have,openblas)
 endif

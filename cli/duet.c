@@ -337,7 +337,7 @@ static void json_num(FILE *f, double v) {
 
 static const opt_spec train_opts[] = {
     {"-o", "MODEL", "where to write the model (default: model.duet)"},
-    {"--model", "NAME", "logreg (default), svm, nb, mlp, or gpt (a language model trained on a running text)"},
+    {"--model", "NAME", "logreg (default), svm, nb, mlp, vae (images), or gpt (a language model trained on a running text)"},
     {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
     {"--penalty", "l2|l1", "logreg penalty (default l2)"},
     {"--tol", "T", "solver tolerance (logreg 1e-4, svm 0.01)"},
@@ -365,6 +365,8 @@ static const opt_spec train_opts[] = {
     {"--sublinear", NULL, "text: use 1 + log(tf)"},
     {"--no-lowercase", NULL, "text: keep case"},
     {"--no-scale", NULL, "tables and images: do not standardise / scale"},
+    {"--latent", "N", "vae: latent dimensions (default 20)"},
+    {"--conditional", NULL, "vae: learn p(x|y), so that it draws a chosen class and classifies"},
     {"--heads", "N", "gpt: attention heads (default 4)"},
     {"--dim", "N", "gpt: model width (default 128)"},
     {"--context", "N", "gpt: tokens of context (default 64)"},
@@ -451,6 +453,8 @@ static int train_params(const args *a, duet_train_params *p) {
     }
     if (get(a, "--val-share") && p->val_share == 0) p->val_share = -1;
     p->learned_pos = get(a, "--learned-pos") != NULL;
+    if (opt_int(a, "--latent", 1, 65536, &p->latent)) return 1;
+    p->conditional = get(a, "--conditional") != NULL;
     p->tokenizer = get(a, "--tokenizer");
     p->checkpoint = get(a, "--checkpoint");
     p->resume = get(a, "--resume");
@@ -866,9 +870,13 @@ static const opt_spec generate_opts[] = {
     {"--top-p", "P", "language models: sample from the smallest set holding P of the probability (default 1)"},
     {"--stop", "STR", "language models: stop before STR would be written"},
     {"--tokenizer", "FILE", "run a llama2.c checkpoint (MODEL) with its tokenizer.bin"},
-    {"--count", "N", "other generative models: examples to draw (default 10)"},
+    {"--count", "N", "other generative models: examples to draw (default 10; images 64)"},
+    {"--cols", "N", "images: columns of the PNG grid (default: about square)"},
+    {"--judge", "CLASSIFIER", "judge the examples with a classifier: the share it assigns to the asked label"},
+    {"--real", "DATA", "with --judge: real examples, for the Fréchet distance in the classifier's features"},
+    {"--real-labels", "FILE", "IDX label file that goes with --real images"},
     {"--label", "NAME", "class to draw from (default: drawn from the prior)"},
-    {"-o", "FILE", "write to FILE instead of standard output"},
+    {"-o", "FILE", "write to FILE instead of standard output; images: FILE.png (a grid) or DIR/"},
     {NULL, NULL, NULL},
 };
 
@@ -912,11 +920,53 @@ static int generate_text(duet_ctx *ctx, const args *a, const duet_model *m, FILE
     return 0;
 }
 
+/* --judge CLASSIFIER [--real DATA]: how a classifier sees the generated examples. */
+static int judge(duet_ctx *ctx, const args *a, const duet_data *gen) {
+    duet_model *clf = NULL;
+    duet_data *real = NULL;
+    duet_err e;
+    duet_judgement j;
+    int rc = 1;
+    if (duet_model_load(ctx, get(a, "--judge"), &clf, &e)) return fail(&e);
+    if (get(a, "--real")) {
+        args ra = *a; /* the real set's own IDX labels */
+        for (int i = 0; i < ra.n; i++)
+            if (strcmp(ra.key[i], "--labels") == 0) ra.key[i] = "--ignored";
+        if (get(a, "--real-labels") && ra.n < MAX_ARGS) {
+            ra.key[ra.n] = "--labels";
+            ra.val[ra.n++] = get(a, "--real-labels");
+        }
+        if (load_for_model(ctx, &ra, get(a, "--real"), clf, &real)) goto done;
+    }
+    if (duet_judge(ctx, clf, gen, real, &j, &e)) {
+        fail(&e);
+        goto done;
+    }
+    printf("judge %s: %.1f%% of %lld examples classified as the label asked for", get(a, "--judge"), 100 * j.accuracy,
+           (long long)j.n);
+    if (real) printf("; Fréchet distance %.3f to %lld real examples (the classifier's last hidden layer, %lld features)",
+                     j.frechet, (long long)j.n_real, (long long)j.dim);
+    printf("\n");
+    rc = 0;
+done:
+    duet_data_free(real);
+    duet_model_free(clf);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 static int cmd_generate(duet_ctx *ctx, const args *a) {
     if (a->npos != 1) return die("generate takes one model file");
     long long count = 10, seed = 1;
+    int cols = 0;
     if (get(a, "--count") && to_long("--count", get(a, "--count"), 1, 10000000, &count)) return 1;
     if (get(a, "--seed") && to_long("--seed", get(a, "--seed"), 0, 0x7fffffffffffffffLL, &seed)) return 1;
+    if (opt_int(a, "--cols", 1, 1000, &cols)) return 1;
+    const char *opath = get(a, "-o");
     duet_model *m = NULL;
     duet_data *s = NULL;
     duet_err e;
@@ -925,9 +975,15 @@ static int cmd_generate(duet_ctx *ctx, const args *a) {
     char *buf = malloc(1 << 16);
     if (!buf) return die("out of memory");
     if (open_model(ctx, a, a->pos[0], &m)) goto done;
-    if (get(a, "-o") && !(out = fopen(get(a, "-o"), "w"))) {
+    int images = duet_model_input_kind(m) == DUET_DATA_DENSE;
+    if (images && (!opath || (!ends_with(opath, ".png") && !ends_with(opath, "/")))) {
+        die("%s draws images: give -o FILE.png (one grid) or -o DIR/ (one PNG each)", a->pos[0]);
+        goto done;
+    }
+    if (images && !get(a, "--count")) count = 64;
+    if (opath && !images && !(out = fopen(opath, "w"))) {
         out = stdout;
-        die("%s: cannot write: %s", get(a, "-o"), strerror(errno));
+        die("%s: cannot write: %s", opath, strerror(errno));
         goto done;
     }
     if (duet_model_input_kind(m) == DUET_DATA_CORPUS) {
@@ -940,6 +996,18 @@ static int cmd_generate(duet_ctx *ctx, const args *a) {
     }
     if (duet_model_sample(ctx, m, get(a, "--label"), count, (uint64_t)seed, &s, &e)) {
         fail(&e);
+        goto done;
+    }
+    if (images) {
+        if (duet_data_write_png(ctx, s, opath, cols, &e)) {
+            fail(&e);
+            goto done;
+        }
+        if (!quiet) fprintf(stderr, "wrote %lld images to %s\n", count, opath);
+    }
+    if (get(a, "--judge") && judge(ctx, a, s)) goto done;
+    if (images) {
+        rc = 0;
         goto done;
     }
     for (int64_t i = 0; i < duet_data_rows(s); i++) {
@@ -1064,10 +1132,15 @@ static int cmd_score(duet_ctx *ctx, const args *a) {
     double mean = N ? s / (double)N : NAN;
     if (fmt == 0) {
         for (int64_t i = 0; i < N; i++) printf("%.6f\n", lp[i]);
-        fprintf(stderr, "mean log-likelihood %.6f nats over %lld examples\n", mean, (long long)N);
+        fprintf(stderr, "mean %s %.6f nats over %lld examples\n",
+                strcmp(duet_model_score_name(m), "logp") ? duet_model_score_name(m) : "log-likelihood", mean, (long long)N);
     } else {
         printf("{\"n\":%lld,\"mean_logp\":", (long long)N);
         json_num(stdout, mean);
+        if (strcmp(duet_model_score_name(m), "logp") != 0) {
+            printf(",\"%s\":", duet_model_score_name(m));
+            json_num(stdout, mean);
+        }
         printf(",\"nll\":");
         json_num(stdout, -mean);
         printf(",\"logp\":[");
@@ -1133,7 +1206,7 @@ static const command commands[] = {
     {"generate", "duet generate MODEL [--prompt TEXT] [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                  "       duet generate MODEL [--count N] [--label NAME] [--seed S]",
      "write text with a language model (streamed), or draw new examples from another generative model",
-     generate_opts, 0, 0, cmd_generate},
+     generate_opts, 1, 0, cmd_generate},
     {"score", "duet score MODEL DATA [--format text|json] [--tokens]",
      "log-likelihood of each example under a generative model; a language model's nll and perplexity", score_opts, 1, 0,
      cmd_score},

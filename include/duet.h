@@ -149,6 +149,11 @@ DUET_API int duet_data_row_string(const duet_data *data, int64_t i, char *buf, s
 DUET_API int duet_data_split_every(const duet_data *data, int64_t every, duet_data **a,
                                    duet_data **b, duet_err *err);
 
+/* Writes image examples (DUET_DATA_DENSE with a known height and width, raw values 0..255)
+ * as one PNG grid of `cols` columns (0: about square), or, when path ends with '/', one PNG
+ * per image in that existing folder (00000-label.png, ...). */
+DUET_API int duet_data_write_png(duet_ctx *ctx, const duet_data *data, const char *path, int cols, duet_err *err);
+
 /* --- models: training -------------------------------------------------------------------- */
 
 typedef struct duet_model duet_model;
@@ -201,6 +206,10 @@ typedef struct duet_train_params {
     int no_lowercase;    /* 1: keep case */
     /* features: tables and images */
     int no_scale;        /* 1: do not standardise numeric columns / scale pixels */
+    /* image generative models (vae); `hidden`, `epochs`, `batch`, `lr` above apply too, with
+     * defaults 400, 10, 128 and 1e-3 */
+    int latent;          /* latent dimensions; 0 = default (20) */
+    int conditional;     /* 1: learn p(x|y): draw images of a chosen class, classify by Bayes' rule */
     /* language models (gpt); `layers`, `batch`, `lr` and `l2` (weight decay) above apply too,
      * with defaults 4, 12, 1e-3 and 0.1 */
     int heads;           /* attention heads; 0 = default (4) */
@@ -235,6 +244,8 @@ DUET_API const char *duet_model_name(const duet_model *model); /* "logreg", ... 
 /* What it learns: "p(y|x)", "p(x|y)p(y)" or "p(x)". */
 DUET_API const char *duet_model_learns(const duet_model *model);
 DUET_API unsigned duet_model_caps(const duet_model *model); /* DUET_CAN_* mask */
+/* What duet_model_score computes: "logp" (log-likelihood) or "elbo" (a lower bound of it). */
+DUET_API const char *duet_model_score_name(const duet_model *model);
 DUET_API int duet_model_classes(const duet_model *model);
 DUET_API const char *duet_model_class_name(const duet_model *model, int k);
 DUET_API int64_t duet_model_features(const duet_model *model);
@@ -315,6 +326,26 @@ DUET_API int duet_model_import_llama2c(duet_ctx *ctx, const char *checkpoint, co
 /* The kind of data a model of that name trains on (DUET_DATA_CORPUS for language models,
  * 0 for models that take any labelled data); -1 for an unknown name. */
 DUET_API int duet_model_type_input(const char *name);
+
+/* --- judging generated examples -------------------------------------------------------------- */
+
+/* The features a model computes on the way to its decision (an MLP's last hidden layer) for
+ * every row: *out (N, *dim) allocated with ctx (free with duet_free). */
+DUET_API int duet_model_embed(duet_ctx *ctx, const duet_model *model, const duet_data *data, float **out,
+                              int64_t *dim, duet_err *err);
+
+typedef struct duet_judgement {
+    int64_t n;          /* generated examples judged */
+    double accuracy;    /* share the classifier assigns to the label they were generated for */
+    double frechet;     /* Fréchet distance to the real examples in the classifier's features
+                           (an FID on our own classifier, not Inception); NaN when not computed */
+    int64_t dim, n_real;
+} duet_judgement;
+
+/* Judges generated examples (labelled with the class asked for) with a classifier; with real
+ * examples (may be NULL) and a classifier that has hidden features, also the Fréchet distance. */
+DUET_API int duet_judge(duet_ctx *ctx, const duet_model *classifier, const duet_data *generated,
+                        const duet_data *real, duet_judgement *out, duet_err *err);
 
 /* --- evaluation ------------------------------------------------------------------------------ */
 

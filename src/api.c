@@ -11,8 +11,10 @@
 #include <math.h>
 
 #include "core/dt.h"
+#include "core/linalg.h"
 #include "core/metrics.h"
 #include "data/data.h"
+#include "io/png.h"
 #include "io/safetensors.h"
 #include "models/gpt.h"
 #include "models/model.h"
@@ -516,6 +518,7 @@ fail:
 const char *duet_model_name(const duet_model *m) { return m->ops->name; }
 const char *duet_model_learns(const duet_model *m) { return m->ops->learns; }
 unsigned duet_model_caps(const duet_model *m) { return m->ops->caps; }
+const char *duet_model_score_name(const duet_model *m) { return m->ops->score_name ? m->ops->score_name : "logp"; }
 int duet_model_classes(const duet_model *m) { return m->K; }
 const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
 int64_t duet_model_features(const duet_model *m) { return m->D; }
@@ -708,6 +711,9 @@ int duet_model_sample(duet_ctx *ctx, const duet_model *m, const char *label, int
     }
     int rc = DUET_OK;
     duet_data *s = NULL;
+    int64_t H = 0, W = 0;
+    float unscale = 1.0f;
+    int images = dt_pipe_image(m->pipe, &H, &W, &unscale);
     float *x = dt_calloc(ctx, (size_t)m->D, sizeof(float));
     size_t blen = 1 << 16;
     char *buf = dt_alloc(ctx, blen);
@@ -715,10 +721,14 @@ int duet_model_sample(duet_ctx *ctx, const duet_model *m, const char *label, int
         rc = dt_err(err, DUET_ENOMEM, "sample: out of memory");
         goto fail;
     }
-    DT_TRY(dt_data_new(ctx, DUET_DATA_TEXT, "samples", &s, err));
-    s->text = dt_calloc(ctx, (size_t)count, sizeof(char *));
+    DT_TRY(dt_data_new(ctx, images ? DUET_DATA_DENSE : DUET_DATA_TEXT, "samples", &s, err));
+    if (images) {
+        s->D = m->D, s->H = H, s->W = W;
+        s->x = dt_alloc_e(ctx, (size_t)count, (size_t)m->D * sizeof(float), "samples", err);
+    } else
+        s->text = dt_calloc(ctx, (size_t)count, sizeof(char *));
     s->labels = dt_calloc(ctx, (size_t)count, sizeof(char *));
-    if (!s->text || !s->labels) {
+    if ((!s->text && !s->x) || !s->labels) {
         rc = dt_err(err, DUET_ENOMEM, "sample: out of memory");
         goto fail;
     }
@@ -727,10 +737,14 @@ int duet_model_sample(duet_ctx *ctx, const duet_model *m, const char *label, int
     for (int64_t i = 0; i < count; i++) {
         int k = want;
         DT_TRY(m->ops->sample(ctx, m, &k, &r, x, err)); /* k = -1: the model draws the class */
-        DT_TRY(unfeaturize(m, x, &r, buf, blen, err));
-        s->text[i] = dt_pool_strdup(&s->pool, buf);
+        if (images)
+            for (int64_t j = 0; j < m->D; j++) s->x[(size_t)i * (size_t)m->D + (size_t)j] = x[j] * unscale;
+        else {
+            DT_TRY(unfeaturize(m, x, &r, buf, blen, err));
+            s->text[i] = dt_pool_strdup(&s->pool, buf);
+        }
         s->labels[i] = dt_pool_strdup(&s->pool, m->classes[k]);
-        if (!s->text[i] || !s->labels[i]) {
+        if ((!images && !s->text[i]) || !s->labels[i]) {
             rc = dt_err(err, DUET_ENOMEM, "sample: out of memory");
             goto fail;
         }
@@ -963,4 +977,127 @@ int duet_model_import_llama2c(duet_ctx *ctx, const char *checkpoint, const char 
     }
     *out = m;
     return DUET_OK;
+}
+
+int duet_data_write_png(duet_ctx *ctx, const duet_data *d, const char *path, int cols, duet_err *err) {
+    if (!ctx || !d || !path) return dt_err(err, DUET_EINVAL, "duet_data_write_png: missing argument");
+    if (d->kind != DUET_DATA_DENSE || d->H <= 0 || d->W <= 0 || d->H * d->W != d->D)
+        return dt_err(err, DUET_EINVAL, "%s: not images (PNG needs examples of known height and width)", d->src);
+    if (d->N < 1) return dt_err(err, DUET_EINVAL, "%s: no images to write", d->src);
+    size_t n = (size_t)d->N * (size_t)d->D, plen = strlen(path);
+    float *v = dt_alloc_e(ctx, n, sizeof(float), path, err);
+    if (!v) return DUET_ENOMEM;
+    for (size_t i = 0; i < n; i++) v[i] = d->x[i] / 255.0f;
+    int rc = DUET_OK;
+    if (plen && path[plen - 1] == '/') { /* a folder: one file per image */
+        for (int64_t i = 0; i < d->N && !rc; i++) {
+            char name[4096];
+            const char *lab = d->labels && d->labels[i] ? d->labels[i] : "";
+            char safe[64];
+            size_t k = 0;
+            for (const char *c = lab; *c && k < sizeof safe - 1; c++) safe[k++] = (char)((*c == '/' || *c == ' ') ? '_' : *c);
+            safe[k] = 0;
+            if (snprintf(name, sizeof name, "%s%05lld%s%s.png", path, (long long)i, k ? "-" : "", safe) >= (int)sizeof name)
+                rc = dt_err(err, DUET_EINVAL, "%s: path too long", path);
+            else
+                rc = dt_png_write_grid(ctx, name, v + (size_t)i * (size_t)d->D, 1, 1, (int)d->H, (int)d->W, 1, 0, err);
+        }
+    } else
+        rc = dt_png_write_grid(ctx, path, v, (int)d->N, 1, (int)d->H, (int)d->W, cols, 2, err);
+    dt_free(ctx, v);
+    return rc;
+}
+
+// --- judging generated examples ----------------------------------------------------------------
+
+int duet_model_embed(duet_ctx *ctx, const duet_model *m, const duet_data *d, float **out, int64_t *dim, duet_err *err) {
+    if (!ctx || !m || !d || !out || !dim) return dt_err(err, DUET_EINVAL, "duet_model_embed: missing argument");
+    *out = NULL;
+    if (!m->ops->embed) return dt_err(err, DUET_EUNSUPPORTED, "%s has no hidden features to compare with", m->ops->name);
+    dt_mat X = {0};
+    int rc = featurize(ctx, m, d, &X, err);
+    if (rc) return rc;
+    DT_TRY(m->ops->embed(ctx, m, &X, NULL, dim, err));
+    *out = dt_alloc_e(ctx, (size_t)(X.N ? X.N : 1), (size_t)*dim * sizeof(float), "features", err);
+    if (!*out) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    rc = m->ops->embed(ctx, m, &X, *out, dim, err);
+    if (rc) {
+        dt_free(ctx, *out);
+        *out = NULL;
+    }
+fail:
+    dt_mat_free(ctx, &X);
+    return rc;
+}
+
+/* Mean (d) and covariance (d, d) of N rows of E. */
+static void moments(const float *E, int64_t N, int64_t d, double *mu, double *S) {
+    memset(mu, 0, (size_t)d * sizeof(double));
+    memset(S, 0, (size_t)d * (size_t)d * sizeof(double));
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < d; j++) mu[j] += E[(size_t)i * (size_t)d + (size_t)j];
+    for (int64_t j = 0; j < d; j++) mu[j] /= (double)N;
+    for (int64_t i = 0; i < N; i++) {
+        const float *e = E + (size_t)i * (size_t)d;
+        for (int64_t a = 0; a < d; a++) {
+            double da = e[a] - mu[a];
+            if (da == 0.0) continue;
+            for (int64_t b = a; b < d; b++) S[(size_t)a * (size_t)d + (size_t)b] += da * (e[b] - mu[b]);
+        }
+    }
+    for (int64_t a = 0; a < d; a++)
+        for (int64_t b = a; b < d; b++)
+            S[(size_t)b * (size_t)d + (size_t)a] = S[(size_t)a * (size_t)d + (size_t)b] /= (double)(N > 1 ? N - 1 : 1);
+}
+
+int duet_judge(duet_ctx *ctx, const duet_model *clf, const duet_data *gen, const duet_data *real, duet_judgement *out,
+               duet_err *err) {
+    if (!ctx || !clf || !gen || !out) return dt_err(err, DUET_EINVAL, "duet_judge: missing argument");
+    memset(out, 0, sizeof *out);
+    out->frechet = NAN;
+    int64_t N = gen->N;
+    int32_t *lab = dt_alloc_e(ctx, (size_t)(N ? N : 1), sizeof(int32_t), "judge", err);
+    float *Eg = NULL, *Er = NULL;
+    double *m1 = NULL, *S1 = NULL, *m2 = NULL, *S2 = NULL;
+    int rc = lab ? DUET_OK : DUET_ENOMEM;
+    if (rc) return rc;
+    DT_TRY(duet_model_predict(ctx, clf, gen, lab, NULL, err));
+    int64_t hit = 0;
+    for (int64_t i = 0; i < N; i++) hit += gen->labels && gen->labels[i] && strcmp(clf->classes[lab[i]], gen->labels[i]) == 0;
+    out->n = N;
+    out->accuracy = N ? (double)hit / (double)N : NAN;
+    if (real && clf->ops->embed) {
+        int64_t d = 0, d2 = 0;
+        DT_TRY(duet_model_embed(ctx, clf, gen, &Eg, &d, err));
+        DT_TRY(duet_model_embed(ctx, clf, real, &Er, &d2, err));
+        if (N < 2 || real->N < 2) {
+            rc = dt_err(err, DUET_EINVAL, "judge: the Fréchet distance needs at least 2 images on each side");
+            goto fail;
+        }
+        m1 = dt_alloc_e(ctx, (size_t)d, sizeof(double), "judge", err);
+        m2 = dt_alloc_e(ctx, (size_t)d, sizeof(double), "judge", err);
+        S1 = dt_alloc_e(ctx, (size_t)d * (size_t)d, sizeof(double), "judge", err);
+        S2 = dt_alloc_e(ctx, (size_t)d * (size_t)d, sizeof(double), "judge", err);
+        if (!m1 || !m2 || !S1 || !S2) {
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
+        moments(Eg, N, d, m1, S1);
+        moments(Er, real->N, d, m2, S2);
+        DT_TRY(dt_frechet(ctx, m1, S1, m2, S2, (int)d, &out->frechet, err));
+        out->dim = d;
+        out->n_real = real->N;
+    }
+fail:
+    dt_free(ctx, lab);
+    dt_free(ctx, Eg);
+    dt_free(ctx, Er);
+    dt_free(ctx, m1);
+    dt_free(ctx, m2);
+    dt_free(ctx, S1);
+    dt_free(ctx, S2);
+    return rc;
 }

@@ -158,6 +158,9 @@ int dt_pipe_apply(duet_ctx *ctx, const dt_pipe *pipe, const duet_data *data, dt_
                   duet_err *err);
 int64_t dt_pipe_dim(const dt_pipe *pipe);
 int dt_pipe_kind(const dt_pipe *pipe);             /* DUET_DATA_* it was fitted on */
+/* 1 when the pipeline reads images: their height and width, and the factor that turns a
+ * feature value back into a raw pixel value (255 when pixels were scaled to [0, 1]). */
+int dt_pipe_image(const dt_pipe *pipe, int64_t *H, int64_t *W, float *scale);
 int dt_pipe_text_mode(const dt_pipe *pipe);        /* DUET_TEXT_* (text pipelines) */
 /* Name of feature j ("free", "call now", "age", "sex=Male", "pixel[3,14]"); writes into buf. */
 const char *dt_pipe_feature_name(const dt_pipe *pipe, int64_t j, char *buf, size_t len);

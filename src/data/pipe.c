@@ -97,6 +97,14 @@ int dt_pipe_apply(duet_ctx *ctx, const dt_pipe *pipe, const duet_data *data, dt_
 
 int64_t dt_pipe_dim(const dt_pipe *pipe) { return pipe ? pipe->D : 0; }
 int dt_pipe_kind(const dt_pipe *pipe) { return pipe ? pipe->kind : 0; }
+
+int dt_pipe_image(const dt_pipe *pipe, int64_t *H, int64_t *W, float *scale) {
+    if (!pipe || pipe->kind != DUET_DATA_DENSE || pipe->H <= 0) return 0;
+    *H = pipe->H;
+    *W = pipe->W;
+    *scale = pipe->scale ? 255.0f : 1.0f;
+    return 1;
+}
 int dt_pipe_text_mode(const dt_pipe *pipe) {
     return pipe && pipe->kind == DUET_DATA_TEXT ? pipe->text.mode : -1;
 }

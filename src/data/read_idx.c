@@ -1,9 +1,13 @@
 /* read_idx.c — IDX images (MNIST, Fashion-MNIST) as DUET_DATA_DENSE: an idx3 u8 image file
  * (magic 0x00000803, N, H, W) and an idx1 u8 label file (magic 0x00000801, N); gzip or not.
+ * Labels are the class numbers, or Fashion-MNIST's class names ("sneaker", "bag", ...) when
+ * the label file's path says "fashion".
  * Every size in a header is checked against the bytes actually there.
  * Not here: scaling pixels (pipe.c).
  */
 #include "data.h"
+
+#include <strings.h>
 
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
@@ -68,6 +72,11 @@ int dt_read_idx(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_d
     const unsigned char *px = (const unsigned char *)img + ioff;
     for (size_t i = 0; i < total; i++) d->x[i] = (float)px[i];
     if (lab) {
+        /* Fashion-MNIST (recognised by its path) has names for its ten classes */
+        static const char *const fashion[10] = {"t-shirt", "trouser", "pullover", "dress", "coat",
+                                                "sandal",  "shirt",   "sneaker",  "bag",   "ankle-boot"};
+        int named = 0;
+        for (const char *c = o->labels_path; !named && *c; c++) named = strncasecmp(c, "fashion", 7) == 0;
         char *names[256] = {0};
         d->labels = dt_alloc_e(ctx, N ? N : 1, sizeof(char *), o->labels_path, err);
         if (!d->labels) DT_TRY(err ? err->code : DUET_ENOMEM);
@@ -75,8 +84,9 @@ int dt_read_idx(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_d
         for (size_t i = 0; i < N; i++) {
             unsigned v = ly[i];
             if (!names[v]) {
-                char num[8];
-                snprintf(num, sizeof num, "%u", v);
+                char num[16];
+                snprintf(num, sizeof num, "%s", named && v < 10 ? fashion[v] : "");
+                if (!num[0]) snprintf(num, sizeof num, "%u", v);
                 names[v] = dt_pool_strdup(&d->pool, num);
                 if (!names[v]) DT_TRY(dt_err(err, DUET_ENOMEM, "%s: out of memory", path));
             }

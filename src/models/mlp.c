@@ -614,6 +614,31 @@ static int mlp_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X
     return DUET_OK;
 }
 
+static int mlp_embed(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *E, int64_t *dim, duet_err *err) {
+    const mlp_state *s = m->state;
+    const net *nt = &s->nt;
+    int last = nt->nw - 1; /* act[last]: the last hidden layer (after ReLU) */
+    if (last < 1) return dt_err(err, DUET_EUNSUPPORTED, "mlp: no hidden layer to take features from");
+    int64_t H = nt->size[last];
+    *dim = H;
+    if (!E || X->N < 1) return DUET_OK;
+    if (X->D != nt->size[0])
+        return dt_err(err, DUET_EINVAL, "mlp: input has %lld features, the model %lld", (long long)X->D, (long long)nt->size[0]);
+    int64_t cap = X->N < PRED_ROWS ? X->N : PRED_ROWS;
+    int64_t rows[PRED_ROWS];
+    work w;
+    int rc = work_new(ctx, nt, cap, X->x != NULL, &w, err);
+    if (rc) return rc;
+    for (int64_t b0 = 0; b0 < X->N; b0 += cap) {
+        int64_t B = X->N - b0 < cap ? X->N - b0 : cap;
+        for (int64_t i = 0; i < B; i++) rows[i] = b0 + i;
+        forward(ctx, nt, s->theta, X, rows, B, &w, NULL, NULL, NULL, NULL);
+        memcpy(E + (size_t)b0 * (size_t)H, w.act[last], (size_t)B * (size_t)H * sizeof(float));
+    }
+    work_free(ctx, &w);
+    return DUET_OK;
+}
+
 // --- files ----------------------------------------------------------------------------------------
 
 static int mlp_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
@@ -699,4 +724,5 @@ const dt_model_ops dt_mlp_ops = {
     .save = mlp_save,
     .load = mlp_load,
     .free_state = mlp_free,
+    .embed = mlp_embed,
 };

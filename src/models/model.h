@@ -27,6 +27,7 @@ typedef struct dt_model_ops {
     const char *learns;        /* "p(y|x)", "p(x|y)p(y)", "p(x)" */
     unsigned caps;             /* DUET_CAN_* */
     const char *about;         /* one line for `duet info` and --help */
+    const char *score_name;    /* what score computes: NULL for "logp" (exact), "elbo" (a bound) */
 
     /* Fits m->state from args (K, D known from args). Validates its own parameters. */
     int (*fit)(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err);
@@ -40,12 +41,15 @@ typedef struct dt_model_ops {
     /* Weight of every feature for class k, val (D), for "top features". NULL if none. */
     int (*feature_weights)(duet_ctx *ctx, const duet_model *m, int k, double *val,
                            duet_err *err);
-    /* log p(x) per row (N). NULL when it cannot score. */
+    /* log p(x) per row (N), or a lower bound of it (score_name "elbo"). NULL when it cannot score. */
     int (*score)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp,
                  duet_err *err);
     /* Draws one example of class *k into the feature space: x (D) dense. *k < 0: the model
      * draws the class from its prior and writes it to *k. NULL if it cannot sample. */
     int (*sample)(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *rng, float *x, duet_err *err);
+    /* Features the model computes on the way to its decision (an MLP's last hidden layer), E
+     * (N, *dim), for Fréchet distances; *dim alone when E is NULL. NULL when it has none. */
+    int (*embed)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *E, int64_t *dim, duet_err *err);
     /* Adds the model's tensors and metadata (prefix "model.") to w. */
     int (*save)(const duet_model *m, dt_st_writer *w, duet_err *err);
     /* Fills m->state from f; K and D are already set on m and must be checked. */
@@ -108,6 +112,6 @@ int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *dt_model_meta_get(const duet_model *m, const char *key);
 
-extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_gpt_ops;
+extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gpt_ops;
 
 #endif /* DT_MODEL_H */

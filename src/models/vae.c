@@ -1,0 +1,407 @@
+/* vae.c — a variational autoencoder (Kingma & Welling 2014) for images with values in [0, 1]:
+ * encoder x -> ReLU(H) -> (mu, log sigma^2) of q(z|x) in Z dimensions, decoder z -> ReLU(H) ->
+ * Bernoulli logits of every pixel. Trained on the negative evidence lower bound
+ *   -ELBO(x) = BCE(decoder(z), x) + KL(q(z|x) || N(0, I)),  z = mu + sigma * eps,
+ * summed over pixels and averaged over a mini-batch, with Adam (the setting of PyTorch's
+ * examples/vae: 784-400-20, lr 1e-3, batch 128). Intensities in between 0 and 1 are treated as
+ * Bernoulli probabilities, as that example and most papers on MNIST do.
+ * With --conditional the decoder also sees the class (one-hot), so it learns p(x|y): it draws
+ * images of a chosen class, and by Bayes' rule with the ELBO standing in for log p(x|y) it is a
+ * classifier too.
+ * The model's score is the ELBO in nats (one posterior sample per image, from a generator
+ * seeded by the context, so the same call gives the same figure); sample decodes z ~ N(0, I)
+ * and returns the pixel probabilities (the mean image).
+ * Not here: the features (pixels are scaled to [0, 1] by the pipeline), files (safetensors).
+ */
+#include <math.h>
+
+#include "../core/gemm.h"
+#include "../nn/nn.h"
+#include "model.h"
+
+typedef struct vae_net {
+    int64_t D, H, Z, K;  /* pixels, hidden units, latent size, classes fed to the decoder (0: none) */
+    /* offsets into the parameter array: encoder W1 (H, D) b1 (H), Wmu (Z, H) bmu, Wlv (Z, H) blv,
+     * decoder W3 (H, Z+K) b3 (H), W4 (D, H) b4 (D) */
+    size_t W1, b1, Wmu, bmu, Wlv, blv, W3, b3, W4, b4, n;
+} vae_net;
+
+typedef struct vae_state {
+    vae_net nt;
+    float *theta;
+} vae_state;
+
+static void layout(vae_net *t) {
+    size_t o = 0, D = (size_t)t->D, H = (size_t)t->H, Z = (size_t)t->Z, ZK = (size_t)(t->Z + t->K);
+    t->W1 = o, o += H * D;
+    t->b1 = o, o += H;
+    t->Wmu = o, o += Z * H;
+    t->bmu = o, o += Z;
+    t->Wlv = o, o += Z * H;
+    t->blv = o, o += Z;
+    t->W3 = o, o += H * ZK;
+    t->b3 = o, o += H;
+    t->W4 = o, o += D * H;
+    t->b4 = o, o += D;
+    t->n = o;
+}
+
+/* Activations and gradients of one batch of up to cap rows. */
+typedef struct vae_work {
+    int64_t cap;
+    float *h1, *mu, *lv, *eps, *zin, *h2, *logit, *d_logit, *dh2, *dzin, *dmu, *dlv, *dh1;
+    float *mem;
+} vae_work;
+
+static int work_new(duet_ctx *ctx, const vae_net *t, int64_t cap, vae_work *w, duet_err *err) {
+    memset(w, 0, sizeof *w);
+    size_t B = (size_t)cap, H = (size_t)t->H, Z = (size_t)t->Z, ZK = (size_t)(t->Z + t->K), D = (size_t)t->D;
+    struct { float **p; size_t n; } parts[] = {
+        {&w->h1, B * H}, {&w->mu, B * Z}, {&w->lv, B * Z}, {&w->eps, B * Z}, {&w->zin, B * ZK},
+        {&w->h2, B * H}, {&w->logit, B * D}, {&w->d_logit, B * D}, {&w->dh2, B * H}, {&w->dzin, B * ZK},
+        {&w->dmu, B * Z}, {&w->dlv, B * Z}, {&w->dh1, B * H},
+    };
+    size_t total = 0, np = sizeof parts / sizeof parts[0];
+    for (size_t i = 0; i < np; i++) total += parts[i].n;
+    w->mem = dt_alloc_e(ctx, total, sizeof(float), "vae batch", err);
+    if (!w->mem) return DUET_ENOMEM;
+    size_t off = 0;
+    for (size_t i = 0; i < np; i++) *parts[i].p = w->mem + off, off += parts[i].n;
+    w->cap = cap;
+    return DUET_OK;
+}
+
+/* y (B, out) = x (B, in) W^T + b, then ReLU when relu. */
+static void dense(const duet_ctx *ctx, float *y, const float *x, const float *W, const float *b, int64_t B, int64_t in,
+                  int64_t out, int relu) {
+    for (int64_t i = 0; i < B; i++) memcpy(y + (size_t)i * (size_t)out, b, (size_t)out * sizeof(float));
+    dt_gemm(ctx, y, out, x, in, 0, W, in, 1, 1.0f, 1.0f, B, out, in);
+    if (relu)
+        for (size_t i = 0; i < (size_t)B * (size_t)out; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+/* dW (out, in) += dy^T x; db (out) += column sums of dy; dx (B, in) = dy W (when dx). */
+static void dense_bwd(const duet_ctx *ctx, const float *dy, const float *x, const float *W, float *dW, float *db,
+                      float *dx, int64_t B, int64_t in, int64_t out) {
+    dt_gemm(ctx, dW, in, dy, out, 1, x, in, 0, 1.0f, 1.0f, out, in, B);
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < out; j++) db[j] += dy[(size_t)i * (size_t)out + (size_t)j];
+    if (dx) dt_gemm(ctx, dx, in, dy, out, 0, W, in, 0, 1.0f, 0.0f, B, in, out);
+}
+
+/* softplus(z) - x z: the Bernoulli negative log-likelihood of x given logit z, stably */
+static inline double bce(float z, float x) { return (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - (double)x * z; }
+
+/* Forward pass of B rows of X (dense, D) with labels y (or NULL): fills w and writes each row's
+ * negative ELBO (reconstruction + KL) into nelbo (B) when not NULL. eps ~ N(0, 1) from r. */
+static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_work *w, const float *X,
+                    const int32_t *y, int64_t B, dt_rng *r, double *nelbo) {
+    int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
+    dense(ctx, w->h1, X, th + t->W1, th + t->b1, B, D, H, 1);
+    dense(ctx, w->mu, w->h1, th + t->Wmu, th + t->bmu, B, H, Z, 0);
+    dense(ctx, w->lv, w->h1, th + t->Wlv, th + t->blv, B, H, Z, 0);
+    for (int64_t i = 0; i < B; i++) {
+        float *zi = w->zin + (size_t)i * (size_t)ZK;
+        for (int64_t j = 0; j < Z; j++) {
+            size_t a = (size_t)i * (size_t)Z + (size_t)j;
+            w->eps[a] = (float)dt_rng_normal(r);
+            zi[j] = w->mu[a] + expf(0.5f * w->lv[a]) * w->eps[a];
+        }
+        for (int64_t k = 0; k < t->K; k++) zi[Z + k] = y && y[i] == k ? 1.0f : 0.0f;
+    }
+    dense(ctx, w->h2, w->zin, th + t->W3, th + t->b3, B, ZK, H, 1);
+    dense(ctx, w->logit, w->h2, th + t->W4, th + t->b4, B, H, D, 0);
+    if (!nelbo) return;
+    for (int64_t i = 0; i < B; i++) {
+        double rec = 0.0, kl = 0.0;
+        const float *z = w->logit + (size_t)i * (size_t)D, *x = X + (size_t)i * (size_t)D;
+        for (int64_t j = 0; j < D; j++) rec += bce(z[j], x[j]);
+        for (int64_t j = 0; j < Z; j++) {
+            size_t a = (size_t)i * (size_t)Z + (size_t)j;
+            kl += -0.5 * (1.0 + w->lv[a] - (double)w->mu[a] * w->mu[a] - exp(w->lv[a]));
+        }
+        nelbo[i] = rec + kl;
+    }
+}
+
+/* Gradient of the batch mean of -ELBO, added into g (after forward). */
+static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, float *g, vae_work *w, const float *X,
+                     int64_t B) {
+    int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
+    float s = 1.0f / (float)B;
+    for (size_t i = 0; i < (size_t)B * (size_t)D; i++) w->d_logit[i] = s * (1.0f / (1.0f + expf(-w->logit[i])) - X[i]);
+    dense_bwd(ctx, w->d_logit, w->h2, th + t->W4, g + t->W4, g + t->b4, w->dh2, B, H, D);
+    for (size_t i = 0; i < (size_t)B * (size_t)H; i++) w->dh2[i] = w->h2[i] > 0.0f ? w->dh2[i] : 0.0f;
+    dense_bwd(ctx, w->dh2, w->zin, th + t->W3, g + t->W3, g + t->b3, w->dzin, B, ZK, H);
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < Z; j++) {
+            size_t a = (size_t)i * (size_t)Z + (size_t)j;
+            float dz = w->dzin[(size_t)i * (size_t)ZK + (size_t)j], sd = expf(0.5f * w->lv[a]);
+            w->dmu[a] = dz + s * w->mu[a];
+            w->dlv[a] = dz * w->eps[a] * 0.5f * sd + s * 0.5f * (sd * sd - 1.0f);
+        }
+    dense_bwd(ctx, w->dmu, w->h1, th + t->Wmu, g + t->Wmu, g + t->bmu, w->dh1, B, H, Z);
+    float *tmp = w->dh2; /* dh2 is no longer needed: dlv's share of dh1 goes there */
+    dense_bwd(ctx, w->dlv, w->h1, th + t->Wlv, g + t->Wlv, g + t->blv, tmp, B, H, Z);
+    for (size_t i = 0; i < (size_t)B * (size_t)H; i++) w->dh1[i] = w->h1[i] > 0.0f ? w->dh1[i] + tmp[i] : 0.0f;
+    dense_bwd(ctx, w->dh1, X, th + t->W1, g + t->W1, g + t->b1, NULL, B, D, H);
+}
+
+/* Rows rows[0..n) of X as a dense block (X dense: copied; CSR: expanded). */
+static void gather(const dt_mat *X, const int64_t *rows, int64_t n, float *out) {
+    int64_t D = X->D;
+    for (int64_t i = 0; i < n; i++) {
+        float *o = out + (size_t)i * (size_t)D;
+        int64_t r = rows ? rows[i] : i;
+        if (X->x) memcpy(o, X->x + (size_t)r * (size_t)D, (size_t)D * sizeof(float));
+        else {
+            memset(o, 0, (size_t)D * sizeof(float));
+            for (int64_t p = X->rowptr[r]; p < X->rowptr[r + 1]; p++) o[X->col[p]] = X->val[p];
+        }
+    }
+}
+
+static void vae_free_state(duet_ctx *ctx, void *st) {
+    vae_state *s = st;
+    if (!s) return;
+    dt_free(ctx, s->theta);
+    dt_free(ctx, s);
+}
+
+static int check_range(const dt_mat *X, duet_err *err) {
+    size_t n = X->x ? (size_t)X->N * (size_t)X->D : (size_t)X->rowptr[X->N];
+    const float *v = X->x ? X->x : X->val;
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] >= 0.0f && v[i] <= 1.0f))
+            return dt_err(err, DUET_EINVAL,
+                          "vae models intensities in [0, 1] (images); this data has a feature value %g", (double)v[i]);
+    return DUET_OK;
+}
+
+static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
+    const duet_train_params *p = a->p;
+    const dt_mat *X = a->X;
+    int rc = check_range(X, err);
+    if (rc) return rc;
+    vae_state *s = dt_calloc(ctx, 1, sizeof *s);
+    if (!s) return dt_err(err, DUET_ENOMEM, "vae: out of memory");
+    m->state = s;
+    vae_net *t = &s->nt;
+    t->D = X->D;
+    t->H = p->hidden ? p->hidden : 400;
+    t->Z = p->latent ? p->latent : 20;
+    t->K = p->conditional ? a->K : 0;
+    layout(t);
+    int epochs = p->epochs ? p->epochs : 10, bs = p->batch ? p->batch : 128;
+    double lr = p->lr ? p->lr : 1e-3;
+    int64_t N = X->N;
+    float *g = NULL, *mo = NULL, *ve = NULL, *xb = NULL;
+    double *nel = NULL;
+    int64_t *order = NULL;
+    int32_t *yb = NULL;
+    vae_work w = {0};
+    s->theta = dt_alloc_e(ctx, t->n, sizeof(float), "vae parameters", err);
+    g = dt_alloc_e(ctx, t->n, sizeof(float), "vae gradient", err);
+    mo = dt_alloc_e(ctx, t->n, sizeof(float), "vae", err);
+    ve = dt_alloc_e(ctx, t->n, sizeof(float), "vae", err);
+    xb = dt_alloc_e(ctx, (size_t)bs, (size_t)t->D * sizeof(float), "vae batch", err);
+    order = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "vae", err);
+    yb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "vae", err);
+    nel = dt_alloc_e(ctx, (size_t)bs, sizeof(double), "vae", err);
+    if (!s->theta || !g || !mo || !ve || !xb || !order || !yb || !nel) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    DT_TRY(work_new(ctx, t, bs, &w, err));
+    /* PyTorch's nn.Linear initialisation: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases */
+    dt_rng r;
+    dt_rng_seed(&r, ctx->seed);
+    struct { size_t W, b; int64_t out, in; } L[] = {{t->W1, t->b1, t->H, t->D}, {t->Wmu, t->bmu, t->Z, t->H},
+                                                    {t->Wlv, t->blv, t->Z, t->H}, {t->W3, t->b3, t->H, t->Z + t->K},
+                                                    {t->W4, t->b4, t->D, t->H}};
+    for (int l = 0; l < 5; l++) {
+        double bound = 1.0 / sqrt((double)L[l].in);
+        for (size_t i = 0; i < (size_t)(L[l].out * L[l].in); i++) s->theta[L[l].W + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
+        for (size_t i = 0; i < (size_t)L[l].out; i++) s->theta[L[l].b + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
+    }
+    for (int64_t i = 0; i < N; i++) order[i] = i;
+    double t0 = dt_now(), loss = 0.0;
+    int64_t step = 0;
+    for (int ep = 1; ep <= epochs; ep++) {
+        dt_rng_shuffle(&r, order, N);
+        double sum = 0.0;
+        for (int64_t b0 = 0; b0 < N; b0 += bs) {
+            int64_t B = N - b0 < bs ? N - b0 : bs;
+            gather(X, order + b0, B, xb);
+            for (int64_t i = 0; i < B; i++) yb[i] = a->y[order[b0 + i]];
+            forward(ctx, t, s->theta, &w, xb, t->K ? yb : NULL, B, &r, nel);
+            for (int64_t i = 0; i < B; i++) sum += nel[i];
+            memset(g, 0, t->n * sizeof(float));
+            backward(ctx, t, s->theta, g, &w, xb, B);
+            dt_adamw o = {(float)lr, 0.9f, 0.999f, 1e-8f, 0.0f, ++step};
+            dt_adamw_step(dt_threads(ctx), &o, s->theta, g, mo, ve, t->n, 0);
+            DT_TRY(dt_check_abort(ctx, "vae training", err));
+            if (a->verbose)
+                dt_log(ctx, 2, "vae: epoch %d/%d  %lld/%lld images  %.1f s", ep, epochs, (long long)(b0 + B), (long long)N,
+                       dt_now() - t0);
+        }
+        loss = sum / (double)N;
+        if (a->verbose) dt_log(ctx, 0, "vae: epoch %d/%d train -ELBO %.2f nats/image (%.1f s)", ep, epochs, loss, dt_now() - t0);
+    }
+    dt_model_meta_set(m, "epochs", "%d", epochs);
+    dt_model_meta_set(m, "train_nelbo", "%.3f", loss);
+    dt_model_meta_set(m, "architecture", "%lld-%lld-%lld%s", (long long)t->D, (long long)t->H, (long long)t->Z,
+                      t->K ? " conditional" : "");
+fail:
+    dt_free(ctx, g);
+    dt_free(ctx, mo);
+    dt_free(ctx, ve);
+    dt_free(ctx, xb);
+    dt_free(ctx, order);
+    dt_free(ctx, yb);
+    dt_free(ctx, nel);
+    dt_free(ctx, w.mem);
+    return rc;
+}
+
+/* -ELBO of every row of X for label y (all rows the same label k, or the row's own when k < 0
+ * and labels are given), in chunks. */
+static int nelbo_rows(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int k, double *out, duet_err *err) {
+    const vae_state *s = m->state;
+    const vae_net *t = &s->nt;
+    if (X->D != t->D) return dt_err(err, DUET_EINVAL, "vae: %lld features, the model has %lld", (long long)X->D, (long long)t->D);
+    enum { CH = 256 };
+    vae_work w;
+    float *xb = dt_alloc_e(ctx, CH, (size_t)t->D * sizeof(float), "vae", err);
+    int32_t yb[CH];
+    int rc = xb ? work_new(ctx, t, CH, &w, err) : DUET_ENOMEM;
+    if (rc) {
+        dt_free(ctx, xb);
+        return rc;
+    }
+    dt_rng r;
+    dt_rng_seed(&r, ctx->seed ^ 0xe1b0u);
+    for (int64_t b0 = 0; b0 < X->N; b0 += CH) {
+        int64_t B = X->N - b0 < CH ? X->N - b0 : CH;
+        for (int64_t i = 0; i < B; i++) {
+            int64_t row = b0 + i;
+            gather(X, &row, 1, xb + (size_t)i * (size_t)t->D);
+            yb[i] = k < 0 ? 0 : k;
+        }
+        forward(ctx, t, s->theta, &w, xb, t->K ? yb : NULL, B, &r, out + b0);
+    }
+    dt_free(ctx, xb);
+    dt_free(ctx, w.mem);
+    return DUET_OK;
+}
+
+static int vae_score(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp, duet_err *err) {
+    const vae_state *s = m->state;
+    if (!s->nt.K) {
+        int rc = nelbo_rows(ctx, m, X, -1, logp, err);
+        for (int64_t i = 0; !rc && i < X->N; i++) logp[i] = -logp[i];
+        return rc;
+    }
+    /* conditional: log p(x) ~ log sum_k p(k) exp(ELBO(x, k)), uniform p(k) */
+    int K = (int)s->nt.K;
+    double *e = dt_alloc_e(ctx, (size_t)X->N * (size_t)K, sizeof(double), "vae", err);
+    if (!e) return DUET_ENOMEM;
+    int rc = DUET_OK;
+    for (int k = 0; k < K && !rc; k++) rc = nelbo_rows(ctx, m, X, k, e + (size_t)k * (size_t)X->N, err);
+    for (int64_t i = 0; !rc && i < X->N; i++) {
+        double mx = -INFINITY, sum = 0.0;
+        for (int k = 0; k < K; k++) mx = fmax(mx, -e[(size_t)k * (size_t)X->N + (size_t)i]);
+        for (int k = 0; k < K; k++) sum += exp(-e[(size_t)k * (size_t)X->N + (size_t)i] - mx);
+        logp[i] = mx + log(sum / K);
+    }
+    dt_free(ctx, e);
+    return rc;
+}
+
+/* Conditional models classify by Bayes' rule: p(k|x) proportional to p(k) exp(ELBO(x, k)). */
+static int vae_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P, duet_err *err) {
+    const vae_state *s = m->state;
+    int K = m->K;
+    if (!s->nt.K) return dt_err(err, DUET_EUNSUPPORTED, "an unconditional vae cannot classify (train with --conditional)");
+    double *e = dt_alloc_e(ctx, (size_t)X->N * (size_t)K, sizeof(double), "vae", err);
+    if (!e) return DUET_ENOMEM;
+    int rc = DUET_OK;
+    for (int k = 0; k < K && !rc; k++) rc = nelbo_rows(ctx, m, X, k, e + (size_t)k * (size_t)X->N, err);
+    for (int64_t i = 0; !rc && i < X->N; i++) {
+        double mx = -INFINITY, sum = 0.0;
+        for (int k = 0; k < K; k++) mx = fmax(mx, -e[(size_t)k * (size_t)X->N + (size_t)i]);
+        for (int k = 0; k < K; k++) sum += exp(-e[(size_t)k * (size_t)X->N + (size_t)i] - mx);
+        for (int k = 0; k < K; k++) P[(size_t)i * (size_t)K + (size_t)k] = (float)(exp(-e[(size_t)k * (size_t)X->N + (size_t)i] - mx) / sum);
+    }
+    dt_free(ctx, e);
+    return rc;
+}
+
+static int vae_sample(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *r, float *x, duet_err *err) {
+    const vae_state *s = m->state;
+    const vae_net *t = &s->nt;
+    if (*k < 0) *k = (int)dt_rng_below(r, (uint64_t)m->K);
+    vae_work w;
+    int rc = work_new(ctx, t, 1, &w, err);
+    if (rc) return rc;
+    int64_t ZK = t->Z + t->K;
+    for (int64_t j = 0; j < t->Z; j++) w.zin[j] = (float)dt_rng_normal(r);
+    for (int64_t c = 0; c < t->K; c++) w.zin[t->Z + c] = c == *k ? 1.0f : 0.0f;
+    dense(ctx, w.h2, w.zin, s->theta + t->W3, s->theta + t->b3, 1, ZK, t->H, 1);
+    dense(ctx, w.logit, w.h2, s->theta + t->W4, s->theta + t->b4, 1, t->H, t->D, 0);
+    for (int64_t j = 0; j < t->D; j++) x[j] = 1.0f / (1.0f + expf(-w.logit[j]));
+    dt_free(ctx, w.mem);
+    return DUET_OK;
+}
+
+static int vae_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
+    const vae_state *s = m->state;
+    int rc = DUET_OK;
+    DT_TRY(dt_st_metaf(w, err, "model.hidden", "%lld", (long long)s->nt.H));
+    DT_TRY(dt_st_metaf(w, err, "model.latent", "%lld", (long long)s->nt.Z));
+    DT_TRY(dt_st_metaf(w, err, "model.conditional", "%d", s->nt.K > 0));
+    DT_TRY(dt_st_add1(w, "model.theta", DT_F32, (int64_t)s->nt.n, s->theta, err));
+fail:
+    return rc;
+}
+
+static int vae_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *err) {
+    int64_t H, Z, cond;
+    int rc;
+    if ((rc = dt_st_meta_i64(f, "model.hidden", 1, 1 << 20, &H, err)) || (rc = dt_st_meta_i64(f, "model.latent", 1, 1 << 16, &Z, err)) ||
+        (rc = dt_st_meta_i64(f, "model.conditional", 0, 1, &cond, err)))
+        return rc;
+    vae_state *s = dt_calloc(ctx, 1, sizeof *s);
+    if (!s) return dt_err(err, DUET_ENOMEM, "vae: out of memory");
+    s->nt = (vae_net){.D = m->D, .H = H, .Z = Z, .K = cond ? m->K : 0};
+    layout(&s->nt);
+    int64_t shape[1] = {(int64_t)s->nt.n};
+    const void *data;
+    rc = dt_st_get(f, "model.theta", DT_F32, 1, shape, &data, NULL, err);
+    if (!rc) {
+        s->theta = dt_alloc_e(ctx, s->nt.n, sizeof(float), "vae parameters", err);
+        if (!s->theta) rc = DUET_ENOMEM;
+        else memcpy(s->theta, data, s->nt.n * sizeof(float));
+    }
+    if (rc) {
+        vae_free_state(ctx, s);
+        return rc;
+    }
+    m->state = s;
+    return DUET_OK;
+}
+
+const dt_model_ops dt_vae_ops = {
+    .name = "vae",
+    .learns = "p(x), or p(x|y)p(y) when conditional",
+    .caps = DUET_CAN_SAMPLE | DUET_CAN_SCORE | DUET_CAN_PREDICT,
+    .score_name = "elbo",
+    .about = "variational autoencoder for images (MLP encoder and decoder, Bernoulli pixels); --conditional learns p(x|y)",
+    .fit = vae_fit,
+    .predict_proba = vae_predict_proba,
+    .score = vae_score,
+    .sample = vae_sample,
+    .save = vae_save,
+    .load = vae_load,
+    .free_state = vae_free_state,
+};

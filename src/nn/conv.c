@@ -1,0 +1,580 @@
+/* conv.c — image layers: convolution, transposed convolution, upsampling, group norm,
+ * activations, time embedding (see conv.h).
+ *
+ * The fast convolutions unfold each image into columns (im2col) and multiply with dt_gemm; the
+ * backward passes fold columns back (col2im). The batch is cut into a fixed number of groups
+ * (min(B, DT_CONV_GROUPS), whatever the thread count); each group is handled by one thread with its
+ * own column buffer and its own partial weight/bias gradient, and the partials are added in
+ * group order, so results do not depend on the thread count. With a single group (B == 1) the
+ * products themselves are split over the threads by dt_gemm.
+ * Not here: weights, whole models, optimisers.
+ */
+#include "conv.h"
+
+#include <math.h>
+
+#include "../core/gemm.h"
+
+#define DT_CONV_GROUPS 8
+
+static int conv_groups(int B) { return B < DT_CONV_GROUPS ? (B > 0 ? B : 1) : DT_CONV_GROUPS; }
+
+/* --- shapes --------------------------------------------------------------------------------- */
+
+void dt_conv_out(const dt_conv_shape *s, int *Ho, int *Wo) {
+    *Ho = (s->H + 2 * s->pad - s->kh) / s->stride + 1;
+    *Wo = (s->W + 2 * s->pad - s->kw) / s->stride + 1;
+}
+
+void dt_convt_out(const dt_conv_shape *s, int opad, int *Ho, int *Wo) {
+    *Ho = (s->H - 1) * s->stride - 2 * s->pad + s->kh + opad;
+    *Wo = (s->W - 1) * s->stride - 2 * s->pad + s->kw + opad;
+}
+
+/* Sizes of one group's slice of the scratch. */
+typedef struct conv_sizes {
+    size_t col, w, group;
+} conv_sizes;
+
+static conv_sizes sizes(const dt_conv_shape *s) {
+    conv_sizes z;
+    size_t kk = (size_t)s->kh * (size_t)s->kw, a = 0, b = (size_t)s->K * kk * (size_t)s->H * (size_t)s->W;
+    if (s->H + 2 * s->pad >= s->kh && s->W + 2 * s->pad >= s->kw) {
+        int Ho, Wo;
+        dt_conv_out(s, &Ho, &Wo);
+        a = (size_t)s->C * kk * (size_t)Ho * (size_t)Wo;
+    }
+    z.col = a > b ? a : b;
+    z.w = (size_t)s->K * (size_t)s->C * kk;
+    z.group = z.col + z.w + (size_t)s->K;
+    return z;
+}
+
+size_t dt_conv_work(const dt_conv_shape *s) { return (size_t)conv_groups(s->B) * sizes(s).group; }
+
+/* --- im2col / col2im -------------------------------------------------------------------------
+ * Geometry: an image (Ci, Hi, Wi) seen through a kh x kw window at stride st and padding pad,
+ * at Ho x Wo window positions. Column row r = (c kh + i) kw + j holds, for every position
+ * (oh, ow), img[c][oh st - pad + i][ow st - pad + j] (0 outside the image). */
+typedef struct geom {
+    int Ci, Hi, Wi, kh, kw, st, pad, Ho, Wo;
+} geom;
+
+/* Window positions ow in [lo, hi) whose column ow st - pad + j falls inside [0, Wi). */
+static void valid_range(int j, int st, int pad, int Wi, int Wo, int *lo, int *hi) {
+    int a = pad - j, l = a > 0 ? (a + st - 1) / st : 0;
+    int b = Wi - 1 + pad - j, h = b >= 0 ? b / st + 1 : 0;
+    if (h > Wo) h = Wo;
+    if (l > h) l = h;
+    *lo = l, *hi = h;
+}
+
+static void im2col(const geom *g, const float *img, float *col) {
+    size_t P = (size_t)g->Ho * (size_t)g->Wo;
+    for (int c = 0; c < g->Ci; c++)
+        for (int i = 0; i < g->kh; i++)
+            for (int j = 0; j < g->kw; j++) {
+                float *row = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P;
+                int lo, hi;
+                valid_range(j, g->st, g->pad, g->Wi, g->Wo, &lo, &hi);
+                for (int oh = 0; oh < g->Ho; oh++) {
+                    float *r = row + (size_t)oh * (size_t)g->Wo;
+                    int ih = oh * g->st - g->pad + i;
+                    if (ih < 0 || ih >= g->Hi) {
+                        memset(r, 0, (size_t)g->Wo * sizeof(float));
+                        continue;
+                    }
+                    const float *src = img + ((size_t)c * (size_t)g->Hi + (size_t)ih) * (size_t)g->Wi;
+                    for (int ow = 0; ow < lo; ow++) r[ow] = 0.0f;
+                    if (g->st == 1) {
+                        if (hi > lo) memcpy(r + lo, src + lo - g->pad + j, (size_t)(hi - lo) * sizeof(float));
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) r[ow] = src[ow * g->st - g->pad + j];
+                    }
+                    for (int ow = hi; ow < g->Wo; ow++) r[ow] = 0.0f;
+                }
+            }
+}
+
+/* img (Ci, Hi, Wi) = the sum of every column entry that looks at each pixel (img is written). */
+static void col2im(const geom *g, const float *col, float *img) {
+    size_t P = (size_t)g->Ho * (size_t)g->Wo;
+    memset(img, 0, (size_t)g->Ci * (size_t)g->Hi * (size_t)g->Wi * sizeof(float));
+    for (int c = 0; c < g->Ci; c++)
+        for (int i = 0; i < g->kh; i++)
+            for (int j = 0; j < g->kw; j++) {
+                const float *row = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P;
+                int lo, hi;
+                valid_range(j, g->st, g->pad, g->Wi, g->Wo, &lo, &hi);
+                for (int oh = 0; oh < g->Ho; oh++) {
+                    int ih = oh * g->st - g->pad + i;
+                    if (ih < 0 || ih >= g->Hi) continue;
+                    const float *r = row + (size_t)oh * (size_t)g->Wo;
+                    float *dst = img + ((size_t)c * (size_t)g->Hi + (size_t)ih) * (size_t)g->Wi;
+                    if (g->st == 1) {
+                        float *d = dst - g->pad + j;
+                        for (int ow = lo; ow < hi; ow++) d[ow] += r[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) dst[ow * g->st - g->pad + j] += r[ow];
+                    }
+                }
+            }
+}
+
+/* --- the batch-group driver ----------------------------------------------------------------- */
+
+enum { OP_CONV_FWD, OP_CONV_BWD, OP_CONVT_FWD, OP_CONVT_BWD };
+
+typedef struct conv_job {
+    int op;
+    const dt_conv_shape *s;
+    int Ho, Wo; /* output size of the layer (conv or transposed) */
+    const float *x, *w, *b, *dy;
+    float *y, *dx;
+} conv_job;
+
+/* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
+static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *col, float *dwp, float *dbp) {
+    const dt_conv_shape *s = j->s;
+    int64_t kk = (int64_t)s->kh * s->kw, HW = (int64_t)s->H * s->W, P = (int64_t)j->Ho * j->Wo;
+    int64_t Ckk = (int64_t)s->C * kk, Kkk = (int64_t)s->K * kk;
+    size_t xs = (size_t)s->C * (size_t)HW, ys = (size_t)s->K * (size_t)P;
+    /* conv: the input is unfolded at the output's positions; transposed: the output is
+     * unfolded at the input's positions */
+    geom gconv = {s->C, s->H, s->W, s->kh, s->kw, s->stride, s->pad, j->Ho, j->Wo};
+    geom gt = {s->K, j->Ho, j->Wo, s->kh, s->kw, s->stride, s->pad, s->H, s->W};
+    for (int b = b0; b < b1; b++) {
+        const float *xb = j->x ? j->x + (size_t)b * xs : NULL;
+        const float *dyb = j->dy ? j->dy + (size_t)b * ys : NULL;
+        switch (j->op) {
+        case OP_CONV_FWD: {
+            float *yb = j->y + (size_t)b * ys;
+            im2col(&gconv, xb, col);
+            dt_gemm(gc, yb, P, j->w, Ckk, 0, col, P, 0, 1.0f, 0.0f, s->K, P, Ckk);
+            if (j->b)
+                for (int k = 0; k < s->K; k++)
+                    for (int64_t p = 0; p < P; p++) yb[(size_t)k * (size_t)P + (size_t)p] += j->b[k];
+            break;
+        }
+        case OP_CONV_BWD:
+            im2col(&gconv, xb, col);
+            dt_gemm(gc, dwp, Ckk, dyb, P, 0, col, P, 1, 1.0f, 1.0f, s->K, Ckk, P);
+            if (j->dx) {
+                dt_gemm(gc, col, P, j->w, Ckk, 1, dyb, P, 0, 1.0f, 0.0f, Ckk, P, s->K);
+                col2im(&gconv, col, j->dx + (size_t)b * xs);
+            }
+            break;
+        case OP_CONVT_FWD: {
+            float *yb = j->y + (size_t)b * ys;
+            dt_gemm(gc, col, HW, j->w, Kkk, 1, xb, HW, 0, 1.0f, 0.0f, Kkk, HW, s->C);
+            col2im(&gt, col, yb);
+            if (j->b)
+                for (int k = 0; k < s->K; k++)
+                    for (int64_t p = 0; p < P; p++) yb[(size_t)k * (size_t)P + (size_t)p] += j->b[k];
+            break;
+        }
+        case OP_CONVT_BWD:
+            im2col(&gt, dyb, col);
+            dt_gemm(gc, dwp, Kkk, xb, HW, 0, col, HW, 1, 1.0f, 1.0f, s->C, Kkk, HW);
+            if (j->dx) dt_gemm(gc, j->dx + (size_t)b * xs, HW, j->w, Kkk, 0, col, HW, 0, 1.0f, 0.0f, s->C, HW, Kkk);
+            break;
+        default:
+            break;
+        }
+        if (dyb && dbp)
+            for (int k = 0; k < s->K; k++) {
+                const float *d = dyb + (size_t)k * (size_t)P;
+                float acc = 0.0f;
+                for (int64_t p = 0; p < P; p++) acc += d[p];
+                dbp[k] += acc;
+            }
+    }
+}
+
+static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db, float *work) {
+    const dt_conv_shape *s = j->s;
+    int G = conv_groups(s->B), nth = dt_threads(ctx);
+    int nt = nth < G ? nth : G;
+    conv_sizes z = sizes(s);
+    int bwd = j->op == OP_CONV_BWD || j->op == OP_CONVT_BWD;
+    duet_ctx one = {0};
+    if (ctx) one = *ctx;
+    one.n_threads = 1;
+    const duet_ctx *gc = nt > 1 ? &one : ctx; /* a lone group lets dt_gemm use the threads */
+#pragma omp parallel for schedule(static, 1) num_threads(nt) if (nt > 1)
+    for (int g = 0; g < G; g++) {
+        float *col = work + (size_t)g * z.group, *dwp = col + z.col, *dbp = dwp + z.w;
+        if (bwd) {
+            memset(dwp, 0, z.w * sizeof(float));
+            memset(dbp, 0, (size_t)s->K * sizeof(float));
+        }
+        int b0 = (int)((int64_t)s->B * g / G), b1 = (int)((int64_t)s->B * (g + 1) / G);
+        run_items(gc, j, b0, b1, col, bwd ? dwp : NULL, bwd && db ? dbp : NULL);
+    }
+    if (!bwd) return;
+    /* partial gradients added in group order */
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && z.w * (size_t)G > 65536)
+    for (size_t i = 0; i < z.w; i++) {
+        float acc = 0.0f;
+        for (int g = 0; g < G; g++) acc += work[(size_t)g * z.group + z.col + i];
+        dw[i] += acc;
+    }
+    if (db)
+        for (int k = 0; k < s->K; k++) {
+            float acc = 0.0f;
+            for (int g = 0; g < G; g++) acc += work[(size_t)g * z.group + z.col + z.w + (size_t)k];
+            db[k] += acc;
+        }
+}
+
+void dt_conv2d_fwd(const duet_ctx *ctx, const dt_conv_shape *s, const float *x, const float *w, const float *b,
+                   float *y, float *work) {
+    conv_job j = {OP_CONV_FWD, s, 0, 0, x, w, b, NULL, y, NULL};
+    dt_conv_out(s, &j.Ho, &j.Wo);
+    run_job(ctx, &j, NULL, NULL, work);
+}
+
+void dt_conv2d_bwd(const duet_ctx *ctx, const dt_conv_shape *s, const float *dy, const float *x, const float *w,
+                   float *dx, float *dw, float *db, float *work) {
+    conv_job j = {OP_CONV_BWD, s, 0, 0, x, w, NULL, dy, NULL, dx};
+    dt_conv_out(s, &j.Ho, &j.Wo);
+    run_job(ctx, &j, dw, db, work);
+}
+
+void dt_convt2d_fwd(const duet_ctx *ctx, const dt_conv_shape *s, int opad, const float *x, const float *w,
+                    const float *b, float *y, float *work) {
+    conv_job j = {OP_CONVT_FWD, s, 0, 0, x, w, b, NULL, y, NULL};
+    dt_convt_out(s, opad, &j.Ho, &j.Wo);
+    run_job(ctx, &j, NULL, NULL, work);
+}
+
+void dt_convt2d_bwd(const duet_ctx *ctx, const dt_conv_shape *s, int opad, const float *dy, const float *x,
+                    const float *w, float *dx, float *dw, float *db, float *work) {
+    conv_job j = {OP_CONVT_BWD, s, 0, 0, x, w, NULL, dy, NULL, dx};
+    dt_convt_out(s, opad, &j.Ho, &j.Wo);
+    run_job(ctx, &j, dw, db, work);
+}
+
+/* --- plain twins: direct loops, each output summed in double --------------------------------- */
+
+/* Index of a 4-D NCHW-like array (d0, d1, d2, d3). */
+#define AT4(d1, d2, d3, a, b, c, e) ((((size_t)(a) * (size_t)(d1) + (size_t)(b)) * (size_t)(d2) + (size_t)(c)) * (size_t)(d3) + (size_t)(e))
+
+void dt_conv2d_fwd_ref(const dt_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
+    int Ho, Wo;
+    dt_conv_out(s, &Ho, &Wo);
+    for (int n = 0; n < s->B; n++)
+        for (int k = 0; k < s->K; k++)
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    double acc = b ? b[k] : 0.0;
+                    for (int c = 0; c < s->C; c++)
+                        for (int i = 0; i < s->kh; i++)
+                            for (int jj = 0; jj < s->kw; jj++) {
+                                int ih = oh * s->stride - s->pad + i, iw = ow * s->stride - s->pad + jj;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                acc += (double)x[AT4(s->C, s->H, s->W, n, c, ih, iw)] *
+                                       w[AT4(s->C, s->kh, s->kw, k, c, i, jj)];
+                            }
+                    y[AT4(s->K, Ho, Wo, n, k, oh, ow)] = (float)acc;
+                }
+}
+
+/* o = (p + pad - i) / stride when that is a whole number in [0, n), else -1 */
+static int src_pos(int p, int pad, int i, int stride, int n) {
+    int a = p + pad - i;
+    if (a < 0 || a % stride) return -1;
+    a /= stride;
+    return a < n ? a : -1;
+}
+
+void dt_conv2d_bwd_ref(const dt_conv_shape *s, const float *dy, const float *x, const float *w, float *dx,
+                       float *dw, float *db) {
+    int Ho, Wo;
+    dt_conv_out(s, &Ho, &Wo);
+    if (dx)
+        for (int n = 0; n < s->B; n++)
+            for (int c = 0; c < s->C; c++)
+                for (int ih = 0; ih < s->H; ih++)
+                    for (int iw = 0; iw < s->W; iw++) {
+                        double acc = 0.0;
+                        for (int k = 0; k < s->K; k++)
+                            for (int i = 0; i < s->kh; i++)
+                                for (int jj = 0; jj < s->kw; jj++) {
+                                    int oh = src_pos(ih, s->pad, i, s->stride, Ho);
+                                    int ow = src_pos(iw, s->pad, jj, s->stride, Wo);
+                                    if (oh < 0 || ow < 0) continue;
+                                    acc += (double)dy[AT4(s->K, Ho, Wo, n, k, oh, ow)] *
+                                           w[AT4(s->C, s->kh, s->kw, k, c, i, jj)];
+                                }
+                        dx[AT4(s->C, s->H, s->W, n, c, ih, iw)] = (float)acc;
+                    }
+    for (int k = 0; k < s->K; k++)
+        for (int c = 0; c < s->C; c++)
+            for (int i = 0; i < s->kh; i++)
+                for (int jj = 0; jj < s->kw; jj++) {
+                    double acc = 0.0;
+                    for (int n = 0; n < s->B; n++)
+                        for (int oh = 0; oh < Ho; oh++)
+                            for (int ow = 0; ow < Wo; ow++) {
+                                int ih = oh * s->stride - s->pad + i, iw = ow * s->stride - s->pad + jj;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                acc += (double)dy[AT4(s->K, Ho, Wo, n, k, oh, ow)] *
+                                       x[AT4(s->C, s->H, s->W, n, c, ih, iw)];
+                            }
+                    dw[AT4(s->C, s->kh, s->kw, k, c, i, jj)] += (float)acc;
+                }
+    if (db)
+        for (int k = 0; k < s->K; k++) {
+            double acc = 0.0;
+            for (int n = 0; n < s->B; n++)
+                for (int p = 0; p < Ho * Wo; p++) acc += dy[((size_t)n * (size_t)s->K + (size_t)k) * (size_t)(Ho * Wo) + (size_t)p];
+            db[k] += (float)acc;
+        }
+}
+
+void dt_convt2d_fwd_ref(const dt_conv_shape *s, int opad, const float *x, const float *w, const float *b, float *y) {
+    int Ho, Wo;
+    dt_convt_out(s, opad, &Ho, &Wo);
+    for (int n = 0; n < s->B; n++)
+        for (int k = 0; k < s->K; k++)
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    double acc = b ? b[k] : 0.0;
+                    for (int c = 0; c < s->C; c++)
+                        for (int i = 0; i < s->kh; i++)
+                            for (int jj = 0; jj < s->kw; jj++) {
+                                int iy = src_pos(oy, s->pad, i, s->stride, s->H);
+                                int ix = src_pos(ox, s->pad, jj, s->stride, s->W);
+                                if (iy < 0 || ix < 0) continue;
+                                acc += (double)x[AT4(s->C, s->H, s->W, n, c, iy, ix)] *
+                                       w[AT4(s->K, s->kh, s->kw, c, k, i, jj)];
+                            }
+                    y[AT4(s->K, Ho, Wo, n, k, oy, ox)] = (float)acc;
+                }
+}
+
+void dt_convt2d_bwd_ref(const dt_conv_shape *s, int opad, const float *dy, const float *x, const float *w,
+                        float *dx, float *dw, float *db) {
+    int Ho, Wo;
+    dt_convt_out(s, opad, &Ho, &Wo);
+    if (dx)
+        for (int n = 0; n < s->B; n++)
+            for (int c = 0; c < s->C; c++)
+                for (int iy = 0; iy < s->H; iy++)
+                    for (int ix = 0; ix < s->W; ix++) {
+                        double acc = 0.0;
+                        for (int k = 0; k < s->K; k++)
+                            for (int i = 0; i < s->kh; i++)
+                                for (int jj = 0; jj < s->kw; jj++) {
+                                    int oy = iy * s->stride - s->pad + i, ox = ix * s->stride - s->pad + jj;
+                                    if (oy < 0 || oy >= Ho || ox < 0 || ox >= Wo) continue;
+                                    acc += (double)dy[AT4(s->K, Ho, Wo, n, k, oy, ox)] *
+                                           w[AT4(s->K, s->kh, s->kw, c, k, i, jj)];
+                                }
+                        dx[AT4(s->C, s->H, s->W, n, c, iy, ix)] = (float)acc;
+                    }
+    for (int c = 0; c < s->C; c++)
+        for (int k = 0; k < s->K; k++)
+            for (int i = 0; i < s->kh; i++)
+                for (int jj = 0; jj < s->kw; jj++) {
+                    double acc = 0.0;
+                    for (int n = 0; n < s->B; n++)
+                        for (int iy = 0; iy < s->H; iy++)
+                            for (int ix = 0; ix < s->W; ix++) {
+                                int oy = iy * s->stride - s->pad + i, ox = ix * s->stride - s->pad + jj;
+                                if (oy < 0 || oy >= Ho || ox < 0 || ox >= Wo) continue;
+                                acc += (double)dy[AT4(s->K, Ho, Wo, n, k, oy, ox)] *
+                                       x[AT4(s->C, s->H, s->W, n, c, iy, ix)];
+                            }
+                    dw[AT4(s->K, s->kh, s->kw, c, k, i, jj)] += (float)acc;
+                }
+    if (db)
+        for (int k = 0; k < s->K; k++) {
+            double acc = 0.0;
+            for (int n = 0; n < s->B; n++)
+                for (int p = 0; p < Ho * Wo; p++) acc += dy[((size_t)n * (size_t)s->K + (size_t)k) * (size_t)(Ho * Wo) + (size_t)p];
+            db[k] += (float)acc;
+        }
+}
+
+/* --- upsampling ------------------------------------------------------------------------------ */
+
+void dt_upsample2x_fwd(int nth, const float *x, float *y, int B, int C, int H, int W) {
+    (void)nth; /* unused without OpenMP */
+    int64_t planes = (int64_t)B * C;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && planes * H * W > 16384)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + (size_t)p * (size_t)H * (size_t)W;
+        float *yp = y + (size_t)p * (size_t)H * (size_t)W * 4;
+        for (int h = 0; h < H; h++) {
+            float *r0 = yp + (size_t)(2 * h) * (size_t)(2 * W), *r1 = r0 + 2 * W;
+            const float *xr = xp + (size_t)h * (size_t)W;
+            for (int w = 0; w < W; w++) r0[2 * w] = r0[2 * w + 1] = xr[w];
+            memcpy(r1, r0, (size_t)(2 * W) * sizeof(float));
+        }
+    }
+}
+
+void dt_upsample2x_bwd(int nth, const float *dy, float *dx, int B, int C, int H, int W) {
+    (void)nth; /* unused without OpenMP */
+    int64_t planes = (int64_t)B * C;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && planes * H * W > 16384)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *dyp = dy + (size_t)p * (size_t)H * (size_t)W * 4;
+        float *dxp = dx + (size_t)p * (size_t)H * (size_t)W;
+        for (int h = 0; h < H; h++) {
+            const float *r0 = dyp + (size_t)(2 * h) * (size_t)(2 * W), *r1 = r0 + 2 * W;
+            for (int w = 0; w < W; w++)
+                dxp[(size_t)h * (size_t)W + (size_t)w] = (r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1]);
+        }
+    }
+}
+
+/* --- group normalisation --------------------------------------------------------------------- */
+
+void dt_groupnorm_fwd(int nth, const float *x, const float *gamma, const float *beta, float *y, float *mean,
+                      float *rstd, int B, int C, int HW, int G, float eps) {
+    (void)nth; /* unused without OpenMP */
+    int cg = C / G;
+    size_t n = (size_t)cg * (size_t)HW;
+    int64_t tasks = (int64_t)B * G;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && (size_t)tasks * n > 16384)
+    for (int64_t t = 0; t < tasks; t++) {
+        const float *xg = x + (size_t)t * n;
+        float *yg = y + (size_t)t * n;
+        double s = 0.0, ss = 0.0;
+        for (size_t i = 0; i < n; i++) s += xg[i];
+        double mu = s / (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double d = xg[i] - mu;
+            ss += d * d;
+        }
+        float m = (float)mu, r = (float)(1.0 / sqrt(ss / (double)n + eps));
+        mean[t] = m, rstd[t] = r;
+        int c0 = (int)(t % G) * cg;
+        for (int c = 0; c < cg; c++) {
+            float a = gamma ? gamma[c0 + c] * r : r, bb = beta ? beta[c0 + c] : 0.0f;
+            const float *xc = xg + (size_t)c * (size_t)HW;
+            float *yc = yg + (size_t)c * (size_t)HW;
+            for (int i = 0; i < HW; i++) yc[i] = (xc[i] - m) * a + bb;
+        }
+    }
+}
+
+void dt_groupnorm_bwd(int nth, const float *dy, const float *x, const float *gamma, const float *mean,
+                      const float *rstd, float *dx, float *dgamma, float *dbeta, int B, int C, int HW, int G) {
+    int cg = C / G;
+    size_t n = (size_t)cg * (size_t)HW;
+    int64_t tasks = (int64_t)B * G;
+    int big = nth > 1 && (size_t)tasks * n > 16384;
+    (void)big; /* unused without OpenMP */
+    /* parameter gradients first (dx may alias dy): each channel summed by one thread */
+    if (dgamma || dbeta) {
+#pragma omp parallel for schedule(static) num_threads(nth) if (big)
+        for (int c = 0; c < C; c++) {
+            double sg = 0.0, sb = 0.0;
+            for (int b = 0; b < B; b++) {
+                size_t off = ((size_t)b * (size_t)C + (size_t)c) * (size_t)HW;
+                size_t t = (size_t)b * (size_t)G + (size_t)(c / cg);
+                float m = mean[t], r = rstd[t];
+                for (int i = 0; i < HW; i++) {
+                    sg += (double)dy[off + (size_t)i] * ((x[off + (size_t)i] - m) * r);
+                    sb += dy[off + (size_t)i];
+                }
+            }
+            if (dgamma) dgamma[c] += (float)sg;
+            if (dbeta) dbeta[c] += (float)sb;
+        }
+    }
+#pragma omp parallel for schedule(static) num_threads(nth) if (big)
+    for (int64_t t = 0; t < tasks; t++) {
+        const float *xg = x + (size_t)t * n, *dyg = dy + (size_t)t * n;
+        float *dxg = dx + (size_t)t * n;
+        float m = mean[t], r = rstd[t];
+        int c0 = (int)(t % G) * cg;
+        double s1 = 0.0, s2 = 0.0; /* sum of g, sum of g * xhat, g = dy * gamma */
+        for (int c = 0; c < cg; c++) {
+            float ga = gamma ? gamma[c0 + c] : 1.0f;
+            for (int i = 0; i < HW; i++) {
+                size_t at = (size_t)c * (size_t)HW + (size_t)i;
+                double gi = (double)dyg[at] * ga;
+                s1 += gi;
+                s2 += gi * ((xg[at] - m) * r);
+            }
+        }
+        float a1 = (float)(s1 / (double)n), a2 = (float)(s2 / (double)n);
+        for (int c = 0; c < cg; c++) {
+            float ga = gamma ? gamma[c0 + c] : 1.0f;
+            for (int i = 0; i < HW; i++) {
+                size_t at = (size_t)c * (size_t)HW + (size_t)i;
+                float xh = (xg[at] - m) * r;
+                dxg[at] = r * (dyg[at] * ga - a1 - xh * a2);
+            }
+        }
+    }
+}
+
+/* --- activations ----------------------------------------------------------------------------- */
+
+static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void dt_act_fwd(int nth, int kind, const float *x, float *y, size_t n) {
+    (void)nth; /* unused without OpenMP */
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        switch (kind) {
+        case DT_ACT_RELU: v = v > 0.0f ? v : 0.0f; break;
+        case DT_ACT_SILU: v = v * sigm(v); break;
+        case DT_ACT_LEAKY: v = v > 0.0f ? v : 0.2f * v; break;
+        case DT_ACT_TANH: v = tanhf(v); break;
+        case DT_ACT_SIGMOID: v = sigm(v); break;
+        default: break;
+        }
+        y[i] = v;
+    }
+}
+
+void dt_act_bwd(int nth, int kind, const float *dy, const float *x, float *dx, size_t n) {
+    (void)nth; /* unused without OpenMP */
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i], d = 1.0f;
+        switch (kind) {
+        case DT_ACT_RELU: d = v > 0.0f ? 1.0f : 0.0f; break;
+        case DT_ACT_SILU: {
+            float sg = sigm(v);
+            d = sg * (1.0f + v * (1.0f - sg));
+            break;
+        }
+        case DT_ACT_LEAKY: d = v > 0.0f ? 1.0f : 0.2f; break;
+        case DT_ACT_TANH: {
+            float t = tanhf(v);
+            d = 1.0f - t * t;
+            break;
+        }
+        case DT_ACT_SIGMOID: {
+            float sg = sigm(v);
+            d = sg * (1.0f - sg);
+            break;
+        }
+        default: break;
+        }
+        dx[i] = dy[i] * d;
+    }
+}
+
+/* --- time embedding -------------------------------------------------------------------------- */
+
+void dt_time_embedding(const float *t, int B, int dim, float *out) {
+    int half = dim / 2;
+    for (int i = 0; i < half; i++) {
+        float f = half > 1 ? expf(-logf(10000.0f) * (float)i / (float)(half - 1)) : 1.0f;
+        for (int b = 0; b < B; b++) {
+            float a = t[b] * f;
+            out[(size_t)b * (size_t)dim + (size_t)i] = (float)sin((double)a);
+            out[(size_t)b * (size_t)dim + (size_t)half + (size_t)i] = (float)cos((double)a);
+        }
+    }
+}
