@@ -143,5 +143,31 @@ printf 'ab\377cd\n' > "$t/badutf.txt"
 expect_err "corpus invalid UTF-8" "invalid UTF-8" $duet train "$t/badutf.txt" --model gpt
 expect_err "corpus too small" "tokens; with context" $duet train "$t/shakes.txt" --model gpt --context 4096
 
+# image generative models: a conditional VAE on 1000 Fashion-MNIST images, PNG grids, judging
+fm=data/fashion_mnist
+expect_ok "train vae" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --model vae \
+    --conditional --epochs 3 --hidden 64 -o "$t/vae.duet" --quiet
+expect_ok "generate grid" $duet generate "$t/vae.duet" --label sneaker --count 12 -o "$t/grid.png" --quiet
+[ "$(head -c 8 "$t/grid.png" | od -An -c | tr -d ' ')" = "211PNG\r\n032\n" ] && ok || bad "grid.png is not a PNG"
+mkdir "$t/imgs"
+expect_ok "generate folder" $duet generate "$t/vae.duet" --count 3 -o "$t/imgs/" --quiet
+[ "$(ls "$t/imgs" | wc -l)" -eq 3 ] && ok || bad "want 3 PNG files"
+expect_ok "score elbo" $duet score "$t/vae.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --limit 50 --format json
+contains "elbo field" '"elbo":'
+expect_ok "vae classifies" $duet eval "$t/vae.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --limit 200
+expect_ok "train judge" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --model mlp --epochs 3 -o "$t/clf.duet" --quiet
+expect_ok "judge" $duet generate "$t/vae.duet" --label bag --count 20 -o "$t/bags.png" --judge "$t/clf.duet" \
+    --real $fm/t1k-images-idx3-ubyte.gz --real-labels $fm/t1k-labels-idx1-ubyte.gz --quiet
+contains "judge line" 'classified as the label asked for; Fréchet distance'
+expect_err "images need -o" "-o FILE.png" $duet generate "$t/vae.duet"
+expect_err "unknown image label" "not one of" $duet generate "$t/vae.duet" --label hat -o "$t/x.png"
+expect_err "count 0" "--count" $duet generate "$t/vae.duet" --count 0 -o "$t/x.png"
+expect_err "count huge" "--count" $duet generate "$t/vae.duet" --count 99999999999 -o "$t/x.png"
+expect_err "corrupt IDX" "truncated IDX header" $duet score "$t/vae.duet" "$t/bad-idx3-ubyte" --labels "$t/bad-idx3-ubyte"
+printf '\000\000\010\003\000\000\000\001\000\000\000\003\000\000\000\003abcdefghi' > "$t/small-idx3-ubyte"
+printf '\000\000\010\001\000\000\000\001\001' > "$t/small-idx1-ubyte"
+expect_err "wrong image size" "3x3 = 9 values, model expects 784" $duet score "$t/vae.duet" "$t/small-idx3-ubyte" --labels "$t/small-idx1-ubyte"
+expect_err "vae on a table" "[0, 1]" $duet train "$t/ok.csv" --model vae --no-scale
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
