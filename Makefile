@@ -121,6 +121,7 @@ asan:
 bench: deps all
 	@sh bench/run.sh
 	@sh bench/gpt.sh
+	@sh bench/images.sh
 
 bench-gpt: deps all
 	@sh bench/gpt.sh

@@ -249,6 +249,7 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         if (a->verbose) dt_log(ctx, 0, "vae: epoch %d/%d train -ELBO %.2f nats/image (%.1f s)", ep, epochs, loss, dt_now() - t0);
     }
     dt_model_meta_set(m, "epochs", "%d", epochs);
+    dt_model_meta_set(m, "images_per_second", "%.0f", (double)N * epochs / (dt_now() - t0));
     dt_model_meta_set(m, "train_nelbo", "%.3f", loss);
     dt_model_meta_set(m, "architecture", "%lld-%lld-%lld%s", (long long)t->D, (long long)t->H, (long long)t->Z,
                       t->K ? " conditional" : "");

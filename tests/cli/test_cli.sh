@@ -168,6 +168,11 @@ printf '\000\000\010\003\000\000\000\001\000\000\000\003\000\000\000\003abcdefgh
 printf '\000\000\010\001\000\000\000\001\001' > "$t/small-idx1-ubyte"
 expect_err "wrong image size" "3x3 = 9 values, model expects 784" $duet score "$t/vae.duet" "$t/small-idx3-ubyte" --labels "$t/small-idx1-ubyte"
 expect_err "vae on a table" "[0, 1]" $duet train "$t/ok.csv" --model vae --no-scale
+expect_ok "train gan" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --model gan \
+    --conditional --epochs 1 --limit 256 -o "$t/gan.duet" --quiet
+expect_ok "gan grid" $duet generate "$t/gan.duet" --label bag --count 4 -o "$t/gan.png" --quiet
+expect_err "gan cannot score" "likelihood" $duet score "$t/gan.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz
+expect_err "gan on a table" "multiples of 4" $duet train "$t/ok.csv" --model gan
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

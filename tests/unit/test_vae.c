@@ -7,6 +7,7 @@
 
 #include "../../src/core/linalg.h"
 #include "../../src/io/png.h"
+#include "../../src/models/model.h"
 #include "test.h"
 
 /* 8x8 images of two classes: a bright horizontal bar ("h") or vertical bar ("v") at a random
@@ -160,8 +161,22 @@ static void test_linalg(void) {
     CHECK_NEAR(f, 0.158453319301167, 1e-9);
 }
 
+/* the GAN's generator and discriminator backward passes against central differences */
+static void test_gan_gradients(void) {
+    duet_ctx *ctx = NULL;
+    duet_ctx_new(&ctx, NULL);
+    double worst = 99;
+    CHECK_OK(dt_gan_gradcheck(ctx, 8, 12, 0, &worst, NULL));
+    CHECK(worst <= 1.0);
+    if (worst > 1.0) fprintf(stderr, "  worst gradient error %.3f x tolerance\n", worst);
+    CHECK_OK(dt_gan_gradcheck(ctx, 8, 8, 3, &worst, NULL)); /* conditional */
+    CHECK(worst <= 1.0);
+    duet_ctx_free(ctx);
+}
+
 int main(void) {
     RUN(test_linalg);
+    RUN(test_gan_gradients);
     RUN(test_vae);
     TEST_END();
 }
