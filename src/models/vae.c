@@ -80,17 +80,19 @@ static void dense(const duet_ctx *ctx, float *y, const float *x, const float *W,
         for (size_t i = 0; i < (size_t)B * (size_t)out; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
-/* dW (out, in) += dy^T x; db (out) += column sums of dy; dx (B, in) = dy W (when dx). */
+/* dW (out, in) = dy^T x; db (out) = column sums of dy; dx (B, in) = dy W (when dx). Every
+ * parameter has one use per batch, so its gradient is written, not added. */
 static void dense_bwd(const duet_ctx *ctx, const float *dy, const float *x, const float *W, float *dW, float *db,
                       float *dx, int64_t B, int64_t in, int64_t out) {
-    dt_gemm(ctx, dW, in, dy, out, 1, x, in, 0, 1.0f, 1.0f, out, in, B);
+    dt_gemm(ctx, dW, in, dy, out, 1, x, in, 0, 1.0f, 0.0f, out, in, B);
+    memset(db, 0, (size_t)out * sizeof(float));
     for (int64_t i = 0; i < B; i++)
         for (int64_t j = 0; j < out; j++) db[j] += dy[(size_t)i * (size_t)out + (size_t)j];
     if (dx) dt_gemm(ctx, dx, in, dy, out, 0, W, in, 0, 1.0f, 0.0f, B, in, out);
 }
 
 /* softplus(z) - x z: the Bernoulli negative log-likelihood of x given logit z, stably */
-static inline double bce(float z, float x) { return (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - (double)x * z; }
+static inline float bce(float z, float x) { return (z > 0.0f ? z : 0.0f) + log1pf(expf(-fabsf(z))) - x * z; }
 
 /* Forward pass of B rows of X (dense, D) with labels y (or NULL): fills w and writes each row's
  * negative ELBO (reconstruction + KL) into nelbo (B) when not NULL. eps ~ N(0, 1) from r. */
@@ -124,7 +126,7 @@ static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_
     }
 }
 
-/* Gradient of the batch mean of -ELBO, added into g (after forward). */
+/* Gradient of the batch mean of -ELBO into g (written; after forward). */
 static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, float *g, vae_work *w, const float *X,
                      int64_t B) {
     int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
@@ -236,7 +238,6 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             for (int64_t i = 0; i < B; i++) yb[i] = a->y[order[b0 + i]];
             forward(ctx, t, s->theta, &w, xb, t->K ? yb : NULL, B, &r, nel);
             for (int64_t i = 0; i < B; i++) sum += nel[i];
-            memset(g, 0, t->n * sizeof(float));
             backward(ctx, t, s->theta, g, &w, xb, B);
             dt_adamw o = {(float)lr, 0.9f, 0.999f, 1e-8f, 0.0f, ++step};
             dt_adamw_step(dt_threads(ctx), &o, s->theta, g, mo, ve, t->n, 0);

@@ -311,7 +311,7 @@ void dt_adamw_step(int nth, const dt_adamw *o, float *p, const float *g, float *
     float step = (float)(o->lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
     float shrink = decay ? 1.0f - o->lr * o->wd : 1.0f;
     float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
+#pragma omp parallel for simd schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
     for (size_t i = 0; i < n; i++) {
         m[i] = b1 * m[i] + (1.0f - b1) * g[i];
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
