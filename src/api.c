@@ -25,7 +25,7 @@
 
 // --- version, status, context ----------------------------------------------------------------
 
-const char *duet_version(void) { return "0.1.0"; }
+const char *duet_version(void) { return DT_VERSION; }
 
 const char *duet_build_info(void) {
     return "duet 0.1.0"

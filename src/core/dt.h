@@ -25,6 +25,7 @@
 #endif
 
 #define DT_HIDDEN __attribute__((visibility("hidden")))
+#define DT_VERSION "0.1.0" /* duet_version() */
 
 /* --- context ----------------------------------------------------------------------------- */
 

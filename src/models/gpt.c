@@ -684,7 +684,7 @@ static int read_checkpoint(duet_ctx *ctx, const char *path, gpt **gout, gpt_opt 
     *gout = g;
     m->state = NULL;
 fail:
-    duet_model_free(m);
+    dt_model_free(m);
     dt_st_close(f);
     return rc;
 }

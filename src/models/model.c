@@ -98,7 +98,7 @@ int dt_model_write(const duet_model *m, dt_st_writer *w, duet_err *err) {
     }
     DT_TRY(dt_st_meta(w, "format", "duet", err));
     DT_TRY(dt_st_metaf(w, err, "format_version", "%d", FORMAT_VERSION));
-    DT_TRY(dt_st_meta(w, "duet_version", duet_version(), err));
+    DT_TRY(dt_st_meta(w, "duet_version", DT_VERSION, err));
     DT_TRY(dt_st_meta(w, "model", m->ops->name, err));
     DT_TRY(dt_st_meta(w, "learns", m->ops->learns, err));
     DT_TRY(dt_st_metaf(w, err, "K", "%d", m->K));
