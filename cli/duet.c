@@ -872,6 +872,9 @@ static const opt_spec generate_opts[] = {
     {"--tokenizer", "FILE", "run a llama2.c checkpoint (MODEL) with its tokenizer.bin"},
     {"--count", "N", "other generative models: examples to draw (default 10; images 64)"},
     {"--cols", "N", "images: columns of the PNG grid (default: about square)"},
+    {"--guidance", "W", "diffusion: classifier-free guidance weight (default: the model's)"},
+    {"--sample-steps", "N", "diffusion: sampler steps (default: DDPM's training steps, DDIM 50)"},
+    {"--ddim", NULL, "diffusion: the faster deterministic DDIM sampler"},
     {"--judge", "CLASSIFIER", "judge the examples with a classifier: the share it assigns to the asked label"},
     {"--real", "DATA", "with --judge: real examples, for the Fréchet distance in the classifier's features"},
     {"--real-labels", "FILE", "IDX label file that goes with --real images"},
@@ -994,7 +997,9 @@ static int cmd_generate(duet_ctx *ctx, const args *a) {
         die("%s: a %s model learns %s and cannot generate examples", a->pos[0], duet_model_name(m), duet_model_learns(m));
         goto done;
     }
-    if (duet_model_sample(ctx, m, get(a, "--label"), count, (uint64_t)seed, &s, &e)) {
+    duet_sample_opts so = {0, 0, get(a, "--ddim") != NULL};
+    if (opt_double(a, "--guidance", 0, 1000, &so.guidance) || opt_int(a, "--sample-steps", 1, 100000, &so.steps)) goto done;
+    if (duet_model_sample_ex(ctx, m, get(a, "--label"), count, (uint64_t)seed, &so, &s, &e)) {
         fail(&e);
         goto done;
     }

@@ -279,6 +279,14 @@ DUET_API int duet_model_score(duet_ctx *ctx, const duet_model *model, const duet
 /* Draws `count` new examples of class `label` (NULL: classes drawn from the prior). */
 DUET_API int duet_model_sample(duet_ctx *ctx, const duet_model *model, const char *label,
                                int64_t count, uint64_t seed, duet_data **out, duet_err *err);
+/* Settings of samplers that have them (diffusion); zero fields mean the model's defaults. */
+typedef struct duet_sample_opts {
+    double guidance;  /* classifier-free guidance weight w: (1 + w) eps(x, y) - w eps(x) */
+    int steps;        /* sampler steps */
+    int ddim;         /* 1: the deterministic DDIM sampler instead of DDPM's */
+} duet_sample_opts;
+DUET_API int duet_model_sample_ex(duet_ctx *ctx, const duet_model *model, const char *label, int64_t count,
+                                  uint64_t seed, const duet_sample_opts *opts, duet_data **out, duet_err *err);
 
 /* --- language models --------------------------------------------------------------------- */
 

@@ -700,7 +700,17 @@ static int unfeaturize(const duet_model *m, const float *x, dt_rng *r, char *buf
 
 int duet_model_sample(duet_ctx *ctx, const duet_model *m, const char *label, int64_t count, uint64_t seed,
                       duet_data **out, duet_err *err) {
+    return duet_model_sample_ex(ctx, m, label, count, seed, NULL, out, err);
+}
+
+int duet_model_sample_ex(duet_ctx *ctx, const duet_model *m, const char *label, int64_t count, uint64_t seed,
+                         const duet_sample_opts *opts, duet_data **out, duet_err *err) {
     *out = NULL;
+    duet_sample_opts so;
+    memset(&so, 0, sizeof so);
+    if (opts) so = *opts;
+    if (so.guidance < 0 || so.steps < 0 || so.steps > 100000)
+        return dt_err(err, DUET_EINVAL, "sample: guidance must be >= 0 and steps in 0..100000");
     if (!m->ops->sample || !(m->ops->caps & DUET_CAN_SAMPLE))
         return dt_err(err, DUET_EUNSUPPORTED, "%s learns %s and cannot sample", m->ops->name, m->ops->learns);
     if (count < 1 || count > 10000000) return dt_err(err, DUET_EINVAL, "count must be in 1..10000000 (got %lld)", (long long)count);
@@ -736,7 +746,7 @@ int duet_model_sample(duet_ctx *ctx, const duet_model *m, const char *label, int
     dt_rng_seed(&r, seed);
     for (int64_t i = 0; i < count; i++) {
         int k = want;
-        DT_TRY(m->ops->sample(ctx, m, &k, &r, x, err)); /* k = -1: the model draws the class */
+        DT_TRY(m->ops->sample(ctx, m, &k, &r, &so, x, err)); /* k = -1: the model draws the class */
         if (images)
             for (int64_t j = 0; j < m->D; j++) s->x[(size_t)i * (size_t)m->D + (size_t)j] = x[j] * unscale;
         else {

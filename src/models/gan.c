@@ -327,7 +327,9 @@ fail:
     return rc;
 }
 
-static int gan_sample(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *r, float *x, duet_err *err) {
+static int gan_sample(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *r, const duet_sample_opts *o, float *x,
+                      duet_err *err) {
+    (void)o;
     const gan_state *s = m->state;
     const gan_net *t = &s->nt;
     if (*k < 0) *k = (int)dt_rng_below(r, (uint64_t)m->K);

@@ -45,8 +45,11 @@ typedef struct dt_model_ops {
     int (*score)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp,
                  duet_err *err);
     /* Draws one example of class *k into the feature space: x (D) dense. *k < 0: the model
-     * draws the class from its prior and writes it to *k. NULL if it cannot sample. */
-    int (*sample)(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *rng, float *x, duet_err *err);
+     * draws the class from its prior and writes it to *k. o: sampler settings (never NULL;
+     * zeros mean the model's defaults; models without a sampler ignore them). NULL if it
+     * cannot sample. */
+    int (*sample)(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *rng, const duet_sample_opts *o, float *x,
+                  duet_err *err);
     /* Features the model computes on the way to its decision (an MLP's last hidden layer), E
      * (N, *dim), for Fréchet distances; *dim alone when E is NULL. NULL when it has none. */
     int (*embed)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *E, int64_t *dim, duet_err *err);

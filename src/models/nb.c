@@ -482,7 +482,9 @@ static int64_t poisson(dt_rng *r, double lambda) {
     return v < 0 ? 0 : v > MAX_SAMPLE_LEN ? MAX_SAMPLE_LEN : (int64_t)v;
 }
 
-static int nb_sample(duet_ctx *ctx, const duet_model *m, int *kp, dt_rng *rng, float *x, duet_err *err) {
+static int nb_sample(duet_ctx *ctx, const duet_model *m, int *kp, dt_rng *rng, const duet_sample_opts *o, float *x,
+                      duet_err *err) {
+    (void)o;
     const nb_state *s = m->state;
     int k = *kp;
     if (!s) return dt_err(err, DUET_EINVAL, "naive Bayes: the model is not fitted");

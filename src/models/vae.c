@@ -339,7 +339,9 @@ static int vae_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X
     return rc;
 }
 
-static int vae_sample(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *r, float *x, duet_err *err) {
+static int vae_sample(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *r, const duet_sample_opts *o, float *x,
+                      duet_err *err) {
+    (void)o;
     const vae_state *s = m->state;
     const vae_net *t = &s->nt;
     if (*k < 0) *k = (int)dt_rng_below(r, (uint64_t)m->K);

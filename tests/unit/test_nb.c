@@ -41,6 +41,7 @@ static const double GNB_SCORE[3] = {-2.93430388638, -5.29694029999, -5.491537448
 static const double GNBW[6] = {1, 2.2992299415e-19, 0.000147838404569, 0.999852161595, 0.999999979503, 2.04972751125e-08};
 
 static duet_ctx CTX = {.n_threads = 2, .seed = 42};
+static const duet_sample_opts SO = {0, 0, 0}; /* the samplers' defaults */
 
 static dt_mat dense(float *x, int64_t N, int64_t D) {
     dt_mat m = {N, D, x, NULL, NULL, NULL};
@@ -206,8 +207,8 @@ static void test_sample(void) {
             int k = s % 4 - 1; /* -1: drawn from the prior */
             if (k >= m.K) k = 0;
             int k1 = k, k2 = k;
-            CHECK_OK(m.ops->sample(&CTX, &m, &k1, &r1, a + s * m.D, &err));
-            CHECK_OK(m.ops->sample(&CTX, &m, &k2, &r2, b + s * m.D, &err));
+            CHECK_OK(m.ops->sample(&CTX, &m, &k1, &r1, &SO, a + s * m.D, &err));
+            CHECK_OK(m.ops->sample(&CTX, &m, &k2, &r2, &SO, b + s * m.D, &err));
             CHECK(k1 == k2 && k1 >= 0 && k1 < m.K); /* the drawn class is reported */
         }
         CHECK(memcmp(a, b, sizeof(float) * (size_t)(20 * m.D)) == 0);
@@ -218,7 +219,7 @@ static void test_sample(void) {
         }
         CHECK(ok);
         int k9 = 9;
-        CHECK_ERR(m.ops->sample(&CTX, &m, &k9, &r1, a, &err), &err, DUET_ERANGE, "out of range");
+        CHECK_ERR(m.ops->sample(&CTX, &m, &k9, &r1, &SO, a, &err), &err, DUET_ERANGE, "out of range");
         model_clear(&m);
     }
     /* multinomial samples of class 0 look like class 0: features 0 and 4 dominate */
@@ -231,7 +232,7 @@ static void test_sample(void) {
     float x[5];
     for (int s = 0; s < 500; s++) {
         int k0 = 0;
-        CHECK_OK(m.ops->sample(&CTX, &m, &k0, &r, x, &err));
+        CHECK_OK(m.ops->sample(&CTX, &m, &k0, &r, &SO, x, &err));
         for (int j = 0; j < 5; j++) tot[j] += x[j];
     }
     CHECK(tot[0] > tot[1] && tot[4] > tot[3]);
