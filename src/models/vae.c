@@ -19,6 +19,8 @@
 #include "../nn/nn.h"
 #include "model.h"
 
+#define VAE_MAX_WORKERS 64
+
 typedef struct vae_net {
     int64_t D, H, Z, K;  /* pixels, hidden units, latent size, classes fed to the decoder (0: none) */
     /* offsets into the parameter array: encoder W1 (H, D) b1 (H), Wmu (Z, H) bmu, Wlv (Z, H) blv,
@@ -94,10 +96,16 @@ static void dense_bwd(const duet_ctx *ctx, const float *dy, const float *x, cons
 /* softplus(z) - x z: the Bernoulli negative log-likelihood of x given logit z, stably */
 static inline float bce(float z, float x) { return (z > 0.0f ? z : 0.0f) + log1pf(expf(-fabsf(z))) - x * z; }
 
-/* Forward pass of B rows of X (dense, D) with labels y (or NULL): fills w and writes each row's
- * negative ELBO (reconstruction + KL) into nelbo (B) when not NULL. eps ~ N(0, 1) from r. */
+/* B standard normal draws per latent dimension into w->eps, in row order. */
+static void draw_eps(const vae_net *t, vae_work *w, int64_t B, dt_rng *r) {
+    for (size_t a = 0; a < (size_t)B * (size_t)t->Z; a++) w->eps[a] = (float)dt_rng_normal(r);
+}
+
+/* Forward pass of B rows of X (dense, D) with labels y (or NULL) and the noise already in
+ * w->eps: fills w and writes each row's negative ELBO (reconstruction + KL) into nelbo (B)
+ * when not NULL. */
 static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_work *w, const float *X,
-                    const int32_t *y, int64_t B, dt_rng *r, double *nelbo) {
+                    const int32_t *y, int64_t B, double *nelbo) {
     int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
     dense(ctx, w->h1, X, th + t->W1, th + t->b1, B, D, H, 1);
     dense(ctx, w->mu, w->h1, th + t->Wmu, th + t->bmu, B, H, Z, 0);
@@ -106,7 +114,6 @@ static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_
         float *zi = w->zin + (size_t)i * (size_t)ZK;
         for (int64_t j = 0; j < Z; j++) {
             size_t a = (size_t)i * (size_t)Z + (size_t)j;
-            w->eps[a] = (float)dt_rng_normal(r);
             zi[j] = w->mu[a] + expf(0.5f * w->lv[a]) * w->eps[a];
         }
         for (int64_t k = 0; k < t->K; k++) zi[Z + k] = y && y[i] == k ? 1.0f : 0.0f;
@@ -126,11 +133,10 @@ static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_
     }
 }
 
-/* Gradient of the batch mean of -ELBO into g (written; after forward). */
+/* Gradient of s times the sum over the B rows of -ELBO into g (written; after forward). */
 static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, float *g, vae_work *w, const float *X,
-                     int64_t B) {
+                     int64_t B, float s) {
     int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
-    float s = 1.0f / (float)B;
     for (size_t i = 0; i < (size_t)B * (size_t)D; i++) w->d_logit[i] = s * (1.0f / (1.0f + expf(-w->logit[i])) - X[i]);
     dense_bwd(ctx, w->d_logit, w->h2, th + t->W4, g + t->W4, g + t->b4, w->dh2, B, H, D);
     for (size_t i = 0; i < (size_t)B * (size_t)H; i++) w->dh2[i] = w->h2[i] > 0.0f ? w->dh2[i] : 0.0f;
@@ -197,11 +203,17 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     int epochs = p->epochs ? p->epochs : 10, bs = p->batch ? p->batch : 128;
     double lr = p->lr ? p->lr : 1e-3;
     int64_t N = X->N;
-    float *g = NULL, *mo = NULL, *ve = NULL, *xb = NULL;
+    float *g = NULL, *mo = NULL, *ve = NULL, *xb = NULL, *eps = NULL, *gw[VAE_MAX_WORKERS] = {0};
     double *nel = NULL;
     int64_t *order = NULL;
     int32_t *yb = NULL;
-    vae_work w = {0};
+    /* data parallel: each worker (thread) takes a share of the batch's rows with its own
+     * activations and gradient, which are summed; the noise is drawn for the whole batch first,
+     * so the same seed gives the same model whatever the threads */
+    int nw = dt_threads(ctx) < VAE_MAX_WORKERS ? dt_threads(ctx) : VAE_MAX_WORKERS;
+    if (nw > bs / 16) nw = bs / 16 > 1 ? bs / 16 : 1;
+    vae_work w[VAE_MAX_WORKERS];
+    memset(w, 0, sizeof w);
     s->theta = dt_alloc_e(ctx, t->n, sizeof(float), "vae parameters", err);
     g = dt_alloc_e(ctx, t->n, sizeof(float), "vae gradient", err);
     mo = dt_alloc_e(ctx, t->n, sizeof(float), "vae", err);
@@ -214,7 +226,21 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         rc = DUET_ENOMEM;
         goto fail;
     }
-    DT_TRY(work_new(ctx, t, bs, &w, err));
+    for (int i = 0; i < nw; i++) {
+        DT_TRY(work_new(ctx, t, (bs + nw - 1) / nw, &w[i], err));
+        if (i && !(gw[i] = dt_alloc_e(ctx, t->n, sizeof(float), "vae gradient", err))) {
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
+    }
+    gw[0] = g;
+    duet_ctx one = *ctx;
+    one.n_threads = 1;
+    const duet_ctx *wctx = nw > 1 ? &one : ctx;
+    if (!(eps = dt_alloc_e(ctx, (size_t)bs, (size_t)t->Z * sizeof(float), "vae", err))) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
     /* PyTorch's nn.Linear initialisation: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases */
     dt_rng r;
     dt_rng_seed(&r, ctx->seed);
@@ -236,9 +262,21 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             int64_t B = N - b0 < bs ? N - b0 : bs;
             gather(X, order + b0, B, xb);
             for (int64_t i = 0; i < B; i++) yb[i] = a->y[order[b0 + i]];
-            forward(ctx, t, s->theta, &w, xb, t->K ? yb : NULL, B, &r, nel);
+            for (size_t i = 0; i < (size_t)B * (size_t)t->Z; i++) eps[i] = (float)dt_rng_normal(&r);
+#pragma omp parallel for schedule(static, 1) num_threads(nw) if (nw > 1)
+            for (int i = 0; i < nw; i++) {
+                int64_t r0 = B * i / nw, r1 = B * (i + 1) / nw;
+                memcpy(w[i].eps, eps + (size_t)r0 * (size_t)t->Z, (size_t)(r1 - r0) * (size_t)t->Z * sizeof(float));
+                const float *xi = xb + (size_t)r0 * (size_t)t->D;
+                forward(wctx, t, s->theta, &w[i], xi, t->K ? yb + r0 : NULL, r1 - r0, nel + r0);
+                backward(wctx, t, s->theta, gw[i], &w[i], xi, r1 - r0, 1.0f / (float)B);
+            }
+            if (nw > 1) {
+#pragma omp parallel for schedule(static) num_threads(nw)
+                for (size_t j = 0; j < t->n; j++)
+                    for (int i = 1; i < nw; i++) g[j] += gw[i][j];
+            }
             for (int64_t i = 0; i < B; i++) sum += nel[i];
-            backward(ctx, t, s->theta, g, &w, xb, B);
             dt_adamw o = {(float)lr, 0.9f, 0.999f, 1e-8f, 0.0f, ++step};
             dt_adamw_step(dt_threads(ctx), &o, s->theta, g, mo, ve, t->n, 0);
             DT_TRY(dt_check_abort(ctx, "vae training", err));
@@ -255,6 +293,11 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     dt_model_meta_set(m, "architecture", "%lld-%lld-%lld%s", (long long)t->D, (long long)t->H, (long long)t->Z,
                       t->K ? " conditional" : "");
 fail:
+    for (int i = 0; i < nw; i++) {
+        dt_free(ctx, w[i].mem);
+        if (i) dt_free(ctx, gw[i]);
+    }
+    dt_free(ctx, eps);
     dt_free(ctx, g);
     dt_free(ctx, mo);
     dt_free(ctx, ve);
@@ -262,7 +305,6 @@ fail:
     dt_free(ctx, order);
     dt_free(ctx, yb);
     dt_free(ctx, nel);
-    dt_free(ctx, w.mem);
     return rc;
 }
 
@@ -290,7 +332,8 @@ static int nelbo_rows(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int k
             gather(X, &row, 1, xb + (size_t)i * (size_t)t->D);
             yb[i] = k < 0 ? 0 : k;
         }
-        forward(ctx, t, s->theta, &w, xb, t->K ? yb : NULL, B, &r, out + b0);
+        draw_eps(t, &w, B, &r);
+        forward(ctx, t, s->theta, &w, xb, t->K ? yb : NULL, B, out + b0);
     }
     dt_free(ctx, xb);
     dt_free(ctx, w.mem);
