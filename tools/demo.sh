@@ -1,7 +1,7 @@
 #!/bin/sh
 # The demo: a spam filter trained and evaluated on the SMS Spam Collection shipped in data/.
 # Every fifth message is held out for testing; the rest trains logistic regression (C chosen
-# by cross-validation) and naive Bayes, side by side.
+# by cross-validation) and naive Bayes, side by side; then a small language model writes a story.
 set -e
 duet=${DUET:-./duet}
 dir=build/demo
@@ -24,3 +24,7 @@ echo "WINNER!! You have been selected to receive a free prize. Call now to claim
 echo
 echo "== three messages drawn from naive Bayes' model of spam (bags of words)"
 $duet generate $dir/spam-nb.duet --label spam --count 3 --seed 7
+echo
+echo "== a language model writes: llama2.c's 260K-parameter stories260K continues a prompt (KV cache)"
+$duet generate data/llama2c_tinyllamas/stories260K.bin --tokenizer data/llama2c_tinyllamas/tok512.bin \
+    --prompt "Once upon a time, there was a cat" -n 60 --temperature 0.8 --top-p 0.9 --seed 3

@@ -175,7 +175,7 @@ void dt_attn_fwd(int nth, const dt_attn_shape *s, const float *q, const float *k
     int grp = s->nh / s->nkv;
     float scale = 1.0f / sqrtf((float)s->hd);
     int64_t tasks = (int64_t)s->B * s->nh * s->n;
-#pragma omp parallel for schedule(dynamic, 8) num_threads(nth) if (nth > 1 && tasks > 1)
+#pragma omp parallel for schedule(dynamic, 8) num_threads(nth) if (nth > 1 && tasks > 1 && tasks * Tk * s->hd > 65536)
     for (int64_t task = 0; task < tasks; task++) {
         int64_t i = task % s->n, bh = task / s->n;
         int h = (int)(bh % s->nh), b = (int)(bh / s->nh);
