@@ -7,7 +7,7 @@
 
 #define FORMAT_VERSION 1
 
-static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops, &dt_mlp_ops, &dt_vae_ops, &dt_gan_ops, &dt_gpt_ops};
+static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops, &dt_mlp_ops, &dt_vae_ops, &dt_gan_ops, &dt_gpt_ops, &dt_diffusion_ops};
 
 const dt_model_ops *dt_model_find(const char *name) {
     for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
@@ -26,7 +26,7 @@ int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_
     return DUET_OK;
 }
 
-const char *dt_model_names(void) { return "logreg, svm, nb, mlp, vae, gan, gpt"; }
+const char *dt_model_names(void) { return "logreg, svm, nb, mlp, vae, gan, gpt, diffusion"; }
 
 int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...) {
     char buf[512];

@@ -119,6 +119,6 @@ const char *dt_model_meta_get(const duet_model *m, const char *key);
  * network; *worst <= 1 when every sampled gradient is within tolerance. */
 int dt_gan_gradcheck(duet_ctx *ctx, int H, int W, int K, double *worst, duet_err *err);
 
-extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gan_ops, dt_gpt_ops;
+extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gan_ops, dt_gpt_ops, dt_diffusion_ops;
 
 #endif /* DT_MODEL_H */

@@ -173,6 +173,12 @@ expect_ok "train gan" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-
 expect_ok "gan grid" $duet generate "$t/gan.duet" --label bag --count 4 -o "$t/gan.png" --quiet
 expect_err "gan cannot score" "likelihood" $duet score "$t/gan.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz
 expect_err "gan on a table" "multiples of 4" $duet train "$t/ok.csv" --model gan
+expect_ok "train diffusion" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz \
+    --model diffusion --conditional --epochs 1 --limit 256 --hidden 8 -o "$t/dif.duet" --quiet
+expect_ok "diffusion DDIM grid" $duet generate "$t/dif.duet" --label bag --count 2 --ddim --sample-steps 10 \
+    --guidance 3 -o "$t/dif.png" --quiet
+[ -s "$t/dif.png" ] && ok || bad "no diffusion grid"
+expect_err "bad guidance" "--guidance" $duet generate "$t/dif.duet" --guidance -1 -o "$t/dif.png"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
