@@ -96,7 +96,7 @@ $(BUILD)/libduet.so.$(MAJOR): $(OBJ)
 duet$(if $(SAN),-san): $(CLI_OBJ) $(BUILD)/libduet.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libduet.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/test_mat.h $(BUILD)/libduet.a
+$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/test_mat.h tests/test_images.h $(BUILD)/libduet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -Itests -o $@ $< $(BUILD)/libduet.a $(LDLIBS)
 

@@ -340,46 +340,40 @@ static int nelbo_rows(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int k
     return DUET_OK;
 }
 
-static int vae_score(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp, duet_err *err) {
-    const vae_state *s = m->state;
-    if (!s->nt.K) {
-        int rc = nelbo_rows(ctx, m, X, -1, logp, err);
-        for (int64_t i = 0; !rc && i < X->N; i++) logp[i] = -logp[i];
-        return rc;
-    }
-    /* conditional: log p(x) ~ log sum_k p(k) exp(ELBO(x, k)), uniform p(k) */
-    int K = (int)s->nt.K;
-    double *e = dt_alloc_e(ctx, (size_t)X->N * (size_t)K, sizeof(double), "vae", err);
+/* For a conditional model, the ELBO of every row under every class: log-mean-exp over classes
+ * into logp (log p(x) with a uniform prior over classes; may be NULL) and the posterior over
+ * classes into P (N, K; may be NULL). */
+static int class_elbos(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp, float *P, duet_err *err) {
+    int K = (int)((const vae_state *)m->state)->nt.K;
+    size_t N = (size_t)X->N;
+    double *e = dt_alloc_e(ctx, N * (size_t)K, sizeof(double), "vae", err);
     if (!e) return DUET_ENOMEM;
     int rc = DUET_OK;
-    for (int k = 0; k < K && !rc; k++) rc = nelbo_rows(ctx, m, X, k, e + (size_t)k * (size_t)X->N, err);
-    for (int64_t i = 0; !rc && i < X->N; i++) {
+    for (int k = 0; k < K && !rc; k++) rc = nelbo_rows(ctx, m, X, k, e + (size_t)k * N, err);
+    for (size_t i = 0; !rc && i < N; i++) {
         double mx = -INFINITY, sum = 0.0;
-        for (int k = 0; k < K; k++) mx = fmax(mx, -e[(size_t)k * (size_t)X->N + (size_t)i]);
-        for (int k = 0; k < K; k++) sum += exp(-e[(size_t)k * (size_t)X->N + (size_t)i] - mx);
-        logp[i] = mx + log(sum / K);
+        for (int k = 0; k < K; k++) mx = fmax(mx, -e[(size_t)k * N + i]);
+        for (int k = 0; k < K; k++) sum += exp(-e[(size_t)k * N + i] - mx);
+        if (logp) logp[i] = mx + log(sum / K);
+        for (int k = 0; P && k < K; k++) P[i * (size_t)K + (size_t)k] = (float)(exp(-e[(size_t)k * N + i] - mx) / sum);
     }
     dt_free(ctx, e);
+    return rc;
+}
+
+static int vae_score(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *logp, duet_err *err) {
+    const vae_state *s = m->state;
+    if (s->nt.K) return class_elbos(ctx, m, X, logp, NULL, err); /* log sum_k p(k) exp(ELBO(x, k)) */
+    int rc = nelbo_rows(ctx, m, X, -1, logp, err);
+    for (int64_t i = 0; !rc && i < X->N; i++) logp[i] = -logp[i];
     return rc;
 }
 
 /* Conditional models classify by Bayes' rule: p(k|x) proportional to p(k) exp(ELBO(x, k)). */
 static int vae_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P, duet_err *err) {
     const vae_state *s = m->state;
-    int K = m->K;
     if (!s->nt.K) return dt_err(err, DUET_EUNSUPPORTED, "an unconditional vae cannot classify (train with --conditional)");
-    double *e = dt_alloc_e(ctx, (size_t)X->N * (size_t)K, sizeof(double), "vae", err);
-    if (!e) return DUET_ENOMEM;
-    int rc = DUET_OK;
-    for (int k = 0; k < K && !rc; k++) rc = nelbo_rows(ctx, m, X, k, e + (size_t)k * (size_t)X->N, err);
-    for (int64_t i = 0; !rc && i < X->N; i++) {
-        double mx = -INFINITY, sum = 0.0;
-        for (int k = 0; k < K; k++) mx = fmax(mx, -e[(size_t)k * (size_t)X->N + (size_t)i]);
-        for (int k = 0; k < K; k++) sum += exp(-e[(size_t)k * (size_t)X->N + (size_t)i] - mx);
-        for (int k = 0; k < K; k++) P[(size_t)i * (size_t)K + (size_t)k] = (float)(exp(-e[(size_t)k * (size_t)X->N + (size_t)i] - mx) / sum);
-    }
-    dt_free(ctx, e);
-    return rc;
+    return class_elbos(ctx, m, X, NULL, P, err);
 }
 
 static int vae_sample(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *r, const duet_sample_opts *o, float *x,

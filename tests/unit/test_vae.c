@@ -9,47 +9,13 @@
 #include "../../src/io/png.h"
 #include "../../src/models/model.h"
 #include "test.h"
-
-/* 8x8 images of two classes: a bright horizontal bar ("h") or vertical bar ("v") at a random
- * position, with a little noise; written as IDX files (images and labels). */
-static void write_bars(int n, const char **img_path, const char **lab_path, uint64_t seed) {
-    static unsigned char img[16 + 400 * 64], lab[8 + 400];
-    dt_rng r;
-    dt_rng_seed(&r, seed);
-    unsigned char ih[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n, 0, 0, 0, 8, 0, 0, 0, 8};
-    unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
-    memcpy(img, ih, 16);
-    memcpy(lab, lh, 8);
-    for (int i = 0; i < n; i++) {
-        int k = i % 2, at = 1 + (int)dt_rng_below(&r, 6);
-        unsigned char *p = img + 16 + i * 64;
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++) {
-                int on = k ? x == at : y == at;
-                p[y * 8 + x] = (unsigned char)(on ? 220 + dt_rng_below(&r, 30) : dt_rng_below(&r, 30));
-            }
-        lab[8 + i] = (unsigned char)k;
-    }
-    *img_path = t_tmpfile("-images-idx3-ubyte", (const char *)img, 16 + (size_t)n * 64);
-    *lab_path = t_tmpfile("-labels-idx1-ubyte", (const char *)lab, 8 + (size_t)n);
-}
-
-static duet_data *load_bars(duet_ctx *ctx, int n, uint64_t seed) {
-    const char *ip, *lp;
-    write_bars(n, &ip, &lp, seed);
-    duet_load_opts o = duet_load_opts_default();
-    o.labels_path = lp;
-    duet_data *d = NULL;
-    duet_err e;
-    CHECK_OK(duet_data_load(ctx, ip, &o, &d, &e));
-    return d;
-}
+#include "test_images.h"
 
 static void test_vae(void) {
     duet_ctx *ctx = NULL;
     duet_ctx_new(&ctx, NULL);
     duet_ctx_set_threads(ctx, 2);
-    duet_data *d = load_bars(ctx, 400, 1), *t = load_bars(ctx, 100, 2);
+    duet_data *d = load_bars(ctx, 400, 8, 1), *t = load_bars(ctx, 100, 8, 2);
     if (!d || !t) return;
     duet_train_params p = duet_train_params_default();
     p.model = "vae";
