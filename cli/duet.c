@@ -916,6 +916,7 @@ static int generate_text(duet_ctx *ctx, const args *a, const duet_model *m, FILE
         return fail(&e);
     }
     fputc('\n', out);
+    fflush(out);
     if (!quiet)
         fprintf(stderr, "%lld tokens in %.2f s (%.1f tokens/s); prompt %lld tokens in %.3f s\n", (long long)st.tokens,
                 st.seconds, st.seconds > 0 ? (double)st.tokens / st.seconds : 0.0, (long long)st.prompt_tokens,
