@@ -3,7 +3,8 @@
 # PyTorch's examples (784-400-20 MLP, Bernoulli pixels, Adam 1e-3, batch 128) trained on
 # Fashion-MNIST for EPOCHS epochs by duet and by bench/vae_torch.py at the same thread count;
 # training images/s (ratio duet/PyTorch, > 1: duet is faster) and the test ELBO of each (nats
-# per image, one posterior sample; the two should agree within about 1 %).
+# per image, one posterior sample; the two should agree within about 1 %). Then the conditional
+# GAN against bench/gan_torch.py (the same networks, losses and optimizer), images/s.
 # Never gates anything. Needs ../shared/data/fashion_mnist (or DUET_SHARED_DATA) and python3-torch.
 set -e
 cd "$(dirname "$0")/.."
@@ -30,4 +31,14 @@ for th in 1 $(nproc); do
     tel=$(echo "$tl" | sed -n 's/.*test_elbo \([-0-9.]*\).*/\1/p')
     printf "%-8s %12s %12s %8s %12s %12s %8s\n" $th $di $ti "$(awk -v a=$di -v b=$ti 'BEGIN {printf "%.2fx", a/b}')" \
         $de $tel "$(awk -v a=$de -v b=$tel 'BEGIN {printf "%.2f%%", 100 * (a - b) / (b < 0 ? -b : b)}')"
+done
+
+echo "== conditional DCGAN-style GAN on 6400 Fashion-MNIST images, 1 epoch (bench/gan_torch.py: the same networks)"
+printf "%-8s %12s %12s %8s\n" threads duet_img/s torch_img/s ratio
+for th in 1 $(nproc); do
+    $duet train $tr --model gan --conditional --epochs 1 --limit 6400 --threads $th -o $out/gan.duet --quiet >/dev/null
+    di=$($duet info $out/gan.duet | sed -n 's/^ *images_per_second *\([0-9]*\)/\1/p')
+    ti=$($py bench/gan_torch.py $fm/train-images-idx3-ubyte.gz $fm/train-labels-idx1-ubyte.gz --limit 6400 --threads $th |
+        sed -n 's/.*images\/s \([0-9]*\).*/\1/p')
+    printf "%-8s %12s %12s %8s\n" $th $di $ti "$(awk -v a=$di -v b=$ti 'BEGIN {printf "%.2fx", a/b}')"
 done
