@@ -592,14 +592,14 @@ fail:
 
 // --- prediction -----------------------------------------------------------------------------------
 
-static int mlp_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P, duet_err *err) {
-    const mlp_state *s = m->state;
-    if (!s) return dt_err(err, DUET_EINVAL, "mlp: the model is not fitted");
+/* Activations of layer `layer` (1..nw; nw: the class probabilities) for every row of X into
+ * out (N, size[layer]), PRED_ROWS rows at a time. */
+static int layer_rows(duet_ctx *ctx, const mlp_state *s, const dt_mat *X, int layer, float *out, duet_err *err) {
     const net *nt = &s->nt;
     if (X->D != nt->size[0])
         return dt_err(err, DUET_EINVAL, "mlp: input has %lld features, the model %lld", (long long)X->D, (long long)nt->size[0]);
     if (X->N < 1) return DUET_OK;
-    int64_t cap = X->N < PRED_ROWS ? X->N : PRED_ROWS, K = nt->size[nt->nw];
+    int64_t cap = X->N < PRED_ROWS ? X->N : PRED_ROWS, width = nt->size[layer];
     int64_t rows[PRED_ROWS];
     work w;
     int rc = work_new(ctx, nt, cap, X->x != NULL, &w, err);
@@ -608,35 +608,25 @@ static int mlp_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X
         int64_t B = X->N - b0 < cap ? X->N - b0 : cap;
         for (int64_t i = 0; i < B; i++) rows[i] = b0 + i;
         forward(ctx, nt, s->theta, X, rows, B, &w, NULL, NULL, NULL, NULL);
-        memcpy(P + (size_t)b0 * (size_t)K, w.act[nt->nw], (size_t)B * (size_t)K * sizeof(float));
+        memcpy(out + (size_t)b0 * (size_t)width, w.act[layer], (size_t)B * (size_t)width * sizeof(float));
     }
     work_free(ctx, &w);
     return DUET_OK;
 }
 
+static int mlp_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P, duet_err *err) {
+    const mlp_state *s = m->state;
+    if (!s) return dt_err(err, DUET_EINVAL, "mlp: the model is not fitted");
+    return layer_rows(ctx, s, X, s->nt.nw, P, err);
+}
+
+/* The last hidden layer (after ReLU): act[nw - 1]. */
 static int mlp_embed(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *E, int64_t *dim, duet_err *err) {
     const mlp_state *s = m->state;
-    const net *nt = &s->nt;
-    int last = nt->nw - 1; /* act[last]: the last hidden layer (after ReLU) */
+    int last = s->nt.nw - 1;
     if (last < 1) return dt_err(err, DUET_EUNSUPPORTED, "mlp: no hidden layer to take features from");
-    int64_t H = nt->size[last];
-    *dim = H;
-    if (!E || X->N < 1) return DUET_OK;
-    if (X->D != nt->size[0])
-        return dt_err(err, DUET_EINVAL, "mlp: input has %lld features, the model %lld", (long long)X->D, (long long)nt->size[0]);
-    int64_t cap = X->N < PRED_ROWS ? X->N : PRED_ROWS;
-    int64_t rows[PRED_ROWS];
-    work w;
-    int rc = work_new(ctx, nt, cap, X->x != NULL, &w, err);
-    if (rc) return rc;
-    for (int64_t b0 = 0; b0 < X->N; b0 += cap) {
-        int64_t B = X->N - b0 < cap ? X->N - b0 : cap;
-        for (int64_t i = 0; i < B; i++) rows[i] = b0 + i;
-        forward(ctx, nt, s->theta, X, rows, B, &w, NULL, NULL, NULL, NULL);
-        memcpy(E + (size_t)b0 * (size_t)H, w.act[last], (size_t)B * (size_t)H * sizeof(float));
-    }
-    work_free(ctx, &w);
-    return DUET_OK;
+    *dim = s->nt.size[last];
+    return E ? layer_rows(ctx, s, X, last, E, err) : DUET_OK;
 }
 
 // --- files ----------------------------------------------------------------------------------------
