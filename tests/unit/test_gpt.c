@@ -170,7 +170,7 @@ static void test_llama2c(void) {
     const char *tp = t_tmpfile(".bin", trunc, cl);
     CHECK_ERR(duet_model_import_llama2c(ctx, tp, tk, &bad, &e), &e, DUET_EFORMAT, "needs 1056540 bytes, the file has 64");
     CHECK_ERR(duet_model_import_llama2c(ctx, tk, tk, &bad, &e), &e, DUET_EFORMAT, "not a llama2.c checkpoint");
-    CHECK_ERR(duet_model_import_llama2c(ctx, ck, ck, &bad, &e), &e, DUET_EFORMAT, "");
+    CHECK_ERR(duet_model_import_llama2c(ctx, ck, ck, &bad, &e), &e, DUET_EFORMAT, "exceeds the file"); /* a checkpoint is no tokenizer */
     CHECK(bad == NULL);
     /* a truncated duet model file */
     size_t fl;
@@ -228,15 +228,23 @@ static duet_train_params small(void) {
     return p;
 }
 
-static void test_train(void) {
-    duet_ctx *ctx = new_ctx(2);
+/* corpus() read as a running text */
+static duet_data *corpus_data(duet_ctx *ctx) {
     size_t len;
     const char *text = corpus(&len);
     duet_load_opts lo = duet_load_opts_default();
     lo.format = DUET_FMT_CORPUS;
     duet_data *d = NULL;
+    CHECK_OK(duet_data_load_mem(ctx, "corpus.txt", text, len, &lo, &d, NULL));
+    return d;
+}
+
+static void test_train(void) {
+    duet_ctx *ctx = new_ctx(2);
+    duet_load_opts lo = duet_load_opts_default();
+    lo.format = DUET_FMT_CORPUS;
+    duet_data *d = corpus_data(ctx);
     duet_err e;
-    CHECK_OK(duet_data_load_mem(ctx, "corpus.txt", text, len, &lo, &d, &e));
     CHECK(d && duet_data_kind(d) == DUET_DATA_CORPUS && duet_data_rows(d) == 1);
     CHECK(duet_model_type_input("gpt") == DUET_DATA_CORPUS && duet_model_type_input("logreg") == 0);
     duet_train_params p = small();
@@ -321,13 +329,8 @@ static int stop_after_20(void *user) {
 
 static void test_resume(void) {
     duet_ctx *ctx = new_ctx(2);
-    size_t len;
-    const char *text = corpus(&len);
-    duet_load_opts lo = duet_load_opts_default();
-    lo.format = DUET_FMT_CORPUS;
-    duet_data *d = NULL;
+    duet_data *d = corpus_data(ctx);
     duet_err e;
-    CHECK_OK(duet_data_load_mem(ctx, "corpus.txt", text, len, &lo, &d, &e));
     duet_train_params p = small();
     p.steps = 30;
     duet_model *full = NULL, *cut = NULL, *resumed = NULL;
@@ -338,7 +341,7 @@ static void test_resume(void) {
     p.checkpoint_every = 10;
     int calls = 0;
     duet_ctx_set_abort(ctx, stop_after_20, &calls);
-    CHECK_ERR(duet_model_train(ctx, d, &p, &cut, &e), &e, DUET_ECANCELLED, "");
+    CHECK_ERR(duet_model_train(ctx, d, &p, &cut, &e), &e, DUET_ECANCELLED, "gpt training: cancelled");
     duet_ctx_set_abort(ctx, NULL, NULL);
     CHECK(cut == NULL);
     duet_train_params r = small();
