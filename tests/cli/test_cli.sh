@@ -137,6 +137,7 @@ expect_err "truncated llama2.c" "trunc.bin" $duet generate "$t/trunc.bin" --toke
 head -c 100 $st/tok512.bin > "$t/trunc_tok.bin"
 expect_err "truncated tokenizer" "trunc_tok.bin" $duet generate $st/stories260K.bin --tokenizer "$t/trunc_tok.bin"
 expect_err "import without tokenizer" "--tokenizer" $duet import $st/stories260K.bin
+expect_err "checkpoint-every alone" "--checkpoint FILE" $duet train "$t/shakes.txt" --model gpt --checkpoint-every 5
 : > "$t/empty.txt"
 expect_err "empty corpus" "empty corpus" $duet train "$t/empty.txt" --model gpt
 printf 'ab\377cd\n' > "$t/badutf.txt"
@@ -160,6 +161,8 @@ expect_ok "judge" $duet generate "$t/vae.duet" --label bag --count 20 -o "$t/bag
     --real $fm/t1k-images-idx3-ubyte.gz --real-labels $fm/t1k-labels-idx1-ubyte.gz --quiet
 contains "judge line" 'classified as the label asked for; Fréchet distance'
 expect_err "images need -o" "-o FILE.png" $duet generate "$t/vae.duet"
+expect_err "judge one image" "at least 2 images" $duet generate "$t/vae.duet" --count 1 -o "$t/one.png" \
+    --judge "$t/clf.duet" --real $fm/t1k-images-idx3-ubyte.gz --real-labels $fm/t1k-labels-idx1-ubyte.gz
 expect_err "unknown image label" "not one of" $duet generate "$t/vae.duet" --label hat -o "$t/x.png"
 expect_err "count 0" "--count" $duet generate "$t/vae.duet" --count 0 -o "$t/x.png"
 expect_err "count huge" "--count" $duet generate "$t/vae.duet" --count 99999999999 -o "$t/x.png"
@@ -173,6 +176,8 @@ expect_ok "train gan" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-
 expect_ok "gan grid" $duet generate "$t/gan.duet" --label bag --count 4 -o "$t/gan.png" --quiet
 expect_err "gan cannot score" "likelihood" $duet score "$t/gan.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz
 expect_err "gan on a table" "multiples of 4" $duet train "$t/ok.csv" --model gan
+expect_err "gan smaller than a batch" "less than one batch of 64" $duet train $fm/t1k-images-idx3-ubyte.gz \
+    --labels $fm/t1k-labels-idx1-ubyte.gz --model gan --limit 10
 expect_ok "train diffusion" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz \
     --model diffusion --conditional --epochs 1 --limit 256 --hidden 8 -o "$t/dif.duet" --quiet
 expect_ok "diffusion DDIM grid" $duet generate "$t/dif.duet" --label bag --count 2 --ddim --sample-steps 10 \
