@@ -340,6 +340,7 @@ static const opt_spec train_opts[] = {
     {"--model", "NAME", "logreg (default), svm, nb, mlp, vae (images), or gpt (a language model trained on a running text)"},
     {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
     {"--penalty", "l2|l1", "logreg penalty (default l2)"},
+    {"--solver", "S", "logreg: newton (trust region) or lbfgs (default: newton for L2 on sparse features)"},
     {"--tol", "T", "solver tolerance (logreg 1e-4, svm 0.01)"},
     {"--max-iter", "N", "solver iterations (default 1000)"},
     {"--cv-folds", "K", "folds used to choose C or alpha (default 5)"},
@@ -403,6 +404,11 @@ static int train_params(const args *a, duet_train_params *p) {
     if (opt_int(a, "--max-iter", 1, 1000000, &p->max_iter)) return 1;
     if (opt_int(a, "--cv-folds", 2, 100, &p->cv_folds)) return 1;
     p->class_weight_balanced = get(a, "--balanced") != NULL;
+    const char *solver = get(a, "--solver");
+    if (solver) {
+        static const char *const names[] = {"auto", "newton", "lbfgs", NULL};
+        if (pick("--solver", solver, names, &p->solver)) return 1;
+    }
     if (get(a, "--ovr")) p->multinomial = -1;
     if (get(a, "--softmax")) p->multinomial = 1;
     const char *nb = get(a, "--nb");

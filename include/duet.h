@@ -167,6 +167,9 @@ enum { /* what a model can do */
 
 enum { DUET_PENALTY_L2 = 2, DUET_PENALTY_L1 = 1 };
 enum { DUET_NB_AUTO = 0, DUET_NB_MULTINOMIAL, DUET_NB_BERNOULLI, DUET_NB_GAUSSIAN };
+/* logreg solvers: AUTO is trust-region Newton for L2 on sparse features, L-BFGS otherwise
+ * (dense features, where each Hessian product costs a full pass; and OWL-QN for L1) */
+enum { DUET_SOLVER_AUTO = 0, DUET_SOLVER_NEWTON, DUET_SOLVER_LBFGS };
 enum { DUET_TEXT_TFIDF = 0, DUET_TEXT_COUNTS, DUET_TEXT_BINARY };
 
 typedef struct duet_train_params {
@@ -180,6 +183,7 @@ typedef struct duet_train_params {
     int class_weight_balanced; /* 1: weight classes by n / (K * n_k) */
     int multinomial;     /* logreg with K > 2: 1 softmax, -1 one-vs-rest, 0 (default) softmax
                             unless K x D exceeds 4 million weights, then one-vs-rest */
+    int solver;          /* logreg: DUET_SOLVER_*; NEWTON needs the L2 penalty */
     /* naive Bayes */
     int nb_kind;         /* DUET_NB_*; AUTO: multinomial for text/sparse, Gaussian otherwise */
     double alpha;        /* smoothing; 0 = choose by cross-validation */

@@ -280,6 +280,10 @@ static int check_params(const duet_train_params *p, duet_err *err) {
     if (!(p->alpha >= 0) || isinf(p->alpha)) return dt_err(err, DUET_EINVAL, "alpha must be >= 0 (got %g)", p->alpha);
     if (p->penalty != DUET_PENALTY_L1 && p->penalty != DUET_PENALTY_L2)
         return dt_err(err, DUET_EINVAL, "penalty must be l1 or l2");
+    if (p->solver < DUET_SOLVER_AUTO || p->solver > DUET_SOLVER_LBFGS)
+        return dt_err(err, DUET_EINVAL, "unknown solver %d", p->solver);
+    if (p->solver == DUET_SOLVER_NEWTON && p->penalty == DUET_PENALTY_L1)
+        return dt_err(err, DUET_EINVAL, "the Newton solver needs the L2 penalty (L1 is solved by OWL-QN: --solver lbfgs)");
     if (p->cv_folds < 0 || p->cv_folds == 1 || p->cv_folds > 100)
         return dt_err(err, DUET_EINVAL, "cv folds must be between 2 and 100 (got %d)", p->cv_folds);
     if (p->ngram_min < 0 || p->ngram_max < 0 || (p->ngram_max && p->ngram_min > p->ngram_max) || p->ngram_max > 8)

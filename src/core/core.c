@@ -1,7 +1,10 @@
 /* core.c — errors, checked allocation through the context, the string pool, random numbers,
- * logging and the abort check. Not here: anything about data or models.
+ * logging, the abort check and decimal number parsing. Not here: anything about data or models.
  * References: xoshiro256** and splitmix64 (Blackman & Vigna 2018, "Scrambled linear
- * pseudorandom number generators"); Box-Muller transform for normals.
+ * pseudorandom number generators"); Box-Muller transform for normals; the exact fast path
+ * of decimal-to-binary conversion (Clinger 1990, "How to read floating point numbers
+ * accurately": an integer below 2^53 times or divided by an exact power of ten <= 1e22 is
+ * one correctly rounded operation).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "dt.h"
@@ -52,6 +55,7 @@ void *dt_alloc(duet_ctx *ctx, size_t size) {
 void *dt_calloc(duet_ctx *ctx, size_t n, size_t size) {
     size_t total;
     if (!dt_mul_ok(n, size, &total) || total == 0) return NULL;
+    if (!ctx || !ctx->alloc) return calloc(1, total); /* fresh pages stay untouched until used */
     void *p = dt_alloc(ctx, total);
     if (p) memset(p, 0, total);
     return p;
@@ -239,4 +243,62 @@ double dt_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// --- numbers -------------------------------------------------------------------------------
+
+int dt_parse_double(const char *s, size_t n, double *out) {
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    uint64_t m = 0;
+    int digits = 0, any = 0; /* significant digits kept in m; any digit seen */
+    int64_t e = 0;           /* decimal exponent of m */
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, any = 1) {
+        if (m || s[i] != '0') digits++;
+        if (digits > 19) goto slow;
+        m = m * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, any = 1) {
+            if (m || s[i] != '0') digits++;
+            if (digits > 19) goto slow;
+            m = m * 10 + (uint64_t)(s[i] - '0');
+            e--;
+        }
+    if (!any) goto slow; /* "inf", "nan", "0x...", or no number: strtod decides */
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        size_t j = i + 1;
+        int eneg = 0;
+        int64_t x = 0;
+        if (j < n && (s[j] == '-' || s[j] == '+')) eneg = s[j++] == '-';
+        if (j == n || s[j] < '0' || s[j] > '9') goto slow;
+        for (; j < n && s[j] >= '0' && s[j] <= '9'; j++)
+            if (x < 100000) x = x * 10 + (s[j] - '0');
+        e += eneg ? -x : x;
+        i = j;
+    }
+    if (i != n) goto slow; /* hex floats and the like, or not a number */
+    if (m > ((uint64_t)1 << 53) || e < -22 || e > 22) {
+        if (m == 0) { /* zero with any exponent */
+            *out = neg ? -0.0 : 0.0;
+            return 1;
+        }
+        goto slow;
+    }
+    double v = e < 0 ? (double)m / p10[-e] : (double)m * p10[e];
+    *out = neg ? -v : v;
+    return 1;
+slow:;
+    char buf[128];
+    if (n >= sizeof buf) return 0;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    char *end = NULL;
+    double x = strtod(buf, &end);
+    if (end != buf + n || n == 0) return 0;
+    *out = x;
+    return 1;
 }

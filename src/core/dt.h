@@ -1,7 +1,7 @@
 /* dt.h — the internal core every layer shares.
  * defines: struct duet_ctx; errors (dt_err); checked allocation through the context
  * (dt_alloc, dt_calloc, dt_realloc, dt_free, dt_mul_ok); random numbers (dt_rng);
- * a string pool (dt_pool); logging; the abort check; OpenMP helpers.
+ * a string pool (dt_pool); logging; the abort check; number parsing; OpenMP helpers.
  *
  * Dimension letters used in shape comments across the code base:
  *   N samples, D features, K classes, B batch, T time, C channels, V vocabulary,
@@ -117,6 +117,13 @@ void dt_log(const duet_ctx *ctx, int level, const char *fmt, ...)
 int dt_check_abort(const duet_ctx *ctx, const char *where, duet_err *err);
 /* Seconds on a monotonic clock. */
 double dt_now(void);
+
+/* --- numbers -------------------------------------------------------------------------------- */
+
+/* Parses all of s[0..n) as strtod would (the same double, bit for bit) into *out; returns 1,
+ * or 0 when strtod would not consume exactly s[0..n). Plain decimals of up to 19 significant
+ * digits take an exact fast path; the rest go through strtod. */
+int dt_parse_double(const char *s, size_t n, double *out);
 
 /* --- threads -------------------------------------------------------------------------------- */
 

@@ -2,7 +2,6 @@
  * 1-based strictly increasing indices, '#' comments, qid: ignored.
  * Not here: choosing the format (data.c), scaling (pipe.c).
  */
-#include <errno.h>
 #include <math.h>
 
 #include "data.h"
@@ -16,7 +15,6 @@ int dt_read_libsvm(duet_ctx *ctx, const char *name, const char *buf, size_t len,
     duet_data *d = NULL;
     size_t lab_cap = 0, row_cap = 0, nz_cap = 0, nnz = 0, N = 0;
     int64_t maxcol = -1;
-    char num[64];
     DT_TRY(dt_data_new(ctx, DUET_DATA_SPARSE, name, &d, err));
     void *a = d->rowptr;
     DT_TRY(dt_grow(ctx, &a, &row_cap, 1, sizeof(int64_t), err));
@@ -83,26 +81,21 @@ int dt_read_libsvm(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                               name, (long long)line, (long long)idx, (long long)prev));
             prev = idx;
             size_t vl = (size_t)(p - colon - 1);
-            if (vl == 0 || vl >= sizeof num)
-                DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: bad value for feature %lld", name,
-                              (long long)line, (long long)idx));
-            memcpy(num, colon + 1, vl);
-            num[vl] = 0;
-            char *end = NULL;
-            errno = 0;
-            double v = strtod(num, &end);
-            if (*end || !isfinite(v) || fabs(v) > 3.4e38)
-                DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: bad value '%s' for feature %lld", name,
-                              (long long)line, num, (long long)idx));
-            size_t cap = nz_cap;
-            a = d->col;
-            DT_TRY(dt_grow(ctx, &a, &cap, nnz + 1, sizeof(int32_t), err));
-            d->col = a;
-            cap = nz_cap;
-            a = d->val;
-            DT_TRY(dt_grow(ctx, &a, &cap, nnz + 1, sizeof(float), err));
-            d->val = a;
-            nz_cap = cap;
+            double v = 0;
+            if (vl == 0 || !dt_parse_double(colon + 1, vl, &v) || !isfinite(v) || fabs(v) > 3.4e38)
+                DT_TRY(dt_err(err, DUET_EFORMAT, "%s:%lld: bad value '%.*s' for feature %lld", name, (long long)line,
+                              (int)(vl > 40 ? 40 : vl), colon + 1, (long long)idx));
+            if (nnz == nz_cap) {
+                size_t cap = nz_cap;
+                a = d->col;
+                DT_TRY(dt_grow(ctx, &a, &cap, nnz + 1, sizeof(int32_t), err));
+                d->col = a;
+                cap = nz_cap;
+                a = d->val;
+                DT_TRY(dt_grow(ctx, &a, &cap, nnz + 1, sizeof(float), err));
+                d->val = a;
+                nz_cap = cap;
+            }
             d->col[nnz] = (int32_t)(idx - 1);
             d->val[nnz] = (float)v;
             nnz++;

@@ -31,6 +31,10 @@ void dt_linear_free(duet_ctx *ctx, void *state);
  * to f instead of 0.5||w||^2, and g is then the gradient of the smooth part only. */
 int dt_logreg_objective(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos,
                         double C, int l2, const double *w, double *g, double *f, duet_err *err);
+/* For tests as well: the L2 objective's Hessian at w times v into hv, and its diagonal into
+ * diag (either output may be NULL); the same problem arguments as above. */
+int dt_logreg_hessian(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos,
+                      double C, const double *w, const double *v, double *hv, double *diag, duet_err *err);
 
 /* Row i of the problem as +1/-1 for a one-vs-rest vector v (V == 1: class 1 is positive). */
 static inline int dt_linear_sign(int V, int v, int32_t y) { return (V == 1 ? y == 1 : y == v) ? 1 : -1; }

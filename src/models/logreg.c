@@ -3,8 +3,12 @@
  *   L2: 0.5 ||w||^2 + C sum_i s_i loss_i        L1: ||w||_1 + C sum_i s_i loss_i
  * with loss_i = log(1 + exp(-y_i w.x_i)) for two classes (or one-vs-rest) and
  * loss_i = logsumexp_k(w_k.x_i) - w_{y_i}.x_i for the multinomial model; s_i are class weights.
- * Minimised by L-BFGS / OWL-QN (optim.c) to a relative gradient of tol (default 1e-4), which
- * reaches LIBLINEAR's optimum (tests compare the objective with liblinear-tools').
+ * Minimised to a relative gradient of tol (default 1e-4) by trust-region Newton (optim.c,
+ * LIBLINEAR's own method; L2 on sparse features, by default) or L-BFGS / OWL-QN (dense
+ * features, L1), which reach LIBLINEAR's optimum (tests compare the objective with
+ * liblinear-tools'). Newton's Hessian-vector product reuses the gradient's two passes:
+ *   H v = v + C X^T (W (X v)),  W_i = s_i p_i (1 - p_i) (binary), or per row the K x K block
+ *   s_i (diag(p_i) - p_i p_i^T) for the softmax.
  * Not here: features (pipeline), storage and explanations (linear.c), choosing C (api.c).
  */
 #include "../core/gemm.h"
@@ -30,6 +34,8 @@ typedef struct lr_problem {
     int pos;       /* binary: the class that is +1 (1 for two classes, v for one-vs-rest) */
     int64_t D1;    /* D + 1 */
     double *z;     /* (N, K) scratch */
+    double *hw;    /* (N, K) Hessian weights at the latest evaluation (Newton only, else NULL):
+                      binary s_i p_i (1 - p_i); softmax p_ik */
     double *gbuf;  /* (threads, K * D1) per-thread gradients */
     int threads;
     const double *xd; /* dense X in double (N, D) for BLAS, or NULL */
@@ -168,7 +174,9 @@ static double fg_binary(lr_problem *pb, const double *w) {
         double t = yi * pb->z[i];
         f += s * log1pexp(-t);
         /* d loss / d (w.x) = -y sigma(-t) */
-        pb->z[i] = -s * yi / (1 + exp(t));
+        double q = 1 / (1 + exp(t));
+        pb->z[i] = -s * yi * q;
+        if (pb->hw) pb->hw[i] = s * q * (1 - q);
     }
     return f;
 }
@@ -189,7 +197,12 @@ static double fg_softmax(lr_problem *pb, const double *w) {
         double lse = mx + log(se);
         double s = pb->sw ? pb->sw[i] : 1;
         f += s * (lse - zi[pb->y[i]]);
-        for (int k = 0; k < K; k++) zi[k] = s * (exp(zi[k] - lse) - (k == pb->y[i]));
+        double *hi = pb->hw ? pb->hw + (size_t)i * (size_t)K : NULL;
+        for (int k = 0; k < K; k++) {
+            double pk = exp(zi[k] - lse);
+            if (hi) hi[k] = pk;
+            zi[k] = s * (pk - (k == pb->y[i]));
+        }
     }
     return f;
 }
@@ -280,11 +293,68 @@ static double lr_fg(void *user, const double *w, double *g) {
     return f;
 }
 
+/* hv = H v at the latest evaluation: the two passes of the gradient around the Hessian
+ * weights (see the top of the file); the L2 term adds v. */
+static void lr_hv(void *user, const double *v, double *hv) {
+    lr_problem *pb = user;
+    int64_t N = pb->X->N;
+    int K = pb->K;
+    linear_part(pb, v);
+    if (K == 1) {
+        for (int64_t i = 0; i < N; i++) pb->z[i] *= pb->hw[i];
+    } else {
+        for (int64_t i = 0; i < N; i++) {
+            double *zi = pb->z + (size_t)i * (size_t)K;
+            const double *p = pb->hw + (size_t)i * (size_t)K;
+            double m = 0, s = pb->sw ? pb->sw[i] : 1;
+            for (int k = 0; k < K; k++) m += p[k] * zi[k];
+            for (int k = 0; k < K; k++) zi[k] = s * p[k] * (zi[k] - m);
+        }
+    }
+    grad_from_z(pb, hv);
+    size_t len = (size_t)K * (size_t)pb->D1;
+    for (size_t j = 0; j < len; j++) hv[j] += v[j];
+}
+
+/* The Hessian's diagonal at the latest evaluation, 1 + C sum_i c_ik x_ij^2 (bias: x = 1),
+ * with c_ik = W_i (binary) or s_i p_ik (1 - p_ik) (softmax). */
+static void lr_hdiag(void *user, double *M) {
+    lr_problem *pb = user;
+    const dt_mat *X = pb->X;
+    int64_t N = X->N, D = pb->D1 - 1;
+    int K = pb->K;
+    size_t len = (size_t)K * (size_t)pb->D1;
+    memset(M, 0, len * sizeof *M);
+    for (int64_t i = 0; i < N; i++) {
+        double s = pb->sw ? pb->sw[i] : 1;
+        for (int k = 0; k < K; k++) {
+            double c = K == 1 ? pb->hw[i] : s * pb->hw[(size_t)i * (size_t)K + (size_t)k] *
+                                                (1 - pb->hw[(size_t)i * (size_t)K + (size_t)k]);
+            double *Mk = M + (size_t)k * (size_t)pb->D1;
+            if (X->x) {
+                const float *r = X->x + (size_t)i * (size_t)D;
+                for (int64_t j = 0; j < D; j++) Mk[j] += c * (double)r[j] * r[j];
+            } else {
+                for (int64_t q = X->rowptr[i]; q < X->rowptr[i + 1]; q++) Mk[X->col[q]] += c * (double)X->val[q] * X->val[q];
+            }
+            Mk[D] += c;
+        }
+    }
+    for (size_t j = 0; j < len; j++) M[j] = 1 + pb->C * M[j];
+}
+
+/* One problem's minimisation by the solver chosen for it (pb->hw set: Newton). */
+static int solve(duet_ctx *ctx, lr_problem *pb, int64_t n, double *w, dt_opt *o, duet_err *err) {
+    if (pb->hw) return dt_tron(ctx, n, w, lr_fg, lr_hv, lr_hdiag, pb, o, err);
+    return dt_lbfgs(ctx, n, w, lr_fg, pb, o, err);
+}
+
 /* One-vs-rest with the classes spread over threads, each solving its own binary problem
  * single-threaded (the per-class results do not depend on the thread count). */
 static int fit_ovr_parallel(duet_ctx *ctx, const lr_problem *pb, const dt_opt *o, dt_linear *l, int V, int verbose,
                             duet_err *err) {
     int *rcs = dt_calloc(ctx, (size_t)V, sizeof(int)), *iters = dt_calloc(ctx, (size_t)V, sizeof(int));
+    int64_t inner = 0;
     duet_err *errs = dt_calloc(ctx, (size_t)V, sizeof(duet_err));
     if (!rcs || !errs || !iters) {
         dt_free(ctx, rcs);
@@ -300,21 +370,25 @@ static int fit_ovr_parallel(duet_ctx *ctx, const lr_problem *pb, const dt_opt *o
         q.threads = 1;
         q.z = dt_alloc_e(ctx, (size_t)pb->X->N, sizeof(double), "logreg", &e0);
         q.gbuf = dt_alloc_e(ctx, (size_t)pb->D1, sizeof(double), "logreg", &e0);
+        q.hw = pb->hw ? dt_alloc_e(ctx, (size_t)pb->X->N, sizeof(double), "logreg", &e0) : NULL;
         dt_opt ov = *o;
-        ov.work = dt_alloc_e(ctx, dt_lbfgs_work(pb->D1, o->memory), sizeof(double), "logreg", &e0);
+        ov.work = dt_alloc_e(ctx, dt_opt_work(pb->D1, o->memory, pb->hw != NULL), sizeof(double), "logreg", &e0);
 #pragma omp for schedule(dynamic, 1)
         for (int v = 0; v < V; v++) {
             q.pos = v;
-            if (!q.z || !q.gbuf || !ov.work) {
+            if (!q.z || !q.gbuf || !ov.work || (pb->hw && !q.hw)) {
                 rcs[v] = DUET_ENOMEM;
                 errs[v] = e0;
                 continue;
             }
-            rcs[v] = dt_lbfgs(ctx, pb->D1, l->W + (size_t)v * (size_t)pb->D1, lr_fg, &q, &ov, &errs[v]);
+            rcs[v] = solve(ctx, &q, pb->D1, l->W + (size_t)v * (size_t)pb->D1, &ov, &errs[v]);
             iters[v] = ov.iters;
+#pragma omp atomic
+            inner += ov.inner;
         }
         dt_free(ctx, q.z);
         dt_free(ctx, q.gbuf);
+        dt_free(ctx, q.hw);
         dt_free(ctx, ov.work);
     }
     if (verbose) {
@@ -323,7 +397,9 @@ static int fit_ovr_parallel(duet_ctx *ctx, const lr_problem *pb, const dt_opt *o
             lo = iters[v] < lo ? iters[v] : lo;
             hi = iters[v] > hi ? iters[v] : hi;
         }
-        dt_log(ctx, 0, "logreg: one-vs-rest, %d classes, C=%g: %d-%d iterations", V, pb->C, lo, hi);
+        dt_log(ctx, 0, "logreg: one-vs-rest, %d classes, C=%g: %d-%d %s", V, pb->C, lo, hi,
+               pb->hw ? "Newton steps" : "iterations");
+        if (pb->hw) dt_log(ctx, 0, "logreg: %lld Hessian-vector products", (long long)inner);
     }
     int rc = DUET_OK;
     for (int v = 0; v < V && !rc; v++)
@@ -384,7 +460,13 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (softmax || V == 1) DT_TRY(float_mode(ctx, &pb, &xf_own, &fbuf, err)); /* not shared by OvR threads */
     if (!pb.xf) DT_TRY(dense_copy(ctx, a->X, &xd, err));
     pb.xd = xd;
-    if (pb.l2 && !(precond = jacobi(ctx, &pb, err))) {
+    /* Newton where each Hessian product is cheap next to L-BFGS's vector passes: sparse rows */
+    int newton = pb.l2 && (p->solver == DUET_SOLVER_NEWTON || (p->solver == DUET_SOLVER_AUTO && !pb.xd && !pb.xf && !a->X->x));
+    if (newton && !(pb.hw = dt_alloc_e(ctx, (size_t)a->X->N, (size_t)pb.K * sizeof(double), "logreg", err))) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    if (pb.l2 && !newton && !(precond = jacobi(ctx, &pb, err))) {
         rc = DUET_ENOMEM;
         goto fail;
     }
@@ -397,22 +479,25 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     o.quiet = !a->verbose;
     if (pb.xf && o.tol < 1e-3) o.tol = 1e-3; /* float products: gradients below that are noise */
     if (softmax) {
-        DT_TRY(dt_lbfgs(ctx, (int64_t)a->K * pb.D1, l->W, lr_fg, &pb, &o, err));
+        DT_TRY(solve(ctx, &pb, (int64_t)a->K * pb.D1, l->W, &o, err));
         if (a->verbose)
-            dt_log(ctx, 0, "logreg: multinomial, %d classes, C=%g: %d iterations, objective %.6g", a->K, C, o.iters, o.f);
+            dt_log(ctx, 0, "logreg: multinomial, %d classes, C=%g: %d %s, objective %.6g", a->K, C, o.iters,
+                   newton ? "Newton steps" : "iterations", o.f);
+        if (a->verbose && newton) dt_log(ctx, 0, "logreg: %d Hessian-vector products", o.inner);
     } else if (V > 1 && pb.threads > 1) {
         DT_TRY(fit_ovr_parallel(ctx, &pb, &o, l, V, a->verbose, err));
     } else {
-        if (V > 1 && !(o.work = dt_alloc_e(ctx, dt_lbfgs_work(pb.D1, o.memory), sizeof(double), "logreg", err))) {
+        if (V > 1 && !(o.work = dt_alloc_e(ctx, dt_opt_work(pb.D1, o.memory, newton), sizeof(double), "logreg", err))) {
             rc = DUET_ENOMEM;
             goto fail;
         }
         for (int v = 0; v < V; v++) {
             pb.pos = V == 1 ? 1 : v;
-            DT_TRY(dt_lbfgs(ctx, pb.D1, l->W + (size_t)v * (size_t)pb.D1, lr_fg, &pb, &o, err));
+            DT_TRY(solve(ctx, &pb, pb.D1, l->W + (size_t)v * (size_t)pb.D1, &o, err));
             if (a->verbose)
-                dt_log(ctx, 0, "logreg: %s C=%g: %d iterations, objective %.6g", V == 1 ? "two classes," : "one-vs-rest,", C,
-                       o.iters, o.f);
+                dt_log(ctx, 0, "logreg: %s C=%g: %d %s, objective %.6g", V == 1 ? "two classes," : "one-vs-rest,", C,
+                       o.iters, newton ? "Newton steps" : "iterations", o.f);
+            if (a->verbose && newton) dt_log(ctx, 0, "logreg: %d Hessian-vector products", o.inner);
         }
     }
     dt_linear_free(ctx, m->state);
@@ -422,6 +507,7 @@ fail:
     dt_linear_free(ctx, l);
     dt_free(ctx, pb.z);
     dt_free(ctx, pb.gbuf);
+    dt_free(ctx, pb.hw);
     dt_free(ctx, o.work);
     dt_free(ctx, xd);
     dt_free(ctx, precond);
@@ -479,34 +565,63 @@ const dt_model_ops dt_logreg_ops = {
     .tune_n = (int)(sizeof c_grid / sizeof *c_grid),
 };
 
+/* A single-threaded problem for the test entry points; scratch for the Hessian when hw. */
+static int test_problem(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos, double C,
+                        int l2, int hw, lr_problem *pb, double **xd, duet_err *err) {
+    memset(pb, 0, sizeof *pb);
+    pb->ctx = ctx;
+    pb->X = X;
+    pb->y = y;
+    pb->sw = sw;
+    pb->C = C;
+    pb->l2 = l2;
+    pb->K = K;
+    pb->pos = pos;
+    pb->D1 = X->D + 1;
+    pb->threads = 1;
+    *xd = NULL;
+    pb->z = dt_alloc_e(ctx, (size_t)X->N, (size_t)K * sizeof(double), "logreg", err);
+    pb->gbuf = dt_alloc_e(ctx, (size_t)K, (size_t)pb->D1 * sizeof(double), "logreg", err);
+    if (hw) pb->hw = dt_alloc_e(ctx, (size_t)X->N, (size_t)K * sizeof(double), "logreg", err);
+    if (!pb->z || !pb->gbuf || (hw && !pb->hw) || dense_copy(ctx, X, xd, err) != DUET_OK) return DUET_ENOMEM;
+    pb->xd = *xd;
+    return DUET_OK;
+}
+
+static void test_problem_free(duet_ctx *ctx, lr_problem *pb, double *xd) {
+    dt_free(ctx, pb->z);
+    dt_free(ctx, pb->gbuf);
+    dt_free(ctx, pb->hw);
+    dt_free(ctx, xd);
+}
+
 int dt_logreg_objective(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos,
                         double C, int l2, const double *w, double *g, double *f, duet_err *err) {
-    lr_problem pb = {0};
-    pb.ctx = ctx;
-    pb.X = X;
-    pb.y = y;
-    pb.sw = sw;
-    pb.C = C;
-    pb.l2 = l2;
-    pb.K = K;
-    pb.pos = pos;
-    pb.D1 = X->D + 1;
-    pb.threads = 1;
-    pb.z = dt_alloc_e(ctx, (size_t)X->N, (size_t)K * sizeof(double), "logreg", err);
-    pb.gbuf = dt_alloc_e(ctx, (size_t)K, (size_t)pb.D1 * sizeof(double), "logreg", err);
-    double *xd = NULL;
-    int rc = DUET_ENOMEM;
-    if (pb.z && pb.gbuf && dense_copy(ctx, X, &xd, err) == DUET_OK) {
-        pb.xd = xd;
+    lr_problem pb;
+    double *xd;
+    int rc = test_problem(ctx, X, y, sw, K, pos, C, l2, 0, &pb, &xd, err);
+    if (rc == DUET_OK) {
         *f = lr_fg(&pb, w, g);
         if (!l2) {
             size_t n = (size_t)K * (size_t)pb.D1;
             for (size_t j = 0; j < n; j++) *f += fabs(w[j]);
         }
-        rc = DUET_OK;
     }
-    dt_free(ctx, pb.z);
-    dt_free(ctx, xd);
-    dt_free(ctx, pb.gbuf);
+    test_problem_free(ctx, &pb, xd);
+    return rc;
+}
+
+int dt_logreg_hessian(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos,
+                      double C, const double *w, const double *v, double *hv, double *diag, duet_err *err) {
+    lr_problem pb;
+    double *xd, *g = dt_alloc_e(ctx, (size_t)K, (size_t)(X->D + 1) * sizeof(double), "logreg", err);
+    int rc = g ? test_problem(ctx, X, y, sw, K, pos, C, 1, 1, &pb, &xd, err) : DUET_ENOMEM;
+    if (rc == DUET_OK) {
+        lr_fg(&pb, w, g);
+        if (v && hv) lr_hv(&pb, v, hv);
+        if (diag) lr_hdiag(&pb, diag);
+    }
+    if (g) test_problem_free(ctx, &pb, xd);
+    dt_free(ctx, g);
     return rc;
 }

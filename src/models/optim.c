@@ -1,4 +1,9 @@
-/* optim.c — L-BFGS with OWL-QN for an L1 term; see optim.h.
+/* optim.c — L-BFGS with OWL-QN for an L1 term, and trust-region Newton (TRON); see optim.h.
+ * References: Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4 (L-BFGS two-loop
+ * recursion) and Alg. 7.2 (CG-Steihaug); Andrew & Gao 2007 (OWL-QN); Lin, Weng & Keerthi
+ * 2008, "Trust region Newton method for large-scale logistic regression", Alg. 1 and 2 with
+ * the radius update rules of their section 2.1; Hsia, Chiang & Lin 2018 (diagonal
+ * preconditioning of the inner conjugate gradients, trust region in the preconditioner's norm).
  * Not here: any model's objective (the callers pass it in).
  */
 #include "optim.h"
@@ -47,7 +52,7 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
     int rc = DUET_OK;
     size_t vec = (size_t)n;
     /* g, pg, d, wn, gn, plus M pairs s, y */
-    double *own = o->work ? NULL : dt_alloc_e(ctx, dt_lbfgs_work(n, M), sizeof(double), o->what, err);
+    double *own = o->work ? NULL : dt_alloc_e(ctx, dt_opt_work(n, M, 0), sizeof(double), o->what, err);
     double *buf = o->work ? o->work : own;
     double *rho = dt_calloc(ctx, (size_t)M, sizeof(double));
     double *alpha = dt_calloc(ctx, (size_t)M, sizeof(double));
@@ -173,5 +178,143 @@ fail:
     dt_free(ctx, own);
     dt_free(ctx, rho);
     dt_free(ctx, alpha);
+    return rc;
+}
+
+// --- trust-region Newton -------------------------------------------------------------------
+
+/* Approximately solves H s = -g within ||s||_M <= delta by preconditioned conjugate gradients
+ * (M the Hessian's diagonal and Mi its inverse, or both NULL: the identity); stops when the
+ * residual's M^-1-norm falls to eta of the gradient's, or on the boundary. Leaves
+ * r = -g - H s. Returns the products used. Three passes over the vectors per product (they
+ * are memory-bound on large n): ||s||_M^2 is updated, not recomputed, and the preconditioned
+ * residual M^-1 r is never stored. */
+static int trcg(void *user, dt_hv_fn hv, int64_t n, const double *g, const double *M, const double *Mi, double delta,
+                double *s, double *r, double *d, double *Hd) {
+    const double eta = 0.1;
+    double rz = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s[i] = 0;
+        r[i] = -g[i];
+        d[i] = Mi ? r[i] * Mi[i] : r[i];
+        rz += r[i] * d[i];
+    }
+    double tol = eta * sqrt(rz), sMs = 0;
+    int it = 0;
+    while (it < n + 10 && sqrt(rz) > tol) {
+        hv(user, d, Hd);
+        it++;
+        double dHd = 0, sMd = 0, dMd = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double m = M ? M[i] : 1;
+            dHd += d[i] * Hd[i];
+            sMd += s[i] * m * d[i];
+            dMd += d[i] * m * d[i];
+        }
+        double alpha = rz / dHd;
+        if (!(dHd > 0) || sMs + 2 * alpha * sMd + alpha * alpha * dMd > delta * delta) {
+            /* the step leaves the region (or the curvature is not positive): stop on its
+             * boundary along d, at the tau >= 0 with ||s + tau d||_M = delta */
+            double dd = fmax(delta * delta - sMs, 0), rad = sqrt(sMd * sMd + dMd * dd);
+            double tau = sMd >= 0 ? dd / (sMd + rad) : (rad - sMd) / dMd;
+            for (int64_t i = 0; i < n; i++) {
+                s[i] += tau * d[i];
+                r[i] -= tau * Hd[i];
+            }
+            break;
+        }
+        sMs += 2 * alpha * sMd + alpha * alpha * dMd;
+        double rz1 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            s[i] += alpha * d[i];
+            r[i] -= alpha * Hd[i];
+            rz1 += r[i] * r[i] * (Mi ? Mi[i] : 1);
+        }
+        double beta = rz1 / rz;
+        for (int64_t i = 0; i < n; i++) d[i] = (Mi ? r[i] * Mi[i] : r[i]) + beta * d[i];
+        rz = rz1;
+    }
+    return it;
+}
+
+/* sum_i a_i^2 m_i (m NULL: the identity) */
+static double sqnorm_m(const double *a, const double *m, int64_t n) {
+    double t = 0;
+    for (int64_t i = 0; i < n; i++) t += a[i] * a[i] * (m ? m[i] : 1);
+    return t;
+}
+
+/* M = the Hessian's diagonal, Mi = 1 / M */
+static void diag_inverse(void *user, dt_hdiag_fn hdiag, double *M, double *Mi, int64_t n) {
+    hdiag(user, M);
+    for (int64_t i = 0; i < n; i++) Mi[i] = 1 / M[i];
+}
+
+int dt_tron(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, dt_hv_fn hv, dt_hdiag_fn hdiag, void *user,
+            dt_opt *o, duet_err *err) {
+    /* acceptance and radius constants of Lin, Weng & Keerthi (2008) */
+    const double eta0 = 1e-4, eta1 = 0.25, eta2 = 0.75, sigma1 = 0.25, sigma2 = 0.5, sigma3 = 4;
+    int rc = DUET_OK;
+    size_t vec = (size_t)n;
+    double *own = o->work ? NULL : dt_alloc_e(ctx, dt_opt_work(n, 0, 1), sizeof(double), o->what, err);
+    double *buf = o->work ? o->work : own;
+    if (!buf) return DUET_ENOMEM;
+    double *g = buf, *gn = g + vec, *wn = gn + vec, *s = wn + vec, *r = s + vec, *d = r + vec, *Hd = d + vec,
+           *M = hdiag ? Hd + vec : NULL, *Mi = hdiag ? M + vec : NULL;
+    /* the tolerance is relative to the gradient at w = 0, as in dt_lbfgs */
+    int zero = 1;
+    for (int64_t i = 0; i < n && zero; i++) zero = w[i] == 0;
+    if (!zero) {
+        memset(wn, 0, vec * sizeof *wn);
+        fg(user, wn, gn);
+    }
+    double f = fg(user, w, g);
+    double g0 = sqrt(dot(zero ? g : gn, zero ? g : gn, n));
+    if (g0 == 0) g0 = 1;
+    if (M) diag_inverse(user, hdiag, M, Mi, n);
+    o->iters = o->inner = 0;
+    double gnorm = sqrt(dot(g, g, n)), delta = 0;
+    for (int64_t i = 0; i < n; i++) delta += g[i] * g[i] / (M ? M[i] : 1);
+    delta = sqrt(delta);
+    int first = 1;
+    while (o->iters < o->max_iter && gnorm > o->tol * g0) {
+        o->inner += trcg(user, hv, n, g, M, Mi, delta, s, r, d, Hd);
+        for (int64_t i = 0; i < n; i++) wn[i] = w[i] + s[i];
+        double gs = dot(g, s, n), prered = -0.5 * (gs - dot(s, r, n));
+        double fn = fg(user, wn, gn), actred = f - fn, snorm = sqrt(sqnorm_m(s, M, n));
+        if (first) delta = delta < snorm ? delta : snorm;
+        first = 0;
+        /* the step that minimises the quadratic through f, the slope and the new value */
+        double alpha = fn - f - gs <= 0 ? sigma3 : -0.5 * gs / (fn - f - gs);
+        if (alpha < sigma1) alpha = sigma1;
+        if (actred < eta0 * prered) delta = fmin(alpha * snorm, sigma2 * delta);
+        else if (actred < eta1 * prered) delta = fmax(sigma1 * delta, fmin(alpha * snorm, sigma2 * delta));
+        else if (actred < eta2 * prered) delta = fmax(sigma1 * delta, fmin(alpha * snorm, sigma3 * delta));
+        else delta = fmax(delta, fmin(alpha * snorm, sigma3 * delta));
+        o->iters++;
+        if (actred > eta0 * prered) { /* accept the step */
+            memcpy(w, wn, vec * sizeof *w);
+            memcpy(g, gn, vec * sizeof *g);
+            f = fn;
+            gnorm = sqrt(dot(g, g, n));
+            if (M) diag_inverse(user, hdiag, M, Mi, n);
+        } else {
+            fg(user, w, gn); /* back to the Hessian at w for the next products */
+        }
+        if (!o->quiet)
+            dt_log(ctx, 2, "%s: newton %d objective %.8g gradient %.3g radius %.3g cg %d", o->what, o->iters, f,
+                   gnorm / g0, delta, o->inner);
+        DT_TRY(dt_check_abort(ctx, o->what, err));
+        if (prered <= 0 && actred <= 0) break; /* no progress is possible within rounding */
+        if (fabs(actred) <= 1e-12 * fabs(f) && fabs(prered) <= 1e-12 * fabs(f)) break;
+        if (delta <= 1e-300) break;
+    }
+    if (gnorm > o->tol * g0 && o->iters >= o->max_iter && !o->quiet)
+        dt_log(ctx, 1, "%s: stopped after %d Newton steps (gradient %.3g of its start, tolerance %g)", o->what,
+               o->iters, gnorm / g0, o->tol);
+    o->f = f;
+    o->gnorm = gnorm / g0;
+fail:
+    dt_free(ctx, own);
     return rc;
 }

@@ -70,6 +70,14 @@ expect_err "missing file" "nope.tsv" $duet train "$t/nope.tsv"
 expect_err "unknown option" "unknown option" $duet train "$t/train.tsv" --colour
 expect_err "unknown model" "unknown model" $duet train "$t/train.tsv" --model forest
 expect_err "bad C" "--C must be" $duet train "$t/train.tsv" --C -1
+expect_err "Newton with L1" "needs the L2 penalty" $duet train "$t/train.tsv" --C 1 --penalty l1 --solver newton
+expect_err "unknown solver" "--solver must be one of" $duet train "$t/train.tsv" --solver sgd
+for s in newton lbfgs; do
+    expect_ok "solver $s" $duet train "$t/train.tsv" --C 10 --solver $s -o "$t/$s.duet" --quiet
+    expect_ok "eval solver $s" $duet eval "$t/$s.duet" "$t/test.tsv" --format json
+    acc=$(sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p' "$t/out")
+    if awk "BEGIN{exit !($acc >= 0.95)}"; then ok; else bad "solver $s accuracy $acc < 0.95"; fi
+done
 expect_err "one class" "one class" sh -c "grep '^ham' '$t/train.tsv' > '$t/ham.tsv'; $duet train '$t/ham.tsv' --quiet"
 printf 'not a model' > "$t/junk.duet"
 expect_err "junk model" "junk.duet" $duet predict "$t/junk.duet" "$t/one.txt"

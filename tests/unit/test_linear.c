@@ -1,6 +1,7 @@
-/* test_linear.c — logistic regression and the linear SVM: gradients against central finite
- * differences, the optimum against LIBLINEAR's (liblinear-tools, run on the same problem),
- * L1 optimality, class weights, save/load of the weights.
+/* test_linear.c — logistic regression and the linear SVM: gradients and Hessian-vector
+ * products against central finite differences, the optimum against LIBLINEAR's
+ * (liblinear-tools, run on the same problem), both solvers against each other, trust-region
+ * Newton on a quadratic, L1 optimality, class weights, save/load of the weights.
  */
 #include <math.h>
 
@@ -88,6 +89,161 @@ static void test_gradients(void) {
             CHECK(worst < 1e-6);
             if (worst >= 1e-6) fprintf(stderr, "K=%d sparse=%d worst relative gradient error %g\n", K, sparse, worst);
         }
+    free_problem(ctx, &p);
+    duet_ctx_free(ctx);
+}
+
+/* Hessian-vector products against central differences of the gradient, and the diagonal
+ * against products with unit vectors; binary and softmax, dense and sparse, weighted rows. */
+static void test_hessian(void) {
+    duet_ctx *ctx;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    problem p;
+    make_problem(ctx, 11, 5, 3, 12, &p);
+    double sw[11];
+    for (int i = 0; i < 11; i++) sw[i] = 0.5 + 0.2 * i;
+    for (int K = 1; K <= 3; K += 2)
+        for (int sparse = 0; sparse < 2; sparse++) {
+            int64_t n = (int64_t)K * (p.D + 1);
+            double w[32], v[32], hv[32], diag[32], gp[32], gm[32], wp[32], wm[32], f;
+            dt_rng r;
+            dt_rng_seed(&r, 6);
+            for (int64_t j = 0; j < n; j++) {
+                w[j] = 0.4 * dt_rng_normal(&r);
+                v[j] = dt_rng_normal(&r);
+            }
+            const dt_mat *X = sparse ? &p.sparse : &p.dense;
+            CHECK_OK(dt_logreg_hessian(ctx, X, p.y, sw, K, 2, 0.7, w, v, hv, diag, &e));
+            double h = 1e-5, worst = 0;
+            for (int64_t j = 0; j < n; j++) {
+                wp[j] = w[j] + h * v[j];
+                wm[j] = w[j] - h * v[j];
+            }
+            dt_logreg_objective(ctx, X, p.y, sw, K, 2, 0.7, 1, wp, gp, &f, &e);
+            dt_logreg_objective(ctx, X, p.y, sw, K, 2, 0.7, 1, wm, gm, &f, &e);
+            for (int64_t j = 0; j < n; j++) worst = fmax(worst, fabs((gp[j] - gm[j]) / (2 * h) - hv[j]) / fmax(1, fabs(hv[j])));
+            CHECK(worst < 1e-6);
+            if (worst >= 1e-6) fprintf(stderr, "K=%d sparse=%d worst relative Hv error %g\n", K, sparse, worst);
+            double dworst = 0;
+            for (int64_t j = 0; j < n; j++) {
+                double ej[32] = {0}, hej[32];
+                ej[j] = 1;
+                dt_logreg_hessian(ctx, X, p.y, sw, K, 2, 0.7, w, ej, hej, NULL, &e);
+                dworst = fmax(dworst, fabs(hej[j] - diag[j]));
+            }
+            CHECK(dworst < 1e-9);
+        }
+    free_problem(ctx, &p);
+    duet_ctx_free(ctx);
+}
+
+/* f = 0.5 sum_i a_i (x_i - c_i)^2 + 0.25 sum_i x_i^4 / (1 + i): strictly convex, badly scaled
+ * (a from 1e-3 to 1e3), far from its optimum at the start, so the trust region binds. */
+typedef struct quartic {
+    int n;
+    double a[40], c[40], x[40];
+} quartic;
+
+static double quartic_fg(void *user, const double *x, double *g) {
+    quartic *q = user;
+    double f = 0;
+    for (int i = 0; i < q->n; i++) {
+        double d = x[i] - q->c[i];
+        f += 0.5 * q->a[i] * d * d + 0.25 * pow(x[i], 4) / (1 + i);
+        g[i] = q->a[i] * d + pow(x[i], 3) / (1 + i);
+        q->x[i] = x[i];
+    }
+    return f;
+}
+
+static void quartic_hv(void *user, const double *v, double *hv) {
+    quartic *q = user;
+    for (int i = 0; i < q->n; i++) hv[i] = (q->a[i] + 3 * q->x[i] * q->x[i] / (1 + i)) * v[i];
+}
+
+static void quartic_diag(void *user, double *d) {
+    quartic *q = user;
+    for (int i = 0; i < q->n; i++) d[i] = q->a[i] + 3 * q->x[i] * q->x[i] / (1 + i);
+}
+
+static void test_tron(void) {
+    duet_ctx *ctx;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    for (int pre = 0; pre < 2; pre++) {
+        quartic q = {.n = 40};
+        double x[40], g[40];
+        for (int i = 0; i < q.n; i++) {
+            q.a[i] = pow(10, -3 + 6.0 * i / (q.n - 1));
+            q.c[i] = 5 * sin(i + 1.0);
+            x[i] = 100;
+        }
+        dt_opt o = {.tol = 1e-10, .max_iter = 500, .what = "quartic", .quiet = 1};
+        CHECK_OK(dt_tron(ctx, q.n, x, quartic_fg, quartic_hv, pre ? quartic_diag : NULL, &q, &o, &e));
+        quartic_fg(&q, x, g);
+        double gmax = 0;
+        for (int i = 0; i < q.n; i++) gmax = fmax(gmax, fabs(g[i]));
+        CHECK(gmax < 1e-6);
+        CHECK(o.iters < 100 && o.inner > 0);
+        if (gmax >= 1e-6) fprintf(stderr, "tron (precondition %d): gradient %g after %d steps\n", pre, gmax, o.iters);
+    }
+    duet_ctx_free(ctx);
+}
+
+static int fit_with(duet_ctx *ctx, const dt_model_ops *ops, const problem *p, const dt_mat *X, int K, double C,
+                    int penalty, double tol, int solver, int multinomial, const double *sw, duet_model *m, duet_err *e) {
+    memset(m, 0, sizeof *m);
+    m->ctx = ctx;
+    m->ops = ops;
+    m->K = K;
+    m->D = p->D;
+    duet_train_params tp = duet_train_params_default();
+    tp.C = C;
+    tp.penalty = penalty;
+    tp.tol = tol;
+    tp.max_iter = 100000;
+    tp.solver = solver;
+    tp.multinomial = multinomial;
+    dt_fit_args a = {X, p->y, K, sw, &tp, 0};
+    return ops->fit(ctx, m, &a, e);
+}
+
+/* Newton and L-BFGS reach the same optimum: binary, softmax and one-vs-rest, dense and
+ * sparse, with weighted rows, on one thread and two. */
+static void test_solvers_agree(void) {
+    problem p;
+    duet_ctx *ctx;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    make_problem(ctx, 300, 20, 3, 21, &p);
+    double sw[300];
+    for (int i = 0; i < 300; i++) sw[i] = p.y[i] == 0 ? 2.0 : 1.0;
+    for (int threads = 1; threads <= 2; threads++) {
+        duet_ctx_set_threads(ctx, threads);
+        for (int K = 2; K <= 3; K++)
+            for (int mn = -1; mn <= (K == 3 ? 1 : -1); mn += 2)
+                for (int sparse = 0; sparse < 2; sparse++) {
+                    const dt_mat *X = sparse ? &p.sparse : &p.dense;
+                    problem q = p;
+                    int32_t y2[300];
+                    if (K == 2) { /* two classes: 0 against the rest */
+                        for (int i = 0; i < 300; i++) y2[i] = p.y[i] != 0;
+                        q.y = y2;
+                    }
+                    duet_model a, b;
+                    CHECK_OK(fit_with(ctx, &dt_logreg_ops, &q, X, K, 3.0, DUET_PENALTY_L2, 1e-9, DUET_SOLVER_NEWTON, mn, sw, &a, &e));
+                    CHECK_OK(fit_with(ctx, &dt_logreg_ops, &q, X, K, 3.0, DUET_PENALTY_L2, 1e-9, DUET_SOLVER_LBFGS, mn, sw, &b, &e));
+                    const dt_linear *la = a.state, *lb = b.state;
+                    CHECK(la->V == lb->V && la->softmax == lb->softmax);
+                    double dw = 0;
+                    for (int64_t j = 0; j < (int64_t)la->V * (p.D + 1); j++) dw = fmax(dw, fabs(la->W[j] - lb->W[j]));
+                    CHECK(dw < 1e-5);
+                    if (dw >= 1e-5) fprintf(stderr, "K=%d mn=%d sparse=%d threads=%d: weights differ by %g\n", K, mn, sparse, threads, dw);
+                    dt_linear_free(ctx, a.state);
+                    dt_linear_free(ctx, b.state);
+                }
+    }
     free_problem(ctx, &p);
     duet_ctx_free(ctx);
 }
@@ -273,6 +429,9 @@ static void test_multinomial(void) {
 
 int main(void) {
     RUN(test_gradients);
+    RUN(test_hessian);
+    RUN(test_tron);
+    RUN(test_solvers_agree);
     RUN(test_vs_liblinear);
     RUN(test_multinomial);
     TEST_END();
