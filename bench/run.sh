@@ -5,8 +5,9 @@
 # (> 1: duet is faster). duet and LIBLINEAR are timed as whole processes (reading the file
 # included; median of RUNS runs); scikit-learn's times are its own in-process fit() and
 # predict() (reading excluded), which favours it.
-# Also: naive Bayes, duet vs scikit-learn's MultinomialNB on the same counts, and end to end on
-# raw text (read, featurize, fit) as whole processes.
+# Also: naive Bayes, duet vs scikit-learn's MultinomialNB on the same counts (fit against fit,
+# both in-process medians; and whole processes that read the same file), and end to end on raw
+# text (read, featurize, fit) as whole processes.
 # Needs liblinear-tools and python3-sklearn (installed when missing). Never gates anything.
 set -e
 cd "$(dirname "$0")/.."
@@ -49,15 +50,34 @@ logreg() { # NAME C RUNS [SKLEARN_MAX_ITER]
     line "" "" scikit-learn $3 $4 $5 "$(ratio $3 $d_fit)"
 }
 
+# the median of duet's own fit time over N runs ("trained ... in X s": features and fit, the
+# file's reading and the model's writing excluded, as scikit-learn's fit())
+fit_s() {
+    n=$1; shift
+    for i in $(seq $n); do "$@" 2>/dev/null | sed -n 's/.* in \([0-9.]*\) s;.*/\1/p'; done |
+        sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
 nb() { # NAME ALPHA
     tr=$out/$1-counts.train.svm te=$out/$1-counts.test.svm
     [ -f $tr ] || return 0
-    d_fit=$(wall $RUNS $duet train $tr --model nb --nb multinomial --alpha $2 --quiet -o $out/nb.duet)
+    d_proc=$(wall $RUNS $duet train $tr --model nb --nb multinomial --alpha $2 --quiet -o $out/nb.duet)
+    d_fit=$(fit_s $RUNS $duet train $tr --model nb --nb multinomial --alpha $2 --quiet -o $out/nb.duet)
     d_pred=$(wall $RUNS $duet eval $out/nb.duet $te --format json)
     d_acc=$($duet eval $out/nb.duet $te --format json | sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
+    cat > $out/sk_nb_proc.py <<PY
+import sys
+from sklearn.datasets import load_svmlight_file
+from sklearn.naive_bayes import MultinomialNB
+X, y = load_svmlight_file(sys.argv[1])
+MultinomialNB(alpha=float(sys.argv[2])).fit(X, y)
+PY
+    s_proc=$(wall $RUNS $py $out/sk_nb_proc.py $tr $2)
     set -- $1 $2 $($py bench/peer_sklearn.py nb $2 $tr $te 2>/dev/null)
     line "$1" "naive Bayes alpha=$2" duet $d_fit $d_pred $d_acc ""
     line "" "" scikit-learn $3 $4 $5 "$(ratio $3 $d_fit)"
+    echo "          whole processes from the same file (read, fit; duet also writes the model):" \
+         "duet $d_proc s, scikit-learn $s_proc s: $(ratio $s_proc $d_proc)"
 }
 
 echo "machine: $(nproc) cores; RUNS=$RUNS; times in seconds (median)"

@@ -9,7 +9,7 @@
 
 static inline dt_mat t_to_csr(const float *x, int64_t N, int64_t D) {
     dt_mat m = {N, D, NULL, calloc((size_t)N + 1, sizeof(int64_t)), calloc((size_t)(N * D) + 1, sizeof(int32_t)),
-                calloc((size_t)(N * D) + 1, sizeof(float))};
+                calloc((size_t)(N * D) + 1, sizeof(float)), 0};
     int64_t p = 0;
     for (int64_t i = 0; i < N; i++) {
         for (int64_t j = 0; j < D; j++)

@@ -55,7 +55,6 @@ void *dt_alloc(duet_ctx *ctx, size_t size) {
 void *dt_calloc(duet_ctx *ctx, size_t n, size_t size) {
     size_t total;
     if (!dt_mul_ok(n, size, &total) || total == 0) return NULL;
-    if (!ctx || !ctx->alloc) return calloc(1, total); /* fresh pages stay untouched until used */
     void *p = dt_alloc(ctx, total);
     if (p) memset(p, 0, total);
     return p;

@@ -248,6 +248,10 @@ char *dt_text_utf8(dt_pool *pool, const char *s, size_t n, int latin1) {
 
 void dt_mat_free(duet_ctx *ctx, dt_mat *m) {
     if (!m) return;
+    if (m->borrowed) {
+        memset(m, 0, sizeof *m);
+        return;
+    }
     dt_free(ctx, m->x);
     dt_free(ctx, m->rowptr);
     dt_free(ctx, m->col);

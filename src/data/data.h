@@ -99,6 +99,8 @@ typedef struct dt_mat {
     int64_t *rowptr;   /* CSR (N+1), or NULL */
     int32_t *col;      /* (nnz) */
     float *val;        /* (nnz) */
+    int borrowed;      /* 1: the arrays belong to the dataset the matrix was made from (which must
+                          outlive it); dt_mat_free leaves them */
 } dt_mat;
 
 void dt_mat_free(duet_ctx *ctx, dt_mat *m);

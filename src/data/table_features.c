@@ -6,7 +6,8 @@
  * missing values there, sets a "name?" indicator feature. Categorical columns are one-hot over
  * the sorted training categories ("name=value"); unknown categories give all zeros; missing
  * ones set "name?". A missing cell is NULL (or empty).
- * Dense: values / 255 unless no_scale. Sparse: passed through, columns >= D dropped.
+ * Dense: values / 255 unless no_scale. Sparse: passed through, columns >= D dropped (the
+ * dataset's own arrays, borrowed, when nothing is dropped).
  * Not here: text (text_features.c), dispatch and model-file string lists (pipe.c).
  */
 #include <ctype.h>
@@ -418,6 +419,17 @@ int dt_sparse_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err 
     if (nnz < 0) return dt_err(err, DUET_EINVAL, "%s: bad row offsets", src);
     out->N = d->N;
     out->D = p->D;
+    /* every column in range and offsets from 0 (the training data itself): the matrix is the
+     * dataset's arrays, not a copy */
+    int in_range = base == 0;
+    for (int64_t q = 0; q < nnz && in_range; q++) in_range = d->col[q] >= 0 && d->col[q] < p->D;
+    if (in_range && d->N > 0) {
+        out->rowptr = d->rowptr;
+        out->col = d->col;
+        out->val = d->val;
+        out->borrowed = 1;
+        return DUET_OK;
+    }
     out->rowptr = dt_alloc_e(p->ctx, (size_t)d->N + 1, sizeof(int64_t), "features", err);
     out->col = dt_alloc_e(p->ctx, (size_t)(nnz ? nnz : 1), sizeof(int32_t), "features", err);
     out->val = dt_alloc_e(p->ctx, (size_t)(nnz ? nnz : 1), sizeof(float), "features", err);

@@ -20,6 +20,7 @@
 
 #define LOG_2PI 1.8378770664093453
 #define MAX_SAMPLE_LEN 1000000 /* longest sampled multinomial document */
+#define NB_LOG_TABLE 64          /* whole counts below this take their log from a table */
 
 typedef struct nb_state {
     int kind;         /* DUET_NB_MULTINOMIAL, _BERNOULLI or _GAUSSIAN */
@@ -28,7 +29,7 @@ typedef struct nb_state {
     double alpha;
     double *prior;    /* (K) log p(k); -inf for a class without training weight */
     double *a;        /* (K, D) multinomial, Bernoulli: feature_log_prob; Gaussian: mean */
-    double *b;        /* (K, D) Bernoulli: log(1 - p); Gaussian: variance; unused otherwise */
+    double *b;        /* (K, D) Bernoulli: log(1 - p); Gaussian: variance; NULL otherwise */
     double *doc_len;  /* (K) mean sum of counts (multinomial) or of present features (Bernoulli) */
     double *c;        /* (K) derived: Bernoulli sum_j b_kj; Gaussian -0.5 sum_j log(2 pi var) */
     double *q;        /* (K) derived: Gaussian sum_j mean^2 / var (for sparse rows) */
@@ -50,15 +51,19 @@ static void nb_free(duet_ctx *ctx, void *state) {
     dt_free(ctx, s);
 }
 
-/* A state with all arrays carved from one zeroed block. */
+/* A state with all arrays carved from one block (b only for the kinds that use it). The small
+ * per-class arrays start at zero; a and b are left to their writers (fit and load write them
+ * in full before any read; fit_counts zeroes each class's row in the thread that fills it,
+ * which shares out the first touch of a large table). */
 static int nb_new(duet_ctx *ctx, int kind, int K, int64_t D, nb_state **out, duet_err *err) {
     *out = NULL;
     size_t kd, two, total;
     if (!dt_mul_ok((size_t)K, (size_t)D, &kd) || !dt_mul_ok(kd, 2, &two) || two > SIZE_MAX - 4 * (size_t)K)
         return dt_err(err, DUET_ERANGE, "naive Bayes: %d classes x %lld features overflows", K, (long long)D);
-    total = two + 4 * (size_t)K;
+    total = (kind == DUET_NB_MULTINOMIAL ? kd : two) + 4 * (size_t)K;
     nb_state *s = dt_calloc(ctx, 1, sizeof *s);
-    double *blk = s ? dt_calloc(ctx, total, sizeof(double)) : NULL;
+    size_t bytes;
+    double *blk = s && dt_mul_ok(total, sizeof(double), &bytes) ? dt_alloc(ctx, bytes) : NULL;
     if (!blk) {
         dt_free(ctx, s);
         return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory (%d classes x %lld features)", K, (long long)D);
@@ -66,12 +71,13 @@ static int nb_new(duet_ctx *ctx, int kind, int K, int64_t D, nb_state **out, due
     s->kind = kind;
     s->K = K;
     s->D = D;
+    memset(blk, 0, 4 * (size_t)K * sizeof(double));
     s->prior = blk;
     s->doc_len = blk + K;
     s->c = blk + 2 * (size_t)K;
     s->q = blk + 3 * (size_t)K;
     s->a = blk + 4 * (size_t)K;
-    s->b = s->a + kd;
+    s->b = kind == DUET_NB_MULTINOMIAL ? NULL : s->a + kd;
     *out = s;
     return DUET_OK;
 }
@@ -79,6 +85,7 @@ static int nb_new(duet_ctx *ctx, int kind, int K, int64_t D, nb_state **out, due
 /* Fills the derived arrays (c, q, and b for Bernoulli) from the stored parameters. */
 static void derive(nb_state *s) {
     size_t D = (size_t)s->D;
+    if (s->kind == DUET_NB_MULTINOMIAL) return; /* nothing derived: c and q stay 0 */
     for (int k = 0; k < s->K; k++) {
         const double *a = s->a + (size_t)k * D;
         double *b = s->b + (size_t)k * D;
@@ -103,7 +110,7 @@ static void derive(nb_state *s) {
 static void jll_row(const nb_state *s, const dt_mat *X, int64_t i, double *out) {
     size_t D = (size_t)s->D;
     for (int k = 0; k < s->K; k++) {
-        const double *a = s->a + (size_t)k * D, *b = s->b + (size_t)k * D;
+        const double *a = s->a + (size_t)k * D, *b = s->b ? s->b + (size_t)k * D : NULL;
         double t = 0;
         if (X->x) {
             const float *r = X->x + (size_t)i * D;
@@ -166,35 +173,99 @@ static int check_x(const nb_state *s, const dt_mat *X, duet_err *err) {
 
 // --- fit ----------------------------------------------------------------------------------------
 
-/* Weighted counts: W[k] (class weight), F[k*D+j] (sum of w x or w [x>0]), L[k] (sum of w * row
- * total); checks the values the kind needs. */
-static int count_rows(const dt_mat *X, const int32_t *y, const double *sw, int kind, double *W, double *F,
-                      double *L, duet_err *err) {
-    size_t D = (size_t)X->D;
+/* Multinomial counts must be >= 0: the first negative value, by row, is an error. */
+static int check_counts(const dt_mat *X, duet_err *err) {
     for (int64_t i = 0; i < X->N; i++) {
-        double w = sw ? sw[i] : 1.0;
-        int k = y[i];
-        double *f = F + (size_t)k * D, tot = 0;
-        W[k] += w;
         int64_t n = X->x ? X->D : X->rowptr[i + 1] - X->rowptr[i];
-        for (int64_t t = 0; t < n; t++) {
+        const float *v = X->x ? X->x + (size_t)i * (size_t)X->D : X->val + X->rowptr[i];
+        for (int64_t t = 0; t < n; t++)
+            if (v[t] < 0)
+                return dt_err(err, DUET_EINVAL,
+                              "multinomial naive Bayes needs counts >= 0, but row %lld feature %lld is %g "
+                              "(use the Gaussian kind for such features)",
+                              (long long)i + 1, (long long)(X->x ? t : X->col[X->rowptr[i] + t]), (double)v[t]);
+    }
+    return DUET_OK;
+}
+
+/* Class k's weighted counts from its rows rows[0..n) (in row order): returns W_k (class
+ * weight), fills F_k (D: sum of w x, or of w [x > 0] for Bernoulli) and *L (sum of w * row
+ * total), then turns F_k into log probabilities with smoothing alpha. */
+static double fit_class(const dt_mat *X, const int64_t *rows, int64_t n, const double *sw, int kind, double alpha,
+                        double *F, double *L) {
+    size_t D = (size_t)X->D;
+    double Wk = 0, Lk = 0;
+    memset(F, 0, D * sizeof *F);
+    for (int64_t r = 0; r < n; r++) {
+        int64_t i = rows[r];
+        double w = sw ? sw[i] : 1.0, tot = 0;
+        Wk += w;
+        int64_t m = X->x ? X->D : X->rowptr[i + 1] - X->rowptr[i];
+        for (int64_t t = 0; t < m; t++) {
             size_t j = X->x ? (size_t)t : (size_t)X->col[X->rowptr[i] + t];
             double v = X->x ? X->x[(size_t)i * D + j] : X->val[X->rowptr[i] + t];
             if (kind == DUET_NB_MULTINOMIAL) {
-                if (v < 0)
-                    return dt_err(err, DUET_EINVAL,
-                                  "multinomial naive Bayes needs counts >= 0, but row %lld feature %zu is %g "
-                                  "(use the Gaussian kind for such features)",
-                                  (long long)i + 1, j, v);
-                f[j] += w * v;
+                F[j] += w * v;
                 tot += v;
             } else if (v > 0) {
-                f[j] += w;
+                F[j] += w;
                 tot += 1;
             }
         }
-        L[k] += w * tot;
+        Lk += w * tot;
     }
+    double den;
+    if (kind == DUET_NB_MULTINOMIAL) {
+        double tot = 0;
+        for (size_t j = 0; j < D; j++) tot += F[j];
+        den = log(tot + alpha * (double)D);
+    } else {
+        den = log(Wk + 2 * alpha);
+    }
+    /* most counts of a text model are small whole numbers (zero above all): log(c + alpha) for
+     * c < NB_LOG_TABLE comes from a table of the same logs */
+    double lt[NB_LOG_TABLE];
+    for (int c = 0; c < NB_LOG_TABLE; c++) lt[c] = log(c + alpha) - den;
+    for (size_t j = 0; j < D; j++) {
+        double c = F[j];
+        F[j] = c < NB_LOG_TABLE && c == (double)(int)c ? lt[(int)c] : log(c + alpha) - den;
+    }
+    *L = Wk > 0 ? Lk / Wk : 0;
+    return Wk;
+}
+
+/* Multinomial and Bernoulli: the classes' counts and log probabilities, one class per thread
+ * at a time (each class sums its rows in row order, so any thread count gives the same bits;
+ * the first touch of the K x D table's pages is shared out too). */
+static int fit_counts(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t *y, const double *sw, double alpha,
+                      double *W, duet_err *err) {
+    int K = s->K;
+    int64_t N = X->N;
+    if (s->kind == DUET_NB_MULTINOMIAL) {
+        int rc = check_counts(X, err);
+        if (rc) return rc;
+    }
+    int64_t *rows = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "naive Bayes", err);
+    int64_t *start = dt_alloc_e(ctx, (size_t)K + 1, sizeof(int64_t), "naive Bayes", err);
+    if (!rows || !start) {
+        dt_free(ctx, rows);
+        dt_free(ctx, start);
+        return DUET_ENOMEM;
+    }
+    for (int64_t i = 0; i < N; i++) start[y[i] + 1]++;
+    for (int k = 0; k < K; k++) start[k + 1] += start[k];
+    for (int64_t i = 0; i < N; i++) rows[start[y[i]]++] = i; /* start[k] ends at class k's end */
+    for (int k = K; k > 0; k--) start[k] = start[k - 1];
+    start[0] = 0;
+    size_t D = (size_t)s->D;
+    /* a thread team pays off from a few milliseconds of work (SMS spam's 200k values take 2 ms) */
+    int big = (double)K * (double)D + (double)(X->x ? (double)N * (double)D : (double)X->rowptr[N]) > 2e6;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(ctx)) if (big)
+    for (int k = 0; k < K; k++)
+        W[k] = fit_class(X, rows + start[k], start[k + 1] - start[k], sw, s->kind, alpha, s->a + (size_t)k * D,
+                         &s->doc_len[k]);
+    dt_free(ctx, rows);
+    dt_free(ctx, start);
     return DUET_OK;
 }
 
@@ -206,6 +277,8 @@ static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32
     int64_t N = X->N;
     double *gm = dt_calloc(ctx, D * 2, sizeof(double)); /* overall mean and variance */
     if (!gm) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
+    memset(s->a, 0, K * D * sizeof(double));
+    memset(s->b, 0, K * D * sizeof(double));
     double *gv = gm + D;
     for (int64_t i = 0; i < N; i++) {
         double w = sw ? sw[i] : 1.0;
@@ -303,25 +376,11 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (!W) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
     DT_TRY(nb_new(ctx, kind, K, D, &s, err));
     s->alpha = kind == DUET_NB_GAUSSIAN ? 0 : alpha;
-    size_t Dz = (size_t)D;
     if (kind == DUET_NB_GAUSSIAN) {
         for (int64_t i = 0; i < X->N; i++) W[a->y[i]] += a->sw ? a->sw[i] : 1.0;
         DT_TRY(fit_gaussian(ctx, s, X, a->y, a->sw, W, err));
     } else {
-        /* counts go into a, row totals into doc_len; then turned into log probabilities */
-        DT_TRY(count_rows(X, a->y, a->sw, kind, W, s->a, s->doc_len, err));
-        for (int k = 0; k < K; k++) {
-            double *f = s->a + (size_t)k * Dz, den;
-            if (kind == DUET_NB_MULTINOMIAL) {
-                double tot = 0;
-                for (size_t j = 0; j < Dz; j++) tot += f[j];
-                den = log(tot + alpha * (double)D);
-            } else {
-                den = log(W[k] + 2 * alpha);
-            }
-            for (size_t j = 0; j < Dz; j++) f[j] = log(f[j] + alpha) - den;
-            s->doc_len[k] = W[k] > 0 ? s->doc_len[k] / W[k] : 0;
-        }
+        DT_TRY(fit_counts(ctx, s, X, a->y, a->sw, alpha, W, err));
     }
     double Wt = 0;
     for (int k = 0; k < K; k++) Wt += W[k];
@@ -503,7 +562,7 @@ static int nb_sample(duet_ctx *ctx, const duet_model *m, int *kp, dt_rng *rng, c
         while (k > 0 && !isfinite(s->prior[k])) k--;
         *kp = k;
     }
-    const double *a = s->a + (size_t)k * D, *b = s->b + (size_t)k * D;
+    const double *a = s->a + (size_t)k * D, *b = s->b ? s->b + (size_t)k * D : NULL;
     memset(x, 0, D * sizeof(float));
     if (s->kind == DUET_NB_MULTINOMIAL) {
         double *cdf = dt_alloc_e(ctx, D, sizeof(double), "naive Bayes sample", err);

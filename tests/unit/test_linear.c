@@ -21,9 +21,9 @@ static void make_problem(duet_ctx *ctx, int64_t N, int64_t D, int K, uint64_t se
     dt_rng_seed(&r, seed);
     p->N = N;
     p->D = D;
-    p->dense = (dt_mat){N, D, dt_calloc(ctx, (size_t)(N * D), sizeof(float)), NULL, NULL, NULL};
+    p->dense = (dt_mat){N, D, dt_calloc(ctx, (size_t)(N * D), sizeof(float)), NULL, NULL, NULL, 0};
     p->sparse = (dt_mat){N, D, NULL, dt_calloc(ctx, (size_t)N + 1, sizeof(int64_t)),
-                         dt_calloc(ctx, (size_t)(N * D), sizeof(int32_t)), dt_calloc(ctx, (size_t)(N * D), sizeof(float))};
+                         dt_calloc(ctx, (size_t)(N * D), sizeof(int32_t)), dt_calloc(ctx, (size_t)(N * D), sizeof(float)), 0};
     p->y = dt_calloc(ctx, (size_t)N, sizeof(int32_t));
     double *truth = dt_calloc(ctx, (size_t)(K * D), sizeof(double));
     for (int64_t j = 0; j < K * D; j++) truth[j] = dt_rng_normal(&r);

@@ -38,7 +38,7 @@ static void test_gradient_check(void) {
     dt_rng_seed(&r, 11);
     for (size_t t = 0; t < n; t++) theta[t] = (float)(0.7 * dt_rng_normal(&r));
     for (int t = 0; t < B * D; t++) x[t] = (t % 3 == 1) ? 0.0f : (float)dt_rng_normal(&r);
-    dt_mat X = {B, D, x, NULL, NULL, NULL};
+    dt_mat X = {B, D, x, NULL, NULL, NULL, 0};
     dt_mat Xs = t_to_csr(x, B, D);
     duet_err err = {0, ""};
     double l2 = 0.05, loss, loss2;
@@ -94,7 +94,7 @@ static void test_lazy_step(void) {
     x[3 * D + 1] = 1.5f;
     int32_t y[N] = {0, 1, 2, 1};
     int64_t rows[B] = {3, 0, 2};
-    dt_mat X = {N, D, x, NULL, NULL, NULL}, Xs = t_to_csr(x, N, D);
+    dt_mat X = {N, D, x, NULL, NULL, NULL, 0}, Xs = t_to_csr(x, N, D);
     float *th = calloc(n, sizeof(float)), *m = calloc(n, sizeof(float)), *v = calloc(n, sizeof(float));
     float *th0 = calloc(n, sizeof(float)), *m0 = calloc(n, sizeof(float)), *v0 = calloc(n, sizeof(float));
     dt_rng r;
@@ -180,7 +180,7 @@ static void test_blobs_deterministic(void) {
     int32_t y[N], yt[N];
     blobs(x, y, N, D, 1);
     blobs(xt, yt, N, D, 2);
-    dt_mat X = {N, D, x, NULL, NULL, NULL}, T = {N, D, xt, NULL, NULL, NULL};
+    dt_mat X = {N, D, x, NULL, NULL, NULL, 0}, T = {N, D, xt, NULL, NULL, NULL, 0};
     duet_train_params p = duet_train_params_default();
     p.hidden = 32;
     p.layers = 2;
@@ -247,7 +247,7 @@ static void test_early_stopping_and_abort(void) {
     dt_rng_seed(&r, 3);
     for (int i = 0; i < N * D; i++) x[i] = (float)dt_rng_normal(&r);
     for (int i = 0; i < N; i++) y[i] = (int32_t)dt_rng_below(&r, 2); /* pure noise: overfits */
-    dt_mat X = {N, D, x, NULL, NULL, NULL};
+    dt_mat X = {N, D, x, NULL, NULL, NULL, 0};
     duet_train_params p = duet_train_params_default();
     p.hidden = 64;
     p.epochs = 500;
@@ -282,7 +282,7 @@ static void test_early_stopping_and_abort(void) {
 static void test_bad_params(void) {
     float x[8] = {0, 1, 1, 0, 1, 1, 0, 0};
     int32_t y[4] = {0, 1, 1, 0};
-    dt_mat X = {4, 2, x, NULL, NULL, NULL};
+    dt_mat X = {4, 2, x, NULL, NULL, NULL, 0};
     duet_err err = {0, ""};
     duet_model m;
     model_init(&m, &CTX, 2, 2);
@@ -315,7 +315,7 @@ static void test_bad_params(void) {
     CHECK_OK(fit(&m, &X, y, 2, &p, 0, &err));
     CHECK_NEAR(accuracy(&m, &X, y), 1.0, 1e-12);
     float P[8];
-    dt_mat W = {4, 3, x, NULL, NULL, NULL};
+    dt_mat W = {4, 3, x, NULL, NULL, NULL, 0};
     CHECK_ERR(m.ops->predict_proba(&CTX, &m, &W, P, &err), &err, DUET_EINVAL, "features");
     model_clear(&m);
 }
@@ -357,7 +357,7 @@ static int load_crafted(int what, duet_err *err) {
     if (!rc) rc = load_file(&m, err);
     if (!rc) {
         float x[3] = {1, 0, 0}, P[2];
-        dt_mat X = {1, 3, x, NULL, NULL, NULL};
+        dt_mat X = {1, 3, x, NULL, NULL, NULL, 0};
         rc = m.ops->predict_proba(&CTX, &m, &X, P, err);
         if (!rc && fabs(P[0] + P[1] - 1) > 1e-6) rc = -100;
     }
@@ -370,7 +370,7 @@ static void test_save_load(void) {
     float x[N * D];
     int32_t y[N];
     blobs(x, y, N, D, 5);
-    dt_mat X = {N, D, x, NULL, NULL, NULL};
+    dt_mat X = {N, D, x, NULL, NULL, NULL, 0};
     duet_train_params p = duet_train_params_default();
     p.hidden = 8;
     p.layers = 2;
@@ -407,7 +407,7 @@ static void test_failing_alloc(void) {
     float x[N * D];
     int32_t y[N];
     blobs(x, y, N, D, 9);
-    dt_mat X = {N, D, x, NULL, NULL, NULL};
+    dt_mat X = {N, D, x, NULL, NULL, NULL, 0};
     dt_mat Xs = t_to_csr(x, N, D);
     duet_train_params p = duet_train_params_default();
     p.hidden = 8;

@@ -44,7 +44,7 @@ static duet_ctx CTX = {.n_threads = 2, .seed = 42};
 static const duet_sample_opts SO = {0, 0, 0}; /* the samplers' defaults */
 
 static dt_mat dense(float *x, int64_t N, int64_t D) {
-    dt_mat m = {N, D, x, NULL, NULL, NULL};
+    dt_mat m = {N, D, x, NULL, NULL, NULL, 0};
     return m;
 }
 

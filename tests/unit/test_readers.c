@@ -484,7 +484,7 @@ static void test_idx(void) {
 static void test_mat_rows(void) {
     duet_err err = {0, ""};
     float x[6] = {1, 2, 3, 4, 5, 6};
-    dt_mat m = {3, 2, x, NULL, NULL, NULL}, r;
+    dt_mat m = {3, 2, x, NULL, NULL, NULL, 0}, r;
     int64_t idx[2] = {2, 0};
     CHECK_OK(dt_mat_rows(ctx, &m, idx, 2, &r, &err));
     CHECK(r.N == 2 && r.D == 2 && r.x && r.x[0] == 5 && r.x[1] == 6 && r.x[2] == 1);
@@ -493,7 +493,7 @@ static void test_mat_rows(void) {
     int64_t rp[4] = {0, 1, 1, 3};
     int32_t col[3] = {1, 0, 1};
     float val[3] = {9, 7, 8};
-    dt_mat s = {3, 2, NULL, rp, col, val};
+    dt_mat s = {3, 2, NULL, rp, col, val, 0};
     int64_t idx2[3] = {2, 1, 0};
     CHECK_OK(dt_mat_rows(ctx, &s, idx2, 3, &r, &err));
     CHECK(r.rowptr && r.rowptr[1] == 2 && r.rowptr[2] == 2 && r.rowptr[3] == 3);
