@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 SHARED=${DUET_SHARED_DATA:-../shared/data}
 duet=$PWD/duet
+. bench/blas_env.sh
 py=/usr/bin/python3
 out=build/bench
 mkdir -p $out

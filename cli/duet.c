@@ -1249,6 +1249,15 @@ static void command_help(const command *c) {
 }
 
 int main(int argc, char **argv) {
+    /* OpenBLAS chose its kernels as it loaded; on a processor it does not know it takes old
+     * ones (3 times slower here). Then the program restarts once with OPENBLAS_CORETYPE set
+     * (never when the user set it), and with OPENBLAS_NUM_THREADS=1 unless set: the library
+     * splits BLAS work over its own threads, and OpenBLAS's idle ones would busy-wait. */
+    const char *core = duet_blas_coretype_advice();
+    if (core && !getenv("OPENBLAS_CORETYPE") && setenv("OPENBLAS_CORETYPE", core, 1) == 0) {
+        if (!getenv("OPENBLAS_NUM_THREADS")) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execv("/proc/self/exe", argv); /* on failure: go on with the kernels there are */
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         if (argc >= 3 && strcmp(argv[1], "help") == 0)
             for (int i = 0; i < NCMD; i++)
@@ -1260,7 +1269,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("%s\n", duet_build_info());
+        printf("%s (BLAS kernels: %s)\n", duet_build_info(), duet_blas_core());
         return 0;
     }
     const command *c = NULL;

@@ -45,6 +45,15 @@ extern "C" {
 DUET_API const char *duet_version(void);
 /* Features compiled in, e.g. "openmp blas utf8proc zlib". */
 DUET_API const char *duet_build_info(void);
+/* The kernels the BLAS library runs on this processor ("Haswell", "SkylakeX", ...; "none"
+ * without BLAS). */
+DUET_API const char *duet_blas_core(void);
+/* OpenBLAS picks its kernels as it loads, and on a processor newer than it knows it falls back
+ * to old ones without AVX2 (2 to 3 times slower on duet's dense models). Returns the value of
+ * OPENBLAS_CORETYPE that selects the kernels this processor runs best when OpenBLAS picked
+ * worse ones, else NULL. The variable only acts on a process that starts with it set: the duet
+ * program restarts itself once with it; programs linking libduet can do the same. */
+DUET_API const char *duet_blas_coretype_advice(void);
 
 /* --- status and error ------------------------------------------------------------------ */
 

@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "core/dt.h"
+#include "core/gemm.h"
 #include "core/linalg.h"
 #include "core/metrics.h"
 #include "data/data.h"
@@ -37,6 +38,9 @@ const char *duet_build_info(void) {
 #endif
            " utf8proc zlib cjson";
 }
+
+const char *duet_blas_core(void) { return dt_blas_core(); }
+const char *duet_blas_coretype_advice(void) { return dt_blas_advice(); }
 
 const char *duet_status_name(int code) {
     switch (code) {

@@ -9,6 +9,7 @@
 #include "gemm.h"
 
 #include <limits.h>
+#include <strings.h>
 
 #ifdef DT_HAVE_BLAS
 #include <cblas.h>
@@ -90,6 +91,27 @@ static void rows_nt(float *C, int64_t ldc, const float *A, int64_t lda, int ta, 
 #ifdef DT_HAVE_BLAS
 void dt_blas_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
 
+const char *dt_blas_core(void) {
+    const char *c = openblas_get_corename();
+    return c ? c : "unknown";
+}
+
+const char *dt_blas_advice(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* kernels that use AVX2 and FMA, or AVX-512, in OpenBLAS 0.3.x */
+    static const char *const modern[] = {"haswell", "skylakex", "cooperlake", "sapphirerapids", "zen", NULL};
+    const char *c = dt_blas_core();
+    for (int i = 0; modern[i]; i++)
+        if (strcasecmp(c, modern[i]) == 0) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return NULL;
+}
+
 /* One cblas_sgemm on rows i0..i1 or columns j0..j1 of C (part of a split product). */
 static void blas_part(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B, int64_t ldb, int tb,
                       float alpha, float beta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K) {
@@ -105,6 +127,8 @@ static void blas_part(float *C, int64_t ldc, const float *A, int64_t lda, int ta
 }
 #else
 void dt_blas_threads(int n) { (void)n; }
+const char *dt_blas_core(void) { return "none"; }
+const char *dt_blas_advice(void) { return NULL; }
 #endif
 
 void dt_gemm(const duet_ctx *ctx, float *C, int64_t ldc, const float *A, int64_t lda, int ta,

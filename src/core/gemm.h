@@ -23,5 +23,9 @@ void dt_gemm_ref(float *C, int64_t ldc, const float *A, int64_t lda, int ta, con
 /* Threads OpenBLAS itself may use for the next direct BLAS call (dt_gemm sets 1); no-op
  * without BLAS. */
 void dt_blas_threads(int n);
+/* The BLAS kernels in use, and the OPENBLAS_CORETYPE that would be better, or NULL (see
+ * duet_blas_coretype_advice in duet.h). */
+const char *dt_blas_core(void);
+const char *dt_blas_advice(void);
 
 #endif /* DT_GEMM_H */

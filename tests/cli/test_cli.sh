@@ -30,6 +30,10 @@ for c in train predict eval info generate score import; do
     expect_ok "$c --help" $duet $c --help; contains "$c --help" "usage: duet $c"
 done
 expect_ok "duet --help" $duet --help; contains "duet --help" "commands:"
+expect_ok "duet --version" $duet --version; contains "duet --version" "BLAS kernels: "
+# a core type the user sets is kept (the program restarts only when none is set)
+expect_ok "user's BLAS kernels" env OPENBLAS_CORETYPE=Haswell $duet --version
+if grep -q "BLAS kernels: none" "$t/out"; then ok; else contains "user's BLAS kernels" "BLAS kernels: Haswell"; fi
 
 # train, predict, eval, info with each model
 for m in logreg svm nb; do
