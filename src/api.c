@@ -465,6 +465,9 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     if (!ops) return dt_err(err, DUET_EINVAL, "unknown model '%s' (models: %s)", p.model, dt_model_names());
     int rc = check_params(&p, err);
     if (rc) return rc;
+    if ((p.checkpoint || p.resume) && !ops->resumable)
+        return dt_err(err, DUET_EINVAL, "%s trains in one go: checkpoints and resume are for gpt, vae, gan and diffusion",
+                      ops->name);
     if (ops->input == DUET_DATA_CORPUS || data->kind == DUET_DATA_CORPUS) return train_corpus(ctx, data, ops, &p, out, err);
     if (!data->labels) return dt_err(err, DUET_EINVAL, "%s: training needs labelled data", data->src);
     if (data->N < 2) return dt_err(err, DUET_EINVAL, "%s: %lld examples; training needs at least 2", data->src, (long long)data->N);

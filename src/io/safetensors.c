@@ -6,7 +6,9 @@
  *
  * Reading validates, before trusting anything: the header size against the file size, the JSON,
  * each dtype and shape (overflow-checked element counts), that data_offsets match the shape and
- * lie inside the buffer, and that metadata values are strings.
+ * lie inside the buffer, and that metadata values are strings. duet's own files carry the
+ * CRC-32 (zlib's) of their byte buffer in the metadata entry "duet.crc32", which reading checks:
+ * a damaged model or checkpoint is refused rather than half-trusted. Foreign files have none.
  */
 #include "safetensors.h"
 
@@ -14,9 +16,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define ST_MAX_HEADER (256u << 20) /* a header larger than 256 MiB is refused */
 #define ST_MAX_DIMS 8
+#define ST_CRC_KEY "duet.crc32"    /* metadata: CRC-32 of the byte buffer, 8 hex digits */
 
 static const struct {
     const char *name;
@@ -239,6 +243,10 @@ int dt_st_write(dt_st_writer *w, const char *path, duet_err *err) {
         goto fail;
     }
     write_order(w, order);
+    /* the checksum of the byte buffer, which loading verifies */
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t k = 0; k < w->n; k++) crc = crc32_z(crc, w->t[order[k]].data, w->t[order[k]].nbytes);
+    DT_TRY(dt_st_metaf(w, err, ST_CRC_KEY, "%08lx", (unsigned long)crc));
     sb_str(&b, "{\"__metadata__\":{");
     for (size_t i = 0; i < w->nmeta; i++) {
         if (i) sb_str(&b, ",");
@@ -476,6 +484,16 @@ int dt_st_open_mem(duet_ctx *ctx, const char *name, const void *mem, size_t len,
                 rc = dt_err(err, DUET_EFORMAT, "%s: tensor '%s' appears twice", name, f->t[i].name);
                 goto fail;
             }
+    const char *crc = dt_st_meta_get(f, ST_CRC_KEY);
+    if (crc) { /* duet's files carry the checksum of their byte buffer */
+        char want[16];
+        snprintf(want, sizeof want, "%08lx", (unsigned long)crc32_z(crc32(0L, Z_NULL, 0), f->buf, f->buflen));
+        if (strcmp(crc, want) != 0) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: checksum mismatch (stored %.16s, the data gives %s): the file is damaged",
+                        name, crc, want);
+            goto fail;
+        }
+    }
     cJSON_Delete(root);
     dt_free(ctx, hdr);
     *out = f;

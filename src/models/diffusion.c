@@ -421,27 +421,57 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     int64_t N = X->N;
     if (N < 1) return dt_err(err, DUET_EINVAL, "diffusion: no images to train on");
     if (bs > N) bs = (int)N;
-    df_state *s = dt_calloc(ctx, 1, sizeof *s);
-    if (!s) return dt_err(err, DUET_ENOMEM, "diffusion: out of memory");
-    m->state = s;
-    df_net *t = &s->nt;
-    t->H = H, t->W = W, t->C = C, t->E = 4 * C, t->T = DF_T, t->K = p->conditional ? a->K : 0;
-    layout(t);
     size_t hw = (size_t)H * (size_t)W;
     float *th = NULL, *g = NULL, *mo = NULL, *ve = NULL, *x0 = NULL, *eps = NULL;
     double *abar = NULL;
     int64_t *order = NULL;
     int32_t *yb = NULL, *tb = NULL;
     df_work w = {0};
-    s->theta = dt_alloc_e(ctx, t->n, sizeof(float), "diffusion", err);
-    th = dt_alloc_e(ctx, t->n, sizeof(float), "diffusion", err);
+    df_state *s = NULL;
+    dt_ckpt ck = {0};
+    if (p->resume) { /* the U-Net (EMA and raw weights), optimizer and position come from the checkpoint */
+        ck.nbuf = 4;
+        ck.buf[0] = (dt_ckpt_buf){"opt.raw", DT_F32, NULL, 0};
+        ck.buf[1] = (dt_ckpt_buf){"opt.m", DT_F32, NULL, 0};
+        ck.buf[2] = (dt_ckpt_buf){"opt.v", DT_F32, NULL, 0};
+        ck.buf[3] = (dt_ckpt_buf){"opt.order", DT_I64, NULL, (size_t)N};
+        void *st = NULL;
+        rc = dt_ckpt_read(ctx, m, p->resume, &ck, &st, err);
+        m->state = s = st;
+        th = ck.buf[0].data, mo = ck.buf[1].data, ve = ck.buf[2].data, order = ck.buf[3].data;
+        if (rc) goto fail;
+        if (ck.buf[0].n != s->nt.n || ck.buf[1].n != s->nt.n || ck.buf[2].n != s->nt.n) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: training weights or Adam moments that do not match the U-Net's size", p->resume);
+            goto fail;
+        }
+        if (s->nt.H != H || s->nt.W != W) {
+            rc = dt_err(err, DUET_EINVAL, "%s: a U-Net for %dx%d images; these are %dx%d", p->resume, s->nt.H, s->nt.W, H, W);
+            goto fail;
+        }
+        DT_TRY(dt_ckpt_check_epoch(ctx, &ck, order, N, epochs, p->resume, err));
+        for (size_t j = 0; j < s->nt.n; j++)
+            if (!isfinite(th[j])) {
+                rc = dt_err(err, DUET_EFORMAT, "%s: tensor 'opt.raw' holds a value that is not finite", p->resume);
+                goto fail;
+            }
+        dt_log(ctx, 0, "diffusion: resuming %s at epoch %lld, image %lld", p->resume, (long long)ck.epoch, (long long)ck.pos);
+    } else {
+        if (!(s = dt_calloc(ctx, 1, sizeof *s))) return dt_err(err, DUET_ENOMEM, "diffusion: out of memory");
+        m->state = s;
+        df_net *t0 = &s->nt;
+        t0->H = H, t0->W = W, t0->C = C, t0->E = 4 * C, t0->T = DF_T, t0->K = p->conditional ? a->K : 0;
+        layout(t0);
+        s->theta = dt_alloc_e(ctx, t0->n, sizeof(float), "diffusion", err);
+        th = dt_alloc_e(ctx, t0->n, sizeof(float), "diffusion", err);
+        mo = dt_calloc(ctx, t0->n, sizeof(float));
+        ve = dt_calloc(ctx, t0->n, sizeof(float));
+        order = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "diffusion", err);
+    }
+    df_net *t = &s->nt;
     g = dt_alloc_e(ctx, t->n, sizeof(float), "diffusion", err);
-    mo = dt_calloc(ctx, t->n, sizeof(float));
-    ve = dt_calloc(ctx, t->n, sizeof(float));
     x0 = dt_alloc_e(ctx, (size_t)bs, hw * sizeof(float), "diffusion", err);
     eps = dt_alloc_e(ctx, (size_t)bs, hw * sizeof(float), "diffusion", err);
     abar = dt_alloc_e(ctx, DF_T, sizeof(double), "diffusion", err);
-    order = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "diffusion", err);
     yb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "diffusion", err);
     tb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "diffusion", err);
     if (!s->theta || !th || !g || !mo || !ve || !x0 || !eps || !abar || !order || !yb || !tb) {
@@ -451,18 +481,25 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     DT_TRY(work_new(ctx, t, bs, &w, err));
     schedule(DF_T, abar);
     dt_rng r;
-    dt_rng_seed(&r, ctx->seed);
-    init_params(t, th, &r);
-    memcpy(s->theta, th, t->n * sizeof(float));
-    for (int64_t i = 0; i < N; i++) order[i] = i;
+    int64_t step = 0, pos0 = 0;
+    int ep0 = 1;
+    if (p->resume) {
+        r = ck.rng, step = ck.step, ep0 = (int)ck.epoch, pos0 = ck.pos;
+    } else {
+        dt_rng_seed(&r, ctx->seed);
+        init_params(t, th, &r);
+        memcpy(s->theta, th, t->n * sizeof(float));
+        for (int64_t i = 0; i < N; i++) order[i] = i;
+    }
     int64_t per_epoch = (N + bs - 1) / bs, total = per_epoch * epochs, warm = total / 4 < 500 ? total / 4 : 500;
     double t0 = dt_now(), loss = NAN, first = NAN;
-    int64_t step = 0;
+    int64_t seen = 0;
     int nth = dt_threads(ctx);
-    for (int ep = 1; ep <= epochs; ep++) {
-        dt_rng_shuffle(&r, order, N);
-        double sum = 0.0;
-        for (int64_t b0 = 0; b0 < N; b0 += bs) {
+    for (int ep = ep0; ep <= epochs; ep++) {
+        int cont = ep == ep0 && pos0 > 0; /* an epoch a checkpoint stopped in goes on */
+        if (!cont) dt_rng_shuffle(&r, order, N);
+        double sum = cont ? ck.sum[0] : 0.0;
+        for (int64_t b0 = cont ? pos0 : 0; b0 < N; b0 += bs) {
             int B = (int)(N - b0 < bs ? N - b0 : bs);
             for (int i = 0; i < B; i++) {
                 const float *src = X->x + (size_t)order[b0 + i] * hw;
@@ -483,6 +520,15 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
             dt_adamw_step(nth, &o, th, g, mo, ve, t->n, 0);
             float d = (float)fmin(0.999, (1.0 + (double)step) / (10.0 + (double)step));
             for (size_t j = 0; j < t->n; j++) s->theta[j] = d * s->theta[j] + (1.0f - d) * th[j];
+            seen += B;
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0) {
+                dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sum, 0}, .rng = r, .nbuf = 4};
+                c.buf[0] = (dt_ckpt_buf){"opt.raw", DT_F32, th, t->n};
+                c.buf[1] = (dt_ckpt_buf){"opt.m", DT_F32, mo, t->n};
+                c.buf[2] = (dt_ckpt_buf){"opt.v", DT_F32, ve, t->n};
+                c.buf[3] = (dt_ckpt_buf){"opt.order", DT_I64, order, (size_t)N};
+                DT_TRY(dt_ckpt_write(ctx, m, &c, p->checkpoint, err));
+            }
             DT_TRY(dt_check_abort(ctx, "diffusion training", err));
             if (a->verbose)
                 dt_log(ctx, 2, "diffusion: epoch %d/%d  %lld/%lld images  loss %.4f  %.1f s", ep, epochs, (long long)(b0 + B),
@@ -495,9 +541,9 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     double secs = dt_now() - t0;
     dt_model_meta_set(m, "epochs", "%d", epochs);
     dt_model_meta_set(m, "loss", "%.4f", loss);
-    dt_model_meta_set(m, "first_epoch_loss", "%.4f", first);
-    dt_model_meta_set(m, "images_per_second", "%.1f", secs > 0 ? (double)N * epochs / secs : 0.0);
-    dt_model_meta_set(m, "architecture", "U-Net width %d, %dx%d, T %d%s", C, H, W, DF_T, t->K ? ", conditional" : "");
+    if (ep0 == 1) dt_model_meta_set(m, "first_epoch_loss", "%.4f", first);
+    if (seen) dt_model_meta_set(m, "images_per_second", "%.1f", secs > 0 ? (double)seen / secs : 0.0);
+    dt_model_meta_set(m, "architecture", "U-Net width %d, %dx%d, T %d%s", t->C, H, W, DF_T, t->K ? ", conditional" : "");
 fail:
     dt_free(ctx, th);
     dt_free(ctx, g);
@@ -665,4 +711,5 @@ const dt_model_ops dt_diffusion_ops = {
     .save = df_save,
     .load = df_load,
     .free_state = df_free_state,
+    .resumable = 1,
 };

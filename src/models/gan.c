@@ -213,12 +213,6 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     for (size_t i = 0; i < (size_t)X->N * (size_t)X->D; i++)
         if (!(X->x[i] >= 0.0f && X->x[i] <= 1.0f))
             return dt_err(err, DUET_EINVAL, "gan draws intensities in [0, 1]; this data has a value %g", (double)X->x[i]);
-    gan_state *s = dt_calloc(ctx, 1, sizeof *s);
-    if (!s) return dt_err(err, DUET_ENOMEM, "gan: out of memory");
-    m->state = s;
-    gan_net *t = &s->nt;
-    t->H = (int)H, t->W = (int)W, t->Z = p->latent ? p->latent : 64, t->K = p->conditional ? a->K : 0;
-    layout(t);
     int epochs = p->epochs ? p->epochs : 10, bs = p->batch ? p->batch : 64;
     double lr = p->lr ? p->lr : 2e-4;
     int64_t N = X->N;
@@ -228,17 +222,43 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     int64_t *order = NULL;
     int32_t *yb = NULL;
     gan_work w = {0};
-    s->g = dt_alloc_e(ctx, t->ng, sizeof(float), "gan", err);
-    s->d = dt_alloc_e(ctx, t->nd, sizeof(float), "gan", err);
+    gan_state *s = NULL;
+    dt_ckpt ck = {0};
+    if (N < bs) return dt_err(err, DUET_EINVAL, "gan: %lld images is less than one batch of %d", (long long)N, bs);
+    if (p->resume) { /* networks, optimizer and position come from the checkpoint */
+        const char *names[4] = {"opt.g.m", "opt.g.v", "opt.d.m", "opt.d.v"};
+        ck.nbuf = 5;
+        for (int i = 0; i < 4; i++) ck.buf[i] = (dt_ckpt_buf){names[i], DT_F32, NULL, 0};
+        ck.buf[4] = (dt_ckpt_buf){"opt.order", DT_I64, NULL, (size_t)N};
+        void *st = NULL;
+        rc = dt_ckpt_read(ctx, m, p->resume, &ck, &st, err);
+        m->state = s = st;
+        mg = ck.buf[0].data, vg = ck.buf[1].data, md = ck.buf[2].data, vd = ck.buf[3].data, order = ck.buf[4].data;
+        if (rc) goto fail;
+        if (ck.buf[0].n != s->nt.ng || ck.buf[1].n != s->nt.ng || ck.buf[2].n != s->nt.nd || ck.buf[3].n != s->nt.nd) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: Adam moments that do not match the networks' sizes", p->resume);
+            goto fail;
+        }
+        DT_TRY(dt_ckpt_check_epoch(ctx, &ck, order, N, epochs, p->resume, err));
+        dt_log(ctx, 0, "gan: resuming %s at epoch %lld, image %lld", p->resume, (long long)ck.epoch, (long long)ck.pos);
+    } else {
+        if (!(s = dt_calloc(ctx, 1, sizeof *s))) return dt_err(err, DUET_ENOMEM, "gan: out of memory");
+        m->state = s;
+        s->nt.H = (int)H, s->nt.W = (int)W, s->nt.Z = p->latent ? p->latent : 64, s->nt.K = p->conditional ? a->K : 0;
+        layout(&s->nt);
+        s->g = dt_alloc_e(ctx, s->nt.ng, sizeof(float), "gan", err);
+        s->d = dt_alloc_e(ctx, s->nt.nd, sizeof(float), "gan", err);
+        mg = dt_alloc_e(ctx, s->nt.ng, sizeof(float), "gan", err);
+        vg = dt_alloc_e(ctx, s->nt.ng, sizeof(float), "gan", err);
+        md = dt_alloc_e(ctx, s->nt.nd, sizeof(float), "gan", err);
+        vd = dt_alloc_e(ctx, s->nt.nd, sizeof(float), "gan", err);
+        order = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "gan", err);
+    }
+    gan_net *t = &s->nt;
     gg = dt_alloc_e(ctx, t->ng, sizeof(float), "gan", err);
-    mg = dt_alloc_e(ctx, t->ng, sizeof(float), "gan", err);
-    vg = dt_alloc_e(ctx, t->ng, sizeof(float), "gan", err);
     gd = dt_alloc_e(ctx, t->nd, sizeof(float), "gan", err);
-    md = dt_alloc_e(ctx, t->nd, sizeof(float), "gan", err);
-    vd = dt_alloc_e(ctx, t->nd, sizeof(float), "gan", err);
     gjunk = dt_alloc_e(ctx, t->nd, sizeof(float), "gan", err);
     real = dt_alloc_e(ctx, (size_t)bs, hw * sizeof(float), "gan", err);
-    order = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "gan", err);
     yb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "gan", err);
     if (!s->g || !s->d || !gg || !mg || !vg || !gd || !md || !vd || !gjunk || !real || !order || !yb) {
         rc = DUET_ENOMEM;
@@ -246,33 +266,36 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     }
     DT_TRY(work_new(ctx, t, bs, &w, err));
     dt_rng r;
-    dt_rng_seed(&r, ctx->seed);
-    size_t h4 = hw / 16;
-    init_uniform(&r, s->g + t->g_fc, (size_t)C1 * h4 * (size_t)(t->Z + t->K), (size_t)(t->Z + t->K));
-    init_uniform(&r, s->g + t->g_fcb, (size_t)C1 * h4, (size_t)(t->Z + t->K));
-    init_uniform(&r, s->g + t->g_t1, (size_t)C1 * C2 * 16, (size_t)C2 * 16);
-    init_uniform(&r, s->g + t->g_t1b, C2, (size_t)C2 * 16);
-    init_uniform(&r, s->g + t->g_t2, (size_t)C2 * 16, 16);
-    init_uniform(&r, s->g + t->g_t2b, 1, 16);
-    init_uniform(&r, s->d + t->d_c1, (size_t)D1 * (size_t)(1 + t->K) * 16, (size_t)(1 + t->K) * 16);
-    init_uniform(&r, s->d + t->d_c1b, D1, (size_t)(1 + t->K) * 16);
-    init_uniform(&r, s->d + t->d_c2, (size_t)D2 * D1 * 16, (size_t)D1 * 16);
-    init_uniform(&r, s->d + t->d_c2b, D2, (size_t)D1 * 16);
-    init_uniform(&r, s->d + t->d_fc, (size_t)D2 * h4, (size_t)D2 * h4);
-    init_uniform(&r, s->d + t->d_fcb, 1, (size_t)D2 * h4);
-    if (N < bs) {
-        rc = dt_err(err, DUET_EINVAL, "gan: %lld images is less than one batch of %d", (long long)N, bs);
-        goto fail;
+    int64_t step = 0, pos0 = 0;
+    int ep0 = 1;
+    if (p->resume) {
+        r = ck.rng, step = ck.step, ep0 = (int)ck.epoch, pos0 = ck.pos;
+    } else {
+        dt_rng_seed(&r, ctx->seed);
+        size_t h4 = hw / 16;
+        init_uniform(&r, s->g + t->g_fc, (size_t)C1 * h4 * (size_t)(t->Z + t->K), (size_t)(t->Z + t->K));
+        init_uniform(&r, s->g + t->g_fcb, (size_t)C1 * h4, (size_t)(t->Z + t->K));
+        init_uniform(&r, s->g + t->g_t1, (size_t)C1 * C2 * 16, (size_t)C2 * 16);
+        init_uniform(&r, s->g + t->g_t1b, C2, (size_t)C2 * 16);
+        init_uniform(&r, s->g + t->g_t2, (size_t)C2 * 16, 16);
+        init_uniform(&r, s->g + t->g_t2b, 1, 16);
+        init_uniform(&r, s->d + t->d_c1, (size_t)D1 * (size_t)(1 + t->K) * 16, (size_t)(1 + t->K) * 16);
+        init_uniform(&r, s->d + t->d_c1b, D1, (size_t)(1 + t->K) * 16);
+        init_uniform(&r, s->d + t->d_c2, (size_t)D2 * D1 * 16, (size_t)D1 * 16);
+        init_uniform(&r, s->d + t->d_c2b, D2, (size_t)D1 * 16);
+        init_uniform(&r, s->d + t->d_fc, (size_t)D2 * h4, (size_t)D2 * h4);
+        init_uniform(&r, s->d + t->d_fcb, 1, (size_t)D2 * h4);
+        for (int64_t i = 0; i < N; i++) order[i] = i;
     }
-    for (int64_t i = 0; i < N; i++) order[i] = i;
     double t0 = dt_now(), ld = 0.0, lg = 0.0;
-    int64_t step = 0;
+    int64_t seen = 0;
     int nth = dt_threads(ctx);
-    for (int ep = 1; ep <= epochs; ep++) {
-        dt_rng_shuffle(&r, order, N);
-        double sd = 0.0, sg = 0.0;
-        int64_t nb = 0;
-        for (int64_t b0 = 0; b0 + bs <= N; b0 += bs, nb++) { /* whole batches only */
+    for (int ep = ep0; ep <= epochs; ep++) {
+        int cont = ep == ep0 && pos0 > 0; /* an epoch a checkpoint stopped in goes on */
+        if (!cont) dt_rng_shuffle(&r, order, N);
+        double sd = cont ? ck.sum[0] : 0.0, sg = cont ? ck.sum[1] : 0.0;
+        int64_t nb = cont ? pos0 / bs : 0;
+        for (int64_t b0 = cont ? pos0 : 0; b0 + bs <= N; b0 += bs, nb++) { /* whole batches only */
             int B = bs;
             for (int i = 0; i < B; i++) {
                 memcpy(real + (size_t)i * hw, X->x + (size_t)order[b0 + i] * hw, hw * sizeof(float));
@@ -300,6 +323,16 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             gen_bwd(ctx, t, s->g, gg, &w, B);
             dt_adamw og = {(float)lr, 0.5f, 0.999f, 1e-8f, 0.0f, step};
             dt_adamw_step(nth, &og, s->g, gg, mg, vg, t->ng, 0);
+            seen += B;
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0) {
+                dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sd, sg}, .rng = r, .nbuf = 5};
+                c.buf[0] = (dt_ckpt_buf){"opt.g.m", DT_F32, mg, t->ng};
+                c.buf[1] = (dt_ckpt_buf){"opt.g.v", DT_F32, vg, t->ng};
+                c.buf[2] = (dt_ckpt_buf){"opt.d.m", DT_F32, md, t->nd};
+                c.buf[3] = (dt_ckpt_buf){"opt.d.v", DT_F32, vd, t->nd};
+                c.buf[4] = (dt_ckpt_buf){"opt.order", DT_I64, order, (size_t)N};
+                DT_TRY(dt_ckpt_write(ctx, m, &c, p->checkpoint, err));
+            }
             DT_TRY(dt_check_abort(ctx, "gan training", err));
             if (a->verbose)
                 dt_log(ctx, 2, "gan: epoch %d/%d  %lld/%lld images  D %.3f  G %.3f  %.1f s", ep, epochs,
@@ -311,7 +344,7 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     dt_model_meta_set(m, "epochs", "%d", epochs);
     dt_model_meta_set(m, "d_loss", "%.4f", ld);
     dt_model_meta_set(m, "g_loss", "%.4f", lg);
-    dt_model_meta_set(m, "images_per_second", "%.0f", (double)(N / bs * bs) * epochs / (dt_now() - t0));
+    if (seen) dt_model_meta_set(m, "images_per_second", "%.0f", (double)seen / (dt_now() - t0));
 fail:
     dt_free(ctx, gg);
     dt_free(ctx, gd);
@@ -485,4 +518,5 @@ const dt_model_ops dt_gan_ops = {
     .save = gan_save,
     .load = gan_load,
     .free_state = gan_free_state,
+    .resumable = 1,
 };

@@ -645,48 +645,35 @@ static void opt_free(duet_ctx *ctx, gpt_opt *o) {
 
 static int write_checkpoint(duet_ctx *ctx, const duet_model *m, const gpt_opt *o, const char *path, duet_err *err) {
     const gpt *g = m->state;
-    dt_st_writer *w = NULL;
-    int rc = dt_st_writer_new(ctx, &w, err);
-    if (rc) return rc;
-    DT_TRY(dt_model_write(m, w, err));
-    DT_TRY(dt_st_add1(w, "opt.m", DT_F32, (int64_t)g->n, o->M, err));
-    DT_TRY(dt_st_add1(w, "opt.v", DT_F32, (int64_t)g->n, o->V, err));
-    DT_TRY(dt_st_add1(w, "opt.rng", DT_I64, 4, o->rng.s, err));
-    DT_TRY(dt_st_metaf(w, err, "opt.step", "%lld", (long long)o->step));
-    DT_TRY(dt_st_write(w, path, err));
-fail:
-    dt_st_writer_free(w);
-    return rc;
+    dt_ckpt c = {.step = o->step, .rng = o->rng, .nbuf = 2};
+    c.buf[0] = (dt_ckpt_buf){"opt.m", DT_F32, o->M, g->n};
+    c.buf[1] = (dt_ckpt_buf){"opt.v", DT_F32, o->V, g->n};
+    return dt_ckpt_write(ctx, m, &c, path, err);
 }
 
-/* Takes the model, optimizer moments, step and random state from a checkpoint. */
-static int read_checkpoint(duet_ctx *ctx, const char *path, gpt **gout, gpt_opt *o, duet_err *err) {
-    dt_st_file *f = NULL;
-    duet_model *m = NULL;
-    int rc = dt_st_open(ctx, path, &f, err);
-    if (rc) return rc;
-    DT_TRY(dt_model_from_file(ctx, f, &m, err));
-    if (m->ops != &dt_gpt_ops) {
-        rc = dt_err(err, DUET_EINVAL, "%s: a %s model, not a gpt checkpoint", path, m->ops->name);
-        goto fail;
+/* Takes the model, optimizer moments, step and random state from a checkpoint; the moments'
+ * buffers are allocated with the model's size (the gradient's too). */
+static int read_checkpoint(duet_ctx *ctx, const duet_model *m, const char *path, gpt **gout, gpt_opt *o, duet_err *err) {
+    dt_ckpt c = {.nbuf = 2};
+    c.buf[0] = (dt_ckpt_buf){"opt.m", DT_F32, NULL, 0};
+    c.buf[1] = (dt_ckpt_buf){"opt.v", DT_F32, NULL, 0};
+    void *st = NULL;
+    int rc = dt_ckpt_read(ctx, m, path, &c, &st, err);
+    gpt *g = st;
+    o->M = c.buf[0].data;
+    o->V = c.buf[1].data;
+    if (!rc && (c.buf[0].n != g->n || c.buf[1].n != g->n))
+        rc = dt_err(err, DUET_EFORMAT, "%s: optimizer moments of %zu and %zu values for %zu parameters", path, c.buf[0].n,
+                    c.buf[1].n, g->n);
+    if (!rc && !(o->G = dt_calloc(ctx, g->n, sizeof(float)))) rc = dt_err(err, DUET_ENOMEM, "gpt: out of memory");
+    if (rc) {
+        gpt_free(ctx, g);
+        return rc;
     }
-    gpt *g = m->state;
-    int64_t shape[1] = {(int64_t)g->n}, s4[1] = {4}, step;
-    const void *pm, *pv, *pr;
-    DT_TRY(dt_st_get(f, "opt.m", DT_F32, 1, shape, &pm, NULL, err));
-    DT_TRY(dt_st_get(f, "opt.v", DT_F32, 1, shape, &pv, NULL, err));
-    DT_TRY(dt_st_get(f, "opt.rng", DT_I64, 1, s4, &pr, NULL, err));
-    DT_TRY(dt_st_meta_i64(f, "opt.step", 0, INT64_MAX / 2, &step, err));
-    memcpy(o->M, pm, g->n * sizeof(float));
-    memcpy(o->V, pv, g->n * sizeof(float));
-    memcpy(o->rng.s, pr, sizeof o->rng.s);
-    o->step = step;
+    o->step = c.step;
+    o->rng = c.rng;
     *gout = g;
-    m->state = NULL;
-fail:
-    dt_model_free(m);
-    dt_st_close(f);
-    return rc;
+    return DUET_OK;
 }
 
 static int alloc_opt(duet_ctx *ctx, size_t n, gpt_opt *o, duet_err *err) {
@@ -733,17 +720,8 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
     gpt_team team = {0};
     int32_t *ids = NULL, *tok = NULL, *tgt = NULL;
     int64_t n_ids = 0;
-    if (p->resume) {
-        /* shapes come from the checkpoint; its moments need buffers of its size first */
-        dt_st_file *f = NULL;
-        DT_TRY(dt_st_open(ctx, p->resume, &f, err));
-        int64_t n_par = 0, any[1] = {-1};
-        const void *d;
-        rc = dt_st_get(f, "opt.m", DT_F32, 1, any, &d, &n_par, err);
-        dt_st_close(f);
-        if (rc) goto fail;
-        DT_TRY(alloc_opt(ctx, (size_t)n_par, &o, err));
-        DT_TRY(read_checkpoint(ctx, p->resume, &g, &o, err));
+    if (p->resume) { /* shapes come from the checkpoint */
+        DT_TRY(read_checkpoint(ctx, m, p->resume, &g, &o, err));
         m->state = g;
         dt_log(ctx, 0, "gpt: resuming %s at step %lld", p->resume, (long long)o.step);
     } else {
@@ -1169,4 +1147,5 @@ const dt_model_ops dt_gpt_ops = {
     .save = gpt_save,
     .load = gpt_load,
     .free_state = gpt_free_state,
+    .resumable = 1,
 };

@@ -67,6 +67,9 @@ typedef struct dt_model_ops {
     const double *tune_grid;
     int tune_n;
 
+    /* 1: fit honours duet_train_params.checkpoint, checkpoint_every and resume (ckpt.c) */
+    int resumable;
+
     /* Language models: they train on one running text (input == DUET_DATA_CORPUS) instead of
      * labelled rows, and have no classes or feature pipeline. 0 and NULL for the others. */
     int input;
@@ -105,6 +108,40 @@ void dt_model_free(duet_model *m);
 int dt_model_write(const duet_model *m, dt_st_writer *w, duet_err *err);
 /* The model stored in an open model file (checked against the file before use). */
 int dt_model_from_file(duet_ctx *ctx, const dt_st_file *f, duet_model **out, duet_err *err);
+
+/* --- training checkpoints (ckpt.c) --------------------------------------------------------- */
+
+#define DT_CKPT_MAX_BUF 8
+
+/* One named 1-D buffer of training state ("opt.m", "opt.order"): n elements of dtype. */
+typedef struct dt_ckpt_buf {
+    const char *name;
+    int dtype;       /* DT_F32, DT_I64 ... */
+    void *data;      /* reading: NULL = allocate it with the file's size (the caller frees it) */
+    size_t n;        /* reading: 0 = any size (set from the file) */
+} dt_ckpt_buf;
+
+typedef struct dt_ckpt {
+    int64_t step;    /* optimizer steps taken */
+    int64_t epoch;   /* models that train in epochs: the epoch in progress (from 1); else 0 */
+    int64_t pos;     /* ... and the next position in that epoch's row order */
+    double sum[2];   /* ... and the loss(es) summed over the epoch so far */
+    dt_rng rng;      /* the training generator */
+    dt_ckpt_buf buf[DT_CKPT_MAX_BUF];
+    int nbuf;
+} dt_ckpt;
+
+/* Writes m (as dt_model_write does) and c's state to path, atomically. */
+int dt_ckpt_write(duet_ctx *ctx, const duet_model *m, const dt_ckpt *c, const char *path, duet_err *err);
+/* Reads a checkpoint to resume training a model like `like`: the same kind and, when like has
+ * classes, the same classes and features. *state receives the model's state (the caller owns
+ * it); c's counters, generator and each of its buffers (names, dtypes and sizes set by the
+ * caller) are filled. Messages name the file. */
+int dt_ckpt_read(duet_ctx *ctx, const duet_model *like, const char *path, dt_ckpt *c, void **state, duet_err *err);
+/* Checks that order (N) read from checkpoint `path` is a permutation of 0..N-1, and that the
+ * position c->epoch / c->pos lies within `epochs` epochs of N rows; EFORMAT naming the file. */
+int dt_ckpt_check_epoch(duet_ctx *ctx, const dt_ckpt *c, const int64_t *order, int64_t N, int epochs, const char *path,
+                        duet_err *err);
 
 /* Looks a model up by name; NULL when unknown. */
 const dt_model_ops *dt_model_find(const char *name);

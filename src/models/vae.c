@@ -186,20 +186,29 @@ static int check_range(const dt_mat *X, duet_err *err) {
     return DUET_OK;
 }
 
+/* The Adam moments and row order of a checkpoint into mo, ve, order (allocated here) and its
+ * model into *sp, for resuming; checks their sizes against the model and the data. */
+static int resume_from(duet_ctx *ctx, const duet_model *m, const char *path, int64_t N, int epochs, vae_state **sp,
+                       float **mo, float **ve, int64_t **order, dt_ckpt *c, duet_err *err) {
+    c->nbuf = 3;
+    c->buf[0] = (dt_ckpt_buf){"opt.m", DT_F32, NULL, 0};
+    c->buf[1] = (dt_ckpt_buf){"opt.v", DT_F32, NULL, 0};
+    c->buf[2] = (dt_ckpt_buf){"opt.order", DT_I64, NULL, (size_t)N};
+    void *st = NULL;
+    int rc = dt_ckpt_read(ctx, m, path, c, &st, err);
+    *sp = st;
+    *mo = c->buf[0].data, *ve = c->buf[1].data, *order = c->buf[2].data;
+    if (!rc && (c->buf[0].n != (*sp)->nt.n || c->buf[1].n != (*sp)->nt.n))
+        rc = dt_err(err, DUET_EFORMAT, "%s: Adam moments of %zu values for %zu parameters", path, c->buf[0].n, (*sp)->nt.n);
+    if (!rc) rc = dt_ckpt_check_epoch(ctx, c, *order, N, epochs, path, err);
+    return rc;
+}
+
 static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
     const dt_mat *X = a->X;
     int rc = check_range(X, err);
     if (rc) return rc;
-    vae_state *s = dt_calloc(ctx, 1, sizeof *s);
-    if (!s) return dt_err(err, DUET_ENOMEM, "vae: out of memory");
-    m->state = s;
-    vae_net *t = &s->nt;
-    t->D = X->D;
-    t->H = p->hidden ? p->hidden : 400;
-    t->Z = p->latent ? p->latent : 20;
-    t->K = p->conditional ? a->K : 0;
-    layout(t);
     int epochs = p->epochs ? p->epochs : 10, bs = p->batch ? p->batch : 128;
     double lr = p->lr ? p->lr : 1e-3;
     int64_t N = X->N;
@@ -207,19 +216,36 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     double *nel = NULL;
     int64_t *order = NULL;
     int32_t *yb = NULL;
+    vae_state *s = NULL;
+    dt_ckpt ck = {0};
+    vae_work w[VAE_MAX_WORKERS];
+    memset(w, 0, sizeof w);
+    if (p->resume) { /* the architecture, weights and optimizer come from the checkpoint */
+        rc = resume_from(ctx, m, p->resume, N, epochs, &s, &mo, &ve, &order, &ck, err);
+        m->state = s;
+        if (rc) goto fail;
+        dt_log(ctx, 0, "vae: resuming %s at epoch %lld, image %lld", p->resume, (long long)ck.epoch, (long long)ck.pos);
+    } else {
+        if (!(s = dt_calloc(ctx, 1, sizeof *s))) return dt_err(err, DUET_ENOMEM, "vae: out of memory");
+        m->state = s;
+        s->nt.D = X->D;
+        s->nt.H = p->hidden ? p->hidden : 400;
+        s->nt.Z = p->latent ? p->latent : 20;
+        s->nt.K = p->conditional ? a->K : 0;
+        layout(&s->nt);
+        s->theta = dt_alloc_e(ctx, s->nt.n, sizeof(float), "vae parameters", err);
+        mo = dt_alloc_e(ctx, s->nt.n, sizeof(float), "vae", err);
+        ve = dt_alloc_e(ctx, s->nt.n, sizeof(float), "vae", err);
+        order = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "vae", err);
+    }
+    vae_net *t = &s->nt;
     /* data parallel: each worker (thread) takes a share of the batch's rows with its own
      * activations and gradient, which are summed; the noise is drawn for the whole batch first,
      * so the same seed gives the same model whatever the threads */
     int nw = dt_threads(ctx) < VAE_MAX_WORKERS ? dt_threads(ctx) : VAE_MAX_WORKERS;
     if (nw > bs / 16) nw = bs / 16 > 1 ? bs / 16 : 1;
-    vae_work w[VAE_MAX_WORKERS];
-    memset(w, 0, sizeof w);
-    s->theta = dt_alloc_e(ctx, t->n, sizeof(float), "vae parameters", err);
     g = dt_alloc_e(ctx, t->n, sizeof(float), "vae gradient", err);
-    mo = dt_alloc_e(ctx, t->n, sizeof(float), "vae", err);
-    ve = dt_alloc_e(ctx, t->n, sizeof(float), "vae", err);
     xb = dt_alloc_e(ctx, (size_t)bs, (size_t)t->D * sizeof(float), "vae batch", err);
-    order = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "vae", err);
     yb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "vae", err);
     nel = dt_alloc_e(ctx, (size_t)bs, sizeof(double), "vae", err);
     if (!s->theta || !g || !mo || !ve || !xb || !order || !yb || !nel) {
@@ -241,24 +267,31 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         rc = DUET_ENOMEM;
         goto fail;
     }
-    /* PyTorch's nn.Linear initialisation: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases */
     dt_rng r;
-    dt_rng_seed(&r, ctx->seed);
-    struct { size_t W, b; int64_t out, in; } L[] = {{t->W1, t->b1, t->H, t->D}, {t->Wmu, t->bmu, t->Z, t->H},
-                                                    {t->Wlv, t->blv, t->Z, t->H}, {t->W3, t->b3, t->H, t->Z + t->K},
-                                                    {t->W4, t->b4, t->D, t->H}};
-    for (int l = 0; l < 5; l++) {
-        double bound = 1.0 / sqrt((double)L[l].in);
-        for (size_t i = 0; i < (size_t)(L[l].out * L[l].in); i++) s->theta[L[l].W + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
-        for (size_t i = 0; i < (size_t)L[l].out; i++) s->theta[L[l].b + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
+    int64_t step = 0, pos0 = 0;
+    int ep0 = 1;
+    if (p->resume) {
+        r = ck.rng, step = ck.step, ep0 = (int)ck.epoch, pos0 = ck.pos;
+    } else {
+        /* PyTorch's nn.Linear initialisation: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases */
+        dt_rng_seed(&r, ctx->seed);
+        struct { size_t W, b; int64_t out, in; } L[] = {{t->W1, t->b1, t->H, t->D}, {t->Wmu, t->bmu, t->Z, t->H},
+                                                        {t->Wlv, t->blv, t->Z, t->H}, {t->W3, t->b3, t->H, t->Z + t->K},
+                                                        {t->W4, t->b4, t->D, t->H}};
+        for (int l = 0; l < 5; l++) {
+            double bound = 1.0 / sqrt((double)L[l].in);
+            for (size_t i = 0; i < (size_t)(L[l].out * L[l].in); i++) s->theta[L[l].W + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
+            for (size_t i = 0; i < (size_t)L[l].out; i++) s->theta[L[l].b + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
+        }
+        for (int64_t i = 0; i < N; i++) order[i] = i;
     }
-    for (int64_t i = 0; i < N; i++) order[i] = i;
     double t0 = dt_now(), loss = 0.0;
-    int64_t step = 0;
-    for (int ep = 1; ep <= epochs; ep++) {
-        dt_rng_shuffle(&r, order, N);
-        double sum = 0.0;
-        for (int64_t b0 = 0; b0 < N; b0 += bs) {
+    int64_t seen = 0;
+    for (int ep = ep0; ep <= epochs; ep++) {
+        int cont = ep == ep0 && pos0 > 0; /* an epoch a checkpoint stopped in: its order and sum go on */
+        if (!cont) dt_rng_shuffle(&r, order, N);
+        double sum = cont ? ck.sum[0] : 0.0;
+        for (int64_t b0 = cont ? pos0 : 0; b0 < N; b0 += bs) {
             int64_t B = N - b0 < bs ? N - b0 : bs;
             gather(X, order + b0, B, xb);
             for (int64_t i = 0; i < B; i++) yb[i] = a->y[order[b0 + i]];
@@ -279,6 +312,14 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             for (int64_t i = 0; i < B; i++) sum += nel[i];
             dt_adamw o = {(float)lr, 0.9f, 0.999f, 1e-8f, 0.0f, ++step};
             dt_adamw_step(dt_threads(ctx), &o, s->theta, g, mo, ve, t->n, 0);
+            seen += B;
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0) {
+                dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sum, 0}, .rng = r, .nbuf = 3};
+                c.buf[0] = (dt_ckpt_buf){"opt.m", DT_F32, mo, t->n};
+                c.buf[1] = (dt_ckpt_buf){"opt.v", DT_F32, ve, t->n};
+                c.buf[2] = (dt_ckpt_buf){"opt.order", DT_I64, order, (size_t)N};
+                DT_TRY(dt_ckpt_write(ctx, m, &c, p->checkpoint, err));
+            }
             DT_TRY(dt_check_abort(ctx, "vae training", err));
             if (a->verbose)
                 dt_log(ctx, 2, "vae: epoch %d/%d  %lld/%lld images  %.1f s", ep, epochs, (long long)(b0 + B), (long long)N,
@@ -288,12 +329,12 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         if (a->verbose) dt_log(ctx, 0, "vae: epoch %d/%d train -ELBO %.2f nats/image (%.1f s)", ep, epochs, loss, dt_now() - t0);
     }
     dt_model_meta_set(m, "epochs", "%d", epochs);
-    dt_model_meta_set(m, "images_per_second", "%.0f", (double)N * epochs / (dt_now() - t0));
+    if (seen) dt_model_meta_set(m, "images_per_second", "%.0f", (double)seen / (dt_now() - t0));
     dt_model_meta_set(m, "train_nelbo", "%.3f", loss);
     dt_model_meta_set(m, "architecture", "%lld-%lld-%lld%s", (long long)t->D, (long long)t->H, (long long)t->Z,
                       t->K ? " conditional" : "");
 fail:
-    for (int i = 0; i < nw; i++) {
+    for (int i = 0; i < VAE_MAX_WORKERS; i++) {
         dt_free(ctx, w[i].mem);
         if (i) dt_free(ctx, gw[i]);
     }
@@ -445,4 +486,5 @@ const dt_model_ops dt_vae_ops = {
     .save = vae_save,
     .load = vae_load,
     .free_state = vae_free_state,
+    .resumable = 1,
 };

@@ -137,7 +137,7 @@ expect_ok "resume gpt" $duet train "$t/shakes.txt" --model gpt --steps 40 --resu
 contains "resumed to 40" '40 steps'
 head -c 3000 "$t/ck.duet" > "$t/ck_trunc.duet"
 expect_err "truncated checkpoint" "ck_trunc.duet" $duet train "$t/shakes.txt" --model gpt --resume "$t/ck_trunc.duet"
-expect_err "not a checkpoint" "opt.m" $duet train "$t/shakes.txt" --model gpt --resume "$t/gpt.duet"
+expect_err "not a checkpoint" "not a checkpoint" $duet train "$t/shakes.txt" --model gpt --resume "$t/gpt.duet"
 expect_ok "generate gpt" $duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5
 $duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5 > "$t/g2" 2>/dev/null
 cmp -s "$t/out" "$t/g2" && ok || bad "generate gpt: same seed, different text"
@@ -186,6 +186,18 @@ expect_err "vae on a table" "[0, 1]" $duet train "$t/ok.csv" --model vae --no-sc
 expect_ok "train gan" $duet train $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --model gan \
     --conditional --epochs 1 --limit 256 -o "$t/gan.duet" --quiet
 expect_ok "gan grid" $duet generate "$t/gan.duet" --label bag --count 4 -o "$t/gan.png" --quiet
+# image models checkpoint and resume: 256 images in batches of 64 make 4 steps an epoch; a
+# 1-epoch run's checkpoint (step 4) resumed for 2 epochs equals a straight 2-epoch run
+img="$fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --limit 256"
+expect_ok "vae 2 epochs" $duet train $img --model vae --epochs 2 --batch 64 --hidden 32 -o "$t/v2.duet" --quiet
+expect_ok "vae checkpoint" $duet train $img --model vae --epochs 1 --batch 64 --hidden 32 --checkpoint "$t/vck.duet" \
+    --checkpoint-every 4 -o "$t/v1.duet" --quiet
+expect_ok "vae resume" $duet train $img --model vae --epochs 2 --batch 64 --resume "$t/vck.duet" -o "$t/v2r.duet"
+contains "vae resume" "trained vae"
+grep -q "resuming" "$t/err" && ok || bad "vae resume: no 'resuming' line: $(head -c 300 "$t/err")"
+$duet generate "$t/v2.duet" --count 4 --seed 3 -o "$t/a.png" --quiet && $duet generate "$t/v2r.duet" --count 4 --seed 3 -o "$t/b.png" --quiet
+cmp -s "$t/a.png" "$t/b.png" && ok || bad "vae: resumed run draws other images than the straight one"
+expect_err "resume a logreg" "checkpoints and resume are for" $duet train "$t/train.tsv" --resume "$t/vck.duet"
 expect_err "gan cannot score" "likelihood" $duet score "$t/gan.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz
 expect_err "gan on a table" "multiples of 4" $duet train "$t/ok.csv" --model gan
 expect_err "gan smaller than a batch" "less than one batch of 64" $duet train $fm/t1k-images-idx3-ubyte.gz \
