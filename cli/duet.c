@@ -367,7 +367,8 @@ static const opt_spec train_opts[] = {
     {"--no-lowercase", NULL, "text: keep case"},
     {"--no-scale", NULL, "tables and images: do not standardise / scale"},
     {"--latent", "N", "vae: latent dimensions (default 20)"},
-    {"--conditional", NULL, "vae: learn p(x|y), so that it draws a chosen class and classifies"},
+    {"--arch", "A", "vae: mlp (default: PyTorch examples' 784-400-20) or conv (4x4 stride-2 convolutions)"},
+    {"--conditional", NULL, "vae, gan, diffusion: learn p(x|y), to draw a chosen class (vae: and classify)"},
     {"--heads", "N", "gpt: attention heads (default 4)"},
     {"--dim", "N", "gpt: model width (default 128)"},
     {"--context", "N", "gpt: tokens of context (default 64)"},
@@ -404,6 +405,11 @@ static int train_params(const args *a, duet_train_params *p) {
     if (opt_int(a, "--max-iter", 1, 1000000, &p->max_iter)) return 1;
     if (opt_int(a, "--cv-folds", 2, 100, &p->cv_folds)) return 1;
     p->class_weight_balanced = get(a, "--balanced") != NULL;
+    const char *arch = get(a, "--arch");
+    if (arch) {
+        static const char *const names[] = {"mlp", "conv", NULL};
+        if (pick("--arch", arch, names, &p->arch)) return 1;
+    }
     const char *solver = get(a, "--solver");
     if (solver) {
         static const char *const names[] = {"auto", "newton", "lbfgs", NULL};

@@ -179,6 +179,7 @@ enum { DUET_NB_AUTO = 0, DUET_NB_MULTINOMIAL, DUET_NB_BERNOULLI, DUET_NB_GAUSSIA
 /* logreg solvers: AUTO is trust-region Newton for L2 on sparse features, L-BFGS otherwise
  * (dense features, where each Hessian product costs a full pass; and OWL-QN for L1) */
 enum { DUET_SOLVER_AUTO = 0, DUET_SOLVER_NEWTON, DUET_SOLVER_LBFGS };
+enum { DUET_ARCH_MLP = 0, DUET_ARCH_CONV };
 enum { DUET_TEXT_TFIDF = 0, DUET_TEXT_COUNTS, DUET_TEXT_BINARY };
 
 typedef struct duet_train_params {
@@ -222,6 +223,8 @@ typedef struct duet_train_params {
     /* image generative models (vae); `hidden`, `epochs`, `batch`, `lr` above apply too, with
      * defaults 400, 10, 128 and 1e-3 */
     int latent;          /* latent dimensions; 0 = default (20) */
+    int arch;            /* vae: DUET_ARCH_MLP (default) or DUET_ARCH_CONV (convolutional encoder
+                            and decoder ends; images of multiples of 4) */
     int conditional;     /* 1: learn p(x|y): draw images of a chosen class, classify by Bayes' rule */
     /* language models (gpt); `layers`, `batch`, `lr` and `l2` (weight decay) above apply too,
      * with defaults 4, 12, 1e-3 and 0.1 */

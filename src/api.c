@@ -284,6 +284,9 @@ static int check_params(const duet_train_params *p, duet_err *err) {
     if (!(p->alpha >= 0) || isinf(p->alpha)) return dt_err(err, DUET_EINVAL, "alpha must be >= 0 (got %g)", p->alpha);
     if (p->penalty != DUET_PENALTY_L1 && p->penalty != DUET_PENALTY_L2)
         return dt_err(err, DUET_EINVAL, "penalty must be l1 or l2");
+    if (p->arch < DUET_ARCH_MLP || p->arch > DUET_ARCH_CONV) return dt_err(err, DUET_EINVAL, "unknown architecture %d", p->arch);
+    if (p->arch != DUET_ARCH_MLP && (!p->model || strcmp(p->model, "vae") != 0))
+        return dt_err(err, DUET_EINVAL, "--arch chooses the vae's architecture (%s has one)", p->model ? p->model : "logreg");
     if (p->solver < DUET_SOLVER_AUTO || p->solver > DUET_SOLVER_LBFGS)
         return dt_err(err, DUET_EINVAL, "unknown solver %d", p->solver);
     if (p->solver == DUET_SOLVER_NEWTON && p->penalty == DUET_PENALTY_L1)

@@ -155,6 +155,9 @@ const char *dt_model_meta_get(const duet_model *m, const char *key);
 /* Test hook (gan.c): central differences against the GAN's backward passes on a random tiny
  * network; *worst <= 1 when every sampled gradient is within tolerance. */
 int dt_gan_gradcheck(duet_ctx *ctx, int H, int W, int K, double *worst, duet_err *err);
+/* The same for the VAE (vae.c) on 8x8 images: MLP (conv 0) or convolutional, K classes fed to
+ * the decoder (0: unconditional). */
+int dt_vae_gradcheck(duet_ctx *ctx, int conv, int K, double *worst, duet_err *err);
 
 extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gan_ops, dt_gpt_ops, dt_diffusion_ops;
 

@@ -5,6 +5,9 @@
  * summed over pixels and averaged over a mini-batch, with Adam (the setting of PyTorch's
  * examples/vae: 784-400-20, lr 1e-3, batch 128). Intensities in between 0 and 1 are treated as
  * Bernoulli probabilities, as that example and most papers on MNIST do.
+ * With --arch conv the encoder's first layer is two 4x4 stride-2 convolutions (32 and 64 channels,
+ * ReLU) and the decoder's last is two 4x4 stride-2 transposed convolutions (64 -> 32 -> 1), the
+ * DCGAN-style shapes of gan.c: H is then the 64 x H/4 x W/4 feature map between them.
  * With --conditional the decoder also sees the class (one-hot), so it learns p(x|y): it draws
  * images of a chosen class, and by Bayes' rule with the ELBO standing in for log p(x|y) it is a
  * classifier too.
@@ -16,16 +19,24 @@
 #include <math.h>
 
 #include "../core/gemm.h"
+#include "../nn/conv.h"
 #include "../nn/nn.h"
 #include "model.h"
 
 #define VAE_MAX_WORKERS 64
+#define VC1 32 /* conv: channels after the first (transposed) convolution */
+#define VC2 64 /* ... and after the second */
 
 typedef struct vae_net {
     int64_t D, H, Z, K;  /* pixels, hidden units, latent size, classes fed to the decoder (0: none) */
+    int conv;            /* 1: convolutional encoder and decoder ends (H = VC2 * IH/4 * IW/4) */
+    int IH, IW;          /* conv: image height and width (multiples of 4) */
     /* offsets into the parameter array: encoder W1 (H, D) b1 (H), Wmu (Z, H) bmu, Wlv (Z, H) blv,
-     * decoder W3 (H, Z+K) b3 (H), W4 (D, H) b4 (D) */
+     * decoder W3 (H, Z+K) b3 (H), W4 (D, H) b4 (D); conv: W1 b1 are c1 (VC1, 1, 4, 4) c1b (VC1)
+     * c2 (VC2, VC1, 4, 4) c2b (VC2), and W4 b4 are t1 (VC2, VC1, 4, 4) t1b (VC1) t2 (VC1, 1, 4, 4)
+     * t2b (1) */
     size_t W1, b1, Wmu, bmu, Wlv, blv, W3, b3, W4, b4, n;
+    size_t c1, c1b, c2, c2b, t1, t1b, t2, t2b;
 } vae_net;
 
 typedef struct vae_state {
@@ -34,24 +45,47 @@ typedef struct vae_state {
 } vae_state;
 
 static void layout(vae_net *t) {
+    if (t->conv) t->H = (int64_t)VC2 * (t->IH / 4) * (t->IW / 4);
     size_t o = 0, D = (size_t)t->D, H = (size_t)t->H, Z = (size_t)t->Z, ZK = (size_t)(t->Z + t->K);
-    t->W1 = o, o += H * D;
-    t->b1 = o, o += H;
+    if (t->conv) {
+        t->W1 = t->c1 = o, o += (size_t)VC1 * 16;
+        t->b1 = t->c1b = o, o += VC1;
+        t->c2 = o, o += (size_t)VC2 * VC1 * 16;
+        t->c2b = o, o += VC2;
+    } else {
+        t->W1 = o, o += H * D;
+        t->b1 = o, o += H;
+    }
     t->Wmu = o, o += Z * H;
     t->bmu = o, o += Z;
     t->Wlv = o, o += Z * H;
     t->blv = o, o += Z;
     t->W3 = o, o += H * ZK;
     t->b3 = o, o += H;
-    t->W4 = o, o += D * H;
-    t->b4 = o, o += D;
+    if (t->conv) {
+        t->W4 = t->t1 = o, o += (size_t)VC2 * VC1 * 16;
+        t->t1b = o, o += VC1;
+        t->t2 = o, o += (size_t)VC1 * 16;
+        t->b4 = t->t2b = o, o += 1;
+    } else {
+        t->W4 = o, o += D * H;
+        t->b4 = o, o += D;
+    }
     t->n = o;
 }
+
+/* The four convolutions of the conv architecture for a batch of B. */
+static dt_conv_shape s_c1(const vae_net *t, int B) { return (dt_conv_shape){B, 1, t->IH, t->IW, VC1, 4, 4, 2, 1}; }
+static dt_conv_shape s_c2(const vae_net *t, int B) { return (dt_conv_shape){B, VC1, t->IH / 2, t->IW / 2, VC2, 4, 4, 2, 1}; }
+static dt_conv_shape s_t1(const vae_net *t, int B) { return (dt_conv_shape){B, VC2, t->IH / 4, t->IW / 4, VC1, 4, 4, 2, 1}; }
+static dt_conv_shape s_t2(const vae_net *t, int B) { return (dt_conv_shape){B, VC1, t->IH / 2, t->IW / 2, 1, 4, 4, 2, 1}; }
 
 /* Activations and gradients of one batch of up to cap rows. */
 typedef struct vae_work {
     int64_t cap;
     float *h1, *mu, *lv, *eps, *zin, *h2, *logit, *d_logit, *dh2, *dzin, *dmu, *dlv, *dh1;
+    float *r1, *rd, *g1, *conv; /* conv: the maps after the first convolution and before the last,
+                                   a gradient of that size, convolution scratch */
     float *mem;
 } vae_work;
 
@@ -61,8 +95,15 @@ static int work_new(duet_ctx *ctx, const vae_net *t, int64_t cap, vae_work *w, d
     struct { float **p; size_t n; } parts[] = {
         {&w->h1, B * H}, {&w->mu, B * Z}, {&w->lv, B * Z}, {&w->eps, B * Z}, {&w->zin, B * ZK},
         {&w->h2, B * H}, {&w->logit, B * D}, {&w->d_logit, B * D}, {&w->dh2, B * H}, {&w->dzin, B * ZK},
-        {&w->dmu, B * Z}, {&w->dlv, B * Z}, {&w->dh1, B * H},
+        {&w->dmu, B * Z}, {&w->dlv, B * Z}, {&w->dh1, B * H}, {&w->r1, 0}, {&w->rd, 0}, {&w->g1, 0}, {&w->conv, 0},
     };
+    if (t->conv) {
+        size_t m = B * VC1 * (size_t)(t->IH / 2) * (size_t)(t->IW / 2), cw = 0;
+        dt_conv_shape sh[4] = {s_c1(t, (int)cap), s_c2(t, (int)cap), s_t1(t, (int)cap), s_t2(t, (int)cap)};
+        for (int i = 0; i < 4; i++) cw = dt_conv_work(&sh[i]) > cw ? dt_conv_work(&sh[i]) : cw;
+        parts[13].n = parts[14].n = parts[15].n = m;
+        parts[16].n = cw;
+    }
     size_t total = 0, np = sizeof parts / sizeof parts[0];
     for (size_t i = 0; i < np; i++) total += parts[i].n;
     w->mem = dt_alloc_e(ctx, total, sizeof(float), "vae batch", err);
@@ -101,13 +142,46 @@ static void draw_eps(const vae_net *t, vae_work *w, int64_t B, dt_rng *r) {
     for (size_t a = 0; a < (size_t)B * (size_t)t->Z; a++) w->eps[a] = (float)dt_rng_normal(r);
 }
 
+/* The encoder's features h1 (B, H) of X (B, D): ReLU(W1 x + b1), or the two ReLU convolutions. */
+static void encode(const duet_ctx *ctx, const vae_net *t, const float *th, vae_work *w, const float *X, int64_t B) {
+    if (!t->conv) {
+        dense(ctx, w->h1, X, th + t->W1, th + t->b1, B, t->D, t->H, 1);
+        return;
+    }
+    int nth = dt_threads(ctx);
+    dt_conv_shape a = s_c1(t, (int)B), b = s_c2(t, (int)B);
+    dt_conv2d_fwd(ctx, &a, X, th + t->c1, th + t->c1b, w->r1, w->conv);
+    dt_act_fwd(nth, DT_ACT_RELU, w->r1, w->r1, (size_t)B * VC1 * (size_t)(t->IH / 2) * (size_t)(t->IW / 2));
+    dt_conv2d_fwd(ctx, &b, w->r1, th + t->c2, th + t->c2b, w->h1, w->conv);
+    dt_act_fwd(nth, DT_ACT_RELU, w->h1, w->h1, (size_t)B * (size_t)t->H);
+}
+
+/* The decoder from w->zin: h2 = ReLU(W3 zin + b3), then the pixel logits (B, D): W4 h2 + b4, or
+ * the two transposed convolutions (ReLU between). */
+static void decode(const duet_ctx *ctx, const vae_net *t, const float *th, vae_work *w, int64_t B) {
+    dense(ctx, w->h2, w->zin, th + t->W3, th + t->b3, B, t->Z + t->K, t->H, 1);
+    if (!t->conv) {
+        dense(ctx, w->logit, w->h2, th + t->W4, th + t->b4, B, t->H, t->D, 0);
+        return;
+    }
+    dt_conv_shape a = s_t1(t, (int)B), b = s_t2(t, (int)B);
+    dt_convt2d_fwd(ctx, &a, 0, w->h2, th + t->t1, th + t->t1b, w->rd, w->conv);
+    dt_act_fwd(dt_threads(ctx), DT_ACT_RELU, w->rd, w->rd, (size_t)B * VC1 * (size_t)(t->IH / 2) * (size_t)(t->IW / 2));
+    dt_convt2d_fwd(ctx, &b, 0, w->rd, th + t->t2, th + t->t2b, w->logit, w->conv);
+}
+
+/* dx = dy where the ReLU's output y is positive, else 0 (dx may be dy) */
+static void relu_bwd(float *dx, const float *dy, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 /* Forward pass of B rows of X (dense, D) with labels y (or NULL) and the noise already in
  * w->eps: fills w and writes each row's negative ELBO (reconstruction + KL) into nelbo (B)
  * when not NULL. */
 static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_work *w, const float *X,
                     const int32_t *y, int64_t B, double *nelbo) {
     int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
-    dense(ctx, w->h1, X, th + t->W1, th + t->b1, B, D, H, 1);
+    encode(ctx, t, th, w, X, B);
     dense(ctx, w->mu, w->h1, th + t->Wmu, th + t->bmu, B, H, Z, 0);
     dense(ctx, w->lv, w->h1, th + t->Wlv, th + t->blv, B, H, Z, 0);
     for (int64_t i = 0; i < B; i++) {
@@ -118,8 +192,7 @@ static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_
         }
         for (int64_t k = 0; k < t->K; k++) zi[Z + k] = y && y[i] == k ? 1.0f : 0.0f;
     }
-    dense(ctx, w->h2, w->zin, th + t->W3, th + t->b3, B, ZK, H, 1);
-    dense(ctx, w->logit, w->h2, th + t->W4, th + t->b4, B, H, D, 0);
+    decode(ctx, t, th, w, B);
     if (!nelbo) return;
     for (int64_t i = 0; i < B; i++) {
         double rec = 0.0, kl = 0.0;
@@ -138,8 +211,18 @@ static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, flo
                      int64_t B, float s) {
     int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
     for (size_t i = 0; i < (size_t)B * (size_t)D; i++) w->d_logit[i] = s * (1.0f / (1.0f + expf(-w->logit[i])) - X[i]);
-    dense_bwd(ctx, w->d_logit, w->h2, th + t->W4, g + t->W4, g + t->b4, w->dh2, B, H, D);
-    for (size_t i = 0; i < (size_t)B * (size_t)H; i++) w->dh2[i] = w->h2[i] > 0.0f ? w->dh2[i] : 0.0f;
+    size_t m = (size_t)B * VC1 * (size_t)(t->IH / 2) * (size_t)(t->IW / 2);
+    if (t->conv) { /* the convolutions add into their gradients: start them at zero */
+        memset(g + t->c1, 0, (t->Wmu - t->c1) * sizeof(float));
+        memset(g + t->t1, 0, (t->n - t->t1) * sizeof(float));
+        dt_conv_shape a = s_t1(t, (int)B), b = s_t2(t, (int)B);
+        dt_convt2d_bwd(ctx, &b, 0, w->d_logit, w->rd, th + t->t2, w->g1, g + t->t2, g + t->t2b, w->conv);
+        relu_bwd(w->g1, w->g1, w->rd, m);
+        dt_convt2d_bwd(ctx, &a, 0, w->g1, w->h2, th + t->t1, w->dh2, g + t->t1, g + t->t1b, w->conv);
+    } else {
+        dense_bwd(ctx, w->d_logit, w->h2, th + t->W4, g + t->W4, g + t->b4, w->dh2, B, H, D);
+    }
+    relu_bwd(w->dh2, w->dh2, w->h2, (size_t)B * (size_t)H);
     dense_bwd(ctx, w->dh2, w->zin, th + t->W3, g + t->W3, g + t->b3, w->dzin, B, ZK, H);
     for (int64_t i = 0; i < B; i++)
         for (int64_t j = 0; j < Z; j++) {
@@ -152,7 +235,14 @@ static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, flo
     float *tmp = w->dh2; /* dh2 is no longer needed: dlv's share of dh1 goes there */
     dense_bwd(ctx, w->dlv, w->h1, th + t->Wlv, g + t->Wlv, g + t->blv, tmp, B, H, Z);
     for (size_t i = 0; i < (size_t)B * (size_t)H; i++) w->dh1[i] = w->h1[i] > 0.0f ? w->dh1[i] + tmp[i] : 0.0f;
-    dense_bwd(ctx, w->dh1, X, th + t->W1, g + t->W1, g + t->b1, NULL, B, D, H);
+    if (t->conv) {
+        dt_conv_shape a = s_c1(t, (int)B), b = s_c2(t, (int)B);
+        dt_conv2d_bwd(ctx, &b, w->dh1, w->r1, th + t->c2, w->g1, g + t->c2, g + t->c2b, w->conv);
+        relu_bwd(w->g1, w->g1, w->r1, m);
+        dt_conv2d_bwd(ctx, &a, w->g1, X, th + t->c1, NULL, g + t->c1, g + t->c1b, w->conv);
+    } else {
+        dense_bwd(ctx, w->dh1, X, th + t->W1, g + t->W1, g + t->b1, NULL, B, D, H);
+    }
 }
 
 /* Rows rows[0..n) of X as a dense block (X dense: copied; CSR: expanded). */
@@ -183,6 +273,51 @@ static int check_range(const dt_mat *X, duet_err *err) {
         if (!(v[i] >= 0.0f && v[i] <= 1.0f))
             return dt_err(err, DUET_EINVAL,
                           "vae models intensities in [0, 1] (images); this data has a feature value %g", (double)v[i]);
+    return DUET_OK;
+}
+
+/* PyTorch's initialisation of nn.Linear, Conv2d and ConvTranspose2d: weights and biases
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in (x 16 for a 4x4 kernel; a transposed
+ * convolution's counts its output channels, as PyTorch reads its weight's shape). */
+typedef struct init_layer {
+    size_t W, b;         /* offsets of the weights and the bias */
+    int64_t nw, nb, fan; /* their sizes, and the fan-in */
+} init_layer;
+
+static void init_params(const vae_net *t, float *th, dt_rng *r) {
+    init_layer L[7];
+    int n = 0;
+    if (t->conv) {
+        L[n++] = (init_layer){t->c1, t->c1b, VC1 * 16, VC1, 16};
+        L[n++] = (init_layer){t->c2, t->c2b, (int64_t)VC2 * VC1 * 16, VC2, VC1 * 16};
+    } else {
+        L[n++] = (init_layer){t->W1, t->b1, t->H * t->D, t->H, t->D};
+    }
+    L[n++] = (init_layer){t->Wmu, t->bmu, t->Z * t->H, t->Z, t->H};
+    L[n++] = (init_layer){t->Wlv, t->blv, t->Z * t->H, t->Z, t->H};
+    L[n++] = (init_layer){t->W3, t->b3, t->H * (t->Z + t->K), t->H, t->Z + t->K};
+    if (t->conv) {
+        L[n++] = (init_layer){t->t1, t->t1b, (int64_t)VC2 * VC1 * 16, VC1, VC1 * 16};
+        L[n++] = (init_layer){t->t2, t->t2b, VC1 * 16, 1, 16};
+    } else {
+        L[n++] = (init_layer){t->W4, t->b4, t->D * t->H, t->D, t->H};
+    }
+    for (int l = 0; l < n; l++) {
+        double bound = 1.0 / sqrt((double)L[l].fan);
+        for (size_t i = 0; i < (size_t)L[l].nw; i++) th[L[l].W + i] = (float)((2 * dt_rng_uniform(r) - 1) * bound);
+        for (size_t i = 0; i < (size_t)L[l].nb; i++) th[L[l].b + i] = (float)((2 * dt_rng_uniform(r) - 1) * bound);
+    }
+}
+
+/* The conv architecture's image size, from the pipeline: multiples of 4. */
+static int conv_size(const duet_model *m, const dt_mat *X, vae_net *t, duet_err *err) {
+    int64_t H = 0, W = 0;
+    float unscale;
+    if (!dt_pipe_image(m->pipe, &H, &W, &unscale) || H % 4 || W % 4 || H < 4 || W < 4 || H > 4096 || W > 4096 ||
+        H * W != X->D)
+        return dt_err(err, DUET_EINVAL, "vae --arch conv needs images whose height and width are multiples of 4 (got %lldx%lld)",
+                      (long long)H, (long long)W);
+    t->conv = 1, t->IH = (int)H, t->IW = (int)W;
     return DUET_OK;
 }
 
@@ -232,6 +367,7 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         s->nt.H = p->hidden ? p->hidden : 400;
         s->nt.Z = p->latent ? p->latent : 20;
         s->nt.K = p->conditional ? a->K : 0;
+        if (p->arch == DUET_ARCH_CONV) DT_TRY(conv_size(m, X, &s->nt, err));
         layout(&s->nt);
         s->theta = dt_alloc_e(ctx, s->nt.n, sizeof(float), "vae parameters", err);
         mo = dt_alloc_e(ctx, s->nt.n, sizeof(float), "vae", err);
@@ -273,16 +409,8 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     if (p->resume) {
         r = ck.rng, step = ck.step, ep0 = (int)ck.epoch, pos0 = ck.pos;
     } else {
-        /* PyTorch's nn.Linear initialisation: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases */
         dt_rng_seed(&r, ctx->seed);
-        struct { size_t W, b; int64_t out, in; } L[] = {{t->W1, t->b1, t->H, t->D}, {t->Wmu, t->bmu, t->Z, t->H},
-                                                        {t->Wlv, t->blv, t->Z, t->H}, {t->W3, t->b3, t->H, t->Z + t->K},
-                                                        {t->W4, t->b4, t->D, t->H}};
-        for (int l = 0; l < 5; l++) {
-            double bound = 1.0 / sqrt((double)L[l].in);
-            for (size_t i = 0; i < (size_t)(L[l].out * L[l].in); i++) s->theta[L[l].W + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
-            for (size_t i = 0; i < (size_t)L[l].out; i++) s->theta[L[l].b + i] = (float)((2 * dt_rng_uniform(&r) - 1) * bound);
-        }
+        init_params(t, s->theta, &r);
         for (int64_t i = 0; i < N; i++) order[i] = i;
     }
     double t0 = dt_now(), loss = 0.0;
@@ -331,8 +459,12 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     dt_model_meta_set(m, "epochs", "%d", epochs);
     if (seen) dt_model_meta_set(m, "images_per_second", "%.0f", (double)seen / (dt_now() - t0));
     dt_model_meta_set(m, "train_nelbo", "%.3f", loss);
-    dt_model_meta_set(m, "architecture", "%lld-%lld-%lld%s", (long long)t->D, (long long)t->H, (long long)t->Z,
-                      t->K ? " conditional" : "");
+    if (t->conv)
+        dt_model_meta_set(m, "architecture", "conv %dx%d -> %d -> %d x %d x %d -> %lld, and back%s", t->IH, t->IW, VC1, VC2,
+                          t->IH / 4, t->IW / 4, (long long)t->Z, t->K ? ", conditional" : "");
+    else
+        dt_model_meta_set(m, "architecture", "%lld-%lld-%lld%s", (long long)t->D, (long long)t->H, (long long)t->Z,
+                          t->K ? " conditional" : "");
 fail:
     for (int i = 0; i < VAE_MAX_WORKERS; i++) {
         dt_free(ctx, w[i].mem);
@@ -426,11 +558,9 @@ static int vae_sample(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *r, con
     vae_work w;
     int rc = work_new(ctx, t, 1, &w, err);
     if (rc) return rc;
-    int64_t ZK = t->Z + t->K;
     for (int64_t j = 0; j < t->Z; j++) w.zin[j] = (float)dt_rng_normal(r);
     for (int64_t c = 0; c < t->K; c++) w.zin[t->Z + c] = c == *k ? 1.0f : 0.0f;
-    dense(ctx, w.h2, w.zin, s->theta + t->W3, s->theta + t->b3, 1, ZK, t->H, 1);
-    dense(ctx, w.logit, w.h2, s->theta + t->W4, s->theta + t->b4, 1, t->H, t->D, 0);
+    decode(ctx, t, s->theta, &w, 1);
     for (int64_t j = 0; j < t->D; j++) x[j] = 1.0f / (1.0f + expf(-w.logit[j]));
     dt_free(ctx, w.mem);
     return DUET_OK;
@@ -442,6 +572,7 @@ static int vae_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
     DT_TRY(dt_st_metaf(w, err, "model.hidden", "%lld", (long long)s->nt.H));
     DT_TRY(dt_st_metaf(w, err, "model.latent", "%lld", (long long)s->nt.Z));
     DT_TRY(dt_st_metaf(w, err, "model.conditional", "%d", s->nt.K > 0));
+    DT_TRY(dt_st_meta(w, "model.arch", s->nt.conv ? "conv" : "mlp", err));
     DT_TRY(dt_st_add1(w, "model.theta", DT_F32, (int64_t)s->nt.n, s->theta, err));
 fail:
     return rc;
@@ -453,10 +584,25 @@ static int vae_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err 
     if ((rc = dt_st_meta_i64(f, "model.hidden", 1, 1 << 20, &H, err)) || (rc = dt_st_meta_i64(f, "model.latent", 1, 1 << 16, &Z, err)) ||
         (rc = dt_st_meta_i64(f, "model.conditional", 0, 1, &cond, err)))
         return rc;
+    const char *arch = dt_st_meta_get(f, "model.arch"); /* absent in files before the conv VAE: mlp */
+    if (arch && strcmp(arch, "mlp") != 0 && strcmp(arch, "conv") != 0)
+        return dt_err(err, DUET_EFORMAT, "%s: metadata 'model.arch' is '%s', not mlp or conv", dt_st_name(f), arch);
+    vae_net nt = {.D = m->D, .H = H, .Z = Z, .K = cond ? m->K : 0};
+    if (arch && strcmp(arch, "conv") == 0) {
+        int64_t ih = 0, iw = 0;
+        float unscale;
+        if (!dt_pipe_image(m->pipe, &ih, &iw, &unscale) || ih % 4 || iw % 4 || ih < 4 || iw < 4 || ih > 4096 ||
+            iw > 4096 || ih * iw != m->D)
+            return dt_err(err, DUET_EFORMAT, "%s: a convolutional vae without an image pipeline of multiples of 4",
+                          dt_st_name(f));
+        nt.conv = 1, nt.IH = (int)ih, nt.IW = (int)iw;
+    }
+    layout(&nt);
+    if (nt.H != H) return dt_err(err, DUET_EFORMAT, "%s: 'model.hidden' %lld does not fit the conv shapes (%lld)", dt_st_name(f),
+                                 (long long)H, (long long)nt.H);
     vae_state *s = dt_calloc(ctx, 1, sizeof *s);
     if (!s) return dt_err(err, DUET_ENOMEM, "vae: out of memory");
-    s->nt = (vae_net){.D = m->D, .H = H, .Z = Z, .K = cond ? m->K : 0};
-    layout(&s->nt);
+    s->nt = nt;
     int64_t shape[1] = {(int64_t)s->nt.n};
     const void *data;
     rc = dt_st_get(f, "model.theta", DT_F32, 1, shape, &data, NULL, err);
@@ -473,12 +619,68 @@ static int vae_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err 
     return DUET_OK;
 }
 
+/* --- gradient check (tests) ------------------------------------------------------------------ */
+
+/* Sum over a batch of the -ELBO with fixed noise, and its gradient into g (when not NULL). */
+static double batch_loss(const duet_ctx *ctx, const vae_net *t, const float *th, vae_work *w, const float *X,
+                         const int32_t *y, const float *eps, int64_t B, float *g) {
+    double nel[4], sum = 0.0;
+    memcpy(w->eps, eps, (size_t)B * (size_t)t->Z * sizeof(float));
+    forward(ctx, t, th, w, X, t->K ? y : NULL, B, nel);
+    for (int64_t i = 0; i < B; i++) sum += nel[i];
+    if (g) backward(ctx, t, th, g, w, X, B, 1.0f);
+    return sum;
+}
+
+int dt_vae_gradcheck(duet_ctx *ctx, int conv, int K, double *worst, duet_err *err) {
+    enum { B = 3, S = 8 };
+    vae_net t = {.D = S * S, .H = 6, .Z = 3, .K = K, .conv = conv, .IH = S, .IW = S};
+    layout(&t);
+    vae_work w = {0};
+    float *th = dt_calloc(ctx, t.n, sizeof(float)), *g = dt_calloc(ctx, t.n, sizeof(float));
+    float *X = dt_calloc(ctx, B * S * S, sizeof(float)), *eps = dt_calloc(ctx, B * (size_t)t.Z, sizeof(float));
+    int rc = th && g && X && eps ? work_new(ctx, &t, B, &w, err) : dt_err(err, DUET_ENOMEM, "vae: out of memory");
+    if (!rc) {
+        dt_rng r;
+        dt_rng_seed(&r, 11);
+        init_params(&t, th, &r);
+        for (size_t i = 0; i < B * S * S; i++) X[i] = (float)dt_rng_uniform(&r);
+        for (size_t i = 0; i < B * (size_t)t.Z; i++) eps[i] = (float)dt_rng_normal(&r);
+        int32_t y[B] = {0, K > 1 ? 1 : 0, 0};
+        double f0 = batch_loss(ctx, &t, th, &w, X, y, eps, B, g), bad = 0.0;
+        int checked = 0;
+        for (int m = 0; m < 200 && checked < 60; m++) {
+            size_t i = m < 20 ? (size_t)m * t.n / 20 : (size_t)dt_rng_below(&r, t.n);
+            const float h = 1e-2f;
+            float keep = th[i];
+            th[i] = keep + h;
+            double up = batch_loss(ctx, &t, th, &w, X, y, eps, B, NULL);
+            th[i] = keep - h;
+            double dn = batch_loss(ctx, &t, th, &w, X, y, eps, B, NULL);
+            th[i] = keep;
+            /* a ReLU that switches inside [-h, h] bends the loss there: the two one-sided slopes
+             * then disagree, and the parameter is left out (the sum is smooth elsewhere) */
+            if (fabs((up - f0) - (f0 - dn)) > 0.05 * fabs(up - dn) + 3e-4) continue;
+            checked++;
+            double num = (up - dn) / (2 * h), e = fabs(num - g[i]) / (2e-2 + 3e-2 * fabs(g[i]));
+            if (e > bad) bad = e;
+        }
+        *worst = checked >= 30 ? bad : 99; /* <= 1: every sampled gradient within tolerance */
+    }
+    dt_free(ctx, w.mem);
+    dt_free(ctx, th);
+    dt_free(ctx, g);
+    dt_free(ctx, X);
+    dt_free(ctx, eps);
+    return rc;
+}
+
 const dt_model_ops dt_vae_ops = {
     .name = "vae",
     .learns = "p(x), or p(x|y)p(y) when conditional",
     .caps = DUET_CAN_SAMPLE | DUET_CAN_SCORE | DUET_CAN_PREDICT,
     .score_name = "elbo",
-    .about = "variational autoencoder for images (MLP encoder and decoder, Bernoulli pixels); --conditional learns p(x|y)",
+    .about = "variational autoencoder for images (MLP or --arch conv encoder and decoder, Bernoulli pixels); --conditional learns p(x|y)",
     .fit = vae_fit,
     .predict_proba = vae_predict_proba,
     .score = vae_score,

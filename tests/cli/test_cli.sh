@@ -197,6 +197,16 @@ contains "vae resume" "trained vae"
 grep -q "resuming" "$t/err" && ok || bad "vae resume: no 'resuming' line: $(head -c 300 "$t/err")"
 $duet generate "$t/v2.duet" --count 4 --seed 3 -o "$t/a.png" --quiet && $duet generate "$t/v2r.duet" --count 4 --seed 3 -o "$t/b.png" --quiet
 cmp -s "$t/a.png" "$t/b.png" && ok || bad "vae: resumed run draws other images than the straight one"
+expect_ok "conv vae" $duet train $img --model vae --arch conv --conditional --epochs 1 --batch 64 -o "$t/cv.duet" --quiet
+expect_ok "conv vae draws" $duet generate "$t/cv.duet" --label sneaker --count 4 -o "$t/cv.png" --quiet
+expect_ok "conv vae scores" $duet score "$t/cv.duet" $img --format json
+contains "conv vae scores" '"elbo":'
+expect_ok "conv vae info" $duet info "$t/cv.duet"
+contains "conv vae info" "conv 28x28"
+expect_err "arch for a gan" "--arch chooses the vae" $duet train $img --model gan --arch conv
+printf '\000\000\010\003\000\000\000\002\000\000\000\003\000\000\000\003abcdefghiabcdefghi' > "$t/two-idx3-ubyte"
+printf '\000\000\010\001\000\000\000\002\001\000' > "$t/two-idx1-ubyte"
+expect_err "conv vae on 3x3 images" "multiples of 4" $duet train "$t/two-idx3-ubyte" --labels "$t/two-idx1-ubyte" --model vae --arch conv
 expect_err "resume a logreg" "checkpoints and resume are for" $duet train "$t/train.tsv" --resume "$t/vck.duet"
 expect_err "gan cannot score" "likelihood" $duet score "$t/gan.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz
 expect_err "gan on a table" "multiples of 4" $duet train "$t/ok.csv" --model gan
