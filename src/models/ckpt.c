@@ -96,6 +96,12 @@ fail:
     return rc;
 }
 
+void dt_ckpt_start(dt_ckpt *c, int resume, uint64_t seed) {
+    if (resume) return;
+    c->step = 0, c->epoch = 1, c->pos = 0, c->sum[0] = c->sum[1] = 0.0;
+    dt_rng_seed(&c->rng, seed);
+}
+
 int dt_ckpt_check_epoch(duet_ctx *ctx, const dt_ckpt *c, const int64_t *order, int64_t N, int epochs, const char *path,
                         duet_err *err) {
     if (c->epoch < 1 || c->epoch > epochs || c->pos < 0 || c->pos > N)

@@ -480,13 +480,11 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     }
     DT_TRY(work_new(ctx, t, bs, &w, err));
     schedule(DF_T, abar);
-    dt_rng r;
-    int64_t step = 0, pos0 = 0;
-    int ep0 = 1;
-    if (p->resume) {
-        r = ck.rng, step = ck.step, ep0 = (int)ck.epoch, pos0 = ck.pos;
-    } else {
-        dt_rng_seed(&r, ctx->seed);
+    dt_ckpt_start(&ck, p->resume != NULL, ctx->seed);
+    dt_rng r = ck.rng;
+    int64_t step = ck.step, pos0 = ck.pos;
+    int ep0 = (int)ck.epoch;
+    if (!p->resume) {
         init_params(t, th, &r);
         memcpy(s->theta, th, t->n * sizeof(float));
         for (int64_t i = 0; i < N; i++) order[i] = i;

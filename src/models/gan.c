@@ -265,13 +265,11 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         goto fail;
     }
     DT_TRY(work_new(ctx, t, bs, &w, err));
-    dt_rng r;
-    int64_t step = 0, pos0 = 0;
-    int ep0 = 1;
-    if (p->resume) {
-        r = ck.rng, step = ck.step, ep0 = (int)ck.epoch, pos0 = ck.pos;
-    } else {
-        dt_rng_seed(&r, ctx->seed);
+    dt_ckpt_start(&ck, p->resume != NULL, ctx->seed);
+    dt_rng r = ck.rng;
+    int64_t step = ck.step, pos0 = ck.pos;
+    int ep0 = (int)ck.epoch;
+    if (!p->resume) {
         size_t h4 = hw / 16;
         init_uniform(&r, s->g + t->g_fc, (size_t)C1 * h4 * (size_t)(t->Z + t->K), (size_t)(t->Z + t->K));
         init_uniform(&r, s->g + t->g_fcb, (size_t)C1 * h4, (size_t)(t->Z + t->K));

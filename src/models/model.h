@@ -138,6 +138,9 @@ int dt_ckpt_write(duet_ctx *ctx, const duet_model *m, const dt_ckpt *c, const ch
  * it); c's counters, generator and each of its buffers (names, dtypes and sizes set by the
  * caller) are filled. Messages name the file. */
 int dt_ckpt_read(duet_ctx *ctx, const duet_model *like, const char *path, dt_ckpt *c, void **state, duet_err *err);
+/* Where training starts: c as read from a checkpoint when resume, else the beginning (step 0,
+ * epoch 1, position 0, sums 0) with the generator seeded by seed. */
+void dt_ckpt_start(dt_ckpt *c, int resume, uint64_t seed);
 /* Checks that order (N) read from checkpoint `path` is a permutation of 0..N-1, and that the
  * position c->epoch / c->pos lies within `epochs` epochs of N rows; EFORMAT naming the file. */
 int dt_ckpt_check_epoch(duet_ctx *ctx, const dt_ckpt *c, const int64_t *order, int64_t N, int epochs, const char *path,

@@ -403,13 +403,11 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         rc = DUET_ENOMEM;
         goto fail;
     }
-    dt_rng r;
-    int64_t step = 0, pos0 = 0;
-    int ep0 = 1;
-    if (p->resume) {
-        r = ck.rng, step = ck.step, ep0 = (int)ck.epoch, pos0 = ck.pos;
-    } else {
-        dt_rng_seed(&r, ctx->seed);
+    dt_ckpt_start(&ck, p->resume != NULL, ctx->seed);
+    dt_rng r = ck.rng;
+    int64_t step = ck.step, pos0 = ck.pos;
+    int ep0 = (int)ck.epoch;
+    if (!p->resume) {
         init_params(t, s->theta, &r);
         for (int64_t i = 0; i < N; i++) order[i] = i;
     }
