@@ -1,7 +1,8 @@
 /* duet.c — the command line: parses flags, calls the library through include/duet.h only, and
  * turns a status into a one-line error and a non-zero exit. Dispatches on what a model can do
  * (duet_model_caps), never on its name.
- * Commands: train, predict, eval, info, generate, score, import; `duet help COMMAND` or `--help`.
+ * Commands: train, predict, eval, info, generate, score, import (here), compare (compare.c);
+ * `duet help COMMAND` or `--help`. Helpers shared with the other files are declared in cli.h.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,23 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "duet.h"
+#include "cli.h"
 
 /* --- options ---------------------------------------------------------------------------------- */
-
-typedef struct opt_spec {
-    const char *name;  /* "--model" or "-o" */
-    const char *arg;   /* NULL for a switch, else the placeholder shown in help */
-    const char *help;
-} opt_spec;
-
-#define MAX_ARGS 64
-typedef struct args {
-    const char *pos[8]; /* positional arguments */
-    int npos;
-    const char *key[MAX_ARGS], *val[MAX_ARGS];
-    int n;
-} args;
 
 static volatile sig_atomic_t interrupted;
 static int quiet, tty;
@@ -39,8 +26,8 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int die(const char *fmt, ...) {
+int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("duet: error: ", stderr);
@@ -50,9 +37,9 @@ static int die(const char *fmt, ...) {
     return 1;
 }
 
-static int fail(const duet_err *e) { return die("%s", e->msg[0] ? e->msg : duet_status_name(e->code)); }
+int fail(const duet_err *e) { return die("%s", e->msg[0] ? e->msg : duet_status_name(e->code)); }
 
-static const char *get(const args *a, const char *name) {
+const char *get(const args *a, const char *name) {
     for (int i = a->n - 1; i >= 0; i--)
         if (strcmp(a->key[i], name) == 0) return a->val[i] ? a->val[i] : "";
     return NULL;
@@ -119,7 +106,7 @@ static int to_double(const char *flag, const char *s, double lo, double hi, doub
 }
 
 /* Integer option into *out when present. */
-static int opt_int(const args *a, const char *flag, long long lo, long long hi, int *out) {
+int opt_int(const args *a, const char *flag, long long lo, long long hi, int *out) {
     const char *s = get(a, flag);
     long long v;
     if (!s) return 0;
@@ -128,7 +115,7 @@ static int opt_int(const args *a, const char *flag, long long lo, long long hi, 
     return 0;
 }
 
-static int opt_i64(const args *a, const char *flag, long long lo, long long hi, int64_t *out) {
+int opt_i64(const args *a, const char *flag, long long lo, long long hi, int64_t *out) {
     const char *s = get(a, flag);
     long long v;
     if (!s) return 0;
@@ -137,7 +124,7 @@ static int opt_i64(const args *a, const char *flag, long long lo, long long hi, 
     return 0;
 }
 
-static int opt_double(const args *a, const char *flag, double lo, double hi, double *out) {
+int opt_double(const args *a, const char *flag, double lo, double hi, double *out) {
     const char *s = get(a, flag);
     return s ? to_double(flag, s, lo, hi, out) : 0;
 }
@@ -159,7 +146,7 @@ static int opt_range(const args *a, const char *flag, int *lo, int *hi) {
     return 0;
 }
 
-static int pick(const char *flag, const char *s, const char *const *names, int *out) {
+int pick(const char *flag, const char *s, const char *const *names, int *out) {
     for (int i = 0; names[i]; i++)
         if (strcmp(s, names[i]) == 0) {
             *out = i;
@@ -182,7 +169,7 @@ static const opt_spec common_opts[] = {
     {NULL, NULL, NULL},
 };
 
-static const opt_spec data_opts_list[] = {
+const opt_spec data_opts_list[] = {
     {"--label", "COL", "label column: header name or 1-based index (default: last; JSONL: \"label\")"},
     {"--text", "COL", "text column or field: header name or 1-based index (makes a CSV text data)"},
     {"--labels", "FILE", "IDX label file that goes with IDX images"},
@@ -263,7 +250,7 @@ static int load_opts(const args *a, duet_load_opts *o) {
     return 0;
 }
 
-static int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabelled, duet_data **d) {
+int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabelled, duet_data **d) {
     duet_load_opts o;
     duet_err e;
     if (load_opts(a, &o)) return 1;
@@ -315,7 +302,7 @@ static int load_for_model(duet_ctx *ctx, const args *a, const char *path, const 
 
 /* --- JSON output ------------------------------------------------------------------------------ */
 
-static void json_str(FILE *f, const char *s) {
+void json_str(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
@@ -328,14 +315,14 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void json_num(FILE *f, double v) {
+void json_num(FILE *f, double v) {
     if (isfinite(v)) fprintf(f, "%.6g", v);
     else fputs("null", f);
 }
 
 /* --- train -------------------------------------------------------------------------------- */
 
-static const opt_spec train_opts[] = {
+const opt_spec train_opts[] = {
     {"-o", "MODEL", "where to write the model (default: model.duet)"},
     {"--model", "NAME", "logreg (default), svm, nb, mlp, vae (images), or gpt (a language model trained on a running text)"},
     {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
@@ -347,7 +334,7 @@ static const opt_spec train_opts[] = {
     {"--balanced", NULL, "weight classes inversely to their frequency"},
     {"--ovr", NULL, "logreg with more than two classes: one-vs-rest instead of softmax"},
     {"--softmax", NULL, "logreg: softmax even when the weights are many (default past 4M)"},
-    {"--nb", "KIND", "naive Bayes kind: multinomial, bernoulli or gaussian (default: from the data)"},
+    {"--nb", "KIND", "naive Bayes kind: multinomial, bernoulli, gaussian or mixed (tables) (default: from the data)"},
     {"--alpha", "A", "naive Bayes smoothing (default: chosen by cross-validation)"},
     {"--hidden", "N", "MLP units per hidden layer (default 256); gpt: MLP width (default 8/3 x dim)"},
     {"--layers", "N", "MLP hidden layers (default 1); gpt: transformer blocks (default 4)"},
@@ -391,7 +378,7 @@ static const opt_spec train_opts[] = {
     {NULL, NULL, NULL},
 };
 
-static int train_params(const args *a, duet_train_params *p) {
+int train_params(const args *a, duet_train_params *p) {
     *p = duet_train_params_default();
     if (get(a, "--model")) p->model = get(a, "--model");
     if (opt_double(a, "--C", 1e-12, 1e12, &p->C)) return 1;
@@ -419,7 +406,7 @@ static int train_params(const args *a, duet_train_params *p) {
     if (get(a, "--softmax")) p->multinomial = 1;
     const char *nb = get(a, "--nb");
     if (nb) {
-        static const char *const names[] = {"auto", "multinomial", "bernoulli", "gaussian", NULL};
+        static const char *const names[] = {"auto", "multinomial", "bernoulli", "gaussian", "mixed", NULL};
         if (pick("--nb", nb, names, &p->nb_kind)) return 1;
     }
     if (opt_double(a, "--alpha", 1e-10, 1e6, &p->alpha)) return 1;
@@ -1228,6 +1215,9 @@ static const command commands[] = {
     {"score", "duet score MODEL DATA [--format text|json] [--tokens]",
      "log-likelihood of each example under a generative model; a language model's nll and perplexity", score_opts, 1, 0,
      cmd_score},
+    {"compare", "duet compare DATA [--models LIST] [--report DIR] [--format text|json] [train options]",
+     "train discriminative and generative classifiers on the same data and compare accuracy, cost and learning curves",
+     compare_opts, 1, 1, cmd_compare},
     {"import", "duet import CHECKPOINT --tokenizer FILE [-o MODEL]",
      "turn a llama2.c checkpoint and its tokenizer into a duet model file", import_opts, 0, 0, cmd_import},
 };
@@ -1281,7 +1271,7 @@ int main(int argc, char **argv) {
     const command *c = NULL;
     for (int i = 0; i < NCMD; i++)
         if (strcmp(commands[i].name, argv[1]) == 0) c = &commands[i];
-    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score, import)", argv[1]);
+    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score, compare, import)", argv[1]);
     /* options: the command's own, then data-reading, train (eval --cv) and common ones */
     opt_spec all[128];
     int n = 0;

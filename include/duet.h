@@ -175,7 +175,9 @@ enum { /* what a model can do */
 };
 
 enum { DUET_PENALTY_L2 = 2, DUET_PENALTY_L1 = 1 };
-enum { DUET_NB_AUTO = 0, DUET_NB_MULTINOMIAL, DUET_NB_BERNOULLI, DUET_NB_GAUSSIAN };
+/* naive Bayes kinds; MIXED is for tables: a Gaussian per numeric column and a categorical
+ * distribution per categorical one, missing values included (AUTO picks it for tables) */
+enum { DUET_NB_AUTO = 0, DUET_NB_MULTINOMIAL, DUET_NB_BERNOULLI, DUET_NB_GAUSSIAN, DUET_NB_MIXED };
 /* logreg solvers: AUTO is trust-region Newton for L2 on sparse features, L-BFGS otherwise
  * (dense features, where each Hessian product costs a full pass; and OWL-QN for L1) */
 enum { DUET_SOLVER_AUTO = 0, DUET_SOLVER_NEWTON, DUET_SOLVER_LBFGS };
@@ -195,7 +197,8 @@ typedef struct duet_train_params {
                             unless K x D exceeds 4 million weights, then one-vs-rest */
     int solver;          /* logreg: DUET_SOLVER_*; NEWTON needs the L2 penalty */
     /* naive Bayes */
-    int nb_kind;         /* DUET_NB_*; AUTO: multinomial for text/sparse, Gaussian otherwise */
+    int nb_kind;         /* DUET_NB_*; AUTO: multinomial for text/sparse, mixed for tables,
+                            Gaussian otherwise */
     double alpha;        /* smoothing; 0 = choose by cross-validation */
     /* MLP */
     int hidden;          /* units per hidden layer; 0 = default (256) */
@@ -404,9 +407,75 @@ DUET_API void duet_metrics_free(duet_ctx *ctx, duet_metrics *m);
 /* safetensors with duet's metadata; written atomically (temporary file, fsync, rename). */
 DUET_API int duet_model_save(duet_ctx *ctx, const duet_model *model, const char *path,
                              duet_err *err);
+/* The bytes duet_model_save would write (the model file's size), without writing it. */
+DUET_API int duet_model_file_size(duet_ctx *ctx, const duet_model *model, int64_t *bytes, duet_err *err);
 /* Validates every size and offset against the file before allocating. `ctx` must outlive
  * the model. */
 DUET_API int duet_model_load(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err);
+
+/* --- both families side by side ------------------------------------------------------------- */
+
+/* Trains several classifiers, discriminative and generative, on one stratified training split
+ * of labelled data and measures them on the held-out rest; then learning curves (error against
+ * training-set size, Ng & Jordan's protocol) and a recommendation that names the trade-off. */
+typedef struct duet_compare_opts {
+    const char *models;       /* comma-separated; NULL: text, tables and LIBSVM: logreg,svm,nb,mlp;
+                                 images: logreg,mlp,nb,vae (generative models run conditional) */
+    double test_share;        /* share of each class held out; 0 = default 0.2 */
+    const char *curve_models; /* learning curves of these; NULL: the compared logreg, svm and nb;
+                                 "" = none */
+    int curve_points;         /* training sizes on a geometric grid; 0 = default 6 */
+    int curve_repeats;        /* random stratified subsets per size; 0 = default 5 */
+    int64_t curve_min;        /* smallest size; 0 = max(20, 2 K) */
+    int64_t curve_max;        /* largest size; 0 = the whole training split */
+    duet_train_params params; /* settings every model gets (model is set per model; C and alpha
+                                 are chosen by cross-validation when 0, and kept fixed along the
+                                 curves) */
+} duet_compare_opts;
+DUET_API duet_compare_opts duet_compare_opts_default(void);
+
+typedef struct duet_compare_model {
+    char name[32];            /* "logreg", "nb", ... */
+    char learns[48];          /* "p(y|x)", "p(x|y)p(y)", ... */
+    int generative;           /* 1: it learns p(x|y)p(y) or p(x) */
+    int ok;                   /* 0: it could not be trained or evaluated here; error says why */
+    char error[256];
+    double accuracy, f1;      /* on the held-out rows; f1 is the macro average */
+    double fit_seconds;       /* training: features, cross-validation when it tunes, fit */
+    double predict_us;        /* median time to predict one row alone, in microseconds */
+    int64_t size_bytes;       /* the model file */
+    int64_t peak_bytes;       /* the most bytes the library held at once, training to predicting
+                                 (its own allocations; BLAS buffers and the data are not counted) */
+    char tuned[64];           /* what cross-validation chose, "C=10" or "alpha=0.1", or "" */
+} duet_compare_model;
+
+typedef struct duet_compare_curve {
+    char name[32];
+    double *err_mean, *err_std; /* [n_sizes]: error rate (1 - accuracy) over the repeats */
+} duet_compare_curve;
+
+typedef struct duet_compare {
+    const char *data;         /* the data's name (lives as long as the data) */
+    int K;                    /* classes */
+    int64_t n_train, n_test;
+    int n_models;
+    duet_compare_model *models;
+    int n_sizes, repeats;     /* learning-curve sizes (the whole split: one subset only) */
+    int64_t *sizes;
+    int n_curves;
+    duet_compare_curve *curves;
+    char recommendation[1024];
+} duet_compare;
+
+DUET_API int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_opts *opts,
+                              duet_compare **out, duet_err *err);
+DUET_API void duet_compare_free(duet_ctx *ctx, duet_compare *c);
+/* The result as one JSON object ({"data": ..., "models": {"logreg": {...}, ...}, "curves": ...,
+ * "recommendation": ...}); free with duet_free. NULL when out of memory. */
+DUET_API char *duet_compare_json(duet_ctx *ctx, const duet_compare *c);
+/* Writes dir/index.html (a self-contained page: tables, recommendation) and its PNG plots
+ * (learning curves; accuracy against fit time); creates dir when missing. */
+DUET_API int duet_compare_report(duet_ctx *ctx, const duet_compare *c, const char *dir, duet_err *err);
 
 #ifdef __cplusplus
 }

@@ -227,7 +227,7 @@ void duet_model_free(duet_model *m) { dt_model_free(m); }
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The sorted distinct labels of d become m->classes; y[i] = class of row i. */
-static int collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *err) {
+int dt_collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *err) {
     duet_ctx *ctx = m->ctx;
     char **s = dt_calloc(ctx, (size_t)d->N, sizeof(char *));
     if (!s) return dt_err(err, DUET_ENOMEM, "labels: out of memory");
@@ -320,7 +320,7 @@ static int class_weights(duet_ctx *ctx, const int32_t *y, int64_t N, int K, doub
 }
 
 /* Stratified fold of each row: rows of each class are shuffled and dealt round-robin. */
-static void stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t seed, int64_t *tmp,
+void dt_stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t seed, int64_t *tmp,
                              int *fold) {
     dt_rng r;
     dt_rng_seed(&r, seed ^ 0x5f0f5f0fULL);
@@ -358,7 +358,7 @@ static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_p
         rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
         goto fail;
     }
-    stratified_folds(a->y, N, K, folds, ctx->seed, perm, fold_of);
+    dt_stratified_folds(a->y, N, K, folds, ctx->seed, perm, fold_of);
     /* subsample: the rows whose shuffled position is below the cap, in row order */
     unsigned char *use = (unsigned char *)tr; /* a mask, before tr is needed */
     memset(use, 0, (size_t)N);
@@ -499,13 +499,13 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         rc = dt_err(err, DUET_ENOMEM, "labels: out of memory");
         goto fail;
     }
-    DT_TRY(collect_classes(m, data, y, err));
+    DT_TRY(dt_collect_classes(m, data, y, err));
     DT_TRY(dt_pipe_fit(ctx, data, &p, &m->pipe, err));
     DT_TRY(dt_pipe_apply(ctx, m->pipe, data, &X, err));
     m->D = X.D;
     if (p.class_weight_balanced) DT_TRY(class_weights(ctx, y, data->N, m->K, &sw, err));
     dt_fit_args a = {&X, y, m->K, sw, &p, 1};
-    int applies = ops->tune && (!ops->tunes || ops->tunes(&a));
+    int applies = ops->tune && (!ops->tunes || ops->tunes(m, &a));
     int tuned = applies && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
     if (tuned) DT_TRY(tune(ctx, m, &a, &p, err));
     else if (applies) dt_model_meta_set(m, ops->tune, "%g", strcmp(ops->tune, "C") == 0 ? p.C : p.alpha);
@@ -845,7 +845,7 @@ int duet_cross_validate(duet_ctx *ctx, const duet_data *d, const duet_train_para
         goto fail;
     }
     DT_TRY(dt_model_new(ctx, dt_model_find("nb"), &all, err));
-    DT_TRY(collect_classes(all, d, y, err));
+    DT_TRY(dt_collect_classes(all, d, y, err));
     int K = all->K;
     P = dt_calloc(ctx, (size_t)N * (size_t)K, sizeof(float));
     FP = dt_calloc(ctx, (size_t)N * (size_t)K, sizeof(float));
@@ -853,7 +853,7 @@ int duet_cross_validate(duet_ctx *ctx, const duet_data *d, const duet_train_para
         rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
         goto fail;
     }
-    stratified_folds(y, N, K, folds, ctx->seed, perm, fold);
+    dt_stratified_folds(y, N, K, folds, ctx->seed, perm, fold);
     for (int f = 0; f < folds; f++) {
         int64_t ntr = 0, nte = 0;
         for (int64_t i = 0; i < N; i++) {
@@ -929,6 +929,21 @@ int duet_model_save(duet_ctx *ctx, const duet_model *m, const char *path, duet_e
     if (rc) return rc;
     DT_TRY(dt_model_write(m, w, err));
     DT_TRY(dt_st_write(w, path, err));
+fail:
+    dt_st_writer_free(w);
+    return rc;
+}
+
+int duet_model_file_size(duet_ctx *ctx, const duet_model *m, int64_t *bytes, duet_err *err) {
+    if (!ctx || !m || !bytes) return dt_err(err, DUET_EINVAL, "duet_model_file_size: missing argument");
+    *bytes = 0;
+    dt_st_writer *w = NULL;
+    size_t n = 0;
+    int rc = dt_st_writer_new(ctx, &w, err);
+    if (rc) return rc;
+    DT_TRY(dt_model_write(m, w, err));
+    DT_TRY(dt_st_size(w, &n, err));
+    *bytes = (int64_t)n;
 fail:
     dt_st_writer_free(w);
     return rc;

@@ -178,6 +178,12 @@ int dt_pipe_is_ngram(const dt_pipe *pipe, int64_t j); /* 1 when feature j is a w
 /* TEXT with a vocabulary: the term of feature j (NUL-terminated, lives as long as pipe);
  * NULL in hashing mode or for character n-grams. */
 const char *dt_pipe_term(const dt_pipe *pipe, int64_t j);
+/* TABLE: the columns, and column c's features for models that treat a column as one
+ * variable: *categorical (1: one-hot, 0: numeric), its first feature, *n its one-hot features
+ * (1 for a numeric column) and *miss its missing-value indicator's feature (-1: none). Returns 0
+ * when pipe is not a table pipeline or c is out of range. */
+int64_t dt_pipe_table_cols(const dt_pipe *pipe);
+int dt_pipe_table_col(const dt_pipe *pipe, int64_t c, int *categorical, int64_t *first, int64_t *n, int64_t *miss);
 /* TABLE: writes one CSV row (no label) from a feature vector x (D): numeric columns undo the
  * scaling, categorical columns take the category with the largest value. */
 int dt_pipe_table_row(const dt_pipe *pipe, const float *x, char *buf, size_t len, duet_err *err);

@@ -232,6 +232,18 @@ static int put_field(char *buf, size_t len, size_t *pos, const char *s, int firs
     return 1;
 }
 
+int64_t dt_pipe_table_cols(const dt_pipe *p) { return p && p->kind == DUET_DATA_TABLE ? p->table.C : 0; }
+
+int dt_pipe_table_col(const dt_pipe *p, int64_t c, int *categorical, int64_t *first, int64_t *n, int64_t *miss) {
+    if (!p || p->kind != DUET_DATA_TABLE || c < 0 || c >= p->table.C) return 0;
+    const dt_table_col *col = &p->table.cols[c];
+    *categorical = col->categorical;
+    *first = col->first;
+    *n = col->categorical ? col->ncat : 1;
+    *miss = col->missing ? col->first + *n : -1;
+    return 1;
+}
+
 int dt_pipe_table_row(const dt_pipe *p, const float *x, char *buf, size_t len, duet_err *err) {
     if (!p || p->kind != DUET_DATA_TABLE) return dt_err(err, DUET_EINVAL, "dt_pipe_table_row: not a table pipeline");
     if (!buf || !len) return dt_err(err, DUET_ERANGE, "dt_pipe_table_row: no buffer");

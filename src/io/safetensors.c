@@ -229,6 +229,59 @@ static void write_order(const dt_st_writer *w, size_t *order) {
             if (dt_dtype_size(w->t[i].dtype) == es) order[k++] = i;
 }
 
+/* The header (checksum entry added, padded so that the buffer starts 64-byte aligned) into b,
+ * and the tensors' order into order (w->n). */
+static int build_header(dt_st_writer *w, size_t *order, sbuf *b, const char *path, duet_err *err) {
+    write_order(w, order);
+    /* the checksum of the byte buffer, which loading verifies */
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t k = 0; k < w->n; k++) crc = crc32_z(crc, w->t[order[k]].data, w->t[order[k]].nbytes);
+    int rc = dt_st_metaf(w, err, ST_CRC_KEY, "%08lx", (unsigned long)crc);
+    if (rc) return rc;
+    sb_str(b, "{\"__metadata__\":{");
+    for (size_t i = 0; i < w->nmeta; i++) {
+        if (i) sb_str(b, ",");
+        sb_json(b, w->key[i]);
+        sb_str(b, ":");
+        sb_json(b, w->val[i]);
+    }
+    sb_str(b, "}");
+    size_t off = 0;
+    for (size_t k = 0; k < w->n; k++) {
+        const st_tensor *t = &w->t[order[k]];
+        char num[64];
+        sb_str(b, ",");
+        sb_json(b, t->name);
+        sb_str(b, ":{\"dtype\":\"");
+        sb_str(b, dtype_name(t->dtype));
+        sb_str(b, "\",\"shape\":[");
+        for (int d = 0; d < t->ndim; d++) {
+            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+            sb_str(b, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + t->nbytes);
+        sb_str(b, num);
+        off += t->nbytes;
+    }
+    sb_str(b, "}");
+    while (!b->oom && (8 + b->n) % 64 != 0) sb_put(b, " ", 1);
+    if (b->oom) return dt_err(err, DUET_ENOMEM, "%s: out of memory for the header", path);
+    return DUET_OK;
+}
+
+int dt_st_size(dt_st_writer *w, size_t *bytes, duet_err *err) {
+    sbuf b = {w->ctx, NULL, 0, 0, 0};
+    size_t *order = dt_calloc(w->ctx, w->n ? w->n : 1, sizeof *order);
+    int rc = order ? build_header(w, order, &b, "model", err) : dt_err(err, DUET_ENOMEM, "model: out of memory");
+    if (!rc) {
+        *bytes = 8 + b.n;
+        for (size_t k = 0; k < w->n; k++) *bytes += w->t[k].nbytes;
+    }
+    dt_free(w->ctx, b.s);
+    dt_free(w->ctx, order);
+    return rc;
+}
+
 int dt_st_write(dt_st_writer *w, const char *path, duet_err *err) {
     int rc = DUET_OK;
     sbuf b = {w->ctx, NULL, 0, 0, 0};
@@ -242,42 +295,7 @@ int dt_st_write(dt_st_writer *w, const char *path, duet_err *err) {
         rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    write_order(w, order);
-    /* the checksum of the byte buffer, which loading verifies */
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t k = 0; k < w->n; k++) crc = crc32_z(crc, w->t[order[k]].data, w->t[order[k]].nbytes);
-    DT_TRY(dt_st_metaf(w, err, ST_CRC_KEY, "%08lx", (unsigned long)crc));
-    sb_str(&b, "{\"__metadata__\":{");
-    for (size_t i = 0; i < w->nmeta; i++) {
-        if (i) sb_str(&b, ",");
-        sb_json(&b, w->key[i]);
-        sb_str(&b, ":");
-        sb_json(&b, w->val[i]);
-    }
-    sb_str(&b, "}");
-    size_t off = 0;
-    for (size_t k = 0; k < w->n; k++) {
-        const st_tensor *t = &w->t[order[k]];
-        char num[64];
-        sb_str(&b, ",");
-        sb_json(&b, t->name);
-        sb_str(&b, ":{\"dtype\":\"");
-        sb_str(&b, dtype_name(t->dtype));
-        sb_str(&b, "\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-            sb_str(&b, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + t->nbytes);
-        sb_str(&b, num);
-        off += t->nbytes;
-    }
-    sb_str(&b, "}");
-    while (!b.oom && (8 + b.n) % 64 != 0) sb_put(&b, " ", 1);
-    if (b.oom) {
-        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory for the header", path);
-        goto fail;
-    }
+    DT_TRY(build_header(w, order, &b, path, err));
     snprintf(tmp, tlen, "%s.tmp.%d", path, (int)getpid());
     fp = fopen(tmp, "wb");
     if (!fp) {

@@ -36,6 +36,8 @@ int dt_st_metaf(dt_st_writer *w, duet_err *err, const char *key, const char *fmt
     __attribute__((format(printf, 4, 5)));
 /* Writes the file atomically: path.tmp, fsync, rename. */
 int dt_st_write(dt_st_writer *w, const char *path, duet_err *err);
+/* The bytes the file would take (header, padding and tensors), without writing it. */
+int dt_st_size(dt_st_writer *w, size_t *bytes, duet_err *err);
 
 /* --- reading ------------------------------------------------------------------------------------ */
 

@@ -63,7 +63,7 @@ typedef struct dt_model_ops {
     const char *tune;
     /* Optional: 0 when the tuned parameter does not apply to this fit (naive Bayes' alpha for
      * Gaussian features), so no time is spent choosing it. NULL: it always applies. */
-    int (*tunes)(const dt_fit_args *a);
+    int (*tunes)(const duet_model *m, const dt_fit_args *a);
     const double *tune_grid;
     int tune_n;
 
@@ -100,6 +100,13 @@ struct duet_model {
  * and weights written into y (n) and sw (n; skipped when a->sw is NULL). */
 int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, int32_t *y,
                 double *sw, duet_err *err);
+
+/* The sorted distinct labels of d become m->classes (m->K); y (N) receives each row's class
+ * (api.c). Fewer than two classes, or more than 100000, are an error naming the data. */
+int dt_collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *err);
+/* Stratified fold of every row (fold, N): the rows of each class shuffled (seed) and dealt
+ * round-robin over `folds`; tmp (N) is scratch (api.c). */
+void dt_stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t seed, int64_t *tmp, int *fold);
 
 /* A new empty model of that kind; dt_model_free frees it and its state. */
 int dt_model_new(duet_ctx *ctx, const dt_model_ops *ops, duet_model **out, duet_err *err);

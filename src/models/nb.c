@@ -4,11 +4,19 @@
  *   Bernoulli    log p(x|k) = sum_j [x_j>0] log p_kj + [x_j=0] log(1 - p_kj),
  *                p_kj = (N_kj + a) / (N_k + 2a)
  *   Gaussian     log p(x|k) = sum_j log N(x_j; mu_kj, var_kj + eps), eps = 1e-9 max_j var(x_j)
+ *   mixed        (tables) one term per column of the table: a numeric column's value is
+ *                Gaussian (mean and variance over the class's rows where it is present, the
+ *                variance shrunk towards the column's with the weight of a rows:
+ *                (SS_kj + a var_j) / (n_kj + a)), a categorical column's
+ *                category c has p_kc = (N_kc + a) / (N_k + a Q) over its Q categories; a column
+ *                with missing cells has "missing" as one more category (numeric: p(missing|k)
+ *                and, when present, (1 - p(missing|k)) N(.)); an unseen category adds nothing
  * where counts are weighted by the sample weights and log p(k) comes from weighted class
  * counts. The smoothing a is `alpha` (1 when 0 reaches fit; api.c tunes it by cross-validation
  * first when the user gave none); the Gaussian model ignores it.
  * AUTO picks multinomial for CSR input whose values are all >= 0 (text counts, LIBSVM
- * counts), Gaussian otherwise.
+ * counts), mixed for tables (the column layout comes from the feature pipeline), Gaussian
+ * otherwise.
  * score() is log p(x) = logsumexp_k(log p(k) + log p(x|k)). For the multinomial model this is
  * the likelihood of the sequence of tokens, without the multinomial coefficient of the bag of
  * counts: comparable across documents of equal length, not across lengths.
@@ -22,8 +30,15 @@
 #define MAX_SAMPLE_LEN 1000000 /* longest sampled multinomial document */
 #define NB_LOG_TABLE 64          /* whole counts below this take their log from a table */
 
+/* mixed: one column of the table and its features */
+typedef struct nb_col {
+    int categorical;
+    int64_t first, n; /* its first feature, and how many (one-hot categories; 1 when numeric) */
+    int64_t miss;     /* its missing-value indicator's feature, -1: none */
+} nb_col;
+
 typedef struct nb_state {
-    int kind;         /* DUET_NB_MULTINOMIAL, _BERNOULLI or _GAUSSIAN */
+    int kind;         /* DUET_NB_MULTINOMIAL, _BERNOULLI, _GAUSSIAN or _MIXED */
     int K;
     int64_t D;
     double alpha;
@@ -33,6 +48,11 @@ typedef struct nb_state {
     double *doc_len;  /* (K) mean sum of counts (multinomial) or of present features (Bernoulli) */
     double *c;        /* (K) derived: Bernoulli sum_j b_kj; Gaussian -0.5 sum_j log(2 pi var) */
     double *q;        /* (K) derived: Gaussian sum_j mean^2 / var (for sparse rows) */
+    /* mixed: a holds a numeric feature's mean and b its variance; a holds the log probability of
+     * a category or of "missing", and b, for a numeric column's indicator, log(1 - p(missing)) */
+    int64_t C;        /* columns */
+    nb_col *cols;     /* (C) */
+    unsigned char *numeric; /* (D) 1 for a numeric column's value feature */
 } nb_state;
 
 static const char *kind_name(int kind) {
@@ -40,6 +60,7 @@ static const char *kind_name(int kind) {
     case DUET_NB_MULTINOMIAL: return "multinomial";
     case DUET_NB_BERNOULLI: return "bernoulli";
     case DUET_NB_GAUSSIAN: return "gaussian";
+    case DUET_NB_MIXED: return "mixed";
     default: return "?";
     }
 }
@@ -47,7 +68,9 @@ static const char *kind_name(int kind) {
 static void nb_free(duet_ctx *ctx, void *state) {
     nb_state *s = state;
     if (!s) return;
-    dt_free(ctx, s->prior); /* one block holds every array */
+    dt_free(ctx, s->prior); /* one block holds every array but the table layout */
+    dt_free(ctx, s->cols);
+    dt_free(ctx, s->numeric);
     dt_free(ctx, s);
 }
 
@@ -82,10 +105,29 @@ static int nb_new(duet_ctx *ctx, int kind, int K, int64_t D, nb_state **out, due
     return DUET_OK;
 }
 
+/* mixed: the table's columns from the feature pipeline (checked against D). */
+static int table_layout(duet_ctx *ctx, nb_state *s, const dt_pipe *pipe, duet_err *err) {
+    int64_t C = dt_pipe_table_cols(pipe);
+    if (C < 1) return dt_err(err, DUET_EINVAL, "naive Bayes: the mixed kind models tables (this data is not one)");
+    s->cols = dt_alloc_e(ctx, (size_t)C, sizeof(nb_col), "naive Bayes", err);
+    s->numeric = dt_alloc_e(ctx, (size_t)s->D, 1, "naive Bayes", err);
+    if (!s->cols || !s->numeric) return DUET_ENOMEM;
+    s->C = C;
+    for (int64_t c = 0; c < C; c++) {
+        nb_col *q = &s->cols[c];
+        if (!dt_pipe_table_col(pipe, c, &q->categorical, &q->first, &q->n, &q->miss) || q->first < 0 || q->n < 1 ||
+            q->first + q->n > s->D || q->miss >= s->D)
+            return dt_err(err, DUET_EFORMAT, "naive Bayes: column %lld does not fit the %lld features", (long long)c,
+                          (long long)s->D);
+        if (!q->categorical) s->numeric[q->first] = 1;
+    }
+    return DUET_OK;
+}
+
 /* Fills the derived arrays (c, q, and b for Bernoulli) from the stored parameters. */
 static void derive(nb_state *s) {
     size_t D = (size_t)s->D;
-    if (s->kind == DUET_NB_MULTINOMIAL) return; /* nothing derived: c and q stay 0 */
+    if (s->kind == DUET_NB_MULTINOMIAL || s->kind == DUET_NB_MIXED) return; /* nothing derived: c and q stay 0 */
     for (int k = 0; k < s->K; k++) {
         const double *a = s->a + (size_t)k * D;
         double *b = s->b + (size_t)k * D;
@@ -106,9 +148,40 @@ static void derive(nb_state *s) {
     }
 }
 
+/* mixed: log p(x | k) of one dense row r (D), or its part over column c alone (c >= 0). */
+static double mixed_row(const nb_state *s, int k, const float *r, int64_t only) {
+    const double *a = s->a + (size_t)k * (size_t)s->D, *b = s->b + (size_t)k * (size_t)s->D;
+    double t = 0;
+    for (int64_t c = only < 0 ? 0 : only; c < (only < 0 ? s->C : only + 1); c++) {
+        const nb_col *q = &s->cols[c];
+        int missing = q->miss >= 0 && r[q->miss] > 0.5f;
+        if (!q->categorical) {
+            if (missing) {
+                t += a[q->miss];
+            } else {
+                double d = (double)r[q->first] - a[q->first], v = b[q->first];
+                t += -0.5 * (LOG_2PI + log(v)) - 0.5 * d * d / v + (q->miss >= 0 ? b[q->miss] : 0.0);
+            }
+        } else if (missing) {
+            t += a[q->miss];
+        } else {
+            for (int64_t i = 0; i < q->n; i++)
+                if (r[q->first + i] > 0.5f) { /* a category the training data had (else: no evidence) */
+                    t += a[q->first + i];
+                    break;
+                }
+        }
+    }
+    return t;
+}
+
 /* log p(k) + log p(x_i | k) for every class into out (K). */
 static void jll_row(const nb_state *s, const dt_mat *X, int64_t i, double *out) {
     size_t D = (size_t)s->D;
+    if (s->kind == DUET_NB_MIXED) { /* tables are dense */
+        for (int k = 0; k < s->K; k++) out[k] = s->prior[k] + mixed_row(s, k, X->x + (size_t)i * D, -1);
+        return;
+    }
     for (int k = 0; k < s->K; k++) {
         const double *a = s->a + (size_t)k * D, *b = s->b ? s->b + (size_t)k * D : NULL;
         double t = 0;
@@ -168,6 +241,7 @@ static int check_x(const nb_state *s, const dt_mat *X, duet_err *err) {
     if (X->D != s->D)
         return dt_err(err, DUET_EINVAL, "naive Bayes: input has %lld features, the model %lld", (long long)X->D,
                       (long long)s->D);
+    if (s->kind == DUET_NB_MIXED && !X->x) return dt_err(err, DUET_EINVAL, "naive Bayes: the mixed kind reads table rows");
     return DUET_OK;
 }
 
@@ -338,32 +412,112 @@ static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32
     return DUET_OK;
 }
 
+/* mixed: per class, the weighted mean and variance of each numeric column over the rows where
+ * it is present, the smoothed frequencies of each categorical column's categories, and of
+ * "missing" (see the top of the file). W (K) receives the class weights. */
+static int fit_mixed(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t *y, const double *sw, double alpha,
+                     double *W, duet_err *err) {
+    size_t D = (size_t)s->D, K = (size_t)s->K;
+    int64_t N = X->N;
+    double *pw = dt_calloc(ctx, K * D, sizeof(double)); /* weight of the rows where a numeric value is present */
+    double *gm = dt_calloc(ctx, 2 * D, sizeof(double)), *gv = gm ? gm + D : NULL, *gn = dt_calloc(ctx, D, sizeof(double));
+    if (!pw || !gm || !gn) {
+        dt_free(ctx, pw);
+        dt_free(ctx, gm);
+        dt_free(ctx, gn);
+        return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
+    }
+    memset(s->a, 0, K * D * sizeof(double));
+    memset(s->b, 0, K * D * sizeof(double));
+    for (int pass = 0; pass < 2; pass++) /* sums, then squared deviations from the means */
+        for (int64_t i = 0; i < N; i++) {
+            double w = sw ? sw[i] : 1.0;
+            size_t k = (size_t)y[i];
+            const float *r = X->x + (size_t)i * D;
+            double *a = s->a + k * D, *b = s->b + k * D, *p = pw + k * D;
+            if (pass == 0) W[k] += w;
+            for (int64_t c = 0; c < s->C; c++) {
+                const nb_col *q = &s->cols[c];
+                int missing = q->miss >= 0 && r[q->miss] > 0.5f;
+                size_t j = (size_t)q->first;
+                if (pass == 1) {
+                    if (!q->categorical && !missing) {
+                        double d = r[j] - a[j], e = r[j] - gm[j];
+                        b[j] += w * d * d;
+                        gv[j] += e * e;
+                    }
+                    continue;
+                }
+                if (missing) a[q->miss] += w;
+                else if (!q->categorical) a[j] += w * r[j], p[j] += w, gm[j] += r[j], gn[j] += 1;
+                else
+                    for (int64_t t = 0; t < q->n; t++)
+                        if (r[j + (size_t)t] > 0.5f) a[j + (size_t)t] += w;
+            }
+            if (pass == 0 && i == N - 1) /* the sums become means before the second pass */
+                for (size_t kk = 0; kk < K; kk++)
+                    for (int64_t c = 0; c < s->C; c++) {
+                        const nb_col *q = &s->cols[c];
+                        size_t o = kk * D + (size_t)q->first;
+                        if (!q->categorical) s->a[o] = pw[o] > 0 ? s->a[o] / pw[o] : 0.0;
+                        if (!q->categorical && kk == 0) gm[q->first] = gn[q->first] > 0 ? gm[q->first] / gn[q->first] : 0;
+                    }
+        }
+    /* a class's variance is shrunk towards the column's overall one with the weight of alpha
+     * rows (alpha pseudo-rows, as for the categories), so that a class seen a few times, or
+     * always with the same value, does not get a spike: (SS + alpha v) / (n + alpha) */
+    for (size_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < s->C; c++) {
+            const nb_col *q = &s->cols[c];
+            double *a = s->a + k * D, *b = s->b + k * D;
+            size_t j = (size_t)q->first;
+            if (!q->categorical) {
+                double present = pw[k * D + j], v = gn[j] > 1 ? gv[j] / gn[j] : 1.0;
+                if (!(v > 1e-12)) v = 1e-12;
+                b[j] = (b[j] + alpha * v) / (present + alpha);
+                if (q->miss >= 0) {
+                    double pm = (a[q->miss] + alpha) / (W[k] + 2 * alpha);
+                    a[q->miss] = log(pm), b[q->miss] = log1p(-pm);
+                }
+            } else {
+                double den = log(W[k] + alpha * (double)(q->n + (q->miss >= 0)));
+                for (int64_t t = 0; t < q->n; t++) a[j + (size_t)t] = log(a[j + (size_t)t] + alpha) - den;
+                if (q->miss >= 0) a[q->miss] = log(a[q->miss] + alpha) - den;
+            }
+        }
+    dt_free(ctx, pw);
+    dt_free(ctx, gm);
+    dt_free(ctx, gn);
+    return DUET_OK;
+}
+
 /* The kind asked for, or for AUTO: multinomial for non-negative sparse features (counts,
- * TF-IDF), Gaussian otherwise. */
-static int kind_for(const duet_train_params *p, const dt_mat *X) {
+ * TF-IDF), mixed for tables, Gaussian otherwise. */
+static int kind_for(const duet_train_params *p, const dt_mat *X, const dt_pipe *pipe) {
     if (p->nb_kind != DUET_NB_AUTO) return p->nb_kind;
+    if (dt_pipe_table_cols(pipe) > 0 && X->x) return DUET_NB_MIXED;
     if (X->x) return DUET_NB_GAUSSIAN;
     for (int64_t t = 0; t < X->rowptr[X->N]; t++)
         if (!(X->val[t] >= 0)) return DUET_NB_GAUSSIAN;
     return DUET_NB_MULTINOMIAL;
 }
 
-static int nb_tunes(const dt_fit_args *a) { return kind_for(a->p, a->X) != DUET_NB_GAUSSIAN; }
+static int nb_tunes(const duet_model *m, const dt_fit_args *a) { return kind_for(a->p, a->X, m->pipe) != DUET_NB_GAUSSIAN; }
 
 static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
     const dt_mat *X = a->X;
     int K = a->K;
     int64_t D = X->D;
-    if (p->nb_kind < DUET_NB_AUTO || p->nb_kind > DUET_NB_GAUSSIAN)
-        return dt_err(err, DUET_EINVAL, "naive Bayes: unknown kind %d (auto, multinomial, bernoulli, gaussian)",
+    if (p->nb_kind < DUET_NB_AUTO || p->nb_kind > DUET_NB_MIXED)
+        return dt_err(err, DUET_EINVAL, "naive Bayes: unknown kind %d (auto, multinomial, bernoulli, gaussian, mixed)",
                       p->nb_kind);
     if (!(p->alpha >= 0) || isinf(p->alpha))
         return dt_err(err, DUET_EINVAL, "naive Bayes: alpha must be >= 0 (got %g)", p->alpha);
     if (K < 2 || X->N < 1 || D < 1)
         return dt_err(err, DUET_EINVAL, "naive Bayes: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", K,
                       (long long)X->N, (long long)D);
-    int kind = kind_for(p, X);
+    int kind = kind_for(p, X, m->pipe);
     size_t nval = X->x ? (size_t)X->N * (size_t)D : (size_t)X->rowptr[X->N];
     const float *vals = X->x ? X->x : X->val;
     for (size_t t = 0; t < nval; t++)
@@ -379,6 +533,13 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (kind == DUET_NB_GAUSSIAN) {
         for (int64_t i = 0; i < X->N; i++) W[a->y[i]] += a->sw ? a->sw[i] : 1.0;
         DT_TRY(fit_gaussian(ctx, s, X, a->y, a->sw, W, err));
+    } else if (kind == DUET_NB_MIXED) {
+        if (!X->x) {
+            rc = dt_err(err, DUET_EINVAL, "naive Bayes: the mixed kind models tables (this data is not one)");
+            goto fail;
+        }
+        DT_TRY(table_layout(ctx, s, m->pipe, err));
+        DT_TRY(fit_mixed(ctx, s, X, a->y, a->sw, alpha, W, err));
     } else {
         DT_TRY(fit_counts(ctx, s, X, a->y, a->sw, alpha, W, err));
     }
@@ -457,6 +618,7 @@ static int nb_score(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double 
  * explain and feature weights compare between classes). */
 static double feature_term(const nb_state *s, int k, size_t j, double x) {
     size_t o = (size_t)k * (size_t)s->D + j;
+    if (s->kind == DUET_NB_MIXED && !s->numeric[j]) return x > 0.5 ? s->a[o] : 0; /* a category or "missing" */
     switch (s->kind) {
     case DUET_NB_MULTINOMIAL: return x * s->a[o];
     case DUET_NB_BERNOULLI: return x > 0 ? s->a[o] - s->b[o] : 0;
@@ -489,7 +651,7 @@ static int nb_explain(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int64
     if (X->x) {
         const float *r = X->x + (size_t)i * (size_t)s->D;
         for (int64_t j = 0; j < s->D; j++) {
-            if (r[j] == 0 && s->kind != DUET_NB_GAUSSIAN) continue;
+            if (r[j] == 0 && s->kind != DUET_NB_GAUSSIAN && !(s->kind == DUET_NB_MIXED && s->numeric[j])) continue;
             feat[cnt] = j;
             val[cnt++] = ratio(s, k, (size_t)j, r[j]);
         }
@@ -510,7 +672,7 @@ static int nb_feature_weights(duet_ctx *ctx, const duet_model *m, int k, double 
     if (k < 0 || k >= s->K) return dt_err(err, DUET_ERANGE, "naive Bayes: class %d out of range", k);
     size_t D = (size_t)s->D;
     for (size_t j = 0; j < D; j++) {
-        if (s->kind == DUET_NB_GAUSSIAN) { /* standardised difference of means */
+        if (s->kind == DUET_NB_GAUSSIAN || (s->kind == DUET_NB_MIXED && s->numeric[j])) { /* standardised difference of means */
             double mo = 0, v = 0;
             for (int c = 0; c < s->K; c++) {
                 if (c != k) mo += s->a[(size_t)c * D + j];
@@ -584,6 +746,26 @@ static int nb_sample(duet_ctx *ctx, const duet_model *m, int *kp, dt_rng *rng, c
         dt_free(ctx, cdf);
     } else if (s->kind == DUET_NB_BERNOULLI) {
         for (size_t j = 0; j < D; j++) x[j] = dt_rng_uniform(rng) < exp(a[j]) ? 1.0f : 0.0f;
+    } else if (s->kind == DUET_NB_MIXED) { /* per column: missing or not, then the value or category */
+        for (int64_t c = 0; c < s->C; c++) {
+            const nb_col *q = &s->cols[c];
+            size_t j = (size_t)q->first;
+            if (!q->categorical) {
+                if (q->miss >= 0 && dt_rng_uniform(rng) < exp(a[q->miss])) x[q->miss] = 1.0f;
+                else x[j] = (float)(a[j] + sqrt(b[j]) * dt_rng_normal(rng));
+                continue;
+            }
+            double u = dt_rng_uniform(rng), acc = 0;
+            int64_t pick = q->miss >= 0 ? q->miss : (int64_t)j + q->n - 1; /* what the rounding leaves */
+            for (int64_t t = 0; t < q->n; t++) {
+                acc += exp(a[j + (size_t)t]);
+                if (u < acc) {
+                    pick = (int64_t)j + t;
+                    break;
+                }
+            }
+            x[pick] = 1.0f;
+        }
     } else {
         for (size_t j = 0; j < D; j++) x[j] = (float)(a[j] + sqrt(b[j]) * dt_rng_normal(rng));
     }
@@ -604,6 +786,9 @@ static int nb_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
     if (s->kind == DUET_NB_GAUSSIAN) {
         DT_TRY(dt_st_add(w, "model.theta", DT_F64, 2, shape, s->a, err));
         DT_TRY(dt_st_add(w, "model.var", DT_F64, 2, shape, s->b, err));
+    } else if (s->kind == DUET_NB_MIXED) {
+        DT_TRY(dt_st_add(w, "model.mixed_a", DT_F64, 2, shape, s->a, err));
+        DT_TRY(dt_st_add(w, "model.mixed_b", DT_F64, 2, shape, s->b, err));
     } else {
         DT_TRY(dt_st_add(w, "model.feature_log_prob", DT_F64, 2, shape, s->a, err));
     }
@@ -640,10 +825,10 @@ static int get_f64(const dt_st_file *f, const char *name, int ndim, const int64_
 static int nb_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *err) {
     const char *kn = dt_st_meta_get(f, "model.kind");
     int kind = 0;
-    for (int k = DUET_NB_MULTINOMIAL; k <= DUET_NB_GAUSSIAN; k++)
+    for (int k = DUET_NB_MULTINOMIAL; k <= DUET_NB_MIXED; k++)
         if (kn && strcmp(kn, kind_name(k)) == 0) kind = k;
     if (!kind)
-        return dt_err(err, DUET_EFORMAT, "%s: metadata 'model.kind' is '%s', not multinomial, bernoulli or gaussian",
+        return dt_err(err, DUET_EFORMAT, "%s: metadata 'model.kind' is '%s', not multinomial, bernoulli, gaussian or mixed",
                       dt_st_name(f), kn ? kn : "(missing)");
     nb_state *s = NULL;
     int rc = nb_new(ctx, kind, m->K, m->D, &s, err);
@@ -657,6 +842,18 @@ static int nb_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *
     if (kind == DUET_NB_GAUSSIAN) {
         DT_TRY(get_f64(f, "model.theta", 2, shape, s->a, kd, 0, err));
         DT_TRY(get_f64(f, "model.var", 2, shape, s->b, kd, 4, err));
+    } else if (kind == DUET_NB_MIXED) {
+        DT_TRY(table_layout(ctx, s, m->pipe, err));
+        DT_TRY(get_f64(f, "model.mixed_a", 2, shape, s->a, kd, 0, err));
+        DT_TRY(get_f64(f, "model.mixed_b", 2, shape, s->b, kd, 0, err));
+        for (size_t t = 0; t < kd; t++) { /* variances > 0; log probabilities <= 0 */
+            size_t j = t % (size_t)m->D;
+            if (s->numeric[j] ? !(s->b[t] > 0) : !(s->a[t] <= 0)) {
+                rc = dt_err(err, DUET_EFORMAT, "%s: tensor 'model.mixed_%c' element %zu is out of range", dt_st_name(f),
+                            s->numeric[j] ? 'b' : 'a', t);
+                goto fail;
+            }
+        }
     } else {
         DT_TRY(get_f64(f, "model.feature_log_prob", 2, shape, s->a, kd, kind == DUET_NB_BERNOULLI ? 3 : 2, err));
     }
@@ -681,7 +878,7 @@ const dt_model_ops dt_nb_ops = {
     .name = "nb",
     .learns = "p(x|y)p(y)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN | DUET_CAN_SAMPLE | DUET_CAN_SCORE,
-    .about = "naive Bayes: multinomial for text and counts, Bernoulli, Gaussian for numbers",
+    .about = "naive Bayes: multinomial for text and counts, mixed (Gaussian and categorical) for tables, Bernoulli, Gaussian",
     .fit = nb_fit,
     .predict_proba = nb_predict_proba,
     .explain = nb_explain,

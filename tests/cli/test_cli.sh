@@ -26,7 +26,7 @@ awk 'NR % 5 != 0 && NR <= 2500' $sms > "$t/train.tsv"
 awk 'NR % 5 == 0 && NR <= 2500' $sms > "$t/test.tsv"
 
 # help everywhere
-for c in train predict eval info generate score import; do
+for c in train predict eval info generate score import compare; do
     expect_ok "$c --help" $duet $c --help; contains "$c --help" "usage: duet $c"
 done
 expect_ok "duet --help" $duet --help; contains "duet --help" "commands:"
@@ -45,6 +45,20 @@ for m in logreg svm nb; do
     expect_ok "info $m" $duet info "$t/$m.duet"
     contains "info $m" "learns"
 done
+# compare: both families on the same split, text, JSON and a report folder
+expect_ok "compare" $duet compare "$t/train.tsv" --models logreg,nb --C 10 --alpha 1 --curve-points 3 --curve-repeats 2 \
+    --report "$t/rep" --quiet
+contains "compare table" "^nb .*generative"
+contains "compare curves" "learning curves"
+contains "compare recommendation" "most accurate"
+[ -s "$t/rep/index.html" ] && [ -s "$t/rep/learning_curves.png" ] && [ -s "$t/rep/cost_accuracy.png" ] && ok || bad "compare: report files missing"
+grep -q 'src="learning_curves.png"' "$t/rep/index.html" && ok || bad "compare: the page does not show the curves"
+expect_ok "compare json" $duet compare "$t/train.tsv" --models logreg,nb --C 10 --alpha 1 --curves none --format json --quiet
+contains "compare json models" '"models":{"logreg":{'
+contains "compare json nb" '"nb":{"family":"generative"'
+expect_err "compare unknown model" "unknown model 'forest'" $duet compare "$t/train.tsv" --models forest
+expect_err "compare bad share" "--test-share" $duet compare "$t/train.tsv" --test-share 0.9
+expect_err "compare report on a file" "not a folder" $duet compare "$t/train.tsv" --models nb --curves none --report "$t/train.tsv"
 echo "Congratulations! You have WON a FREE prize, call 09061701461 now to claim" > "$t/one.txt"
 expect_ok "predict stdin" sh -c "$duet predict '$t/logreg.duet' - --proba < '$t/one.txt'"
 contains "predict spam" "^spam"

@@ -1,0 +1,52 @@
+/* cli.h — what the command line's files share: option specs and parsed arguments, messages
+ * (die, fail), option readers, data loading and training flags (duet.c), and the commands that
+ * live in their own file.
+ * Programs see the library only through include/duet.h.
+ */
+#ifndef DUET_CLI_H
+#define DUET_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "duet.h"
+
+typedef struct opt_spec {
+    const char *name;  /* "--model" or "-o" */
+    const char *arg;   /* NULL for a switch, else the placeholder shown in help */
+    const char *help;
+} opt_spec;
+
+#define MAX_ARGS 64
+typedef struct args {
+    const char *pos[8]; /* positional arguments */
+    int npos;
+    const char *key[MAX_ARGS], *val[MAX_ARGS];
+    int n;
+} args;
+
+/* "duet: error: ..." on stderr; returns 1 (the exit status). */
+int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int fail(const duet_err *e);
+/* The value of option name (or "" for a switch), NULL when absent; the last one wins. */
+const char *get(const args *a, const char *name);
+/* Parsed values with range checks: 0, or 1 after a message. Absent options leave *out. */
+int opt_int(const args *a, const char *flag, long long lo, long long hi, int *out);
+int opt_i64(const args *a, const char *flag, long long lo, long long hi, int64_t *out);
+int opt_double(const args *a, const char *flag, double lo, double hi, double *out);
+/* *out = the index of s in names (NULL-terminated), or a message listing them. */
+int pick(const char *flag, const char *s, const char *const *names, int *out);
+/* Reads data with the data-reading options of a. */
+int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabelled, duet_data **d);
+/* The training options of a (train_opts) as parameters. */
+int train_params(const args *a, duet_train_params *p);
+void json_str(FILE *f, const char *s);
+void json_num(FILE *f, double v);
+
+extern const opt_spec train_opts[], data_opts_list[];
+
+/* compare.c */
+extern const opt_spec compare_opts[];
+int cmd_compare(duet_ctx *ctx, const args *a);
+
+#endif /* DUET_CLI_H */

@@ -1,0 +1,339 @@
+/* plot.c — charts as PNG files for reports (see plot.h): an RGB canvas with lines, boxes and a
+ * 5x7 pixel font of printable ASCII (drawn for duet), and on it line charts with error bars
+ * and labelled scatter charts, with axes, ticks (linear or logarithmic) and a legend.
+ * Not here: what is plotted (report.c), the PNG encoding (png.c).
+ */
+#include "plot.h"
+
+#include <math.h>
+
+#include "png.h"
+
+/* --- canvas ----------------------------------------------------------------------------------- */
+
+typedef struct canvas {
+    int W, H;
+    float *px; /* (3, H, W) in [0, 1] */
+} canvas;
+
+static void put(canvas *c, int x, int y, uint32_t rgb) {
+    if (x < 0 || y < 0 || x >= c->W || y >= c->H) return;
+    size_t hw = (size_t)c->W * (size_t)c->H, i = (size_t)y * (size_t)c->W + (size_t)x;
+    c->px[i] = (float)((rgb >> 16) & 255) / 255.0f;
+    c->px[hw + i] = (float)((rgb >> 8) & 255) / 255.0f;
+    c->px[2 * hw + i] = (float)(rgb & 255) / 255.0f;
+}
+
+static void box(canvas *c, int x, int y, int w, int h, uint32_t rgb) {
+    for (int j = y; j < y + h; j++)
+        for (int i = x; i < x + w; i++) put(c, i, j, rgb);
+}
+
+/* A line of width `wd` (a square brush along Bresenham's path). */
+static void line(canvas *c, int x0, int y0, int x1, int y1, uint32_t rgb, int wd) {
+    int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, e = dx + dy;
+    for (int guard = 0; guard < 100000; guard++) {
+        box(c, x0 - wd / 2, y0 - wd / 2, wd, wd, rgb);
+        if (x0 == x1 && y0 == y1) break;
+        int e2 = 2 * e;
+        if (e2 >= dy) e += dy, x0 += sx;
+        if (e2 <= dx) e += dx, y0 += sy;
+    }
+}
+
+/* --- text: 5x7 glyphs of the characters 32..126 (9 rows: g j p q y descend below the baseline),
+ * one row per byte, bit 4 the leftmost ------------------------------------------------------- */
+
+static const unsigned char font[95][9] = {
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ' ' */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04, 0x00, 0x00}, /* '!' */
+    {0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* '"' */
+    {0x0a, 0x0a, 0x1f, 0x0a, 0x1f, 0x0a, 0x0a, 0x00, 0x00}, /* '#' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '$' */
+    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03, 0x00, 0x00}, /* '%' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '&' */
+    {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* "'" */
+    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02, 0x00, 0x00}, /* '(' */
+    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08, 0x00, 0x00}, /* ')' */
+    {0x00, 0x04, 0x15, 0x0e, 0x15, 0x04, 0x00, 0x00, 0x00}, /* '*' */
+    {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00, 0x00, 0x00}, /* '+' */
+    {0x00, 0x00, 0x00, 0x00, 0x0c, 0x04, 0x08, 0x00, 0x00}, /* ',' */
+    {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00}, /* '-' */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c, 0x00, 0x00}, /* '.' */
+    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00, 0x00, 0x00}, /* '/' */
+    {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e, 0x00, 0x00}, /* '0' */
+    {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* '1' */
+    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00}, /* '2' */
+    {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e, 0x00, 0x00}, /* '3' */
+    {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02, 0x00, 0x00}, /* '4' */
+    {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e, 0x00, 0x00}, /* '5' */
+    {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* '6' */
+    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08, 0x00, 0x00}, /* '7' */
+    {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* '8' */
+    {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c, 0x00, 0x00}, /* '9' */
+    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00, 0x00, 0x00}, /* ':' */
+    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x04, 0x08, 0x00, 0x00}, /* ';' */
+    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02, 0x00, 0x00}, /* '<' */
+    {0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00}, /* '=' */
+    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08, 0x00, 0x00}, /* '>' */
+    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04, 0x00, 0x00}, /* '?' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '@' */
+    {0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00}, /* 'A' */
+    {0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e, 0x00, 0x00}, /* 'B' */
+    {0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00}, /* 'C' */
+    {0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c, 0x00, 0x00}, /* 'D' */
+    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f, 0x00, 0x00}, /* 'E' */
+    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00}, /* 'F' */
+    {0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f, 0x00, 0x00}, /* 'G' */
+    {0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00}, /* 'H' */
+    {0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* 'I' */
+    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c, 0x00, 0x00}, /* 'J' */
+    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11, 0x00, 0x00}, /* 'K' */
+    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f, 0x00, 0x00}, /* 'L' */
+    {0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11, 0x00, 0x00}, /* 'M' */
+    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x00, 0x00}, /* 'N' */
+    {0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* 'O' */
+    {0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00}, /* 'P' */
+    {0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d, 0x00, 0x00}, /* 'Q' */
+    {0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11, 0x00, 0x00}, /* 'R' */
+    {0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e, 0x00, 0x00}, /* 'S' */
+    {0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* 'T' */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* 'U' */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00}, /* 'V' */
+    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a, 0x00, 0x00}, /* 'W' */
+    {0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11, 0x00, 0x00}, /* 'X' */
+    {0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* 'Y' */
+    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f, 0x00, 0x00}, /* 'Z' */
+    {0x0e, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0e, 0x00, 0x00}, /* '[' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '\\' */
+    {0x0e, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0e, 0x00, 0x00}, /* ']' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '^' */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0x00, 0x00}, /* '_' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '`' */
+    {0x00, 0x00, 0x0e, 0x01, 0x0f, 0x11, 0x0f, 0x00, 0x00}, /* 'a' */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1e, 0x00, 0x00}, /* 'b' */
+    {0x00, 0x00, 0x0e, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00}, /* 'c' */
+    {0x01, 0x01, 0x0d, 0x13, 0x11, 0x11, 0x0f, 0x00, 0x00}, /* 'd' */
+    {0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e, 0x00, 0x00}, /* 'e' */
+    {0x06, 0x09, 0x08, 0x1c, 0x08, 0x08, 0x08, 0x00, 0x00}, /* 'f' */
+    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x0f, 0x01, 0x01, 0x0e}, /* 'g' */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00}, /* 'h' */
+    {0x04, 0x00, 0x0c, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* 'i' */
+    {0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c}, /* 'j' */
+    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12, 0x00, 0x00}, /* 'k' */
+    {0x0c, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* 'l' */
+    {0x00, 0x00, 0x1a, 0x15, 0x15, 0x11, 0x11, 0x00, 0x00}, /* 'm' */
+    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00}, /* 'n' */
+    {0x00, 0x00, 0x0e, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* 'o' */
+    {0x00, 0x00, 0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10}, /* 'p' */
+    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x0f, 0x01, 0x01, 0x01}, /* 'q' */
+    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10, 0x00, 0x00}, /* 'r' */
+    {0x00, 0x00, 0x0e, 0x10, 0x0e, 0x01, 0x1e, 0x00, 0x00}, /* 's' */
+    {0x08, 0x08, 0x1c, 0x08, 0x08, 0x09, 0x06, 0x00, 0x00}, /* 't' */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0d, 0x00, 0x00}, /* 'u' */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00}, /* 'v' */
+    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0a, 0x00, 0x00}, /* 'w' */
+    {0x00, 0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x00, 0x00}, /* 'x' */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x11, 0x0e}, /* 'y' */
+    {0x00, 0x00, 0x1f, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00}, /* 'z' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '{' */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* '|' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '}' */
+    {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f, 0x00, 0x00}, /* '~' */
+};
+
+/* Draws s with its top-left corner at (x, y), each font pixel a scale x scale square; a
+ * character outside 32..126 shows as '?'. Returns the width drawn. */
+static int text(canvas *c, int x, int y, const char *s, uint32_t rgb, int scale) {
+    int x0 = x;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        const unsigned char *g = font[(ch >= 32 && ch < 127 ? ch : '?') - 32];
+        for (int r = 0; r < 9; r++)
+            for (int b = 0; b < 5; b++)
+                if (g[r] & (0x10 >> b)) box(c, x + b * scale, y + r * scale, scale, scale, rgb);
+        x += 6 * scale;
+    }
+    return x - x0;
+}
+
+static int text_width(const char *s, int scale) { return (int)strlen(s) * 6 * scale; }
+
+/* --- axes ------------------------------------------------------------------------------------- */
+
+typedef struct axis {
+    double lo, hi;
+    int logscale;
+    int p0, p1; /* pixel positions of lo and hi */
+} axis;
+
+static double to_px(const axis *a, double v) {
+    double t = a->logscale ? (log(v) - log(a->lo)) / (log(a->hi) - log(a->lo)) : (v - a->lo) / (a->hi - a->lo);
+    return a->p0 + t * (a->p1 - a->p0);
+}
+
+/* A round step giving about n ticks over span. */
+static double nice_step(double span, int n) {
+    double raw = span / n, p = pow(10, floor(log10(raw))), f = raw / p;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
+}
+
+static void fmt_num(double v, char *buf, size_t len) {
+    double a = fabs(v);
+    if (a == 0) snprintf(buf, len, "0");
+    else if (a >= 10000 || a < 0.001) snprintf(buf, len, "%.0e", v);
+    else if (a >= 100) snprintf(buf, len, "%.0f", v);
+    else if (a >= 1) snprintf(buf, len, "%.3g", v);
+    else snprintf(buf, len, "%.3g", v);
+}
+
+#define INK 0x202020u
+#define GRID 0xe4e4e4u
+#define FRAME 0x808080u
+
+/* Frame, grid, ticks and labels of the plot area [x.p0, x.p1] x [y.p1, y.p0]. */
+static void draw_axes(canvas *c, const axis *x, const axis *y, const char *xlabel, const char *ylabel) {
+    char buf[32];
+    /* y: linear ticks */
+    double st = nice_step(y->hi - y->lo, 5);
+    for (double v = ceil(y->lo / st) * st; v <= y->hi + 1e-12; v += st) {
+        int py = (int)lround(to_px(y, v));
+        line(c, x->p0, py, x->p1, py, GRID, 1);
+        fmt_num(fabs(v) < 1e-12 ? 0 : v, buf, sizeof buf);
+        text(c, x->p0 - 6 - text_width(buf, 1), py - 3, buf, INK, 1);
+    }
+    /* x: powers of ten and 2, 5 times them when logarithmic, else round steps */
+    if (x->logscale) {
+        for (double d = pow(10, floor(log10(x->lo))); d <= x->hi; d *= 10)
+            for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
+                double v = d * m;
+                if (v < x->lo * 0.999 || v > x->hi * 1.001) continue;
+                int px = (int)lround(to_px(x, v));
+                line(c, px, y->p1, px, y->p0, GRID, 1);
+                fmt_num(v, buf, sizeof buf);
+                text(c, px - text_width(buf, 1) / 2, y->p0 + 6, buf, INK, 1);
+            }
+    } else {
+        double sx = nice_step(x->hi - x->lo, 6);
+        for (double v = ceil(x->lo / sx) * sx; v <= x->hi + 1e-12; v += sx) {
+            int px = (int)lround(to_px(x, v));
+            line(c, px, y->p1, px, y->p0, GRID, 1);
+            fmt_num(v, buf, sizeof buf);
+            text(c, px - text_width(buf, 1) / 2, y->p0 + 6, buf, INK, 1);
+        }
+    }
+    line(c, x->p0, y->p0, x->p1, y->p0, FRAME, 1);
+    line(c, x->p0, y->p1, x->p1, y->p1, FRAME, 1);
+    line(c, x->p0, y->p0, x->p0, y->p1, FRAME, 1);
+    line(c, x->p1, y->p0, x->p1, y->p1, FRAME, 1);
+    text(c, (x->p0 + x->p1 - text_width(xlabel, 1)) / 2, y->p0 + 22, xlabel, INK, 1);
+    text(c, 6, y->p1 - 16, ylabel, INK, 1);
+}
+
+/* The range of values v[0..n) (finite ones), widened a little; logscale keeps it positive. */
+static void range(const double *v, int n, int logscale, double *lo, double *hi) {
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(v[i]) || (logscale && v[i] <= 0)) continue;
+        if (v[i] < *lo) *lo = v[i];
+        if (v[i] > *hi) *hi = v[i];
+    }
+}
+
+static int new_canvas(duet_ctx *ctx, canvas *c, int W, int H, duet_err *err) {
+    c->W = W, c->H = H;
+    c->px = dt_alloc_e(ctx, (size_t)3 * (size_t)W, (size_t)H * sizeof(float), "plot", err);
+    if (!c->px) return DUET_ENOMEM;
+    for (size_t i = 0; i < (size_t)3 * (size_t)W * (size_t)H; i++) c->px[i] = 1.0f;
+    return DUET_OK;
+}
+
+static int finish(duet_ctx *ctx, canvas *c, const char *path, duet_err *err) {
+    int rc = dt_png_write_grid(ctx, path, c->px, 1, 3, c->H, c->W, 1, 0, err);
+    dt_free(ctx, c->px);
+    return rc;
+}
+
+uint32_t dt_plot_color(int i) {
+    static const uint32_t pal[] = {0x1f77b4u, 0xff7f0eu, 0x2ca02cu, 0xd62728u, 0x9467bdu, 0x8c564bu, 0xe377c2u, 0x17becfu};
+    return pal[(unsigned)i % (sizeof pal / sizeof *pal)];
+}
+
+/* --- charts ------------------------------------------------------------------------------------ */
+
+enum { PW = 760, PH = 460, ML = 64, MR = 190, MT = 44, MB = 56 };
+
+int dt_plot_lines(duet_ctx *ctx, const char *path, const char *title, const char *xlabel, const char *ylabel, int logx,
+                  const dt_series *s, int ns, duet_err *err) {
+    canvas c;
+    int rc = new_canvas(ctx, &c, PW, PH, err);
+    if (rc) return rc;
+    double xlo = INFINITY, xhi = -INFINITY, yhi = -INFINITY;
+    for (int k = 0; k < ns; k++) {
+        range(s[k].x, s[k].n, logx, &xlo, &xhi);
+        for (int i = 0; i < s[k].n; i++) {
+            double top = s[k].y[i] + (s[k].err && isfinite(s[k].err[i]) ? s[k].err[i] : 0);
+            if (isfinite(top) && top > yhi) yhi = top;
+        }
+    }
+    if (!isfinite(xlo) || !isfinite(xhi)) xlo = 1, xhi = 10;
+    if (xhi <= xlo) xhi = xlo * (logx ? 10 : 1) + (logx ? 0 : 1);
+    if (!isfinite(yhi) || yhi <= 0) yhi = 1;
+    axis ax = {logx ? xlo / 1.15 : xlo, logx ? xhi * 1.15 : xhi, logx, ML, PW - MR};
+    axis ay = {0, yhi * 1.08, 0, PH - MB, MT};
+    text(&c, ML, 12, title, INK, 2);
+    draw_axes(&c, &ax, &ay, xlabel, ylabel);
+    for (int k = 0; k < ns; k++) {
+        uint32_t col = dt_plot_color(k);
+        int lx = 0, ly = 0, have = 0;
+        for (int i = 0; i < s[k].n; i++) {
+            if (!isfinite(s[k].y[i]) || !isfinite(s[k].x[i]) || (logx && s[k].x[i] <= 0)) continue;
+            int px = (int)lround(to_px(&ax, s[k].x[i])), py = (int)lround(to_px(&ay, s[k].y[i]));
+            if (s[k].err && isfinite(s[k].err[i]) && s[k].err[i] > 0) {
+                int a = (int)lround(to_px(&ay, s[k].y[i] - s[k].err[i])), b = (int)lround(to_px(&ay, s[k].y[i] + s[k].err[i]));
+                line(&c, px, a, px, b, col, 1);
+                line(&c, px - 4, a, px + 4, a, col, 1);
+                line(&c, px - 4, b, px + 4, b, col, 1);
+            }
+            if (have) line(&c, lx, ly, px, py, col, 2);
+            box(&c, px - 3, py - 3, 7, 7, col);
+            lx = px, ly = py, have = 1;
+        }
+        /* legend */
+        int ly0 = MT + 8 + 18 * k;
+        box(&c, PW - MR + 16, ly0, 14, 9, col);
+        text(&c, PW - MR + 36, ly0 + 1, s[k].name, INK, 1);
+    }
+    return finish(ctx, &c, path, err);
+}
+
+int dt_plot_scatter(duet_ctx *ctx, const char *path, const char *title, const char *xlabel, const char *ylabel, int logx,
+                    const double *x, const double *y, const char *const *labels, const int *group,
+                    const char *const *group_names, int n, int ngroups, duet_err *err) {
+    canvas c;
+    int rc = new_canvas(ctx, &c, PW, PH, err);
+    if (rc) return rc;
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    range(x, n, logx, &xlo, &xhi);
+    range(y, n, 0, &ylo, &yhi);
+    if (!isfinite(xlo)) xlo = 1, xhi = 10;
+    if (!isfinite(ylo)) ylo = 0, yhi = 1;
+    if (xhi <= xlo * (logx ? 1.0001 : 1)) xlo = logx ? xlo / 2 : xlo - 1, xhi = logx ? xhi * 2 : xhi + 1;
+    double pad = (yhi - ylo) * 0.15 + 1e-3;
+    axis ax = {logx ? xlo / 2 : xlo - (xhi - xlo) * 0.1, logx ? xhi * 2 : xhi + (xhi - xlo) * 0.1, logx, ML, PW - MR};
+    axis ay = {ylo - pad, yhi + pad, 0, PH - MB, MT};
+    text(&c, ML, 12, title, INK, 2);
+    draw_axes(&c, &ax, &ay, xlabel, ylabel);
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(x[i]) || !isfinite(y[i]) || (logx && x[i] <= 0)) continue;
+        int px = (int)lround(to_px(&ax, x[i])), py = (int)lround(to_px(&ay, y[i]));
+        uint32_t col = dt_plot_color(group ? group[i] : 0);
+        box(&c, px - 4, py - 4, 9, 9, col);
+        if (labels && labels[i]) text(&c, px + 8, py - 3, labels[i], INK, 1);
+    }
+    for (int g = 0; g < ngroups; g++) {
+        int ly0 = MT + 8 + 18 * g;
+        box(&c, PW - MR + 16, ly0, 9, 9, dt_plot_color(g));
+        text(&c, PW - MR + 32, ly0 + 1, group_names[g], INK, 1);
+    }
+    return finish(ctx, &c, path, err);
+}
