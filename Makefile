@@ -69,7 +69,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo test check asan bench bench-gpt clean features
+.PHONY: all deps test-deps demo test check asan bench bench-gpt clean features
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
@@ -103,6 +103,9 @@ $(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/test_mat.h tests/test_images
 deps:
 	@sh tools/install-deps.sh
 
+test-deps:
+	@sh tools/install-deps.sh test
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh
@@ -111,7 +114,7 @@ check: all $(TEST_BIN)
 	@sh tests/run.sh $(BUILD) ./duet$(if $(SAN),-san)
 
 # the whole suite, then again under AddressSanitizer and UBSan (the last line sums the latter)
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check SAN=address,undefined
 

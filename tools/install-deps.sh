@@ -1,11 +1,16 @@
 #!/bin/sh
-# Installs the Debian packages duet needs that are missing (build, tests, peers for
-# comparison tests). Needs root and apt-get; without them it says what to install.
-need="gcc make pkg-config libcjson-dev libutf8proc-dev zlib1g-dev libopenblas-dev libpng-dev libpcre2-dev liblinear-tools"
+# Installs the Debian packages duet needs that are missing: to build (and run the demo), and
+# with the argument "test" also what the tests use: liblinear-tools (the optimum compared with
+# LIBLINEAR's) and chromium with Node.js (browser checks of the report page; playwright-core
+# comes from npm into tests/browser/node_modules). Needs root and apt-get; without them it
+# says what to install.
+need="gcc make pkg-config libcjson-dev libutf8proc-dev zlib1g-dev libopenblas-dev libpng-dev libpcre2-dev"
+[ "$1" = test ] && need="$need liblinear-tools chromium"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+[ "$1" = test ] && ! command -v node >/dev/null 2>&1 && missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 echo "duet: installing missing packages:$missing"
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
