@@ -36,6 +36,8 @@ int opt_i64(const args *a, const char *flag, long long lo, long long hi, int64_t
 int opt_double(const args *a, const char *flag, double lo, double hi, double *out);
 /* *out = the index of s in names (NULL-terminated), or a message listing them. */
 int pick(const char *flag, const char *s, const char *const *names, int *out);
+/* The data-reading options of a as load options: 0, or 1 after a message. */
+int load_opts(const args *a, duet_load_opts *o);
 /* Reads data with the data-reading options of a. */
 int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabelled, duet_data **d);
 /* The training options of a (train_opts) as parameters. */
@@ -48,5 +50,9 @@ extern const opt_spec train_opts[], data_opts_list[];
 /* compare.c */
 extern const opt_spec compare_opts[];
 int cmd_compare(duet_ctx *ctx, const args *a);
+/* synth.c */
+extern const opt_spec synthesize_opts[], impute_opts[];
+int cmd_synthesize(duet_ctx *ctx, const args *a);
+int cmd_impute(duet_ctx *ctx, const args *a);
 
 #endif /* DUET_CLI_H */

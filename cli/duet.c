@@ -1,7 +1,8 @@
 /* duet.c — the command line: parses flags, calls the library through include/duet.h only, and
  * turns a status into a one-line error and a non-zero exit. Dispatches on what a model can do
  * (duet_model_caps), never on its name.
- * Commands: train, predict, eval, info, generate, score, import (here), compare (compare.c);
+ * Commands: train, predict, eval, info, generate, score, import (here), compare (compare.c),
+ * synthesize and impute (synth.c);
  * `duet help COMMAND` or `--help`. Helpers shared with the other files are declared in cli.h.
  */
 #include <errno.h>
@@ -223,7 +224,7 @@ static int make_ctx(const args *a, duet_ctx **ctx) {
     return 0;
 }
 
-static int load_opts(const args *a, duet_load_opts *o) {
+int load_opts(const args *a, duet_load_opts *o) {
     *o = duet_load_opts_default();
     o->label = get(a, "--label");
     o->text = get(a, "--text");
@@ -1218,6 +1219,11 @@ static const command commands[] = {
     {"compare", "duet compare DATA [--models LIST] [--report DIR] [--format text|json] [train options]",
      "train discriminative and generative classifiers on the same data and compare accuracy, cost and learning curves",
      compare_opts, 1, 1, cmd_compare},
+    {"synthesize", "duet synthesize MODEL -o FILE [--count N] [--label NAME] [--seed S]",
+     "draw synthetic training data from a generative model, written as duet reads it back", synthesize_opts, 0, 0,
+     cmd_synthesize},
+    {"impute", "duet impute MODEL TABLE -o FILE [--draw] [--seed S]",
+     "fill a table's missing cells from a generative model of it (naive Bayes on tables)", impute_opts, 1, 0, cmd_impute},
     {"import", "duet import CHECKPOINT --tokenizer FILE [-o MODEL]",
      "turn a llama2.c checkpoint and its tokenizer into a duet model file", import_opts, 0, 0, cmd_import},
 };
@@ -1271,7 +1277,7 @@ int main(int argc, char **argv) {
     const command *c = NULL;
     for (int i = 0; i < NCMD; i++)
         if (strcmp(commands[i].name, argv[1]) == 0) c = &commands[i];
-    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score, compare, import)", argv[1]);
+    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score, compare, synthesize, impute, import)", argv[1]);
     /* options: the command's own, then data-reading, train (eval --cv) and common ones */
     opt_spec all[128];
     int n = 0;

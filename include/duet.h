@@ -147,6 +147,8 @@ DUET_API int duet_data_load_mem(duet_ctx *ctx, const char *name, const char *buf
                                 const duet_load_opts *opts, duet_data **out, duet_err *err);
 DUET_API void duet_data_free(duet_data *data);
 DUET_API int64_t duet_data_rows(const duet_data *data);
+/* A table's columns (the label's excluded); 0 for other kinds of data. */
+DUET_API int64_t duet_data_columns(const duet_data *data);
 DUET_API int duet_data_kind(const duet_data *data);
 /* The label string of row i, or NULL when the data is unlabelled. */
 DUET_API const char *duet_data_label(const duet_data *data, int64_t i);
@@ -268,6 +270,8 @@ DUET_API const char *duet_model_score_name(const duet_model *model);
 DUET_API int duet_model_classes(const duet_model *model);
 DUET_API const char *duet_model_class_name(const duet_model *model, int k);
 DUET_API int64_t duet_model_features(const duet_model *model);
+/* The columns of the table a model was trained on; 0 when it was not trained on a table. */
+DUET_API int64_t duet_model_table_columns(const duet_model *model);
 /* The kind of data the model reads (DUET_DATA_*), so callers can read new input the same way. */
 DUET_API int duet_model_input_kind(const duet_model *model);
 /* The model's training record and settings as key/value pairs: i from 0 until NULL. */
@@ -412,6 +416,24 @@ DUET_API int duet_model_file_size(duet_ctx *ctx, const duet_model *model, int64_
 /* Validates every size and offset against the file before allocating. `ctx` must outlive
  * the model. */
 DUET_API int duet_model_load(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err);
+
+/* --- generative models at work ---------------------------------------------------------------- */
+
+/* Draws count examples of class label (NULL: classes from the model's prior) and writes them
+ * where `duet train` reads them back: a table as CSV (the label last; a header unless the
+ * training data had none), text as
+ * label<TAB>text lines, images as an IDX pair (path, and beside it the labels: "images" and
+ * "idx3" in the name become "labels" and "idx1", else path + ".labels"), a PNG grid (path ending .png) or one PNG each
+ * (path ending /). opts: sampler settings (may be NULL). */
+DUET_API int duet_model_synthesize(duet_ctx *ctx, const duet_model *model, const char *label, int64_t count,
+                                   uint64_t seed, const duet_sample_opts *opts, const char *path, duet_err *err);
+/* Fills the missing cells of a table with a generative model of it (naive Bayes on tables):
+ * each cell's most likely value given the row's other cells and its label when the data has one
+ * (draw 0), or a draw from that conditional (draw 1, seeded). Writes every row, completed, as
+ * CSV to path (the label last when labelled; a header unless the training data had none);
+ * *filled receives the cells filled. */
+DUET_API int duet_model_impute(duet_ctx *ctx, const duet_model *model, const duet_data *data, int draw, uint64_t seed,
+                               const char *path, int64_t *filled, duet_err *err);
 
 /* --- both families side by side ------------------------------------------------------------- */
 

@@ -123,6 +123,7 @@ int duet_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t 
 
 void duet_data_free(duet_data *data) { dt_data_free(data); }
 int64_t duet_data_rows(const duet_data *d) { return d ? d->N : 0; }
+int64_t duet_data_columns(const duet_data *d) { return d && d->kind == DUET_DATA_TABLE ? d->C : 0; }
 int duet_data_kind(const duet_data *d) { return d ? d->kind : 0; }
 const char *duet_data_label(const duet_data *d, int64_t i) {
     return d && d->labels && i >= 0 && i < d->N ? d->labels[i] : NULL;
@@ -130,7 +131,7 @@ const char *duet_data_label(const duet_data *d, int64_t i) {
 
 /* Appends s to buf at *pos, quoting it CSV-style when needed; returns 0 when out of room. */
 static int put_field(char *buf, size_t len, size_t *pos, const char *s, char sep) {
-    int quote = strchr(s, sep) || strchr(s, '"') || strchr(s, '\n');
+    int quote = (sep && strchr(s, sep)) || strchr(s, '"') || strchr(s, '\n');
     size_t need = strlen(s) + 3;
     for (const char *p = s; *p; p++) need += *p == '"';
     if (*pos + need >= len) return 0;
@@ -268,7 +269,7 @@ int dt_collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *
 
 /* Class index of a label; a label ending in '.' also matches without it (UCI Adult's test
  * file writes ">50K." where the training file has ">50K"). -1 when unknown. */
-static int class_of(const duet_model *m, const char *label) {
+int dt_model_class(const duet_model *m, const char *label) {
     char *const *hit = bsearch(&label, m->classes, (size_t)m->K, sizeof(char *), cmp_str);
     if (hit) return (int)(hit - m->classes);
     size_t n = strlen(label);
@@ -536,6 +537,7 @@ const char *duet_model_score_name(const duet_model *m) { return m->ops->score_na
 int duet_model_classes(const duet_model *m) { return m->K; }
 const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
 int64_t duet_model_features(const duet_model *m) { return m->D; }
+int64_t duet_model_table_columns(const duet_model *m) { return dt_pipe_table_cols(m->pipe); }
 int duet_model_input_kind(const duet_model *m) { return m->ops->input ? m->ops->input : dt_pipe_kind(m->pipe); }
 const char *duet_model_meta_key(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_key[i] : NULL; }
 const char *duet_model_meta_value(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_val[i] : NULL; }
@@ -730,7 +732,7 @@ int duet_model_sample_ex(duet_ctx *ctx, const duet_model *m, const char *label, 
     if (count < 1 || count > 10000000) return dt_err(err, DUET_EINVAL, "count must be in 1..10000000 (got %lld)", (long long)count);
     int want = -1;
     if (label) {
-        want = class_of(m, label);
+        want = dt_model_class(m, label);
         if (want < 0) return dt_err(err, DUET_EINVAL, "label '%s' is not one of the model's classes", label);
     }
     int rc = DUET_OK;
@@ -788,7 +790,7 @@ fail:
 static int true_labels(const duet_model *m, const duet_data *d, int32_t *y, duet_err *err) {
     if (!d->labels) return dt_err(err, DUET_EINVAL, "%s: evaluation needs labelled data", d->src);
     for (int64_t i = 0; i < d->N; i++) {
-        y[i] = class_of(m, d->labels[i]);
+        y[i] = dt_model_class(m, d->labels[i]);
         if (y[i] < 0)
             return dt_err(err, DUET_EINVAL, "%s: row %lld has label '%s', which the model never saw in training",
                           d->src, (long long)i + 1, d->labels[i]);

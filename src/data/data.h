@@ -183,6 +183,10 @@ const char *dt_pipe_term(const dt_pipe *pipe, int64_t j);
  * (1 for a numeric column) and *miss its missing-value indicator's feature (-1: none). Returns 0
  * when pipe is not a table pipeline or c is out of range. */
 int64_t dt_pipe_table_cols(const dt_pipe *pipe);
+/* TABLE: miss (N, C) receives 1 where row i of d has no value in the pipeline's column c. */
+int dt_pipe_table_missing(const dt_pipe *pipe, const duet_data *d, unsigned char *miss, duet_err *err);
+/* TABLE: column c's header name, or NULL. */
+const char *dt_pipe_table_colname(const dt_pipe *pipe, int64_t c);
 int dt_pipe_table_col(const dt_pipe *pipe, int64_t c, int *categorical, int64_t *first, int64_t *n, int64_t *miss);
 /* TABLE: writes one CSV row (no label) from a feature vector x (D): numeric columns undo the
  * scaling, categorical columns take the category with the largest value. */

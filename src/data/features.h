@@ -47,6 +47,9 @@ typedef struct dt_table_col {
     int categorical;           /* 0: numeric, 1: one-hot */
     int missing;               /* 1: training had missing cells -> "name?" indicator feature */
     double mean, std;          /* numeric: training mean and population std (std 0 -> 1) */
+    double lo, hi;             /* numeric: the training values' range (lo > hi: unknown, files
+                                  before it was kept) */
+    int integral;              /* numeric: every training value was a whole number */
     int64_t ncat;              /* categorical: training categories */
     char **cats;               /* (ncat) sorted by byte order */
     int64_t first;             /* index of the column's first feature */

@@ -71,6 +71,7 @@ int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, du
         if (!col->name) goto oom;
         double sum = 0, v;
         int64_t n = 0;
+        col->lo = INFINITY, col->hi = -INFINITY, col->integral = 1;
         for (int64_t i = 0; i < d->N; i++) {
             const char *s = d->cells[i * d->C + c];
             if (missing(s)) col->missing = 1;
@@ -78,9 +79,13 @@ int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, du
                 if (parse_num(s, &v)) {
                     sum += v;
                     n++;
+                    col->lo = v < col->lo ? v : col->lo;
+                    col->hi = v > col->hi ? v : col->hi;
+                    col->integral &= v == floor(v) && fabs(v) < 1e15;
                 } else col->categorical = 1;
             }
         }
+        if (!n) col->lo = 1, col->hi = 0, col->integral = 0;
         if (!col->categorical) {
             col->mean = n ? sum / (double)n : 0;
             double ss = 0;
@@ -131,13 +136,9 @@ static int64_t find_cat(const dt_table_col *c, const char *s) {
     return -1;
 }
 
-int dt_table_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err *err) {
-    const dt_table_pipe *t = &p->table;
-    const char *src = d->src ? d->src : "data";
-    int rc = DUET_OK;
-    /* columns by name when every training column is present, else by position */
-    int64_t *map = dt_calloc(p->ctx, (size_t)t->C, sizeof(int64_t));
-    if (!map) return dt_err(err, DUET_ENOMEM, "%s: out of memory", src);
+/* map (t->C): the data's column for each training column: by name when every training column
+ * is there, else by position (same count). */
+static int column_map(const dt_table_pipe *t, const duet_data *d, int64_t *map, duet_err *err) {
     int64_t found = 0;
     for (int64_t c = 0; c < t->C; c++) {
         map[c] = -1;
@@ -152,12 +153,34 @@ int dt_table_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err *
         if (d->C != t->C) {
             int64_t c = 0;
             while (c < t->C && map[c] >= 0) c++;
-            rc = dt_err(err, DUET_EINVAL, "%s: the table has %lld columns and no column '%s'; the model expects %lld columns",
-                        src, (long long)d->C, t->cols[c].name, (long long)t->C);
-            goto fail;
+            return dt_err(err, DUET_EINVAL, "%s: the table has %lld columns and no column '%s'; the model expects %lld columns",
+                          d->src ? d->src : "data", (long long)d->C, t->cols[c].name, (long long)t->C);
         }
         for (int64_t c = 0; c < t->C; c++) map[c] = c;
     }
+    return DUET_OK;
+}
+
+int dt_pipe_table_missing(const dt_pipe *p, const duet_data *d, unsigned char *miss, duet_err *err) {
+    if (!p || p->kind != DUET_DATA_TABLE || d->kind != DUET_DATA_TABLE)
+        return dt_err(err, DUET_EINVAL, "%s: missing values are looked for in tables", d->src ? d->src : "data");
+    const dt_table_pipe *t = &p->table;
+    int64_t *map = dt_calloc(p->ctx, (size_t)t->C, sizeof(int64_t));
+    if (!map) return dt_err(err, DUET_ENOMEM, "out of memory");
+    int rc = column_map(t, d, map, err);
+    for (int64_t i = 0; !rc && i < d->N; i++)
+        for (int64_t c = 0; c < t->C; c++) miss[(size_t)i * (size_t)t->C + (size_t)c] = missing(d->cells[i * d->C + map[c]]);
+    dt_free(p->ctx, map);
+    return rc;
+}
+
+int dt_table_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err *err) {
+    const dt_table_pipe *t = &p->table;
+    const char *src = d->src ? d->src : "data";
+    int rc = DUET_OK;
+    int64_t *map = dt_calloc(p->ctx, (size_t)t->C, sizeof(int64_t));
+    if (!map) return dt_err(err, DUET_ENOMEM, "%s: out of memory", src);
+    DT_TRY(column_map(t, d, map, err));
     out->N = d->N;
     out->D = p->D;
     out->x = dt_calloc(p->ctx, (size_t)(d->N ? d->N : 1), (size_t)p->D * sizeof(float));
@@ -234,6 +257,10 @@ static int put_field(char *buf, size_t len, size_t *pos, const char *s, int firs
 
 int64_t dt_pipe_table_cols(const dt_pipe *p) { return p && p->kind == DUET_DATA_TABLE ? p->table.C : 0; }
 
+const char *dt_pipe_table_colname(const dt_pipe *p, int64_t c) {
+    return p && p->kind == DUET_DATA_TABLE && c >= 0 && c < p->table.C ? p->table.cols[c].name : NULL;
+}
+
 int dt_pipe_table_col(const dt_pipe *p, int64_t c, int *categorical, int64_t *first, int64_t *n, int64_t *miss) {
     if (!p || p->kind != DUET_DATA_TABLE || c < 0 || c >= p->table.C) return 0;
     const dt_table_col *col = &p->table.cols[c];
@@ -265,8 +292,11 @@ int dt_pipe_table_row(const dt_pipe *p, const float *x, char *buf, size_t len, d
                 }
             if (best >= 0 && best < col->ncat) s = col->cats[best];
         } else if (!(col->missing && f[1] > 0.5f)) {
+            /* back to the column's units, within its training range, whole when it was */
             double v = t->scale ? (double)f[0] * col->std + col->mean : (double)f[0];
-            snprintf(num, sizeof num, "%g", v);
+            if (col->lo <= col->hi) v = v < col->lo ? col->lo : v > col->hi ? col->hi : v;
+            if (col->integral) snprintf(num, sizeof num, "%.0f", round(v));
+            else snprintf(num, sizeof num, "%g", v);
             s = num;
         }
         if (!put_field(buf, len, &pos, s, c == 0))
@@ -288,8 +318,9 @@ int dt_table_save(const dt_pipe *p, dt_st_writer *w, duet_err *err) {
     int32_t *flags = dt_calloc(ctx, C, sizeof(int32_t));
     int64_t *ncat = dt_calloc(ctx, C, sizeof(int64_t));
     double *mean = dt_calloc(ctx, C, sizeof(double)), *sd = dt_calloc(ctx, C, sizeof(double));
+    double *range = dt_calloc(ctx, 2 * C, sizeof(double));
     int rc = DUET_OK;
-    if (!names || !cats || !flags || !ncat || !mean || !sd) {
+    if (!names || !cats || !flags || !ncat || !mean || !sd || !range) {
         rc = dt_err(err, DUET_ENOMEM, "table features: out of memory");
         goto fail;
     }
@@ -297,7 +328,8 @@ int dt_table_save(const dt_pipe *p, dt_st_writer *w, duet_err *err) {
     for (size_t c = 0; c < C; c++) {
         const dt_table_col *col = &t->cols[c];
         names[c] = col->name;
-        flags[c] = (col->categorical ? 1 : 0) | (col->missing ? 2 : 0);
+        flags[c] = (col->categorical ? 1 : 0) | (col->missing ? 2 : 0) | (col->integral && !col->categorical ? 4 : 0);
+        range[2 * c] = col->lo, range[2 * c + 1] = col->hi;
         ncat[c] = col->ncat;
         mean[c] = col->mean;
         sd[c] = col->std;
@@ -312,7 +344,9 @@ int dt_table_save(const dt_pipe *p, dt_st_writer *w, duet_err *err) {
     DT_TRY(dt_st_add1(w, "pipe.col_ncat", DT_I64, t->C, ncat, err));
     DT_TRY(dt_st_add1(w, "pipe.mean", DT_F64, t->C, mean, err));
     DT_TRY(dt_st_add1(w, "pipe.std", DT_F64, t->C, sd, err));
+    DT_TRY(dt_st_add1(w, "pipe.range", DT_F64, 2 * t->C, range, err));
 fail:
+    dt_free(ctx, range);
     dt_free(ctx, names);
     dt_free(ctx, cats);
     dt_free(ctx, flags);
@@ -342,7 +376,13 @@ int dt_table_load(dt_pipe *p, const dt_st_file *f, duet_err *err) {
     if (total) DT_TRY(dt_pipe_strings_load(f, "pipe.cats", total, 0, &cb, &co, err));
     const int32_t *flags = fl;
     const int64_t *ncat = nc;
-    const double *mean = mn, *sdv = sd;
+    const double *mean = mn, *sdv = sd, *range = NULL; /* the range is absent from older files */
+    if (dt_st_has(f, "pipe.range")) {
+        int64_t n2 = 2 * t->C;
+        const void *rg;
+        DT_TRY(dt_st_get(f, "pipe.range", DT_F64, 1, &n2, &rg, NULL, err));
+        range = rg;
+    }
     t->cols = dt_calloc(p->ctx, (size_t)t->C, sizeof(dt_table_col));
     if (!t->cols) {
         rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", fn);
@@ -350,13 +390,15 @@ int dt_table_load(dt_pipe *p, const dt_st_file *f, duet_err *err) {
     }
     for (int64_t c = 0; c < t->C; c++) {
         dt_table_col *col = &t->cols[c];
-        if (flags[c] < 0 || flags[c] > 3 || ncat[c] < 0 || ncat[c] > total - sum || (!(flags[c] & 1) && ncat[c]) ||
-            !isfinite(mean[c]) || !isfinite(sdv[c]) || !(sdv[c] > 0)) {
+        if (flags[c] < 0 || flags[c] > 7 || ncat[c] < 0 || ncat[c] > total - sum || (!(flags[c] & 1) && ncat[c]) ||
+            !isfinite(mean[c]) || !isfinite(sdv[c]) || !(sdv[c] > 0) || (range && (isnan(range[2 * c]) || isnan(range[2 * c + 1])))) {
             rc = dt_err(err, DUET_EFORMAT, "%s: table column %lld has invalid settings", fn, (long long)c + 1);
             goto fail;
         }
         col->categorical = flags[c] & 1;
         col->missing = (flags[c] >> 1) & 1;
+        col->integral = (flags[c] >> 2) & 1;
+        col->lo = range ? range[2 * c] : 1, col->hi = range ? range[2 * c + 1] : 0;
         col->mean = mean[c];
         col->std = sdv[c];
         col->ncat = ncat[c];

@@ -50,6 +50,12 @@ typedef struct dt_model_ops {
      * cannot sample. */
     int (*sample)(duet_ctx *ctx, const duet_model *m, int *k, dt_rng *rng, const duet_sample_opts *o, float *x,
                   duet_err *err);
+    /* Fills the missing columns of one table row: x (D) its features, miss (one flag per column
+     * of the table) which cells are missing, k its class or -1 when unknown; draw 0 writes each
+     * missing column's most likely value given the rest, 1 a draw from that conditional (r).
+     * out (D) receives the completed features. NULL when it cannot. */
+    int (*impute)(duet_ctx *ctx, const duet_model *m, const float *x, const unsigned char *miss, int k, int draw,
+                  dt_rng *r, float *out, duet_err *err);
     /* Features the model computes on the way to its decision (an MLP's last hidden layer), E
      * (N, *dim), for Fréchet distances; *dim alone when E is NULL. NULL when it has none. */
     int (*embed)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *E, int64_t *dim, duet_err *err);
@@ -107,6 +113,10 @@ int dt_collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *
 /* Stratified fold of every row (fold, N): the rows of each class shuffled (seed) and dealt
  * round-robin over `folds`; tmp (N) is scratch (api.c). */
 void dt_stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t seed, int64_t *tmp, int *fold);
+
+/* The index of class `label` (a trailing '.' forgiven, as UCI Adult's test labels have one), or
+ * -1 (api.c). */
+int dt_model_class(const duet_model *m, const char *label);
 
 /* A new empty model of that kind; dt_model_free frees it and its state. */
 int dt_model_new(duet_ctx *ctx, const dt_model_ops *ops, duet_model **out, duet_err *err);

@@ -772,6 +772,78 @@ static int nb_sample(duet_ctx *ctx, const duet_model *m, int *kp, dt_rng *rng, c
     return DUET_OK;
 }
 
+// --- missing values ---------------------------------------------------------------------------------
+
+/* mixed: p(k | the observed cells) (or the known k), then each missing column from
+ * sum_k p(k | observed) p(column | k): its mean for a number and its most probable category,
+ * or a draw (class first, then the value). Missing-at-random: a missing cell is evidence of
+ * nothing. */
+static int nb_impute(duet_ctx *ctx, const duet_model *m, const float *x, const unsigned char *miss, int k, int draw,
+                     dt_rng *r, float *out, duet_err *err) {
+    const nb_state *s = m->state;
+    if (!s || s->kind != DUET_NB_MIXED)
+        return dt_err(err, DUET_EUNSUPPORTED, "naive Bayes fills missing values of tables (the mixed kind); this one is %s",
+                      s ? kind_name(s->kind) : "not fitted");
+    int K = s->K;
+    size_t D = (size_t)s->D;
+    double *post = dt_alloc_e(ctx, (size_t)K, sizeof(double), "impute", err);
+    if (!post) return DUET_ENOMEM;
+    for (int c = 0; c < K; c++) {
+        post[c] = k >= 0 ? (c == k ? 0.0 : -INFINITY) : s->prior[c];
+        for (int64_t col = 0; k < 0 && col < s->C; col++)
+            if (!miss[col]) post[c] += mixed_row(s, c, x, col);
+    }
+    double lse = logsumexp(post, K);
+    for (int c = 0; c < K; c++) post[c] = isfinite(lse) ? exp(post[c] - lse) : 1.0 / K;
+    memcpy(out, x, D * sizeof(float));
+    int kd = 0; /* a drawn class, for draw */
+    if (draw) {
+        double u = dt_rng_uniform(r), acc = 0;
+        kd = K - 1;
+        for (int c = 0; c < K; c++)
+            if (u < (acc += post[c])) {
+                kd = c;
+                break;
+            }
+    }
+    for (int64_t col = 0; col < s->C; col++) {
+        if (!miss[col]) continue;
+        const nb_col *q = &s->cols[col];
+        size_t j = (size_t)q->first;
+        if (q->miss >= 0) out[q->miss] = 0.0f;
+        if (!q->categorical) {
+            double v = 0;
+            if (draw) v = s->a[(size_t)kd * D + j] + sqrt(s->b[(size_t)kd * D + j]) * dt_rng_normal(r);
+            else
+                for (int c = 0; c < K; c++) v += post[c] * s->a[(size_t)c * D + j];
+            out[j] = (float)v;
+            continue;
+        }
+        int64_t best = 0;
+        double bp = -1;
+        if (draw) { /* a category of the drawn class, renormalised without "missing" */
+            double tot = 0, acc = 0;
+            for (int64_t t = 0; t < q->n; t++) tot += exp(s->a[(size_t)kd * D + j + (size_t)t]);
+            double u = dt_rng_uniform(r) * tot;
+            best = q->n - 1;
+            for (int64_t t = 0; t < q->n; t++)
+                if (u < (acc += exp(s->a[(size_t)kd * D + j + (size_t)t]))) {
+                    best = t;
+                    break;
+                }
+        } else {
+            for (int64_t t = 0; t < q->n; t++) {
+                double pt = 0;
+                for (int c = 0; c < K; c++) pt += post[c] * exp(s->a[(size_t)c * D + j + (size_t)t]);
+                if (pt > bp) bp = pt, best = t;
+            }
+        }
+        for (int64_t t = 0; t < q->n; t++) out[j + (size_t)t] = t == best ? 1.0f : 0.0f;
+    }
+    dt_free(ctx, post);
+    return DUET_OK;
+}
+
 // --- files --------------------------------------------------------------------------------------
 
 static int nb_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
@@ -885,6 +957,7 @@ const dt_model_ops dt_nb_ops = {
     .feature_weights = nb_feature_weights,
     .score = nb_score,
     .sample = nb_sample,
+    .impute = nb_impute,
     .save = nb_save,
     .load = nb_load,
     .free_state = nb_free,

@@ -26,7 +26,7 @@ awk 'NR % 5 != 0 && NR <= 2500' $sms > "$t/train.tsv"
 awk 'NR % 5 == 0 && NR <= 2500' $sms > "$t/test.tsv"
 
 # help everywhere
-for c in train predict eval info generate score import compare; do
+for c in train predict eval info generate score import compare synthesize impute; do
     expect_ok "$c --help" $duet $c --help; contains "$c --help" "usage: duet $c"
 done
 expect_ok "duet --help" $duet --help; contains "duet --help" "commands:"
@@ -59,6 +59,23 @@ contains "compare json nb" '"nb":{"family":"generative"'
 expect_err "compare unknown model" "unknown model 'forest'" $duet compare "$t/train.tsv" --models forest
 expect_err "compare bad share" "--test-share" $duet compare "$t/train.tsv" --test-share 0.9
 expect_err "compare report on a file" "not a folder" $duet compare "$t/train.tsv" --models nb --curves none --report "$t/train.tsv"
+# synthetic data and missing values with naive Bayes on a table
+printf 'age,colour,size,label\n' > "$t/tab.csv"
+awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { y = i % 2; c = (rand() < (y ? 0.9 : 0.1)) ? "red" : "blue";
+     if (i % 9 == 4) c = ""; printf "%d,%s,%.2f,%s\n", 30 + 20 * y + int(rand() * 6), c, 1 + 2 * y + rand() / 5, y ? "old" : "young" } }' >> "$t/tab.csv"
+expect_ok "nb on a table" $duet train "$t/tab.csv" --model nb -o "$t/tab.duet" --quiet
+expect_ok "synthesize" $duet synthesize "$t/tab.duet" --count 50 -o "$t/syn.csv" --seed 2
+[ "$(wc -l < "$t/syn.csv")" -eq 51 ] && ok || bad "synthesize: want a header and 50 rows"
+head -1 "$t/syn.csv" | grep -q '^age,colour,size,label$' && ok || bad "synthesize: header $(head -1 "$t/syn.csv")"
+expect_ok "train on synthetic rows" $duet train "$t/syn.csv" --model nb -o "$t/syn.duet" --quiet
+expect_ok "impute" $duet impute "$t/tab.duet" "$t/tab.csv" -o "$t/filled.csv"
+grep -q "filled 33 missing cells" "$t/err" && ok || bad "impute: $(cat "$t/err")"
+awk -F, 'NR > 1 && $2 == "" { e++ } END { exit e > 0 }' "$t/filled.csv" && ok || bad "impute left empty cells"
+cut -d, -f1-3 "$t/tab.csv" > "$t/nolabel.csv"
+expect_ok "impute without labels" $duet impute "$t/tab.duet" "$t/nolabel.csv" -o "$t/filled2.csv" --draw --seed 5
+head -1 "$t/filled2.csv" | grep -q '^age,colour,size$' && ok || bad "impute without labels: header $(head -1 "$t/filled2.csv")"
+expect_err "synthesize needs -o" "needs -o" $duet synthesize "$t/tab.duet"
+expect_err "impute with logreg" "cannot fill missing values" sh -c "$duet train '$t/tab.csv' --C 1 -o '$t/lr.duet' --quiet && $duet impute '$t/lr.duet' '$t/tab.csv' -o '$t/x.csv'"
 echo "Congratulations! You have WON a FREE prize, call 09061701461 now to claim" > "$t/one.txt"
 expect_ok "predict stdin" sh -c "$duet predict '$t/logreg.duet' - --proba < '$t/one.txt'"
 contains "predict spam" "^spam"

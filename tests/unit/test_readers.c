@@ -323,6 +323,21 @@ static void test_parse_double(void) {
     }
 }
 
+/* A table row as one CSV line: separators quoted only inside cells that hold them. */
+static void test_row_string(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    duet_load_opts o = opts();
+    CHECK_OK(load("r.csv", "a,b,c,label\n1,\"x, y\",z,yes\n2,\"say \"\"hi\"\"\",,no\n", &o, &d, &err));
+    char buf[128];
+    CHECK_OK(duet_data_row_string(d, 0, buf, sizeof buf, &err));
+    CHECK(streq(buf, "1,\"x, y\",z"));
+    CHECK_OK(duet_data_row_string(d, 1, buf, sizeof buf, &err));
+    CHECK(streq(buf, "2,\"say \"\"hi\"\"\",?"));
+    CHECK_ERR(duet_data_row_string(d, 2, buf, sizeof buf, &err), &err, DUET_ERANGE, "out of range");
+    duet_data_free(d);
+}
+
 static void test_utf8(void) {
     size_t bad = 0;
     CHECK(dt_utf8_valid("abc", 3, &bad) == 1);
@@ -637,6 +652,7 @@ int main(void) {
     RUN(test_jsonl);
     RUN(test_libsvm);
     RUN(test_parse_double);
+    RUN(test_row_string);
     RUN(test_utf8);
     RUN(test_files_gzip);
     RUN(test_dir);
