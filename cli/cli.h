@@ -54,5 +54,7 @@ int cmd_compare(duet_ctx *ctx, const args *a);
 extern const opt_spec synthesize_opts[], impute_opts[];
 int cmd_synthesize(duet_ctx *ctx, const args *a);
 int cmd_impute(duet_ctx *ctx, const args *a);
+/* duet score ... --anomaly / --against: anomaly scores, or their ROC-AUC against another set */
+int score_anomaly(duet_ctx *ctx, const args *a, const duet_model *m, int fmt);
 
 #endif /* DUET_CLI_H */

@@ -1036,6 +1036,10 @@ done:
 
 static const opt_spec score_opts[] = {
     {"--format", "F", "text (default: one log-likelihood per line, then the mean) or json"},
+    {"--anomaly", NULL, "anomaly scores, higher for more unusual rows (see --score)"},
+    {"--score", "S", "with --anomaly: auto (rate for text, ratio otherwise), nll (-log2 p(x), fails on simple inputs),\n"
+                     "                         ratio (-log2 p(x) less the bits zlib needs for x) or rate (bits per byte)"},
+    {"--against", "FILE", "ROC-AUC of every score at telling FILE's rows (unusual) from DATA's (usual)"},
     {"--tokens", NULL, "language models: print each token's log-probability"},
     {"--tokenizer", "FILE", "score with a llama2.c checkpoint (MODEL) and its tokenizer.bin"},
     {NULL, NULL, NULL},
@@ -1114,6 +1118,10 @@ static int cmd_score(duet_ctx *ctx, const args *a) {
     duet_err e;
     int rc = 1;
     if (open_model(ctx, a, a->pos[0], &m)) goto done;
+    if (get(a, "--anomaly") || get(a, "--against")) {
+        rc = score_anomaly(ctx, a, m, fmt);
+        goto done;
+    }
     if (duet_model_input_kind(m) == DUET_DATA_CORPUS) {
         rc = score_text(ctx, a, m, a->pos[1], fmt);
         goto done;
@@ -1213,7 +1221,7 @@ static const command commands[] = {
                  "       duet generate MODEL [--count N] [--label NAME] [--seed S]",
      "write text with a language model (streamed), or draw new examples from another generative model",
      generate_opts, 1, 0, cmd_generate},
-    {"score", "duet score MODEL DATA [--format text|json] [--tokens]",
+    {"score", "duet score MODEL DATA [--format text|json] [--tokens] [--anomaly [--score S]] [--against FILE]",
      "log-likelihood of each example under a generative model; a language model's nll and perplexity", score_opts, 1, 0,
      cmd_score},
     {"compare", "duet compare DATA [--models LIST] [--report DIR] [--format text|json] [train options]",

@@ -1,6 +1,8 @@
-/* synth.c — `duet synthesize` (synthetic training data from a generative model) and
- * `duet impute` (missing cells filled from a generative model of a table).
+/* synth.c — generative models at work on the command line: `duet synthesize` (synthetic
+ * training data), `duet impute` (a table's missing cells filled), and `duet score --anomaly`
+ * (unusual inputs ranked; with --against, the ranking measured by ROC-AUC).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -81,5 +83,94 @@ int cmd_impute(duet_ctx *ctx, const args *a) {
 done:
     duet_data_free(d);
     duet_model_free(m);
+    return rc;
+}
+
+/* Rows to score for anomalies: a language model reads lines of text (label<TAB>text when every
+ * line has one, else whole lines); other models read data as for scoring (--against's without
+ * labels). */
+static int anomaly_data(duet_ctx *ctx, const args *a, const duet_model *m, const char *path, int against, duet_data **d) {
+    duet_load_opts o;
+    duet_err e;
+    if (load_opts(a, &o)) return 1;
+    if (against) o.labels_path = NULL, o.unlabelled = 1; /* --labels belongs to DATA */
+    if (duet_model_input_kind(m) == DUET_DATA_CORPUS) {
+        o.format = DUET_FMT_TEXT;
+        if (duet_data_load(ctx, path, &o, d, &e) == DUET_OK) return 0;
+        o.unlabelled = 1;
+    }
+    if (duet_data_load(ctx, path, &o, d, &e) == DUET_OK) return 0;
+    o.unlabelled = 1;
+    if (duet_data_load(ctx, path, &o, d, &e) == DUET_OK) return 0;
+    return fail(&e);
+}
+
+int score_anomaly(duet_ctx *ctx, const args *a, const duet_model *m, int fmt) {
+    int method = DUET_ANOMALY_AUTO;
+    const char *how = get(a, "--score");
+    if (how) {
+        static const char *const names[] = {"auto", "nll", "ratio", "rate", NULL};
+        if (pick("--score", how, names, &method)) return 1;
+    }
+    const char *against = get(a, "--against");
+    duet_data *d = NULL, *o = NULL;
+    double *s = NULL, *u = NULL;
+    duet_err e;
+    int rc = 1;
+    if (anomaly_data(ctx, a, m, a->pos[1], 0, &d) || (against && anomaly_data(ctx, a, m, against, 1, &o))) goto done;
+    int64_t n = duet_data_rows(d), k = o ? duet_data_rows(o) : 0;
+    s = calloc((size_t)n + 1, sizeof *s), u = calloc((size_t)k + 1, sizeof *u);
+    if (!s || !u) {
+        die("out of memory");
+        goto done;
+    }
+    if (!against) {
+        if (duet_model_anomaly(ctx, m, d, method, s, &e)) {
+            fail(&e);
+            goto done;
+        }
+        if (fmt == 0)
+            for (int64_t i = 0; i < n; i++) printf("%.4f\n", s[i]);
+        else {
+            static const char *const mn[] = {"auto", "nll", "ratio", "rate"};
+            printf("{\"n\":%lld,\"score\":\"%s\",\"anomaly\":[", (long long)n, mn[method]);
+            for (int64_t i = 0; i < n; i++) {
+                if (i) putchar(',');
+                json_num(stdout, s[i]);
+            }
+            printf("]}\n");
+        }
+        rc = 0;
+        goto done;
+    }
+    /* every score on both sets: how well each tells the other set's rows (positives) from DATA's */
+    static const char *const what[] = {"", "raw likelihood, -log2 p(x)", "likelihood ratio against zlib", "bits per byte"};
+    static const char *const key[] = {"", "auc_nll", "auc_ratio", "auc_rate"};
+    double auc[4] = {0};
+    for (int h = DUET_ANOMALY_NLL; h <= DUET_ANOMALY_RATE; h++) {
+        if (duet_model_anomaly(ctx, m, d, h, s, &e) || duet_model_anomaly(ctx, m, o, h, u, &e)) {
+            fail(&e);
+            goto done;
+        }
+        auc[h] = duet_roc_auc(ctx, s, n, u, k);
+    }
+    if (fmt == 0) {
+        printf("anomaly detection: %lld rows of %s (usual) against %lld of %s (unusual)\n", (long long)n, a->pos[1], (long long)k,
+               against);
+        for (int h = DUET_ANOMALY_NLL; h <= DUET_ANOMALY_RATE; h++) printf("  ROC-AUC, %-32s %.4f\n", what[h], auc[h]);
+    } else {
+        printf("{\"n\":%lld,\"n_against\":%lld", (long long)n, (long long)k);
+        for (int h = DUET_ANOMALY_NLL; h <= DUET_ANOMALY_RATE; h++) {
+            printf(",\"%s\":", key[h]);
+            json_num(stdout, auc[h]);
+        }
+        printf("}\n");
+    }
+    rc = 0;
+done:
+    free(s);
+    free(u);
+    duet_data_free(d);
+    duet_data_free(o);
     return rc;
 }

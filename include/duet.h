@@ -435,6 +435,21 @@ DUET_API int duet_model_synthesize(duet_ctx *ctx, const duet_model *model, const
 DUET_API int duet_model_impute(duet_ctx *ctx, const duet_model *model, const duet_data *data, int draw, uint64_t seed,
                                const char *path, int64_t *filled, duet_err *err);
 
+/* Anomaly scores of every row (scores, N), higher for more unusual inputs, from a model that
+ * scores (naive Bayes, the VAE, or a language model scoring each row's text):
+ * DUET_ANOMALY_NLL is -log2 p(x), the raw likelihood in bits, which ranks inputs that are simply
+ * simpler than the training data as usual however foreign they are (Nalisnick et al. 2019);
+ * DUET_ANOMALY_RATIO subtracts the bits zlib needs for the raw input, a likelihood ratio against
+ * a generic model of complexity (Serrà et al. 2020), for inputs of one size such as images;
+ * DUET_ANOMALY_RATE divides by the input's bytes (bits per byte), for text, whose length varies;
+ * DUET_ANOMALY_AUTO picks RATE for text and RATIO otherwise. */
+enum { DUET_ANOMALY_AUTO = 0, DUET_ANOMALY_NLL, DUET_ANOMALY_RATIO, DUET_ANOMALY_RATE };
+DUET_API int duet_model_anomaly(duet_ctx *ctx, const duet_model *model, const duet_data *data, int method,
+                                double *scores, duet_err *err);
+/* The area under the ROC curve of telling pos (e.g. anomalies) from neg by score, higher meaning
+ * positive; ties count half. NaN when either side is empty or out of memory. */
+DUET_API double duet_roc_auc(duet_ctx *ctx, const double *neg, int64_t n_neg, const double *pos, int64_t n_pos);
+
 /* --- both families side by side ------------------------------------------------------------- */
 
 /* Trains several classifiers, discriminative and generative, on one stratified training split

@@ -238,6 +238,17 @@ expect_err "arch for a gan" "--arch chooses the vae" $duet train $img --model ga
 printf '\000\000\010\003\000\000\000\002\000\000\000\003\000\000\000\003abcdefghiabcdefghi' > "$t/two-idx3-ubyte"
 printf '\000\000\010\001\000\000\000\002\001\000' > "$t/two-idx1-ubyte"
 expect_err "conv vae on 3x3 images" "multiples of 4" $duet train "$t/two-idx3-ubyte" --labels "$t/two-idx1-ubyte" --model vae --arch conv
+# anomaly scores from the VAE: one per image; --against measures them by ROC-AUC
+expect_ok "anomaly" $duet score "$t/vae.duet" $img --anomaly --limit 20
+[ "$(wc -l < "$t/out")" -eq 20 ] && ok || bad "anomaly: want 20 scores"
+expect_ok "anomaly json" $duet score "$t/vae.duet" $img --anomaly --score nll --limit 20 --format json
+contains "anomaly json" '"score":"nll","anomaly":\['
+expect_err "anomaly against other sizes" "model expects 784" $duet score "$t/vae.duet" $img --limit 50 --against "$t/two-idx3-ubyte"
+expect_ok "anomaly against (json)" $duet score "$t/vae.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz \
+    --limit 100 --against $fm/t1k-images-idx3-ubyte.gz --format json
+contains "anomaly auc" '"auc_nll":0.5,"auc_ratio":0.5,"auc_rate":0.5'
+expect_err "anomaly with logreg" "no likelihood" $duet score "$t/logreg.duet" "$t/test.tsv" --anomaly
+expect_err "anomaly bad score" "--score must be one of" $duet score "$t/vae.duet" $img --anomaly --score zip
 expect_err "resume a logreg" "checkpoints and resume are for" $duet train "$t/train.tsv" --resume "$t/vck.duet"
 expect_err "gan cannot score" "likelihood" $duet score "$t/gan.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz
 expect_err "gan on a table" "multiples of 4" $duet train "$t/ok.csv" --model gan

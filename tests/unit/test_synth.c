@@ -2,12 +2,15 @@
  * training reads them back (and a model trained on synthetic rows classifies real ones);
  * missing cells of a table filled from naive Bayes (most likely values recover what was
  * masked better than chance; draws vary with the seed); the table pipeline's range and whole
- * numbers; bad input.
+ * numbers; anomaly scores (the three scores' relations, ROC-AUC, a language model's unknown
+ * characters); bad input.
  */
+#include <zlib.h>
 #include <math.h>
 #include <sys/stat.h>
 
 #include "../../src/core/dt.h"
+#include "../../src/data/data.h"
 #include "test.h"
 #include "test_images.h"
 
@@ -174,8 +177,92 @@ static void test_images_and_text(void) {
     duet_ctx_free(ctx);
 }
 
+/* anomaly scores: NLL in bits, RATIO = NLL - zlib's bits, RATE = NLL / bytes; ROC-AUC */
+static void test_anomaly(void) {
+    duet_ctx *ctx = NULL;
+    duet_ctx_new(&ctx, NULL);
+    duet_load_opts to = duet_load_opts_default();
+    to.limit = 400;
+    duet_data *t = NULL;
+    duet_err e;
+    CHECK_OK(duet_data_load(ctx, "data/sms_spam/SMSSpamCollection", &to, &t, &e));
+    duet_train_params np = duet_train_params_default();
+    np.model = "nb";
+    np.alpha = 1;
+    duet_model *nb = NULL, *lr = NULL;
+    if (t) CHECK_OK(duet_model_train(ctx, t, &np, &nb, &e));
+    if (!nb) return;
+    int64_t n = duet_data_rows(t);
+    double *lp = calloc((size_t)n, sizeof(double)), *s1 = calloc((size_t)n, sizeof(double));
+    double *s2 = calloc((size_t)n, sizeof(double)), *s3 = calloc((size_t)n, sizeof(double)), *s0 = calloc((size_t)n, sizeof(double));
+    CHECK_OK(duet_model_score(ctx, nb, t, lp, &e));
+    CHECK_OK(duet_model_anomaly(ctx, nb, t, DUET_ANOMALY_NLL, s1, &e));
+    CHECK_OK(duet_model_anomaly(ctx, nb, t, DUET_ANOMALY_RATIO, s2, &e));
+    CHECK_OK(duet_model_anomaly(ctx, nb, t, DUET_ANOMALY_RATE, s3, &e));
+    CHECK_OK(duet_model_anomaly(ctx, nb, t, DUET_ANOMALY_AUTO, s0, &e));
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const char *x = t->text[i];
+        size_t len = strlen(x);
+        /* zlib's raw deflate at level 9 */
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        unsigned char out[4096];
+        deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY);
+        z.next_in = (Bytef *)(uintptr_t)x, z.avail_in = (uInt)len, z.next_out = out, z.avail_out = sizeof out;
+        deflate(&z, Z_FINISH);
+        double bits = 8.0 * (double)z.total_out;
+        deflateEnd(&z);
+        worst = fmax(worst, fabs(s1[i] + lp[i] / log(2)));
+        worst = fmax(worst, fabs(s2[i] - (s1[i] - bits)));
+        worst = fmax(worst, fabs(s3[i] - s1[i] / (double)len));
+        worst = fmax(worst, fabs(s0[i] - s3[i])); /* text: AUTO is RATE */
+    }
+    CHECK(worst < 1e-9);
+    /* ROC-AUC: perfect, reversed, ties */
+    double a[3] = {1, 2, 3}, b[2] = {4, 5}, c[2] = {2, 2};
+    CHECK_NEAR(duet_roc_auc(ctx, a, 3, b, 2), 1, 1e-12);
+    CHECK_NEAR(duet_roc_auc(ctx, b, 2, a, 3), 0, 1e-12);
+    CHECK_NEAR(duet_roc_auc(ctx, c, 2, c, 2), 0.5, 1e-12);
+    CHECK(isnan(duet_roc_auc(ctx, a, 0, b, 2)));
+    /* models without a likelihood; bad scores */
+    duet_train_params lp2 = duet_train_params_default();
+    lp2.C = 1;
+    CHECK_OK(duet_model_train(ctx, t, &lp2, &lr, &e));
+    if (lr) CHECK_ERR(duet_model_anomaly(ctx, lr, t, DUET_ANOMALY_AUTO, s1, &e), &e, DUET_EUNSUPPORTED, "no likelihood");
+    CHECK_ERR(duet_model_anomaly(ctx, nb, t, 9, s1, &e), &e, DUET_EINVAL, "unknown anomaly score");
+    /* a language model: text with a character it never saw has probability 0 */
+    duet_load_opts co = duet_load_opts_default();
+    co.format = DUET_FMT_CORPUS;
+    const char *corpus = "the cat sat on the mat. the dog sat on the log. a cat and a dog.\n";
+    duet_data *cd = NULL, *q = NULL;
+    duet_model *lm = NULL;
+    CHECK_OK(duet_data_load_mem(ctx, "c.txt", corpus, strlen(corpus), &co, &cd, &e));
+    duet_train_params gp = duet_train_params_default();
+    gp.model = "gpt", gp.layers = 1, gp.heads = 2, gp.dim = 8, gp.context = 8, gp.batch = 2, gp.steps = 5, gp.eval_batches = 1;
+    gp.val_share = 0.2;
+    if (cd) CHECK_OK(duet_model_train(ctx, cd, &gp, &lm, &e));
+    duet_load_opts qo = duet_load_opts_default();
+    qo.format = DUET_FMT_TEXT;
+    qo.unlabelled = 1;
+    const char *lines = "the cat sat\nthe zebra sat\n";
+    CHECK_OK(duet_data_load_mem(ctx, "q.txt", lines, strlen(lines), &qo, &q, &e));
+    double ls[2] = {0, 0};
+    if (lm && q) CHECK_OK(duet_model_anomaly(ctx, lm, q, DUET_ANOMALY_RATE, ls, &e));
+    CHECK(isfinite(ls[0]) && ls[0] > 0 && isinf(ls[1]) && ls[1] > 0); /* 'z' and 'b' are foreign */
+    duet_data_free(q);
+    duet_data_free(cd);
+    duet_model_free(lm);
+    free(lp), free(s0), free(s1), free(s2), free(s3);
+    duet_model_free(lr);
+    duet_model_free(nb);
+    duet_data_free(t);
+    duet_ctx_free(ctx);
+}
+
 int main(void) {
     RUN(test_table);
     RUN(test_images_and_text);
+    RUN(test_anomaly);
     TEST_END();
 }
