@@ -42,6 +42,11 @@ int load_opts(const args *a, duet_load_opts *o);
 int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabelled, duet_data **d);
 /* The training options of a (train_opts) as parameters. */
 int train_params(const args *a, duet_train_params *p);
+/* The language-model generation options of a (-n, --temperature, --top-k, --top-p, --seed,
+ * --prompt, --stop). */
+int gen_opts(const args *a, duet_gen_opts *o);
+/* A duet_text_fn writing to the FILE user. */
+int put_text(void *user, const char *piece, size_t len);
 void json_str(FILE *f, const char *s);
 void json_num(FILE *f, double v);
 
@@ -54,6 +59,8 @@ int cmd_compare(duet_ctx *ctx, const args *a);
 extern const opt_spec synthesize_opts[], impute_opts[];
 int cmd_synthesize(duet_ctx *ctx, const args *a);
 int cmd_impute(duet_ctx *ctx, const args *a);
+/* duet generate ... --filter CLASSIFIER --keep LABEL: generate, then filter */
+int generate_filtered(duet_ctx *ctx, const args *a, const duet_model *m, FILE *out, const char *opath, int images);
 /* duet score ... --anomaly / --against: anomaly scores, or their ROC-AUC against another set */
 int score_anomaly(duet_ctx *ctx, const args *a, const duet_model *m, int fmt);
 

@@ -879,11 +879,15 @@ static const opt_spec generate_opts[] = {
     {"--real", "DATA", "with --judge: real examples, for the Fréchet distance in the classifier's features"},
     {"--real-labels", "FILE", "IDX label file that goes with --real images"},
     {"--label", "NAME", "class to draw from (default: drawn from the prior)"},
+    {"--filter", "CLASSIFIER", "keep only examples this classifier assigns to --keep (regenerating the rest)"},
+    {"--keep", "LABEL", "with --filter: the class to keep"},
+    {"--min-prob", "P", "with --filter: the least probability of --keep to accept (default 0.5)"},
+    {"--max-draws", "N", "with --filter: give up after N draws (default 100 x count)"},
     {"-o", "FILE", "write to FILE instead of standard output; images: FILE.png (a grid) or DIR/"},
     {NULL, NULL, NULL},
 };
 
-static int put_text(void *user, const char *piece, size_t len) {
+int put_text(void *user, const char *piece, size_t len) {
     FILE *out = user;
     fwrite(piece, 1, len, out);
     fflush(out);
@@ -898,16 +902,22 @@ static int open_model(duet_ctx *ctx, const args *a, const char *path, duet_model
     return 0;
 }
 
-static int generate_text(duet_ctx *ctx, const args *a, const duet_model *m, FILE *out) {
-    duet_gen_opts o = duet_gen_opts_default();
+int gen_opts(const args *a, duet_gen_opts *o) {
+    *o = duet_gen_opts_default();
     long long seed = 1;
-    if (opt_i64(a, "-n", 0, 1LL << 40, &o.n) || opt_double(a, "--temperature", 0, 100, &o.temperature) ||
-        opt_int(a, "--top-k", 0, 1 << 30, &o.top_k) || opt_double(a, "--top-p", 0, 1, &o.top_p))
+    if (opt_i64(a, "-n", 0, 1LL << 40, &o->n) || opt_double(a, "--temperature", 0, 100, &o->temperature) ||
+        opt_int(a, "--top-k", 0, 1 << 30, &o->top_k) || opt_double(a, "--top-p", 0, 1, &o->top_p))
         return 1;
     if (get(a, "--seed") && to_long("--seed", get(a, "--seed"), 0, 0x7fffffffffffffffLL, &seed)) return 1;
-    o.seed = (uint64_t)seed;
-    o.prompt = get(a, "--prompt");
-    o.stop = get(a, "--stop");
+    o->seed = (uint64_t)seed;
+    o->prompt = get(a, "--prompt");
+    o->stop = get(a, "--stop");
+    return 0;
+}
+
+static int generate_text(duet_ctx *ctx, const args *a, const duet_model *m, FILE *out) {
+    duet_gen_opts o;
+    if (gen_opts(a, &o)) return 1;
     if (o.prompt) fputs(o.prompt, out);
     duet_gen_stats st;
     duet_err e;
@@ -988,6 +998,10 @@ static int cmd_generate(duet_ctx *ctx, const args *a) {
     if (opath && !images && !(out = fopen(opath, "w"))) {
         out = stdout;
         die("%s: cannot write: %s", opath, strerror(errno));
+        goto done;
+    }
+    if (get(a, "--filter")) {
+        rc = generate_filtered(ctx, a, m, out, opath, images);
         goto done;
     }
     if (duet_model_input_kind(m) == DUET_DATA_CORPUS) {

@@ -174,3 +174,127 @@ done:
     duet_data_free(o);
     return rc;
 }
+
+/* A text buffer that a language model's output is gathered into. */
+typedef struct text_buf {
+    char *s;
+    size_t n, cap;
+} text_buf;
+
+static int gather(void *user, const char *piece, size_t len) {
+    text_buf *b = user;
+    if (b->n + len + 1 > b->cap) {
+        size_t nc = (b->n + len + 1) * 2;
+        char *p = realloc(b->s, nc);
+        if (!p) return 1;
+        b->s = p, b->cap = nc;
+    }
+    memcpy(b->s + b->n, piece, len);
+    b->n += len;
+    b->s[b->n] = 0;
+    return 0;
+}
+
+/* P(keep) of one text under the classifier (a one-line text dataset). */
+static int text_prob(duet_ctx *ctx, const duet_model *clf, int k, const char *text, double *p, duet_err *e) {
+    size_t n = strlen(text);
+    char *line = malloc(n + 2);
+    if (!line) {
+        e->code = DUET_ENOMEM;
+        snprintf(e->msg, sizeof e->msg, "out of memory");
+        return DUET_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) line[i] = text[i] == '\n' || text[i] == '\r' ? ' ' : text[i];
+    line[n] = '\n', line[n + 1] = 0;
+    duet_load_opts o = duet_load_opts_default();
+    o.format = DUET_FMT_TEXT;
+    o.unlabelled = 1;
+    duet_data *d = NULL;
+    int rc = duet_data_load_mem(ctx, "generated", line, n + 1, &o, &d, e);
+    free(line);
+    float pr[256];
+    int32_t lab;
+    if (!rc && duet_model_classes(clf) > 256) rc = DUET_ERANGE;
+    if (!rc && duet_data_rows(d) == 0) *p = 0; /* blank text: never kept */
+    else if (!rc) rc = duet_model_predict(ctx, clf, d, &lab, pr, e);
+    if (!rc && duet_data_rows(d)) *p = pr[k];
+    duet_data_free(d);
+    return rc;
+}
+
+int generate_filtered(duet_ctx *ctx, const args *a, const duet_model *m, FILE *out, const char *opath, int images) {
+    const char *keep = get(a, "--keep");
+    if (!keep) return die("--filter needs --keep LABEL (the classifier's class to keep)");
+    double minp = 0.5;
+    int64_t count = images ? 64 : 10, maxd = 0, seed = 1;
+    int cols = 0;
+    if (opt_double(a, "--min-prob", 0, 1, &minp) || opt_i64(a, "--count", 1, 10000000, &count) ||
+        opt_i64(a, "--max-draws", 1, 1LL << 40, &maxd) || opt_i64(a, "--seed", 0, 0x7fffffffffffffffLL, &seed) ||
+        opt_int(a, "--cols", 1, 1000, &cols))
+        return 1;
+    if (!maxd) maxd = 100 * count;
+    duet_model *clf = NULL;
+    duet_data *s = NULL;
+    duet_err e;
+    int rc = 1, k = -1;
+    int64_t drawn = 0, kept = 0;
+    if (duet_model_load(ctx, get(a, "--filter"), &clf, &e)) return fail(&e);
+    for (int c = 0; c < duet_model_classes(clf); c++)
+        if (!strcmp(duet_model_class_name(clf, c), keep)) k = c;
+    if (!(duet_model_caps(clf) & DUET_CAN_PREDICT) || k < 0) {
+        die("%s: %s", get(a, "--filter"), k < 0 ? "the label to --keep is not one of its classes" : "it cannot classify");
+        goto done;
+    }
+    if (duet_model_input_kind(m) == DUET_DATA_CORPUS) { /* a language model: one text at a time */
+        duet_gen_opts o;
+        if (gen_opts(a, &o)) goto done;
+        uint64_t base = o.seed;
+        text_buf b = {0};
+        for (; kept < count && drawn < maxd; drawn++) {
+            b.n = 0;
+            if (gather(&b, "", 0)) break;
+            o.seed = base + (uint64_t)drawn;
+            double p = 0;
+            if (duet_model_generate(ctx, m, &o, gather, &b, NULL, &e) ||
+                text_prob(ctx, clf, k, b.s, &p, &e)) {
+                free(b.s);
+                fail(&e);
+                goto done;
+            }
+            if (p >= minp) {
+                fprintf(out, "%s%s\n", o.prompt ? o.prompt : "", b.s);
+                kept++;
+            }
+        }
+        free(b.s);
+    } else {
+        duet_sample_opts so = {0, 0, get(a, "--ddim") != NULL};
+        if (opt_double(a, "--guidance", 0, 1000, &so.guidance) || opt_int(a, "--sample-steps", 1, 100000, &so.steps)) goto done;
+        if (duet_model_sample_filtered(ctx, m, get(a, "--label"), count, (uint64_t)seed, &so, clf, keep, minp, maxd, &s, &drawn,
+                                       &e)) {
+            fail(&e);
+            goto done;
+        }
+        kept = duet_data_rows(s);
+        if (images && kept && duet_data_write_png(ctx, s, opath, cols, &e)) {
+            fail(&e);
+            goto done;
+        }
+        char buf[1 << 14];
+        for (int64_t i = 0; !images && i < kept; i++) {
+            if (duet_data_row_string(s, i, buf, sizeof buf, &e)) {
+                fail(&e);
+                goto done;
+            }
+            fprintf(out, "%s\t%s\n", duet_data_label(s, i), buf);
+        }
+    }
+    fprintf(stderr, "kept %lld of %lld drawn (acceptance %.1f %%) with P(%s) >= %g by %s%s\n", (long long)kept, (long long)drawn,
+            drawn ? 100.0 * (double)kept / (double)drawn : 0.0, keep, minp, get(a, "--filter"),
+            kept < count ? "; stopped at --max-draws" : "");
+    rc = 0;
+done:
+    duet_data_free(s);
+    duet_model_free(clf);
+    return rc;
+}

@@ -427,6 +427,14 @@ DUET_API int duet_model_load(duet_ctx *ctx, const char *path, duet_model **out, 
  * (path ending /). opts: sampler settings (may be NULL). */
 DUET_API int duet_model_synthesize(duet_ctx *ctx, const duet_model *model, const char *label, int64_t count,
                                    uint64_t seed, const duet_sample_opts *opts, const char *path, duet_err *err);
+/* Generate, then filter: draws examples of `label` as duet_model_sample_ex does and keeps those
+ * that the classifier clf gives class `keep` a probability of at least min_prob, drawing again
+ * until count are kept or max_draws were drawn (0: 100 x count). *out holds the kept examples
+ * (possibly fewer than count), *drawn how many were drawn: the acceptance rate is their ratio. */
+DUET_API int duet_model_sample_filtered(duet_ctx *ctx, const duet_model *model, const char *label, int64_t count,
+                                        uint64_t seed, const duet_sample_opts *opts, const duet_model *clf,
+                                        const char *keep, double min_prob, int64_t max_draws, duet_data **out,
+                                        int64_t *drawn, duet_err *err);
 /* Fills the missing cells of a table with a generative model of it (naive Bayes on tables):
  * each cell's most likely value given the row's other cells and its label when the data has one
  * (draw 0), or a draw from that conditional (draw 1, seeded). Writes every row, completed, as

@@ -212,3 +212,92 @@ fail:
     dt_free(ctx, buf);
     return rc;
 }
+
+/* --- generate, then filter ----------------------------------------------------------------------- */
+
+/* Appends rows idx[0..n) of src (DENSE or TEXT samples, labelled) to dst, growing its arrays. */
+static int append_rows(duet_data *dst, const duet_data *src, const int64_t *idx, int64_t n, int64_t *cap, duet_err *err) {
+    duet_ctx *ctx = dst->ctx;
+    if (dst->N + n > *cap) {
+        int64_t nc = (dst->N + n) * 2;
+        void *p;
+        if (src->kind == DUET_DATA_DENSE) {
+            if (!(p = dt_realloc(ctx, dst->x, (size_t)nc * (size_t)src->D * sizeof(float)))) goto oom;
+            dst->x = p;
+        } else {
+            if (!(p = dt_realloc(ctx, dst->text, (size_t)nc * sizeof(char *)))) goto oom;
+            dst->text = p;
+        }
+        if (!(p = dt_realloc(ctx, dst->labels, (size_t)nc * sizeof(char *)))) goto oom;
+        dst->labels = p;
+        *cap = nc;
+    }
+    for (int64_t t = 0; t < n; t++) {
+        int64_t i = idx[t], o = dst->N;
+        if (src->kind == DUET_DATA_DENSE)
+            memcpy(dst->x + (size_t)o * (size_t)src->D, src->x + (size_t)i * (size_t)src->D, (size_t)src->D * sizeof(float));
+        else if (!(dst->text[o] = dt_pool_strdup(&dst->pool, src->text[i])))
+            goto oom;
+        if (!(dst->labels[o] = dt_pool_strdup(&dst->pool, src->labels[i]))) goto oom;
+        dst->N++;
+    }
+    return DUET_OK;
+oom:
+    return dt_err(err, DUET_ENOMEM, "filter: out of memory");
+}
+
+int duet_model_sample_filtered(duet_ctx *ctx, const duet_model *m, const char *label, int64_t count, uint64_t seed,
+                               const duet_sample_opts *opts, const duet_model *clf, const char *keep, double min_prob,
+                               int64_t max_draws, duet_data **out, int64_t *drawn, duet_err *err) {
+    if (!out || !drawn) return dt_err(err, DUET_EINVAL, "duet_model_sample_filtered: out and drawn are required");
+    *out = NULL;
+    *drawn = 0;
+    if (!ctx || !m || !clf || !keep) return dt_err(err, DUET_EINVAL, "duet_model_sample_filtered: missing argument");
+    if (!(clf->ops->caps & DUET_CAN_PREDICT)) return dt_err(err, DUET_EINVAL, "the filter %s cannot classify", clf->ops->name);
+    int k = dt_model_class(clf, keep);
+    if (k < 0) return dt_err(err, DUET_EINVAL, "'%s' is not one of the filter's classes", keep);
+    if (!(min_prob >= 0 && min_prob <= 1)) return dt_err(err, DUET_EINVAL, "min-prob must be in [0, 1] (got %g)", min_prob);
+    if (count < 1 || count > 10000000) return dt_err(err, DUET_EINVAL, "count must be in 1..10000000 (got %lld)", (long long)count);
+    if (max_draws <= 0) max_draws = 100 * count;
+    duet_data *acc = NULL, *s = NULL;
+    int32_t *lab = NULL;
+    float *P = NULL;
+    int64_t *idx = NULL, cap = 0;
+    int rc = DUET_OK;
+    for (uint64_t round = 0; (acc ? acc->N : 0) < count && *drawn < max_draws; round++) {
+        int64_t need = count - (acc ? acc->N : 0), b = need * 2 < 16 ? 16 : need * 2;
+        if (b > max_draws - *drawn) b = max_draws - *drawn;
+        DT_TRY(duet_model_sample_ex(ctx, m, label, b, seed + 0x9e3779b97f4a7c15ull * round, opts, &s, err));
+        *drawn += b;
+        if (!acc) {
+            DT_TRY(dt_data_new(ctx, s->kind, "filtered samples", &acc, err));
+            acc->D = s->D, acc->H = s->H, acc->W = s->W;
+        }
+        lab = dt_alloc_e(ctx, (size_t)b, sizeof(int32_t), "filter", err);
+        P = dt_alloc_e(ctx, (size_t)b, (size_t)clf->K * sizeof(float), "filter", err);
+        idx = dt_alloc_e(ctx, (size_t)b, sizeof(int64_t), "filter", err);
+        if (!lab || !P || !idx) {
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
+        DT_TRY(duet_model_predict(ctx, clf, s, lab, P, err));
+        int64_t n = 0;
+        for (int64_t i = 0; i < b && n < need; i++)
+            if (P[(size_t)i * (size_t)clf->K + (size_t)k] >= min_prob) idx[n++] = i;
+        DT_TRY(append_rows(acc, s, idx, n, &cap, err));
+        dt_data_free(s), s = NULL;
+        dt_free(ctx, lab), lab = NULL;
+        dt_free(ctx, P), P = NULL;
+        dt_free(ctx, idx), idx = NULL;
+        DT_TRY(dt_check_abort(ctx, "filter", err));
+    }
+    *out = acc;
+    acc = NULL;
+fail:
+    dt_data_free(acc);
+    dt_data_free(s);
+    dt_free(ctx, lab);
+    dt_free(ctx, P);
+    dt_free(ctx, idx);
+    return rc;
+}

@@ -249,6 +249,18 @@ expect_ok "anomaly against (json)" $duet score "$t/vae.duet" $fm/t1k-images-idx3
 contains "anomaly auc" '"auc_nll":0.5,"auc_ratio":0.5,"auc_rate":0.5'
 expect_err "anomaly with logreg" "no likelihood" $duet score "$t/logreg.duet" "$t/test.tsv" --anomaly
 expect_err "anomaly bad score" "--score must be one of" $duet score "$t/vae.duet" $img --anomaly --score zip
+# generate, then filter: images a classifier assigns to the asked class, and naive Bayes text
+expect_ok "filter images" $duet generate "$t/vae.duet" --label bag --count 6 -o "$t/kept.png" --filter "$t/clf.duet" \
+    --keep bag --min-prob 0.5 --seed 4
+grep -q "kept 6 of [0-9]* drawn (acceptance" "$t/err" && ok || bad "filter images: $(cat "$t/err")"
+[ -s "$t/kept.png" ] && ok || bad "filter images: no grid"
+expect_ok "filter text" $duet generate "$t/nb.duet" --label spam --count 3 --filter "$t/logreg.duet" --keep spam --min-prob 0.9
+[ "$(grep -c '^spam	' "$t/out")" -eq 3 ] && ok || bad "filter text: want 3 spam lines"
+expect_ok "filter gives up" $duet generate "$t/nb.duet" --label ham --count 3 --filter "$t/logreg.duet" --keep spam \
+    --min-prob 0.999 --max-draws 20
+grep -q "stopped at --max-draws" "$t/err" && ok || bad "filter gives up: $(cat "$t/err")"
+expect_err "filter without keep" "--keep" $duet generate "$t/nb.duet" --filter "$t/logreg.duet"
+expect_err "filter unknown keep" "not one of its classes" $duet generate "$t/nb.duet" --filter "$t/logreg.duet" --keep eggs
 expect_err "resume a logreg" "checkpoints and resume are for" $duet train "$t/train.tsv" --resume "$t/vck.duet"
 expect_err "gan cannot score" "likelihood" $duet score "$t/gan.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz
 expect_err "gan on a table" "multiples of 4" $duet train "$t/ok.csv" --model gan

@@ -150,6 +150,35 @@ static void test_images_and_text(void) {
     for (int64_t i = 0; s && i < 30; i++) CHECK(strcmp(duet_data_label(s, i), "1") == 0);
     remove(ip);
     remove(lp);
+    /* generate, then filter: an MLP of the bars keeps the draws it calls vertical */
+    duet_train_params cp = duet_train_params_default();
+    cp.model = "mlp";
+    cp.hidden = 16;
+    cp.epochs = 40;
+    duet_model *clf = NULL;
+    if (d) CHECK_OK(duet_model_train(ctx, d, &cp, &clf, &e));
+    duet_data *kept = NULL;
+    int64_t drawn = 0;
+    if (m && clf) CHECK_OK(duet_model_sample_filtered(ctx, m, NULL, 20, 3, NULL, clf, "1", 0.6, 0, &kept, &drawn, &e));
+    fprintf(stderr, "  kept %lld of %lld drawn\n", kept ? (long long)duet_data_rows(kept) : -1LL, (long long)drawn);
+    CHECK(kept && duet_data_rows(kept) == 20 && drawn >= 20);
+    int32_t kl[20];
+    float kp[40];
+    if (kept) CHECK_OK(duet_model_predict(ctx, clf, kept, kl, kp, &e));
+    int all = 1;
+    for (int i = 0; kept && i < duet_data_rows(kept); i++) all &= kp[2 * i + 1] >= 0.6f;
+    CHECK(all);
+    duet_data_free(kept);
+    kept = NULL;
+    /* an impossible bar: nothing kept after max_draws */
+    if (m && clf) CHECK_OK(duet_model_sample_filtered(ctx, m, "0", 5, 3, NULL, clf, "1", 1.0, 40, &kept, &drawn, &e));
+    CHECK(drawn == 40 && kept && duet_data_rows(kept) < 5);
+    duet_data_free(kept);
+    if (m && clf) CHECK_ERR(duet_model_sample_filtered(ctx, m, NULL, 5, 3, NULL, clf, "7", 0.5, 0, &kept, &drawn, &e), &e,
+                            DUET_EINVAL, "'7' is not one of");
+    if (m && clf) CHECK_ERR(duet_model_sample_filtered(ctx, m, NULL, 5, 3, NULL, clf, "1", 1.5, 0, &kept, &drawn, &e), &e,
+                            DUET_EINVAL, "min-prob");
+    duet_model_free(clf);
     /* text from naive Bayes */
     duet_load_opts to = duet_load_opts_default();
     to.limit = 600;
