@@ -61,6 +61,8 @@ int cmd_synthesize(duet_ctx *ctx, const args *a);
 int cmd_impute(duet_ctx *ctx, const args *a);
 /* duet generate ... --filter CLASSIFIER --keep LABEL: generate, then filter */
 int generate_filtered(duet_ctx *ctx, const args *a, const duet_model *m, FILE *out, const char *opath, int images);
+/* duet predict LM DATA --labels a,b [--template T]: a language model prompted to classify */
+int predict_zeroshot(duet_ctx *ctx, const args *a, const duet_model *lm, int fmt);
 /* duet score ... --anomaly / --against: anomaly scores, or their ROC-AUC against another set */
 int score_anomaly(duet_ctx *ctx, const args *a, const duet_model *m, int fmt);
 

@@ -506,9 +506,15 @@ static int cmd_train(duet_ctx *ctx, const args *a) {
         if (strcmp(duet_model_meta_key(m, i), "fit_seconds") == 0) secs = duet_model_meta_value(m, i);
         if (strcmp(duet_model_meta_key(m, i), "pipeline") == 0) feats = duet_model_meta_value(m, i);
     }
-    printf("trained %s on %lld examples: %d classes, %lld features (%s) in %s s; wrote %s\n", duet_model_name(m),
-           (long long)duet_data_rows(d), duet_model_classes(m), (long long)duet_model_features(m), feats ? feats : "?",
-           secs ? secs : "?", out);
+    if (duet_model_features(m) == 0) /* a model of the raw text (the class-conditional language model) */
+        printf("trained %s (%s parameters, %s tokenizer) on %lld examples: %d classes, %s steps, validation loss %s, in %s s; "
+               "wrote %s\n", duet_model_name(m), meta(m, "params") ? meta(m, "params") : "?",
+               meta(m, "tokenizer") ? meta(m, "tokenizer") : "?", (long long)duet_data_rows(d), duet_model_classes(m),
+               meta(m, "steps") ? meta(m, "steps") : "?", meta(m, "val_loss") ? meta(m, "val_loss") : "-", secs ? secs : "?", out);
+    else
+        printf("trained %s on %lld examples: %d classes, %lld features (%s) in %s s; wrote %s\n", duet_model_name(m),
+               (long long)duet_data_rows(d), duet_model_classes(m), (long long)duet_model_features(m), feats ? feats : "?",
+               secs ? secs : "?", out);
     if (get(a, "--test")) {
         args ta = *a; /* the test set's own IDX labels */
         if (get(a, "--test-labels") && ta.n < MAX_ARGS) {
@@ -539,6 +545,9 @@ static const opt_spec predict_opts[] = {
     {"--explain", "K", "list the K features that pushed each decision most"},
     {"--format", "F", "text (default), json (one object per line) or csv"},
     {"-o", "FILE", "write predictions to FILE instead of standard output"},
+    {"--labels", "A,B,...", "language models: classify zero-shot among these labels"},
+    {"--template", "T", "with --labels: the prompt, {text} the text, {label} the label (default \"{text}\\nLabel: {label}\")"},
+    {"--no-calibrate", NULL, "with --labels: skip the calibration on the content-free text \"N/A\""},
     {NULL, NULL, NULL},
 };
 
@@ -560,8 +569,18 @@ static int cmd_predict(duet_ctx *ctx, const args *a) {
         fail(&e);
         goto done;
     }
+    if (duet_model_input_kind(m) == DUET_DATA_CORPUS && get(a, "--labels")) {
+        rc = predict_zeroshot(ctx, a, m, fmt);
+        goto done;
+    }
+    if (get(a, "--labels") && duet_model_input_kind(m) != DUET_DATA_DENSE) {
+        die("--labels A,B,... classifies zero-shot and needs a language model, not %s (a %s model)", a->pos[0],
+            duet_model_name(m));
+        goto done;
+    }
     if (!(duet_model_caps(m) & DUET_CAN_PREDICT)) {
-        die("%s: a %s model learns %s and cannot predict labels", a->pos[0], duet_model_name(m), duet_model_learns(m));
+        die("%s: a %s model learns %s and cannot predict labels%s", a->pos[0], duet_model_name(m), duet_model_learns(m),
+            duet_model_input_kind(m) == DUET_DATA_CORPUS ? " (a language model classifies zero-shot with --labels)" : "");
         goto done;
     }
     if (nexp && !(duet_model_caps(m) & DUET_CAN_EXPLAIN)) {
@@ -1225,7 +1244,8 @@ static const command commands[] = {
     {"train", "duet train DATA [-o MODEL] [--model logreg|svm|nb|mlp] [options]",
      "train a model on labelled data (CSV/TSV, LIBSVM, text TSV, JSONL, a folder of texts, IDX images)", train_opts, 1, 0,
      cmd_train},
-    {"predict", "duet predict MODEL DATA|- [--proba] [--explain K] [--format text|json|csv]",
+    {"predict", "duet predict MODEL DATA|- [--proba] [--explain K] [--format text|json|csv]\n"
+                "       duet predict LANGUAGE_MODEL DATA|- --labels A,B,... [--template T]",
      "label new examples (raw rows or text; - reads standard input)", predict_opts, 1, 0, cmd_predict},
     {"eval", "duet eval MODEL DATA [--format text|json]   or   duet eval DATA --cv K [train options]",
      "accuracy, precision/recall/F1, ROC-AUC, log-loss and confusion matrix", eval_opts, 1, 1, cmd_eval},

@@ -93,7 +93,7 @@ static int anomaly_data(duet_ctx *ctx, const args *a, const duet_model *m, const
     duet_load_opts o;
     duet_err e;
     if (load_opts(a, &o)) return 1;
-    if (against) o.labels_path = NULL, o.unlabelled = 1; /* --labels belongs to DATA */
+    if (against) o.labels_path = NULL; /* --labels belongs to DATA */
     if (duet_model_input_kind(m) == DUET_DATA_CORPUS) {
         o.format = DUET_FMT_TEXT;
         if (duet_data_load(ctx, path, &o, d, &e) == DUET_OK) return 0;
@@ -296,5 +296,85 @@ int generate_filtered(duet_ctx *ctx, const args *a, const duet_model *m, FILE *o
 done:
     duet_data_free(s);
     duet_model_free(clf);
+    return rc;
+}
+
+/* Splits "a,b,c" into at most max names (pointers into buf, a copy of s). */
+static int split_labels(const char *s, char *buf, size_t len, const char **out, int max) {
+    snprintf(buf, len, "%s", s);
+    int n = 0;
+    for (char *p = buf; p && *p && n < max;) {
+        char *c = strchr(p, ',');
+        if (c) *c = 0;
+        if (*p) out[n++] = p;
+        p = c ? c + 1 : NULL;
+    }
+    return n;
+}
+
+int predict_zeroshot(duet_ctx *ctx, const args *a, const duet_model *lm, int fmt) {
+    const char *labels[1000];
+    static char buf[1 << 16];
+    int K = split_labels(get(a, "--labels"), buf, sizeof buf, labels, 1000);
+    if (K < 2) return die("--labels needs two or more labels, comma-separated");
+    duet_load_opts o;
+    duet_data *d = NULL;
+    duet_err e;
+    float *P = NULL;
+    int rc = 1;
+    if (load_opts(a, &o)) return 1;
+    o.format = DUET_FMT_TEXT; /* label<TAB>text, or whole lines */
+    if (duet_data_load(ctx, a->pos[1], &o, &d, &e)) {
+        o.unlabelled = 1;
+        if (duet_data_load(ctx, a->pos[1], &o, &d, &e)) return fail(&e);
+    }
+    int64_t N = duet_data_rows(d), scored = 0, right = 0;
+    if (!(P = calloc((size_t)(N ? N : 1) * (size_t)K, sizeof *P))) {
+        die("out of memory");
+        goto done;
+    }
+    if (duet_lm_classify(ctx, lm, d, labels, K, get(a, "--template"), get(a, "--no-calibrate") == NULL, P, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (fmt == 2) {
+        fputs("label", stdout);
+        for (int k = 0; get(a, "--proba") && k < K; k++) printf(",p_%s", labels[k]);
+        putchar('\n');
+    }
+    for (int64_t i = 0; i < N; i++) {
+        const float *p = P + (size_t)i * (size_t)K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (p[k] > p[best]) best = k;
+        const char *truth = duet_data_label(d, i);
+        for (int k = 0; truth && k < K; k++)
+            if (!strcmp(truth, labels[k])) scored++, right += k == best;
+        if (fmt == 1) {
+            printf("{\"label\":");
+            json_str(stdout, labels[best]);
+            printf(",\"probabilities\":{");
+            for (int k = 0; k < K; k++) {
+                if (k) putchar(',');
+                json_str(stdout, labels[k]);
+                printf(":%.6g", (double)p[k]);
+            }
+            printf("}}\n");
+        } else if (fmt == 2) {
+            fputs(labels[best], stdout);
+            for (int k = 0; get(a, "--proba") && k < K; k++) printf(",%.6g", (double)p[k]);
+            putchar('\n');
+        } else {
+            fputs(labels[best], stdout);
+            for (int k = 0; get(a, "--proba") && k < K; k++) printf("%s%s=%.4f", k ? " " : "\t", labels[k], (double)p[k]);
+            putchar('\n');
+        }
+    }
+    if (scored) fprintf(stderr, "zero-shot accuracy on the %lld rows labelled with a candidate: %.4f\n", (long long)scored,
+                        (double)right / (double)scored);
+    rc = 0;
+done:
+    free(P);
+    duet_data_free(d);
     return rc;
 }

@@ -443,6 +443,16 @@ DUET_API int duet_model_sample_filtered(duet_ctx *ctx, const duet_model *model, 
 DUET_API int duet_model_impute(duet_ctx *ctx, const duet_model *model, const duet_data *data, int draw, uint64_t seed,
                                const char *path, int64_t *filled, duet_err *err);
 
+/* A language model as a zero-shot classifier: every text of data (text rows) is put into
+ * template in place of {text} and each of the nlab labels is scored as what follows ({label}
+ * marks its place; without it the label follows the template after a space; NULL: the
+ * template "{text}\nLabel: {label}"). P (N, nlab) receives the softmax of the labels'
+ * log-probabilities; with calibrate, each label's log-probability after the content-free text
+ * "N/A" is subtracted first (Zhao et al. 2021). A text with a character the model never saw
+ * gets no evidence (P from the calibration alone). */
+DUET_API int duet_lm_classify(duet_ctx *ctx, const duet_model *lm, const duet_data *data, const char *const *labels, int nlab,
+                              const char *template_, int calibrate, float *P, duet_err *err);
+
 /* Anomaly scores of every row (scores, N), higher for more unusual inputs, from a model that
  * scores (naive Bayes, the VAE, or a language model scoring each row's text):
  * DUET_ANOMALY_NLL is -log2 p(x), the raw likelihood in bits, which ranks inputs that are simply

@@ -501,6 +501,20 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         goto fail;
     }
     DT_TRY(dt_collect_classes(m, data, y, err));
+    if (ops->raw_text) { /* a model of the raw text: no features */
+        if (data->kind != DUET_DATA_TEXT) {
+            rc = dt_err(err, DUET_EINVAL, "%s: %s models text (label<TAB>text, JSONL, a folder of texts), not %s data", data->src,
+                        ops->name, kind_name(data->kind));
+            goto fail;
+        }
+        DT_TRY(ops->fit_text(ctx, m, (const char *const *)data->text, y, data->N, m->K, &p, err));
+        dt_model_meta_set(m, "trained_on", "%s (%lld text examples)", data->src, (long long)data->N);
+        dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
+        dt_model_meta_set(m, "fit_seconds", "%.3f", dt_now() - t0);
+        *out = m;
+        m = NULL;
+        goto fail;
+    }
     DT_TRY(dt_pipe_fit(ctx, data, &p, &m->pipe, err));
     DT_TRY(dt_pipe_apply(ctx, m->pipe, data, &X, err));
     m->D = X.D;
@@ -538,7 +552,9 @@ int duet_model_classes(const duet_model *m) { return m->K; }
 const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
 int64_t duet_model_features(const duet_model *m) { return m->D; }
 int64_t duet_model_table_columns(const duet_model *m) { return dt_pipe_table_cols(m->pipe); }
-int duet_model_input_kind(const duet_model *m) { return m->ops->input ? m->ops->input : dt_pipe_kind(m->pipe); }
+int duet_model_input_kind(const duet_model *m) {
+    return m->ops->input ? m->ops->input : m->ops->raw_text ? DUET_DATA_TEXT : dt_pipe_kind(m->pipe);
+}
 const char *duet_model_meta_key(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_key[i] : NULL; }
 const char *duet_model_meta_value(const duet_model *m, int i) { return i >= 0 && i < m->n_meta ? m->meta_val[i] : NULL; }
 
@@ -596,17 +612,20 @@ static int featurize(duet_ctx *ctx, const duet_model *m, const duet_data *d, dt_
 int duet_model_predict(duet_ctx *ctx, const duet_model *m, const duet_data *d, int32_t *labels, float *proba,
                        duet_err *err) {
     if (!ctx || !m || !d || !labels) return dt_err(err, DUET_EINVAL, "duet_model_predict: missing argument");
-    if (!(m->ops->caps & DUET_CAN_PREDICT) || !m->ops->predict_proba)
+    if (!(m->ops->caps & DUET_CAN_PREDICT) || (!m->ops->predict_proba && !m->ops->predict_text))
         return dt_err(err, DUET_EUNSUPPORTED, "%s cannot predict labels", m->ops->name);
+    if (m->ops->raw_text && d->kind != DUET_DATA_TEXT)
+        return dt_err(err, DUET_EINVAL, "%s: %s reads text, not %s data", d->src, m->ops->name, kind_name(d->kind));
     dt_mat X = {0};
-    int rc = featurize(ctx, m, d, &X, err);
+    int rc = m->ops->raw_text ? DUET_OK : featurize(ctx, m, d, &X, err);
     if (rc) return rc;
     float *P = proba ? proba : dt_calloc(ctx, (size_t)d->N * (size_t)m->K, sizeof(float));
     if (!P) {
         dt_mat_free(ctx, &X);
         return dt_err(err, DUET_ENOMEM, "predict: out of memory");
     }
-    rc = m->ops->predict_proba(ctx, m, &X, P, err);
+    rc = m->ops->raw_text ? m->ops->predict_text(ctx, m, (const char *const *)d->text, d->N, P, err)
+                          : m->ops->predict_proba(ctx, m, &X, P, err);
     if (rc == DUET_OK) {
         for (int64_t i = 0; i < d->N; i++) {
             const float *p = P + (size_t)i * (size_t)m->K;

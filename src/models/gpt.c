@@ -1003,28 +1003,23 @@ fail:
 
 /* --- scoring ------------------------------------------------------------------------------------- */
 
-static int gpt_score_text(duet_ctx *ctx, const duet_model *m, const char *text, size_t len, duet_token_fn fn,
-                          void *user, duet_lm_score *out, duet_err *err) {
-    const gpt *g = m->state;
+/* log p of ids[from..n) given what precedes each (from >= 1), in windows of T positions
+ * advancing by T/2 (each token scored once, with at least T/2 tokens of context after the
+ * first window); into *nll (nats, summed) and *count; fn (may be NULL) sees every scored token. */
+static int score_ids(duet_ctx *ctx, const gpt *g, const int32_t *ids, int64_t n, int64_t from, duet_token_fn fn,
+                     void *user, double *nll, int64_t *count, duet_err *err) {
     int T = g->c.T, V = g->c.V;
     gpt_acts A = {0};
-    int32_t *ids = NULL;
-    int64_t n = 0;
-    int rc = start_ids(ctx, g, text, len, &ids, &n, err);
+    int rc = acts_new(ctx, g, 1, T, T, 0, &A, err);
     if (rc) return rc;
-    if (n < 2) {
-        rc = dt_err(err, DUET_EINVAL, "nothing to score: the text has %lld tokens", (long long)(n - 1));
-        goto fail;
-    }
-    DT_TRY(acts_new(ctx, g, 1, T, T, 0, &A, err));
-    /* windows of T positions, advancing by T/2: each token is scored once, with at least
-     * T/2 tokens of context after the first window */
-    int64_t stride = T / 2 > 0 ? T / 2 : 1, done = 0, count = 0;
-    double nll = 0.0;
-    for (int64_t s = 0;; s += stride) {
+    int64_t stride = T / 2 > 0 ? T / 2 : 1, done = 0;
+    *nll = 0.0, *count = 0;
+    /* the first window ends at the first scored token at the latest */
+    for (int64_t s = from - 1 - (T - 1) > 0 ? from - 1 - (T - 1) : 0;; s += stride) {
         int64_t e = s + T < n - 1 ? s + T : n - 1;
         forward(ctx, g, g->w, &A, ids + s, 1, e - s, 0, 0);
         for (int64_t j = done - s > 0 ? done - s : 0; j < e - s; j++) {
+            if (s + j + 1 < from) continue;
             const float *z = A.logits + (size_t)j * (size_t)V;
             float mx = z[0];
             for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
@@ -1032,24 +1027,76 @@ static int gpt_score_text(duet_ctx *ctx, const duet_model *m, const char *text, 
             for (int v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
             int32_t t = ids[s + j + 1];
             double lp = (double)(z[t] - mx) - log(sum);
-            nll -= lp;
-            count++;
+            *nll -= lp;
+            (*count)++;
             if (fn) {
                 const char *piece;
                 size_t plen;
                 DT_TRY(dt_tok_piece(g->tok, ids[s + j], t, &piece, &plen, err));
-                if (fn(user, piece, plen, lp)) break;
+                if (fn(user, piece, plen, lp)) goto fail;
             }
         }
         done = e;
         if (e >= n - 1) break;
         DT_TRY(dt_check_abort(ctx, "score", err));
     }
+fail:
+    acts_free(ctx, &A);
+    return rc;
+}
+
+static int gpt_score_text(duet_ctx *ctx, const duet_model *m, const char *text, size_t len, duet_token_fn fn,
+                          void *user, duet_lm_score *out, duet_err *err) {
+    const gpt *g = m->state;
+    int32_t *ids = NULL;
+    int64_t n = 0, count = 0;
+    double nll = 0.0;
+    int rc = start_ids(ctx, g, text, len, &ids, &n, err);
+    if (rc) return rc;
+    if (n < 2) {
+        rc = dt_err(err, DUET_EINVAL, "nothing to score: the text has %lld tokens", (long long)(n - 1));
+        goto fail;
+    }
+    DT_TRY(score_ids(ctx, g, ids, n, 1, fn, user, &nll, &count, err));
     out->tokens = count;
     out->nll = nll / (double)count;
     out->perplexity = exp(out->nll);
 fail:
-    acts_free(ctx, &A);
+    dt_free(ctx, ids);
+    return rc;
+}
+
+int dt_gpt_logp(duet_ctx *ctx, const duet_model *m, const char *prefix, size_t plen, const char *cont, size_t clen,
+                double *logp, int64_t *tokens, duet_err *err) {
+    const gpt *g = m->state;
+    int32_t *first = NULL, *pre = NULL, *c = NULL, *ids = NULL;
+    int64_t nf = 0, np = 0, nc = 0, count = 0;
+    double nll = 0.0;
+    /* the text's start (BOS, or a line break), then the prefix, then the continuation: the same
+     * tokens whichever way a text is cut into prefix and continuation */
+    int rc = start_ids(ctx, g, "", 0, &first, &nf, err);
+    if (rc) return rc;
+    if (plen) DT_TRY(dt_tok_encode(ctx, g->tok, prefix, plen, &pre, &np, err));
+    if (clen) DT_TRY(dt_tok_encode(ctx, g->tok, cont, clen, &c, &nc, err));
+    if (nc < 1) {
+        rc = dt_err(err, DUET_EINVAL, "nothing to score: the continuation has no tokens");
+        goto fail;
+    }
+    if (!(ids = dt_alloc_e(ctx, (size_t)(nf + np + nc), sizeof(int32_t), "score", err))) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    memcpy(ids, first, (size_t)nf * sizeof(int32_t));
+    if (np) memcpy(ids + nf, pre, (size_t)np * sizeof(int32_t));
+    memcpy(ids + nf + np, c, (size_t)nc * sizeof(int32_t));
+    np += nf;
+    DT_TRY(score_ids(ctx, g, ids, np + nc, np, NULL, NULL, &nll, &count, err));
+    *logp = -nll;
+    if (tokens) *tokens = count;
+fail:
+    dt_free(ctx, first);
+    dt_free(ctx, pre);
+    dt_free(ctx, c);
     dt_free(ctx, ids);
     return rc;
 }

@@ -34,6 +34,12 @@ double dt_gpt_probe_step(const duet_ctx *ctx, dt_gpt_probe *p, float *G, float *
                          double wd, double clip);
 void dt_gpt_probe_free(duet_ctx *ctx, dt_gpt_probe *p);
 
+/* log p(cont | prefix) in nats under the language model m (prefix may be empty: the text's
+ * start); *tokens (may be NULL) receives the continuation's token count. A continuation or
+ * prefix the tokenizer cannot spell is DUET_EINVAL. */
+int dt_gpt_logp(duet_ctx *ctx, const duet_model *m, const char *prefix, size_t plen, const char *cont, size_t clen,
+                double *logp, int64_t *tokens, duet_err *err);
+
 /* Fills m (a new gpt model) from a llama2.c checkpoint and its tokenizer. */
 int dt_gpt_import_llama2c(duet_ctx *ctx, duet_model *m, const char *ckpt, const char *tokpath, duet_err *err);
 

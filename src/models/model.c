@@ -7,7 +7,8 @@
 
 #define FORMAT_VERSION 1
 
-static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops, &dt_mlp_ops, &dt_vae_ops, &dt_gan_ops, &dt_gpt_ops, &dt_diffusion_ops};
+static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops,  &dt_mlp_ops,       &dt_vae_ops,
+                                               &dt_gan_ops,    &dt_gpt_ops, &dt_clm_ops, &dt_diffusion_ops};
 
 const dt_model_ops *dt_model_find(const char *name) {
     for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
@@ -143,8 +144,9 @@ int dt_model_from_file(duet_ctx *ctx, const dt_st_file *f, duet_model **out, due
         goto fail;
     }
     int corpus = ops->input == DUET_DATA_CORPUS; /* language models: no classes, no pipeline */
+    int nopipe = corpus || ops->raw_text;       /* ... models of raw text: classes, no pipeline */
     DT_TRY(dt_st_meta_i64(f, "K", corpus ? 0 : 2, corpus ? 0 : 100000, &K, err));
-    DT_TRY(dt_st_meta_i64(f, "D", corpus ? 0 : 1, corpus ? 0 : (int64_t)1 << 31, &D, err));
+    DT_TRY(dt_st_meta_i64(f, "D", nopipe ? 0 : 1, nopipe ? 0 : (int64_t)1 << 31, &D, err));
     DT_TRY(dt_model_new(ctx, ops, &m, err));
     m->K = (int)K;
     m->D = D;
@@ -182,8 +184,8 @@ int dt_model_from_file(duet_ctx *ctx, const dt_st_file *f, duet_model **out, due
             goto fail;
         }
     }
-    if (!corpus) DT_TRY(dt_pipe_load(ctx, f, &m->pipe, err));
-    if (!corpus && dt_pipe_dim(m->pipe) != D) {
+    if (!nopipe) DT_TRY(dt_pipe_load(ctx, f, &m->pipe, err));
+    if (!nopipe && dt_pipe_dim(m->pipe) != D) {
         rc = dt_err(err, DUET_EFORMAT, "%s: the pipeline makes %lld features, the model expects %lld", path,
                     (long long)dt_pipe_dim(m->pipe), (long long)D);
         goto fail;

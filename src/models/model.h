@@ -76,6 +76,14 @@ typedef struct dt_model_ops {
     /* 1: fit honours duet_train_params.checkpoint, checkpoint_every and resume (ckpt.c) */
     int resumable;
 
+    /* Models of raw labelled text (raw_text 1: no feature pipeline, D = 0): fit_text trains on
+     * texts (N) with classes y; predict_text writes P (N, K). The class-conditional language
+     * model. 0 and NULL for the others. */
+    int raw_text;
+    int (*fit_text)(duet_ctx *ctx, duet_model *m, const char *const *texts, const int32_t *y, int64_t N, int K,
+                    const duet_train_params *p, duet_err *err);
+    int (*predict_text)(duet_ctx *ctx, const duet_model *m, const char *const *texts, int64_t N, float *P, duet_err *err);
+
     /* Language models: they train on one running text (input == DUET_DATA_CORPUS) instead of
      * labelled rows, and have no classes or feature pipeline. 0 and NULL for the others. */
     int input;
@@ -179,6 +187,7 @@ int dt_gan_gradcheck(duet_ctx *ctx, int H, int W, int K, double *worst, duet_err
  * the decoder (0: unconditional). */
 int dt_vae_gradcheck(duet_ctx *ctx, int conv, int K, double *worst, duet_err *err);
 
-extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gan_ops, dt_gpt_ops, dt_diffusion_ops;
+extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gan_ops, dt_gpt_ops, dt_diffusion_ops,
+    dt_clm_ops;
 
 #endif /* DT_MODEL_H */

@@ -172,6 +172,21 @@ expect_err "not a checkpoint" "not a checkpoint" $duet train "$t/shakes.txt" --m
 expect_ok "generate gpt" $duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5
 $duet generate "$t/gpt.duet" --prompt "ROMEO:" -n 50 --seed 5 > "$t/g2" 2>/dev/null
 cmp -s "$t/out" "$t/g2" && ok || bad "generate gpt: same seed, different text"
+# a class-conditional character LM (clm) classifies by p(text | label); tiny settings keep it quick
+expect_ok "train clm" $duet train "$t/train.tsv" --model clm --layers 1 --dim 32 --heads 2 --context 32 --steps 20 \
+    -o "$t/clm.duet" --quiet
+contains "train clm summary" 'validation loss'
+expect_ok "predict clm" $duet predict "$t/clm.duet" "$t/test.tsv" --proba --format csv
+[ "$(wc -l < "$t/out")" -ge 400 ] && ok || bad "predict clm: want a row per message"
+expect_ok "eval clm" $duet eval "$t/clm.duet" "$t/test.tsv" --format json
+contains "eval clm accuracy" '"accuracy":'
+expect_ok "info clm" $duet info "$t/clm.duet"
+# zero-shot: prompt a language model with each label and keep the likeliest
+expect_ok "zero-shot" $duet predict "$t/gpt.duet" "$t/test.tsv" --labels ham,spam --format csv
+grep -q "spam\|ham" "$t/out" && ok || bad "zero-shot: no labels in output"
+expect_ok "zero-shot template" $duet predict "$t/gpt.duet" "$t/test.tsv" --labels ham,spam --template "{text} => {label}" --no-calibrate
+expect_err "zero-shot one label" "--labels" $duet predict "$t/gpt.duet" "$t/test.tsv" --labels ham
+expect_err "zero-shot classifier" "language model" $duet predict "$t/nb.duet" "$t/test.tsv" --labels ham,spam
 expect_err "prompt too long" "context is 16" $duet generate "$t/gpt.duet" --prompt "$(head -c 100 "$t/shakes.txt")"
 expect_err "unknown character" "not in the tokenizer" $duet generate "$t/gpt.duet" --prompt "Zürich"
 expect_err "bad top-p" "--top-p" $duet generate "$t/gpt.duet" --top-p 1.5
