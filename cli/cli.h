@@ -40,6 +40,8 @@ int pick(const char *flag, const char *s, const char *const *names, int *out);
 int load_opts(const args *a, duet_load_opts *o);
 /* Reads data with the data-reading options of a. */
 int load_data(duet_ctx *ctx, const args *a, const char *path, int unlabelled, duet_data **d);
+/* A duet model file, or a llama2.c checkpoint when tok names its tokenizer.bin. */
+int open_model(duet_ctx *ctx, const char *path, const char *tok, duet_model **m);
 /* The training options of a (train_opts) as parameters. */
 int train_params(const args *a, duet_train_params *p);
 /* The language-model generation options of a (-n, --temperature, --top-k, --top-p, --seed,

@@ -8,7 +8,13 @@
 #include "cli.h"
 
 const opt_spec compare_opts[] = {
-    {"--models", "LIST", "models to compare, comma-separated (default: logreg,svm,nb,mlp; images: logreg,mlp,nb,vae)"},
+    {"--models", "LIST", "models to compare, comma-separated (default: logreg,svm,nb,mlp; text adds clm; images: logreg,mlp,nb,vae)"},
+    {"--lm", "MODEL", "also a language model (a .duet or llama2.c file) classifying the text zero-shot"},
+    {"--template", "T", "with --lm: its prompt, {text} the text, {label} the label"},
+    {"--lm-tokenizer", "FILE", "with --lm: the tokenizer.bin of a llama2.c checkpoint"},
+    {"--augment", "LABEL", "also train the discriminative models with synthetic rows of LABEL added; say whether it helps"},
+    {"--augment-model", "M", "with --augment: the generative model that draws them (default nb)"},
+    {"--augment-count", "N", "with --augment: how many (default: as many as LABEL has real training rows)"},
     {"--test-share", "F", "share of each class held out for measuring (default 0.2)"},
     {"--curves", "LIST", "learning curves of these models, or none (default: the compared logreg, svm, nb)"},
     {"--curve-points", "N", "training-set sizes on a geometric grid (default 6)"},
@@ -60,6 +66,22 @@ static void print_text(const duet_compare *c) {
             printf("\n");
         }
     }
+    if (c->augment_label[0]) {
+        printf("\naugmentation: %lld synthetic '%s' rows (%s) beside %lld real ones; the same held-out rows\n",
+               (long long)c->augment_rows, c->augment_label, c->augment_model, (long long)c->augment_real);
+        printf("%-9s %19s %19s %19s %15s\n", "model", "accuracy", "macro F1", "recall of label", "gained/lost");
+        for (int i = 0; i < c->n_augment; i++) {
+            const duet_compare_augment *g = &c->augment[i];
+            if (!g->ok) {
+                printf("%-9s failed: %s\n", g->name, g->error);
+                continue;
+            }
+            printf("%-9s    %.4f -> %.4f    %.4f -> %.4f    %.4f -> %.4f %7lld/%lld%s\n", g->name, g->accuracy[0], g->accuracy[1],
+                   g->f1[0], g->f1[1], g->label_recall[0], g->label_recall[1], (long long)g->gained, (long long)g->lost,
+                   g->significant ? " *" : "");
+        }
+        printf("(* beyond chance: McNemar's test at about 5 %%)\n%s\n", c->augment_verdict);
+    }
     printf("\n%s\n", c->recommendation);
 }
 
@@ -77,10 +99,25 @@ int cmd_compare(duet_ctx *ctx, const args *a) {
         opt_int(a, "--curve-repeats", 1, 100, &o.curve_repeats) || opt_i64(a, "--curve-min", 2, 1LL << 40, &o.curve_min) ||
         opt_i64(a, "--curve-max", 2, 1LL << 40, &o.curve_max))
         return 1;
+    o.augment = get(a, "--augment");
+    o.augment_model = get(a, "--augment-model");
+    o.lm_template = get(a, "--template");
+    if (opt_i64(a, "--augment-count", 1, 1LL << 32, &o.augment_count)) return 1;
+    if (!o.augment && (get(a, "--augment-model") || get(a, "--augment-count"))) return die("--augment-model and --augment-count go with --augment");
+    if (!get(a, "--lm") && get(a, "--template")) return die("--template goes with --lm");
     duet_data *d = NULL;
     duet_compare *c = NULL;
+    duet_model *lm = NULL;
     duet_err e;
     int rc = 1;
+    if (get(a, "--lm")) {
+        if (open_model(ctx, get(a, "--lm"), get(a, "--lm-tokenizer"), &lm)) goto done;
+        if (duet_model_input_kind(lm) != DUET_DATA_CORPUS) {
+            die("--lm %s: a %s model is not a language model", get(a, "--lm"), duet_model_name(lm));
+            goto done;
+        }
+        o.lm = lm;
+    }
     if (load_data(ctx, a, a->pos[0], 0, &d)) goto done;
     if (duet_compare_run(ctx, d, &o, &c, &e)) {
         fail(&e);
@@ -109,5 +146,6 @@ int cmd_compare(duet_ctx *ctx, const args *a) {
 done:
     duet_compare_free(ctx, c);
     duet_data_free(d);
+    duet_model_free(lm);
     return rc;
 }

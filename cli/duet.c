@@ -914,9 +914,8 @@ int put_text(void *user, const char *piece, size_t len) {
 }
 
 /* A duet model file, or a llama2.c checkpoint when --tokenizer names its tokenizer. */
-static int open_model(duet_ctx *ctx, const args *a, const char *path, duet_model **m) {
+int open_model(duet_ctx *ctx, const char *path, const char *tok, duet_model **m) {
     duet_err e;
-    const char *tok = get(a, "--tokenizer");
     if (tok ? duet_model_import_llama2c(ctx, path, tok, m, &e) : duet_model_load(ctx, path, m, &e)) return fail(&e);
     return 0;
 }
@@ -1007,7 +1006,7 @@ static int cmd_generate(duet_ctx *ctx, const args *a) {
     FILE *out = stdout;
     char *buf = malloc(1 << 16);
     if (!buf) return die("out of memory");
-    if (open_model(ctx, a, a->pos[0], &m)) goto done;
+    if (open_model(ctx, a->pos[0], get(a, "--tokenizer"), &m)) goto done;
     int images = duet_model_input_kind(m) == DUET_DATA_DENSE;
     if (images && (!opath || (!ends_with(opath, ".png") && !ends_with(opath, "/")))) {
         die("%s draws images: give -o FILE.png (one grid) or -o DIR/ (one PNG each)", a->pos[0]);
@@ -1150,7 +1149,7 @@ static int cmd_score(duet_ctx *ctx, const args *a) {
     double *lp = NULL;
     duet_err e;
     int rc = 1;
-    if (open_model(ctx, a, a->pos[0], &m)) goto done;
+    if (open_model(ctx, a->pos[0], get(a, "--tokenizer"), &m)) goto done;
     if (get(a, "--anomaly") || get(a, "--against")) {
         rc = score_anomaly(ctx, a, m, fmt);
         goto done;
@@ -1218,7 +1217,7 @@ static int cmd_import(duet_ctx *ctx, const args *a) {
     duet_model *m = NULL;
     duet_err e;
     int rc = 1;
-    if (open_model(ctx, a, a->pos[0], &m)) goto done;
+    if (open_model(ctx, a->pos[0], get(a, "--tokenizer"), &m)) goto done;
     if (duet_model_save(ctx, m, out, &e)) {
         fail(&e);
         goto done;

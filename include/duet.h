@@ -474,8 +474,9 @@ DUET_API double duet_roc_auc(duet_ctx *ctx, const double *neg, int64_t n_neg, co
  * of labelled data and measures them on the held-out rest; then learning curves (error against
  * training-set size, Ng & Jordan's protocol) and a recommendation that names the trade-off. */
 typedef struct duet_compare_opts {
-    const char *models;       /* comma-separated; NULL: text, tables and LIBSVM: logreg,svm,nb,mlp;
-                                 images: logreg,mlp,nb,vae (generative models run conditional) */
+    const char *models;       /* comma-separated; NULL: text: logreg,svm,nb,mlp,clm; tables and
+                                 LIBSVM: logreg,svm,nb,mlp; images: logreg,mlp,nb,vae (generative
+                                 models run conditional) */
     double test_share;        /* share of each class held out; 0 = default 0.2 */
     const char *curve_models; /* learning curves of these; NULL: the compared logreg, svm and nb;
                                  "" = none */
@@ -486,6 +487,14 @@ typedef struct duet_compare_opts {
     duet_train_params params; /* settings every model gets (model is set per model; C and alpha
                                  are chosen by cross-validation when 0, and kept fixed along the
                                  curves) */
+    const duet_model *lm;     /* a language model that classifies the text zero-shot beside the
+                                 others (row "zero-shot"; duet_lm_classify); NULL: none */
+    const char *lm_template;  /* its prompt; NULL: duet_lm_classify's default */
+    const char *augment;      /* a class: the discriminative models are trained again with
+                                 synthetic rows of it added, and measured against themselves;
+                                 NULL: no augmentation */
+    const char *augment_model; /* what draws the synthetic rows; NULL: "nb" */
+    int64_t augment_count;    /* synthetic rows; 0: as many as the class has training rows */
 } duet_compare_opts;
 DUET_API duet_compare_opts duet_compare_opts_default(void);
 
@@ -504,6 +513,18 @@ typedef struct duet_compare_model {
     char tuned[64];           /* what cross-validation chose, "C=10" or "alpha=0.1", or "" */
 } duet_compare_model;
 
+/* One discriminative model trained on the real training rows ([0]) and on them plus the
+ * synthetic rows ([1]), measured on the same held-out rows. */
+typedef struct duet_compare_augment {
+    char name[32];
+    int ok;
+    char error[256];
+    double accuracy[2], f1[2];         /* f1: macro average */
+    double label_recall[2], label_f1[2]; /* of the augmented class */
+    int64_t gained, lost;              /* held-out rows right only with / only without them */
+    int significant;                   /* McNemar's test at about 5 %: |gained - lost| > 2 sqrt(gained + lost) */
+} duet_compare_augment;
+
 typedef struct duet_compare_curve {
     char name[32];
     double *err_mean, *err_std; /* [n_sizes]: error rate (1 - accuracy) over the repeats */
@@ -520,6 +541,13 @@ typedef struct duet_compare {
     int n_curves;
     duet_compare_curve *curves;
     char recommendation[1024];
+    /* augmentation (opts.augment): n_augment models, augment_rows synthetic rows of
+     * augment_label drawn by augment_model beside augment_real real ones; verdict in words */
+    int n_augment;
+    duet_compare_augment *augment;
+    char augment_label[64], augment_model[32];
+    int64_t augment_rows, augment_real;
+    char augment_verdict[1024];
 } duet_compare;
 
 DUET_API int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_opts *opts,

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 #include "core/dt.h"
+#include "core/metrics.h"
 #include "data/data.h"
 #include "models/model.h"
 
@@ -67,10 +68,11 @@ duet_compare_opts duet_compare_opts_default(void) {
     return o;
 }
 
-/* The default models for a kind of data: the discriminative three, naive Bayes, and for images
+/* The default models for a kind of data: the discriminative three, naive Bayes, for text the
+ * class-conditional language model, and for images
  * the conditional VAE. */
 static const char *default_models(int kind) {
-    return kind == DUET_DATA_DENSE ? "logreg,mlp,nb,vae" : "logreg,svm,nb,mlp";
+    return kind == DUET_DATA_DENSE ? "logreg,mlp,nb,vae" : kind == DUET_DATA_TEXT ? "logreg,svm,nb,mlp,clm" : "logreg,svm,nb,mlp";
 }
 
 /* Models whose fits take a fraction of a second on thousands of rows: the default curves. */
@@ -150,6 +152,17 @@ done:
 
 // --- one model on the split ----------------------------------------------------------------------
 
+/* The settings of model `name` along the curves and in the augmentation runs: what every model
+ * gets, and the regularisation that cross-validation chose for it on the whole split (main). */
+static duet_train_params fixed_params(const duet_compare_opts *o, const char *name, const duet_compare_model *main) {
+    duet_train_params p = o->params;
+    p.model = name;
+    if (!strcmp(name, "vae") || !strcmp(name, "diffusion") || !strcmp(name, "gan")) p.conditional = 1;
+    if (main && !strncmp(main->tuned, "C=", 2)) p.C = atof(main->tuned + 2);
+    if (main && !strncmp(main->tuned, "alpha=", 6)) p.alpha = atof(main->tuned + 6);
+    return p;
+}
+
 /* Trains `name` on tr and measures it on te (rows of te in one-row datasets for the latency). */
 static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o, const duet_data *tr,
                     const duet_data *te, duet_data *const *one, int n_one, duet_compare_model *r) {
@@ -157,9 +170,7 @@ static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o,
     t.up = ctx->alloc, t.up_user = ctx->alloc_user;
     duet_ctx c = *ctx;
     c.alloc = trk_alloc, c.alloc_user = &t;
-    duet_train_params p = o->params;
-    p.model = name;
-    if (!strcmp(name, "vae") || !strcmp(name, "diffusion") || !strcmp(name, "gan")) p.conditional = 1;
+    duet_train_params p = fixed_params(o, name, NULL);
     duet_model *m = NULL;
     duet_metrics *mt = NULL;
     duet_err e = {0, ""};
@@ -201,6 +212,56 @@ static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o,
     dt_free(ctx, lat);
 }
 
+/* The zero-shot language model o->lm on te, its classes those of lab (no training). */
+static void measure_lm(duet_ctx *ctx, const duet_compare_opts *o, const duet_model *lab, const duet_data *te,
+                       duet_data *const *one, int n_one, duet_compare_model *r) {
+    tracker t = {0};
+    t.up = ctx->alloc, t.up_user = ctx->alloc_user;
+    duet_ctx c = *ctx;
+    c.alloc = trk_alloc, c.alloc_user = &t;
+    int K = lab->K;
+    const char *const *labels = (const char *const *)lab->classes;
+    duet_err e = {0, ""};
+    duet_metrics *mt = NULL;
+    float *P = dt_alloc_e(ctx, (size_t)te->N, (size_t)K * sizeof(float), "zero-shot", &e);
+    int32_t *y = dt_calloc(ctx, (size_t)te->N, sizeof(int32_t)), *pred = dt_calloc(ctx, (size_t)te->N, sizeof(int32_t));
+    double *lat = dt_calloc(ctx, (size_t)(n_one ? n_one : 1), sizeof(double));
+    snprintf(r->name, sizeof r->name, "zero-shot");
+    snprintf(r->learns, sizeof r->learns, "%s", o->lm->ops->learns);
+    snprintf(r->tuned, sizeof r->tuned, "pretrained");
+    r->generative = 1;
+    int rc = P && y && pred && lat ? duet_lm_classify(&c, o->lm, te, labels, K, o->lm_template, 1, P, &e)
+                                   : dt_err(&e, DUET_ENOMEM, "compare: out of memory");
+    for (int64_t i = 0; !rc && i < te->N; i++) {
+        y[i] = dt_model_class(lab, te->labels[i]);
+        pred[i] = 0;
+        for (int k = 1; k < K; k++)
+            if (P[(size_t)i * (size_t)K + (size_t)k] > P[(size_t)i * (size_t)K + (size_t)pred[i]]) pred[i] = k;
+    }
+    if (!rc) rc = dt_metrics_compute(&c, K, te->N, y, pred, P, lab->classes, &mt, &e);
+    for (int i = 0; !rc && i < n_one; i++) {
+        double a = dt_now();
+        rc = duet_lm_classify(&c, o->lm, one[i], labels, K, o->lm_template, 1, P, &e);
+        lat[i] = dt_now() - a;
+    }
+    if (!rc) rc = duet_model_file_size(&c, o->lm, &r->size_bytes, &e);
+    if (!rc) {
+        r->ok = 1;
+        r->accuracy = mt->accuracy;
+        r->f1 = mt->f1;
+        qsort(lat, (size_t)n_one, sizeof *lat, cmp_double);
+        r->predict_us = n_one ? 1e6 * lat[n_one / 2] : NAN;
+    } else {
+        snprintf(r->error, sizeof r->error, "%s", e.msg);
+    }
+    duet_metrics_free(&c, mt);
+    r->peak_bytes = (int64_t)atomic_load(&t.peak);
+    dt_free(ctx, P);
+    dt_free(ctx, y);
+    dt_free(ctx, pred);
+    dt_free(ctx, lat);
+}
+
 // --- learning curves --------------------------------------------------------------------------------
 
 /* The error of `name` (tuned value fixed) trained on m rows of the training split, mean and
@@ -208,11 +269,7 @@ static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o,
 static int curve_point(duet_ctx *ctx, const char *name, const duet_compare_model *main, const duet_compare_opts *o,
                        const duet_data *d, const int64_t *rows, int64_t n, const int32_t *y, int K,
                        const duet_data *te, int64_t m, int si, int repeats, double *mean, double *sd, duet_err *err) {
-    duet_train_params p = o->params;
-    p.model = name;
-    if (!strcmp(name, "vae") || !strcmp(name, "diffusion") || !strcmp(name, "gan")) p.conditional = 1;
-    if (!strncmp(main->tuned, "C=", 2)) p.C = atof(main->tuned + 2);
-    if (!strncmp(main->tuned, "alpha=", 6)) p.alpha = atof(main->tuned + 6);
+    duet_train_params p = fixed_params(o, name, main);
     int64_t *sub = dt_calloc(ctx, (size_t)m, sizeof(int64_t));
     double *errs = dt_calloc(ctx, (size_t)repeats, sizeof(double));
     int rc = sub && errs ? DUET_OK : dt_err(err, DUET_ENOMEM, "learning curve: out of memory"), got = 0;
@@ -251,6 +308,8 @@ static const char *pretty(const char *name) {
     if (!strcmp(name, "nb")) return "naive Bayes";
     if (!strcmp(name, "mlp")) return "the MLP";
     if (!strcmp(name, "vae")) return "the conditional VAE";
+    if (!strcmp(name, "clm")) return "the class-conditional language model";
+    if (!strcmp(name, "zero-shot")) return "the zero-shot language model";
     return name;
 }
 
@@ -344,6 +403,136 @@ static void recommend(duet_compare *c) {
         if ((i == 0 || (i >= 2 && b[i - 2] == '.' && b[i - 1] == ' ')) && b[i] >= 'a' && b[i] <= 'z') b[i] = (char)(b[i] - 32);
 }
 
+// --- augmentation -----------------------------------------------------------------------------------
+
+/* Model `name` (settings p) trained on tr and predicting te: predictions into pred, metrics. */
+static int fit_predict(duet_ctx *ctx, const duet_train_params *p, const duet_data *tr, const duet_data *te, const duet_model *lab,
+                       int32_t *y, int32_t *pred, duet_metrics **mt, duet_err *err) {
+    duet_model *m = NULL;
+    float *P = NULL;
+    int rc = duet_model_train(ctx, tr, p, &m, err);
+    if (!rc && m->K != lab->K) rc = dt_err(err, DUET_EINVAL, "the training rows lack a class");
+    if (!rc && !(P = dt_alloc_e(ctx, (size_t)te->N, (size_t)m->K * sizeof(float), "augment", err))) rc = DUET_ENOMEM;
+    if (!rc) rc = duet_model_predict(ctx, m, te, pred, P, err);
+    for (int64_t i = 0; !rc && i < te->N; i++) y[i] = dt_model_class(lab, te->labels[i]);
+    if (!rc) rc = dt_metrics_compute(ctx, m->K, te->N, y, pred, P, lab->classes, mt, err);
+    dt_free(ctx, P);
+    duet_model_free(m);
+    return rc;
+}
+
+/* One compared model before ([0]) and after ([1]) the synthetic rows join the training rows. */
+static void augment_one(duet_ctx *ctx, const duet_compare_opts *o, const duet_compare_model *main, const duet_data *tr,
+                        const duet_data *aug, const duet_data *te, const duet_model *lab, int k, duet_compare_augment *r) {
+    duet_train_params p = fixed_params(o, main->name, main);
+    int32_t *y = dt_calloc(ctx, (size_t)te->N, sizeof(int32_t)), *pr[2];
+    pr[0] = dt_calloc(ctx, (size_t)te->N, sizeof(int32_t));
+    pr[1] = dt_calloc(ctx, (size_t)te->N, sizeof(int32_t));
+    duet_err e = {0, ""};
+    int rc = y && pr[0] && pr[1] ? DUET_OK : dt_err(&e, DUET_ENOMEM, "augment: out of memory");
+    snprintf(r->name, sizeof r->name, "%s", main->name);
+    for (int j = 0; j < 2 && !rc; j++) {
+        duet_metrics *mt = NULL;
+        rc = fit_predict(ctx, &p, j ? aug : tr, te, lab, y, pr[j], &mt, &e);
+        if (!rc) {
+            r->accuracy[j] = mt->accuracy, r->f1[j] = mt->f1;
+            r->label_recall[j] = mt->class_recall[k], r->label_f1[j] = mt->class_f1[k];
+        }
+        duet_metrics_free(ctx, mt);
+    }
+    if (!rc) {
+        for (int64_t i = 0; i < te->N; i++) {
+            r->gained += pr[1][i] == y[i] && pr[0][i] != y[i];
+            r->lost += pr[0][i] == y[i] && pr[1][i] != y[i];
+        }
+        double d = (double)(r->gained - r->lost);
+        r->significant = fabs(d) > 2 * sqrt((double)(r->gained + r->lost));
+        r->ok = 1;
+    } else {
+        snprintf(r->error, sizeof r->error, "%s", e.msg);
+    }
+    dt_free(ctx, y);
+    dt_free(ctx, pr[0]);
+    dt_free(ctx, pr[1]);
+}
+
+/* The verdict on the augmentation, in words, into c->augment_verdict. */
+static void augment_verdict(duet_compare *c) {
+    char *b = c->augment_verdict;
+    size_t len = sizeof c->augment_verdict, n;
+    int helped = 0, hurt = 0, done = 0;
+    snprintf(b, len, "%lld synthetic '%s' rows drawn by %s joined the %lld real ones.", (long long)c->augment_rows,
+             c->augment_label, pretty(c->augment_model), (long long)c->augment_real);
+    for (int i = 0; i < c->n_augment; i++) {
+        const duet_compare_augment *a = &c->augment[i];
+        if (!a->ok) continue;
+        done++;
+        int better = a->gained > a->lost;
+        helped += a->significant && better;
+        hurt += a->significant && !better;
+        n = strlen(b);
+        snprintf(b + n, len - n, " %s: accuracy %.2f %% -> %.2f %% (%s), recall of '%s' %.1f %% -> %.1f %%, its F1 %.3f -> %.3f.",
+                 pretty(a->name), 100 * a->accuracy[0], 100 * a->accuracy[1],
+                 a->significant ? (better ? "better beyond chance" : "worse beyond chance") : "within chance", c->augment_label,
+                 100 * a->label_recall[0], 100 * a->label_recall[1], a->label_f1[0], a->label_f1[1]);
+    }
+    n = strlen(b);
+    if (!done) snprintf(b + n, len - n, " No discriminative model was measured with them.");
+    else if (helped && !hurt) snprintf(b + n, len - n, " The synthetic rows help here.");
+    else if (hurt && !helped) {
+        int shift = 0;
+        for (int i = 0; i < c->n_augment; i++) shift += c->augment[i].ok && c->augment[i].label_f1[1] > c->augment[i].label_f1[0];
+        snprintf(b + n, len - n, " The synthetic rows do not help: accuracy falls beyond chance%s.",
+                 shift ? ", though they shift decisions towards the class and its F1 rises" : "");
+    }
+    else if (!helped && !hurt) snprintf(b + n, len - n, " The synthetic rows do not help: no change in accuracy beyond chance.");
+    else snprintf(b + n, len - n, " The synthetic rows help some models and hurt others.");
+    for (size_t i = 0; b[i]; i++)
+        if ((i >= 2 && b[i - 2] == '.' && b[i - 1] == ' ') && b[i] >= 'a' && b[i] <= 'z') b[i] = (char)(b[i] - 32);
+}
+
+/* Draws synthetic rows of class o->augment from a generative model of the training rows and
+ * measures every compared discriminative model with and without them. */
+static int augment_run(duet_ctx *ctx, duet_compare *c, const duet_compare_opts *o, const duet_model *lab, const duet_data *tr,
+                       const duet_data *te, duet_err *err) {
+    int k = dt_model_class(lab, o->augment);
+    if (k < 0) return dt_err(err, DUET_EINVAL, "--augment: '%s' is not one of the %d classes", o->augment, lab->K);
+    const char *gname = o->augment_model ? o->augment_model : "nb";
+    if (!dt_model_find(gname)) return dt_err(err, DUET_EINVAL, "--augment-model: unknown model '%s' (models: %s)", gname, dt_model_names());
+    int64_t real = 0;
+    for (int64_t i = 0; i < tr->N; i++) real += strcmp(tr->labels[i], o->augment) == 0;
+    int64_t count = o->augment_count > 0 ? o->augment_count : real;
+    snprintf(c->augment_label, sizeof c->augment_label, "%s", o->augment);
+    snprintf(c->augment_model, sizeof c->augment_model, "%s", gname);
+    c->augment_real = real, c->augment_rows = count;
+    duet_train_params p = fixed_params(o, gname, NULL);
+    duet_model *g = NULL;
+    duet_data *s = NULL, *st = NULL, *aug = NULL;
+    dt_log(ctx, 0, "compare: drawing %lld synthetic '%s' rows from %s", (long long)count, o->augment, gname);
+    int rc = duet_model_train(ctx, tr, &p, &g, err);
+    if (!rc && !(g->ops->caps & DUET_CAN_SAMPLE)) rc = dt_err(err, DUET_EINVAL, "--augment-model: %s cannot draw examples", gname);
+    if (!rc) rc = duet_model_sample_ex(ctx, g, o->augment, count, ctx->seed ^ 0xa5a5u, NULL, &s, err);
+    if (!rc && tr->kind == DUET_DATA_TABLE) rc = dt_samples_table(ctx, g, s, &st, err);
+    if (!rc) rc = dt_data_concat(ctx, tr, st ? st : s, &aug, err);
+    int nd = 0;
+    for (int i = 0; i < c->n_models; i++) nd += c->models[i].ok && !c->models[i].generative;
+    if (!rc && !(c->augment = dt_calloc(ctx, (size_t)(nd ? nd : 1), sizeof *c->augment)))
+        rc = dt_err(err, DUET_ENOMEM, "compare: out of memory");
+    for (int i = 0; !rc && i < c->n_models; i++) {
+        const duet_compare_model *m = &c->models[i];
+        if (!m->ok || m->generative) continue;
+        dt_log(ctx, 0, "compare: %s with and without the synthetic rows", m->name);
+        augment_one(ctx, o, m, tr, aug, te, lab, k, &c->augment[c->n_augment++]);
+        rc = dt_check_abort(ctx, "compare", err);
+    }
+    if (!rc) augment_verdict(c);
+    duet_model_free(g);
+    dt_data_free(s);
+    dt_data_free(st);
+    dt_data_free(aug);
+    return rc;
+}
+
 // --- the run -------------------------------------------------------------------------------------
 
 int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_opts *opts, duet_compare **out,
@@ -409,7 +598,7 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
     c->data = data->src;
     c->K = K;
     c->n_train = ntr, c->n_test = nte;
-    c->models = dt_calloc(ctx, (size_t)nm, sizeof *c->models);
+    c->models = dt_calloc(ctx, (size_t)nm + 1, sizeof *c->models);
     if (!c->models) {
         rc = dt_err(err, DUET_ENOMEM, "compare: out of memory");
         goto fail;
@@ -424,6 +613,13 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
         else
             dt_log(ctx, 1, "compare: %s: %s", names[i], r->error);
         DT_TRY(dt_check_abort(ctx, "compare", err));
+    }
+    if (o.lm) {
+        dt_log(ctx, 0, "compare: the language model classifies zero-shot");
+        measure_lm(ctx, &o, lab, dte, one, n_one, &c->models[c->n_models]);
+        const duet_compare_model *r = &c->models[c->n_models++];
+        if (r->ok) dt_log(ctx, 0, "compare: zero-shot accuracy %.4f", r->accuracy);
+        else dt_log(ctx, 1, "compare: zero-shot: %s", r->error);
     }
 
     /* learning curves: sizes from curve_min to curve_max on a geometric grid */
@@ -468,6 +664,7 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
             dt_log(ctx, 0, "compare: learning curve of %s done (%d sizes x %d repeats)", cnames[j], ns, repeats);
         }
     }
+    if (o.augment) DT_TRY(augment_run(ctx, c, &o, lab, dtr, dte, err));
     recommend(c);
     *out = c;
     c = NULL;
@@ -494,6 +691,7 @@ void duet_compare_free(duet_ctx *ctx, duet_compare *c) {
     dt_free(ctx, c->curves);
     dt_free(ctx, c->sizes);
     dt_free(ctx, c->models);
+    dt_free(ctx, c->augment);
     dt_free(ctx, c);
 }
 
@@ -549,6 +747,44 @@ char *duet_compare_json(duet_ctx *ctx, const duet_compare *c) {
         cJSON_AddItemToObject(curves, c->curves[i].name, o);
     }
     cJSON_AddItemToObject(root, "curves", curves);
+    if (c->augment_label[0]) {
+        cJSON *ag = cJSON_CreateObject(), *am = cJSON_CreateObject();
+        if (ag && am) {
+            cJSON_AddStringToObject(ag, "label", c->augment_label);
+            cJSON_AddStringToObject(ag, "generator", c->augment_model);
+            cJSON_AddNumberToObject(ag, "synthetic_rows", (double)c->augment_rows);
+            cJSON_AddNumberToObject(ag, "real_rows", (double)c->augment_real);
+            for (int i = 0; i < c->n_augment; i++) {
+                const duet_compare_augment *a = &c->augment[i];
+                cJSON *o = cJSON_CreateObject();
+                if (!o) continue;
+                if (a->ok) {
+                    static const char *const key[2] = {"real", "augmented"};
+                    for (int j = 0; j < 2; j++) {
+                        cJSON *v = cJSON_CreateObject();
+                        if (!v) continue;
+                        cJSON_AddItemToObject(v, "accuracy", num_or_null(a->accuracy[j]));
+                        cJSON_AddItemToObject(v, "f1", num_or_null(a->f1[j]));
+                        cJSON_AddItemToObject(v, "label_recall", num_or_null(a->label_recall[j]));
+                        cJSON_AddItemToObject(v, "label_f1", num_or_null(a->label_f1[j]));
+                        cJSON_AddItemToObject(o, key[j], v);
+                    }
+                    cJSON_AddNumberToObject(o, "gained", (double)a->gained);
+                    cJSON_AddNumberToObject(o, "lost", (double)a->lost);
+                    cJSON_AddBoolToObject(o, "significant", a->significant);
+                } else {
+                    cJSON_AddStringToObject(o, "error", a->error);
+                }
+                cJSON_AddItemToObject(am, a->name, o);
+            }
+            cJSON_AddItemToObject(ag, "models", am);
+            cJSON_AddStringToObject(ag, "verdict", c->augment_verdict);
+            cJSON_AddItemToObject(root, "augment", ag);
+        } else {
+            cJSON_Delete(ag);
+            cJSON_Delete(am);
+        }
+    }
     cJSON_AddStringToObject(root, "recommendation", c->recommendation);
     char *txt = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);

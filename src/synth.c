@@ -52,6 +52,42 @@ static void header(FILE *f, const dt_pipe *p, int labelled) {
     fputs(labelled ? ",label\n" : "\n", f);
 }
 
+/* Table samples (rows that are CSV text already) with a header and the label last. */
+static void table_rows(FILE *f, const duet_model *m, const duet_data *s) {
+    header(f, m->pipe, 1);
+    for (int64_t i = 0; i < s->N; i++) {
+        fputs(s->text[i], f);
+        fputc(',', f);
+        csv_field(f, s->labels[i]);
+        fputc('\n', f);
+    }
+}
+
+int dt_samples_table(duet_ctx *ctx, const duet_model *m, const duet_data *s, duet_data **out, duet_err *err) {
+    *out = NULL;
+    if (dt_pipe_kind(m->pipe) != DUET_DATA_TABLE || s->kind != DUET_DATA_TEXT || !s->labels)
+        return dt_err(err, DUET_EINVAL, "%s: not a model's labelled table samples", s->src);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return dt_err(err, DUET_ENOMEM, "samples: out of memory");
+    table_rows(f, m, s);
+    int bad = ferror(f);
+    if (fclose(f) || bad) {
+        free(buf);
+        return dt_err(err, DUET_ENOMEM, "samples: out of memory");
+    }
+    char label[32];
+    snprintf(label, sizeof label, "%lld", (long long)dt_pipe_table_cols(m->pipe) + 1);
+    duet_load_opts o = duet_load_opts_default();
+    o.format = DUET_FMT_CSV;
+    o.sep = ',';
+    o.label = label;
+    int rc = dt_read_csv(ctx, "synthetic rows", buf, len, &o, out, err);
+    free(buf); /* open_memstream's buffer comes from malloc */
+    return rc;
+}
+
 static int finish_file(FILE *f, const char *tmp, const char *path, duet_err *err) {
     int bad = ferror(f) != 0;
     bad |= fclose(f) != 0;
@@ -137,14 +173,8 @@ int duet_model_synthesize(duet_ctx *ctx, const duet_model *m, const char *label,
         dt_data_free(s);
         return dt_err(err, DUET_EIO, "%s: cannot write: %s", tmp, strerror(errno));
     }
-    if (kind == DUET_DATA_TABLE) { /* the rows are CSV already; the label goes last */
-        header(f, m->pipe, 1);
-        for (int64_t i = 0; i < s->N; i++) {
-            fputs(s->text[i], f);
-            fputc(',', f);
-            csv_field(f, s->labels[i]);
-            fputc('\n', f);
-        }
+    if (kind == DUET_DATA_TABLE) {
+        table_rows(f, m, s);
     } else {
         for (int64_t i = 0; i < s->N; i++) fprintf(f, "%s\t%s\n", s->labels[i], s->text[i]);
     }

@@ -53,6 +53,9 @@ int dt_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t le
 /* A new dataset holding rows idx[0..n) of d (copied). */
 int dt_data_subset(duet_ctx *ctx, const duet_data *d, const int64_t *idx, int64_t n,
                    duet_data **out, duet_err *err);
+/* A new dataset: every row of a, then every row of b (same kind; tables: same columns;
+ * vectors: same length), both labelled or neither. */
+int dt_data_concat(duet_ctx *ctx, const duet_data *a, const duet_data *b, duet_data **out, duet_err *err);
 /* A one-row view of row i of d: shares d's arrays (CSR offsets stay absolute); never freed. */
 void dt_data_view_row(const duet_data *d, int64_t i, duet_data *v);
 

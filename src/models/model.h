@@ -125,6 +125,9 @@ void dt_stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t
 /* The index of class `label` (a trailing '.' forgiven, as UCI Adult's test labels have one), or
  * -1 (api.c). */
 int dt_model_class(const duet_model *m, const char *label);
+/* Samples of a model of a table (duet_model_sample: labelled rows of CSV text) read back as a
+ * table with the model's columns, as `duet train` reads a synthesized file (synth.c). */
+int dt_samples_table(duet_ctx *ctx, const duet_model *m, const duet_data *s, duet_data **out, duet_err *err);
 
 /* A new empty model of that kind; dt_model_free frees it and its state. */
 int dt_model_new(duet_ctx *ctx, const dt_model_ops *ops, duet_model **out, duet_err *err);

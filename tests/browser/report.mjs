@@ -24,6 +24,8 @@ try {
   const rows = await page.$$eval("#models tr td:first-child", (all) => all.map((td) => td.textContent));
   for (const m of models) check(rows.includes(m), `model ${m} in the table`);
   check(await page.$("#curves") !== null, "the learning-curve table");
+  const aug = await page.$$eval("#augment tr td:first-child", (all) => all.map((td) => td.textContent));
+  check(aug.includes("logreg") && aug.includes("svm"), `the synthetic-rows table lists the discriminative models (${aug})`);
   const rec = await page.textContent(".rec");
   check(rec && rec.includes("most accurate"), "the recommendation");
   await page.screenshot({ path: shot, fullPage: true });

@@ -18,7 +18,7 @@ t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 awk 'NR % 5 != 0 && NR <= 2000' data/sms_spam/SMSSpamCollection > "$t/train.tsv"
 if ! $duet compare "$t/train.tsv" --models logreg,nb,svm --C 10 --alpha 1 --curve-points 4 --curve-repeats 2 \
-    --report "$t/rep" --quiet >"$t/out" 2>&1; then
+    --augment spam --report "$t/rep" --quiet >"$t/out" 2>&1; then
     echo "FAIL: duet compare: $(tail -3 "$t/out")"; echo "0 passed, 1 failed"; exit 1
 fi
 mkdir -p build

@@ -64,6 +64,11 @@ printf 'age,colour,size,label\n' > "$t/tab.csv"
 awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { y = i % 2; c = (rand() < (y ? 0.9 : 0.1)) ? "red" : "blue";
      if (i % 9 == 4) c = ""; printf "%d,%s,%.2f,%s\n", 30 + 20 * y + int(rand() * 6), c, 1 + 2 * y + rand() / 5, y ? "old" : "young" } }' >> "$t/tab.csv"
 expect_ok "nb on a table" $duet train "$t/tab.csv" --model nb -o "$t/tab.duet" --quiet
+expect_ok "compare augment" $duet compare "$t/tab.csv" --models logreg,nb --C 1 --alpha 1 --curves none --augment old --quiet
+contains "compare augment table" "synthetic 'old' rows"
+contains "compare augment verdict" "help"
+expect_err "augment unknown label" "'middle' is not one of" $duet compare "$t/tab.csv" --models logreg --C 1 --curves none --augment middle
+expect_err "augment-model alone" "go with --augment" $duet compare "$t/tab.csv" --augment-model nb
 expect_ok "synthesize" $duet synthesize "$t/tab.duet" --count 50 -o "$t/syn.csv" --seed 2
 [ "$(wc -l < "$t/syn.csv")" -eq 51 ] && ok || bad "synthesize: want a header and 50 rows"
 head -1 "$t/syn.csv" | grep -q '^age,colour,size,label$' && ok || bad "synthesize: header $(head -1 "$t/syn.csv")"
@@ -185,6 +190,9 @@ expect_ok "info clm" $duet info "$t/clm.duet"
 expect_ok "zero-shot" $duet predict "$t/gpt.duet" "$t/test.tsv" --labels ham,spam --format csv
 grep -q "spam\|ham" "$t/out" && ok || bad "zero-shot: no labels in output"
 expect_ok "zero-shot template" $duet predict "$t/gpt.duet" "$t/test.tsv" --labels ham,spam --template "{text} => {label}" --no-calibrate
+expect_ok "compare with zero-shot" $duet compare "$t/train.tsv" --models nb --alpha 1 --curves none --lm "$t/gpt.duet" --quiet
+contains "compare zero-shot row" '^zero-shot .*pretrained'
+expect_err "compare lm not an lm" "not a language model" $duet compare "$t/train.tsv" --models nb --lm "$t/nb.duet"
 expect_err "zero-shot one label" "--labels" $duet predict "$t/gpt.duet" "$t/test.tsv" --labels ham
 expect_err "zero-shot classifier" "language model" $duet predict "$t/nb.duet" "$t/test.tsv" --labels ham,spam
 expect_err "prompt too long" "context is 16" $duet generate "$t/gpt.duet" --prompt "$(head -c 100 "$t/shakes.txt")"

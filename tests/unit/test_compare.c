@@ -7,6 +7,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
+#include "../../src/data/data.h"
 #include "../../src/io/png.h"
 #include "test.h"
 
@@ -150,8 +151,107 @@ static void test_table(void) {
     duet_ctx_free(ctx);
 }
 
+/* Augmentation on an imbalanced table (one "yes" in six): synthetic "yes" rows from naive
+ * Bayes join the training rows; logistic regression is measured with and without them on the
+ * same held-out rows; the figures are consistent with each other; and bad settings. */
+static void test_augment(void) {
+    duet_ctx *ctx = NULL;
+    duet_ctx_new(&ctx, NULL);
+    static char csv[60000];
+    size_t n = (size_t)snprintf(csv, sizeof csv, "age,colour,label\n");
+    dt_rng r;
+    dt_rng_seed(&r, 5);
+    for (int i = 0; i < 1200; i++) {
+        int y = i % 6 == 0;
+        double age = 30 + 8 * y + 6 * dt_rng_normal(&r);
+        const char *col = dt_rng_uniform(&r) < (y ? 0.7 : 0.3) ? "red" : i % 7 ? "blue" : "";
+        n += (size_t)snprintf(csv + n, sizeof csv - n, "%.1f,%s,%s\n", age, col, y ? "yes" : "no");
+    }
+    duet_load_opts lo = duet_load_opts_default();
+    duet_data *d = NULL;
+    duet_err e;
+    CHECK_OK(duet_data_load_mem(ctx, "imb.csv", csv, n, &lo, &d, &e));
+    duet_compare_opts o = duet_compare_opts_default();
+    o.models = "logreg,nb";
+    o.curve_models = "";
+    o.params.C = 1, o.params.alpha = 1;
+    o.augment = "yes";
+    duet_compare *c = NULL;
+    CHECK_OK(duet_compare_run(ctx, d, &o, &c, &e));
+    if (c) {
+        CHECK(strcmp(c->augment_label, "yes") == 0 && strcmp(c->augment_model, "nb") == 0);
+        CHECK(c->augment_real == 160 && c->augment_rows == 160); /* 200 "yes", 4 in 5 to train on */
+        CHECK(c->n_augment == 1 && c->augment[0].ok && strcmp(c->augment[0].name, "logreg") == 0);
+        const duet_compare_augment *a = &c->augment[0];
+        CHECK(fabs(a->accuracy[0] - c->models[0].accuracy) < 1e-12); /* the same model, the same rows */
+        /* the change in accuracy is the rows gained less the rows lost */
+        CHECK(fabs((a->accuracy[1] - a->accuracy[0]) * (double)c->n_test - (double)(a->gained - a->lost)) < 1e-6);
+        CHECK(a->label_recall[1] >= a->label_recall[0]); /* more "yes" rows: more "yes" answers */
+        CHECK(a->significant == (fabs((double)(a->gained - a->lost)) > 2 * sqrt((double)(a->gained + a->lost))));
+        CHECK(strstr(c->augment_verdict, "160 synthetic 'yes' rows") != NULL);
+        CHECK(strstr(c->augment_verdict, "help") != NULL);
+        char *js = duet_compare_json(ctx, c);
+        cJSON *root = js ? cJSON_Parse(js) : NULL, *ag = cJSON_GetObjectItem(root, "augment");
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(ag, "verdict")));
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(ag, "models"), "logreg"),
+                                                                      "augmented"), "label_recall")));
+        cJSON_Delete(root);
+        duet_free(ctx, js);
+    }
+    duet_compare_free(ctx, c);
+    c = NULL;
+    o.augment_count = 50;
+    CHECK_OK(duet_compare_run(ctx, d, &o, &c, &e));
+    if (c) CHECK(c->augment_rows == 50);
+    duet_compare_free(ctx, c);
+    c = NULL;
+    o.augment = "maybe";
+    CHECK_ERR(duet_compare_run(ctx, d, &o, &c, &e), &e, DUET_EINVAL, "'maybe' is not one of");
+    o.augment = "yes";
+    o.augment_model = "logreg";
+    CHECK_ERR(duet_compare_run(ctx, d, &o, &c, &e), &e, DUET_EINVAL, "cannot draw");
+    o.augment_model = "forest";
+    CHECK_ERR(duet_compare_run(ctx, d, &o, &c, &e), &e, DUET_EINVAL, "unknown model 'forest'");
+    CHECK(c == NULL);
+    duet_data_free(d);
+    duet_ctx_free(ctx);
+}
+
+/* Joining datasets: rows of a then b, for each kind; mismatches refused. */
+static void test_concat(void) {
+    duet_ctx *ctx = NULL;
+    duet_ctx_new(&ctx, NULL);
+    duet_load_opts lo = duet_load_opts_default();
+    duet_data *a = NULL, *b = NULL, *ab = NULL, *w = NULL;
+    duet_err e;
+    CHECK_OK(duet_data_load_mem(ctx, "a.csv", "x,c,label\n1,red,p\n2,,q\n", 22, &lo, &a, &e));
+    CHECK_OK(duet_data_load_mem(ctx, "b.csv", "x,c,label\n3,blue,q\n", 19, &lo, &b, &e));
+    CHECK_OK(dt_data_concat(ctx, a, b, &ab, &e));
+    if (ab) {
+        CHECK(ab->N == 3 && ab->C == 2 && ab->kind == DUET_DATA_TABLE);
+        CHECK(strcmp(ab->cells[4], "3") == 0 && strcmp(ab->cells[5], "blue") == 0 && ab->cells[3] == NULL);
+        CHECK(strcmp(ab->labels[0], "p") == 0 && strcmp(ab->labels[2], "q") == 0);
+    }
+    CHECK_OK(duet_data_load_mem(ctx, "w.csv", "x,label\n3,q\n", 12, &lo, &w, &e));
+    duet_data *bad = NULL;
+    CHECK_ERR(dt_data_concat(ctx, a, w, &bad, &e), &e, DUET_EINVAL, "cannot be joined");
+    duet_data_free(w);
+    w = NULL;
+    lo.format = DUET_FMT_TEXT;
+    CHECK_OK(duet_data_load_mem(ctx, "w.tsv", "p\thello\n", 8, &lo, &w, &e));
+    CHECK_ERR(dt_data_concat(ctx, a, w, &bad, &e), &e, DUET_EINVAL, "different kinds");
+    CHECK(bad == NULL);
+    duet_data_free(a);
+    duet_data_free(b);
+    duet_data_free(ab);
+    duet_data_free(w);
+    duet_ctx_free(ctx);
+}
+
 int main(void) {
     RUN(test_sms);
     RUN(test_table);
+    RUN(test_augment);
+    RUN(test_concat);
     TEST_END();
 }
