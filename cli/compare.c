@@ -69,18 +69,21 @@ static void print_text(const duet_compare *c) {
     if (c->augment_label[0]) {
         printf("\naugmentation: %lld synthetic '%s' rows (%s) beside %lld real ones; the same held-out rows\n",
                (long long)c->augment_rows, c->augment_label, c->augment_model, (long long)c->augment_real);
-        printf("%-9s %19s %19s %19s %15s\n", "model", "accuracy", "macro F1", "recall of label", "gained/lost");
+        printf("%-9s %28s %28s %28s %12s\n", "model", "accuracy", "macro F1", "recall of label", "gained/lost");
+        printf("%-9s %28s %28s %28s\n", "", "real -> synth (dup)", "real -> synth (dup)", "real -> synth (dup)");
         for (int i = 0; i < c->n_augment; i++) {
             const duet_compare_augment *g = &c->augment[i];
             if (!g->ok) {
                 printf("%-9s failed: %s\n", g->name, g->error);
                 continue;
             }
-            printf("%-9s    %.4f -> %.4f    %.4f -> %.4f    %.4f -> %.4f %7lld/%lld%s\n", g->name, g->accuracy[0], g->accuracy[1],
-                   g->f1[0], g->f1[1], g->label_recall[0], g->label_recall[1], (long long)g->gained, (long long)g->lost,
-                   g->significant ? " *" : "");
+            printf("%-9s", g->name);
+            const double *v[3] = {g->accuracy, g->f1, g->label_recall};
+            for (int j = 0; j < 3; j++) printf("   %.4f -> %.4f (%.4f)", v[j][0], v[j][1], v[j][2]);
+            printf(" %6lld/%lld%s\n", (long long)g->gained, (long long)g->lost, g->significant ? " *" : "");
         }
-        printf("(* beyond chance: McNemar's test at about 5 %%)\n%s\n", c->augment_verdict);
+        printf("(dup: real rows of the class duplicated instead, the control; * beyond chance: McNemar's test at about 5 %%)\n%s\n",
+               c->augment_verdict);
     }
     printf("\n%s\n", c->recommendation);
 }

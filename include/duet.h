@@ -513,16 +513,19 @@ typedef struct duet_compare_model {
     char tuned[64];           /* what cross-validation chose, "C=10" or "alpha=0.1", or "" */
 } duet_compare_model;
 
-/* One discriminative model trained on the real training rows ([0]) and on them plus the
- * synthetic rows ([1]), measured on the same held-out rows. */
+/* One discriminative model trained on the real training rows ([0]), on them plus the
+ * synthetic rows ([1]), and, as a control, on them plus as many real rows of the class drawn
+ * again at random ([2]: plain oversampling), each measured on the same held-out rows. */
 typedef struct duet_compare_augment {
     char name[32];
     int ok;
     char error[256];
-    double accuracy[2], f1[2];         /* f1: macro average */
-    double label_recall[2], label_f1[2]; /* of the augmented class */
-    int64_t gained, lost;              /* held-out rows right only with / only without them */
+    double accuracy[3], f1[3];         /* f1: macro average */
+    double label_recall[3], label_f1[3]; /* of the augmented class */
+    int64_t gained, lost;              /* held-out rows right only with / only without the synthetic rows */
     int significant;                   /* McNemar's test at about 5 %: |gained - lost| > 2 sqrt(gained + lost) */
+    int64_t vs_dup_gained, vs_dup_lost; /* right only with the synthetic rows / only with the duplicated ones */
+    int vs_dup_significant;
 } duet_compare_augment;
 
 typedef struct duet_compare_curve {

@@ -155,24 +155,26 @@ static void page(FILE *f, const duet_compare *c, int have_curves) {
         esc(f, c->augment_label);
         fputs("</th><th>F1 of ", f);
         esc(f, c->augment_label);
-        fputs("</th><th>rows gained / lost</th></tr>\n", f);
+        fputs("</th><th>rows gained / lost</th><th>duplicated real rows instead: accuracy, recall</th></tr>\n", f);
         for (int i = 0; i < c->n_augment; i++) {
             const duet_compare_augment *a = &c->augment[i];
             fputs("<tr><td>", f);
             esc(f, a->name);
             if (!a->ok) {
-                fputs("</td><td colspan=\"5\">failed: ", f);
+                fputs("</td><td colspan=\"6\">failed: ", f);
                 esc(f, a->error);
                 fputs("</td></tr>\n", f);
                 continue;
             }
             fprintf(f, "</td><td>%.4f &rarr; %.4f</td><td>%.4f &rarr; %.4f</td><td>%.4f &rarr; %.4f</td><td>%.4f &rarr; %.4f</td>"
-                       "<td>%lld / %lld%s</td></tr>\n",
+                       "<td>%lld / %lld%s</td><td>%.4f, %.4f</td></tr>\n",
                     a->accuracy[0], a->accuracy[1], a->f1[0], a->f1[1], a->label_recall[0], a->label_recall[1], a->label_f1[0],
-                    a->label_f1[1], (long long)a->gained, (long long)a->lost, a->significant ? " (beyond chance)" : "");
+                    a->label_f1[1], (long long)a->gained, (long long)a->lost, a->significant ? " (beyond chance)" : "",
+                    a->accuracy[2], a->label_recall[2]);
         }
-        fputs("</table>\n<p>Each model is trained on the real training rows, then on them and the synthetic ones, with "
-              "the same settings, and measured on the same held-out rows; beyond chance: McNemar's test at about 5 %.</p>\n",
+        fputs("</table>\n<p>Each model is trained on the real training rows, then on them and the synthetic ones, and, as a "
+              "control, on them and as many real rows of the class drawn again, with the same settings, and measured on "
+              "the same held-out rows; beyond chance: McNemar's test at about 5 %.</p>\n",
               f);
     }
     fprintf(f, "<p><small>Made by duet %s.</small></p>\n</body>\n</html>\n", duet_version());

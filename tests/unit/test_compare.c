@@ -187,6 +187,9 @@ static void test_augment(void) {
         /* the change in accuracy is the rows gained less the rows lost */
         CHECK(fabs((a->accuracy[1] - a->accuracy[0]) * (double)c->n_test - (double)(a->gained - a->lost)) < 1e-6);
         CHECK(a->label_recall[1] >= a->label_recall[0]); /* more "yes" rows: more "yes" answers */
+        CHECK(a->label_recall[2] >= a->label_recall[0] && a->accuracy[2] > 0.5 && a->accuracy[2] <= 1); /* the control */
+        CHECK(fabs((a->accuracy[1] - a->accuracy[2]) * (double)c->n_test - (double)(a->vs_dup_gained - a->vs_dup_lost)) < 1e-6);
+        CHECK(strstr(c->augment_verdict, "Duplicating real rows instead") != NULL);
         CHECK(a->significant == (fabs((double)(a->gained - a->lost)) > 2 * sqrt((double)(a->gained + a->lost))));
         CHECK(strstr(c->augment_verdict, "160 synthetic 'yes' rows") != NULL);
         CHECK(strstr(c->augment_verdict, "help") != NULL);
