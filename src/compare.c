@@ -193,7 +193,8 @@ static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o,
     if (!rc) rc = duet_model_file_size(&c, m, &r->size_bytes, &e);
     if (!rc) {
         r->ok = 1;
-        snprintf(r->learns, sizeof r->learns, "%s", m->ops->learns);
+        /* a conditional generative model, as compared here, learns p(x|y)p(y) */
+        snprintf(r->learns, sizeof r->learns, "%s", p.conditional ? "p(x|y)p(y)" : m->ops->learns);
         r->generative = strstr(m->ops->learns, "p(x") != NULL;
         r->accuracy = mt->accuracy;
         r->f1 = mt->f1;
@@ -201,7 +202,7 @@ static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o,
         r->predict_us = n_one ? 1e6 * lat[n_one / 2] : NAN;
         const char *tk = m->ops->tune;
         const char *tv = tk ? dt_model_meta_get(m, tk) : NULL;
-        if (tv) snprintf(r->tuned, sizeof r->tuned, "%s=%s", tk, tv);
+        if (tv && strncmp(tv, "unused", 6) != 0) snprintf(r->tuned, sizeof r->tuned, "%s=%s", tk, tv);
     } else {
         r->ok = 0;
         snprintf(r->error, sizeof r->error, "%s", e.msg);
