@@ -121,7 +121,10 @@ test: test-deps
 asan:
 	@$(MAKE) --no-print-directory check SAN=address,undefined
 
-bench: deps all
+$(BUILD)/fit_time: bench/fit_time.c $(BUILD)/libduet.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libduet.a $(LDLIBS)
+
+bench: deps all $(BUILD)/fit_time
 	@sh bench/run.sh
 	@sh bench/gpt.sh
 	@sh bench/images.sh

@@ -63,7 +63,7 @@ nb() { # NAME ALPHA
     tr=$out/$1-counts.train.svm te=$out/$1-counts.test.svm
     [ -f $tr ] || return 0
     d_proc=$(wall $RUNS $duet train $tr --model nb --nb multinomial --alpha $2 --quiet -o $out/nb.duet)
-    d_fit=$(fit_s $RUNS $duet train $tr --model nb --nb multinomial --alpha $2 --quiet -o $out/nb.duet)
+    d_fit=$(build/fit_time $tr $2 5) # in-process median of 5, as scikit-learn's
     d_pred=$(wall $RUNS $duet eval $out/nb.duet $te --format json)
     d_acc=$($duet eval $out/nb.duet $te --format json | sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
     cat > $out/sk_nb_proc.py <<PY
@@ -81,6 +81,7 @@ PY
          "duet $d_proc s, scikit-learn $s_proc s: $(ratio $s_proc $d_proc)"
 }
 
+make -s build/fit_time >/dev/null
 echo "machine: $(nproc) cores; RUNS=$RUNS; times in seconds (median)"
 line data model tool fit predict accuracy peer/duet
 logreg sms-tfidf 10 $RUNS

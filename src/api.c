@@ -228,43 +228,97 @@ void duet_model_free(duet_model *m) { dt_model_free(m); }
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The sorted distinct labels of d become m->classes; y[i] = class of row i. */
+/* The distinct labels of d, by hashing: (*names)[0..*K) in order of first appearance, and y[i]
+ * the index of row i's label among them. */
+static int distinct_labels(duet_ctx *ctx, const duet_data *d, int32_t *y, const char ***names, int *K, duet_err *err) {
+    size_t cap = 64, n = 0;
+    int32_t *slot = NULL; /* open addressing: index into *names, -1 when empty */
+    const char **u = NULL;
+    uint64_t *hs = NULL; /* the hash of each distinct label, for growing */
+    int rc = DUET_OK;
+    for (int64_t i = 0; i < d->N && !rc; i++) {
+        if (!slot || 2 * (n + 1) > cap) { /* (re)build the table at twice the size */
+            size_t nc = slot ? 2 * cap : cap;
+            int32_t *ns = dt_alloc_e(ctx, nc, sizeof(int32_t), "labels", err);
+            const char **nu = ns ? dt_realloc(ctx, (void *)u, nc / 2 * sizeof(char *)) : NULL;
+            if (nu) u = nu;
+            uint64_t *nh = nu ? dt_realloc(ctx, hs, nc / 2 * sizeof(uint64_t)) : NULL;
+            if (nh) hs = nh;
+            if (!nh) {
+                dt_free(ctx, ns);
+                rc = dt_err(err, DUET_ENOMEM, "labels: out of memory");
+                break;
+            }
+            for (size_t t = 0; t < nc; t++) ns[t] = -1;
+            for (size_t k = 0; k < n; k++) {
+                size_t h = (size_t)hs[k] & (nc - 1);
+                while (ns[h] >= 0) h = (h + 1) & (nc - 1);
+                ns[h] = (int32_t)k;
+            }
+            dt_free(ctx, slot);
+            slot = ns, cap = nc;
+        }
+        const char *lab = d->labels[i];
+        uint64_t hv = 1469598103934665603ull; /* FNV-1a */
+        for (const unsigned char *c = (const unsigned char *)lab; *c; c++) hv = (hv ^ *c) * 1099511628211ull;
+        size_t h = (size_t)hv & (cap - 1);
+        while (slot[h] >= 0 && strcmp(u[slot[h]], lab) != 0) h = (h + 1) & (cap - 1);
+        if (slot[h] < 0) {
+            if (n >= 100000) {
+                rc = dt_err(err, DUET_ERANGE, "%s: more than 100000 distinct labels; is --label the right column?", d->src);
+                break;
+            }
+            u[n] = lab, hs[n] = hv;
+            slot[h] = (int32_t)n++;
+        }
+        y[i] = slot[h];
+    }
+    dt_free(ctx, slot);
+    dt_free(ctx, hs);
+    if (rc) {
+        dt_free(ctx, (void *)u);
+        return rc;
+    }
+    *names = u, *K = (int)n;
+    return DUET_OK;
+}
+
 int dt_collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *err) {
     duet_ctx *ctx = m->ctx;
-    char **s = dt_calloc(ctx, (size_t)d->N, sizeof(char *));
-    if (!s) return dt_err(err, DUET_ENOMEM, "labels: out of memory");
-    memcpy(s, d->labels, (size_t)d->N * sizeof(char *));
-    qsort(s, (size_t)d->N, sizeof(char *), cmp_str);
+    const char **u = NULL;
     int K = 0;
-    for (int64_t i = 0; i < d->N; i++)
-        if (i == 0 || strcmp(s[i], s[i - 1]) != 0) s[K++] = s[i];
+    int rc = distinct_labels(ctx, d, y, &u, &K, err);
+    if (rc) return rc;
     if (K < 2) {
-        dt_free(ctx, s);
-        return dt_err(err, DUET_EINVAL, "%s: the label column has only one class ('%s'); need at least two",
-                      d->src, d->N ? d->labels[0] : "");
+        dt_free(ctx, (void *)u);
+        return dt_err(err, DUET_EINVAL, "%s: the label column has only one class ('%s'); need at least two", d->src,
+                      d->N ? d->labels[0] : "");
     }
-    if (K > 100000) {
-        dt_free(ctx, s);
-        return dt_err(err, DUET_ERANGE, "%s: %d distinct labels; is --label the right column?", d->src, K);
-    }
-    m->K = K;
-    m->classes = dt_calloc(ctx, (size_t)K, sizeof(char *));
+    /* classes in sorted order (so folds and files number them alike); rank maps first-seen order to it */
+    const char **s = dt_alloc_e(ctx, (size_t)K, sizeof(char *), "labels", err);
+    int32_t *rank = dt_alloc_e(ctx, (size_t)K, sizeof(int32_t), "labels", err);
+    m->classes = s && rank ? dt_calloc(ctx, (size_t)K, sizeof(char *)) : NULL;
     if (!m->classes) {
-        dt_free(ctx, s);
+        dt_free(ctx, (void *)u);
+        dt_free(ctx, (void *)s);
+        dt_free(ctx, rank);
         return dt_err(err, DUET_ENOMEM, "labels: out of memory");
     }
-    for (int k = 0; k < K; k++) {
-        m->classes[k] = dt_pool_strdup(&m->pool, s[k]);
-        if (!m->classes[k]) {
-            dt_free(ctx, s);
-            return dt_err(err, DUET_ENOMEM, "labels: out of memory");
-        }
+    memcpy(s, u, (size_t)K * sizeof(char *));
+    qsort(s, (size_t)K, sizeof(char *), cmp_str);
+    m->K = K;
+    for (int k = 0; k < K && !rc; k++) {
+        if (!(m->classes[k] = dt_pool_strdup(&m->pool, s[k]))) rc = dt_err(err, DUET_ENOMEM, "labels: out of memory");
     }
-    dt_free(ctx, s);
-    for (int64_t i = 0; i < d->N; i++) {
-        char *const *hit = bsearch(&d->labels[i], m->classes, (size_t)K, sizeof(char *), cmp_str);
-        y[i] = (int32_t)(hit - m->classes);
+    for (int k = 0; k < K && !rc; k++) {
+        char *const *hit = bsearch(&u[k], m->classes, (size_t)K, sizeof(char *), cmp_str);
+        rank[k] = (int32_t)(hit - m->classes);
     }
-    return DUET_OK;
+    for (int64_t i = 0; i < d->N && !rc; i++) y[i] = rank[y[i]];
+    dt_free(ctx, (void *)u);
+    dt_free(ctx, (void *)s);
+    dt_free(ctx, rank);
+    return rc;
 }
 
 /* Class index of a label; a label ending in '.' also matches without it (UCI Adult's test
@@ -450,7 +504,7 @@ static int train_corpus(duet_ctx *ctx, const duet_data *d, const dt_model_ops *o
     DT_TRY(ops->fit_corpus(ctx, m, d->src, d->text[0], strlen(d->text[0]), p, err));
     dt_model_meta_set(m, "trained_on", "%s (%zu bytes)", d->src, strlen(d->text[0]));
     dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
-    dt_model_meta_set(m, "fit_seconds", "%.3f", dt_now() - t0);
+    dt_model_meta_set(m, "fit_seconds", "%.4g", dt_now() - t0);
     *out = m;
     m = NULL;
 fail:
@@ -510,7 +564,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         DT_TRY(ops->fit_text(ctx, m, (const char *const *)data->text, y, data->N, m->K, &p, err));
         dt_model_meta_set(m, "trained_on", "%s (%lld text examples)", data->src, (long long)data->N);
         dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
-        dt_model_meta_set(m, "fit_seconds", "%.3f", dt_now() - t0);
+        dt_model_meta_set(m, "fit_seconds", "%.4g", dt_now() - t0);
         *out = m;
         m = NULL;
         goto fail;
@@ -531,7 +585,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     dt_model_meta_set(m, "pipeline", "%s", dt_pipe_describe(m->pipe, desc, sizeof desc));
     if (p.class_weight_balanced) dt_model_meta_set(m, "class_weight", "balanced");
     dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
-    dt_model_meta_set(m, "fit_seconds", "%.3f", dt_now() - t0);
+    dt_model_meta_set(m, "fit_seconds", "%.4g", dt_now() - t0);
     *out = m;
     m = NULL;
 fail:

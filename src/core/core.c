@@ -301,3 +301,15 @@ slow:;
     *out = x;
     return 1;
 }
+
+size_t dt_first_outside(const float *v, size_t n, float lo, float hi) {
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) { /* branch-free blocks the compiler can vectorise */
+        int bad = 0;
+        for (int t = 0; t < 64; t++) bad |= !(v[i + (size_t)t] >= lo) | !(v[i + (size_t)t] <= hi);
+        if (bad) break;
+    }
+    for (; i < n; i++)
+        if (!(v[i] >= lo && v[i] <= hi)) return i;
+    return n;
+}

@@ -127,6 +127,8 @@ int dt_parse_double(const char *s, size_t n, double *out);
 
 /* --- threads -------------------------------------------------------------------------------- */
 
+/* The index of the first of v[0..n) outside [lo, hi] (NaN is outside), or n when none is. */
+size_t dt_first_outside(const float *v, size_t n, float lo, float hi);
 static inline int dt_threads(const duet_ctx *ctx) { return ctx && ctx->n_threads > 0 ? ctx->n_threads : 1; }
 
 #endif /* DT_H */

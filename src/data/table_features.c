@@ -476,7 +476,13 @@ int dt_sparse_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err 
     /* every column in range and offsets from 0 (the training data itself): the matrix is the
      * dataset's arrays, not a copy */
     int in_range = base == 0;
-    for (int64_t q = 0; q < nnz && in_range; q++) in_range = d->col[q] >= 0 && d->col[q] < p->D;
+    uint32_t D32 = p->D < INT32_MAX ? (uint32_t)p->D : (uint32_t)INT32_MAX;
+    for (int64_t q = 0; q < nnz && in_range; q += 256) { /* branch-free blocks: negatives wrap above D */
+        int64_t e = q + 256 < nnz ? q + 256 : nnz;
+        uint32_t bad = 0;
+        for (int64_t t = q; t < e; t++) bad |= (uint32_t)d->col[t] >= D32;
+        in_range = !bad;
+    }
     if (in_range && d->N > 0) {
         out->rowptr = d->rowptr;
         out->col = d->col;

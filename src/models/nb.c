@@ -22,6 +22,7 @@
  * counts: comparable across documents of equal length, not across lengths.
  * Not here: features (pipeline), turning samples into text (api.c), choosing alpha (api.c).
  */
+#include <float.h>
 #include <math.h>
 
 #include "model.h"
@@ -247,55 +248,55 @@ static int check_x(const nb_state *s, const dt_mat *X, duet_err *err) {
 
 // --- fit ----------------------------------------------------------------------------------------
 
-/* Multinomial counts must be >= 0: the first negative value, by row, is an error. */
-static int check_counts(const dt_mat *X, duet_err *err) {
-    for (int64_t i = 0; i < X->N; i++) {
-        int64_t n = X->x ? X->D : X->rowptr[i + 1] - X->rowptr[i];
-        const float *v = X->x ? X->x + (size_t)i * (size_t)X->D : X->val + X->rowptr[i];
-        for (int64_t t = 0; t < n; t++)
-            if (v[t] < 0)
-                return dt_err(err, DUET_EINVAL,
-                              "multinomial naive Bayes needs counts >= 0, but row %lld feature %lld is %g "
-                              "(use the Gaussian kind for such features)",
-                              (long long)i + 1, (long long)(X->x ? t : X->col[X->rowptr[i] + t]), (double)v[t]);
+/* Every value finite, and for multinomial counts >= 0: the first that is not, by row, is an
+ * error naming the row and feature. */
+static int check_values(const dt_mat *X, int kind, duet_err *err) {
+    size_t n = X->x ? (size_t)X->N * (size_t)X->D : (size_t)X->rowptr[X->N];
+    const float *v = X->x ? X->x : X->val;
+    size_t t = dt_first_outside(v, n, kind == DUET_NB_MULTINOMIAL ? 0.0f : -FLT_MAX, FLT_MAX);
+    if (t == n) return DUET_OK;
+    int64_t i, j;
+    if (X->x) {
+        i = (int64_t)(t / (size_t)X->D), j = (int64_t)(t % (size_t)X->D);
+    } else { /* the row holding value t */
+        int64_t lo = 0, hi = X->N;
+        while (hi - lo > 1) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (X->rowptr[mid] <= (int64_t)t) lo = mid;
+            else hi = mid;
+        }
+        i = lo, j = X->col[t];
     }
-    return DUET_OK;
+    if (!isfinite(v[t]))
+        return dt_err(err, DUET_EINVAL, "naive Bayes: row %lld feature %lld is not a finite number", (long long)i + 1, (long long)j);
+    return dt_err(err, DUET_EINVAL,
+                  "multinomial naive Bayes needs counts >= 0, but row %lld feature %lld is %g "
+                  "(use the Gaussian kind for such features)",
+                  (long long)i + 1, (long long)j, (double)v[t]);
 }
 
 /* Class k's weighted counts from its rows rows[0..n) (in row order): returns W_k (class
  * weight), fills F_k (D: sum of w x, or of w [x > 0] for Bernoulli) and *L (sum of w * row
  * total), then turns F_k into log probabilities with smoothing alpha. */
-static double fit_class(const dt_mat *X, const int64_t *rows, int64_t n, const double *sw, int kind, double alpha,
-                        double *F, double *L) {
+static double fit_class(const dt_mat *X, const int64_t *rows, int64_t n, const double *sw, const double *rowtot, int kind,
+                        double alpha, double *F, double *L) {
     size_t D = (size_t)X->D;
     double Wk = 0, Lk = 0;
     memset(F, 0, D * sizeof *F);
     for (int64_t r = 0; r < n; r++) {
         int64_t i = rows[r];
-        double w = sw ? sw[i] : 1.0, tot = 0;
+        double w = sw ? sw[i] : 1.0;
         Wk += w;
+        Lk += w * rowtot[i];
         int64_t m = X->x ? X->D : X->rowptr[i + 1] - X->rowptr[i];
         for (int64_t t = 0; t < m; t++) {
             size_t j = X->x ? (size_t)t : (size_t)X->col[X->rowptr[i] + t];
             double v = X->x ? X->x[(size_t)i * D + j] : X->val[X->rowptr[i] + t];
-            if (kind == DUET_NB_MULTINOMIAL) {
-                F[j] += w * v;
-                tot += v;
-            } else if (v > 0) {
-                F[j] += w;
-                tot += 1;
-            }
+            if (kind == DUET_NB_MULTINOMIAL) F[j] += w * v;
+            else if (v > 0) F[j] += w;
         }
-        Lk += w * tot;
     }
-    double den;
-    if (kind == DUET_NB_MULTINOMIAL) {
-        double tot = 0;
-        for (size_t j = 0; j < D; j++) tot += F[j];
-        den = log(tot + alpha * (double)D);
-    } else {
-        den = log(Wk + 2 * alpha);
-    }
+    double den = kind == DUET_NB_MULTINOMIAL ? log(Lk + alpha * (double)D) : log(Wk + 2 * alpha);
     /* most counts of a text model are small whole numbers (zero above all): log(c + alpha) for
      * c < NB_LOG_TABLE comes from a table of the same logs */
     double lt[NB_LOG_TABLE];
@@ -315,16 +316,26 @@ static int fit_counts(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t
                       double *W, duet_err *err) {
     int K = s->K;
     int64_t N = X->N;
-    if (s->kind == DUET_NB_MULTINOMIAL) {
-        int rc = check_counts(X, err);
-        if (rc) return rc;
-    }
     int64_t *rows = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "naive Bayes", err);
     int64_t *start = dt_alloc_e(ctx, (size_t)K + 1, sizeof(int64_t), "naive Bayes", err);
-    if (!rows || !start) {
+    double *rowtot = dt_alloc_e(ctx, (size_t)N, sizeof(double), "naive Bayes", err);
+    if (!rows || !start || !rowtot) {
         dt_free(ctx, rows);
         dt_free(ctx, start);
+        dt_free(ctx, rowtot);
         return DUET_ENOMEM;
+    }
+    /* each row's total (its count of words; for Bernoulli its non-zero values), four partial sums */
+    for (int64_t i = 0; i < N; i++) {
+        int64_t m = X->x ? X->D : X->rowptr[i + 1] - X->rowptr[i];
+        const float *v = X->x ? X->x + (size_t)i * (size_t)X->D : X->val + X->rowptr[i];
+        double acc[4] = {0, 0, 0, 0};
+        int64_t t = 0;
+        if (s->kind == DUET_NB_MULTINOMIAL)
+            for (; t + 4 <= m; t += 4)
+                for (int q = 0; q < 4; q++) acc[q] += v[t + q];
+        for (; t < m; t++) acc[0] += s->kind == DUET_NB_MULTINOMIAL ? v[t] : v[t] > 0;
+        rowtot[i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
     for (int64_t i = 0; i < N; i++) start[y[i] + 1]++;
     for (int k = 0; k < K; k++) start[k + 1] += start[k];
@@ -336,10 +347,11 @@ static int fit_counts(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t
     int big = (double)K * (double)D + (double)(X->x ? (double)N * (double)D : (double)X->rowptr[N]) > 2e6;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(ctx)) if (big)
     for (int k = 0; k < K; k++)
-        W[k] = fit_class(X, rows + start[k], start[k + 1] - start[k], sw, s->kind, alpha, s->a + (size_t)k * D,
+        W[k] = fit_class(X, rows + start[k], start[k + 1] - start[k], sw, rowtot, s->kind, alpha, s->a + (size_t)k * D,
                          &s->doc_len[k]);
     dt_free(ctx, rows);
     dt_free(ctx, start);
+    dt_free(ctx, rowtot);
     return DUET_OK;
 }
 
@@ -518,15 +530,12 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         return dt_err(err, DUET_EINVAL, "naive Bayes: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", K,
                       (long long)X->N, (long long)D);
     int kind = kind_for(p, X, m->pipe);
-    size_t nval = X->x ? (size_t)X->N * (size_t)D : (size_t)X->rowptr[X->N];
-    const float *vals = X->x ? X->x : X->val;
-    for (size_t t = 0; t < nval; t++)
-        if (!isfinite(vals[t])) return dt_err(err, DUET_EINVAL, "naive Bayes: feature value %zu is not a finite number", t);
+    int rc = check_values(X, kind, err);
+    if (rc) return rc;
     double alpha = p->alpha == 0 ? 1.0 : p->alpha;
     if (alpha < 1e-10) alpha = 1e-10; /* as scikit-learn: never a log of zero */
     nb_state *s = NULL;
     double *W = dt_calloc(ctx, (size_t)K, sizeof(double));
-    int rc = DUET_OK;
     if (!W) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
     DT_TRY(nb_new(ctx, kind, K, D, &s, err));
     s->alpha = kind == DUET_NB_GAUSSIAN ? 0 : alpha;
