@@ -5,7 +5,8 @@
 #                   last line "N passed, N failed"
 #   make asan       the tests under AddressSanitizer and UBSan
 #   make bench      benchmarks against LIBLINEAR, scikit-learn and PyTorch (never gates anything);
-#                   make bench-gpt: the language model's part alone
+#                   make bench-gpt: the language model's part alone; make bench-serve: the server
+#                   under wrk against scikit-learn behind Python's HTTP server
 # Knobs: OMP=auto|0|1  BLAS=auto|0|1  NATIVE=0|1  DEBUG=0|1  SAN=address,undefined
 # (explicit values override detection).
 
@@ -66,10 +67,15 @@ SRC := $(wildcard src/core/*.c src/data/*.c src/io/*.c src/nn/*.c src/models/*.c
 OBJ := $(SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# the server (duet serve) is part of the program, on libmicrohttpd; it sees only include/duet.h
+SRV_SRC := $(wildcard server/*.c)
+SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/%.o) $(BUILD)/server/page.o
+SRV_CFLAGS := $(shell pkg-config --cflags libcjson libmicrohttpd 2>/dev/null)
+SRV_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps demo test check asan bench bench-gpt clean features
+.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve clean features
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
@@ -85,6 +91,17 @@ $(BUILD)/cli/%.o: cli/%.c include/duet.h $(wildcard cli/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -Iinclude -c $< -o $@
 
+$(BUILD)/server/%.o: server/%.c include/duet.h cli/cli.h server/server.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Icli $(SRV_CFLAGS) -c $< -o $@
+
+$(BUILD)/server/page.c: server/page.html tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh $< srv_page_html > $@
+
+$(BUILD)/server/page.o: $(BUILD)/server/page.c
+	$(CC) -std=c11 $(OPT) -c $< -o $@
+
 $(BUILD)/libduet.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -93,8 +110,8 @@ $(BUILD)/libduet.so.$(MAJOR): $(OBJ)
 	$(CC) -shared -Wl,-soname,libduet.so.$(MAJOR) -o $@ $^ $(LDLIBS)
 	@ln -sf libduet.so.$(MAJOR) $(BUILD)/libduet.so
 
-duet$(if $(SAN),-san): $(CLI_OBJ) $(BUILD)/libduet.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libduet.a $(LDLIBS)
+duet$(if $(SAN),-san): $(CLI_OBJ) $(SRV_OBJ) $(BUILD)/libduet.a
+	$(CC) -o $@ $(CLI_OBJ) $(SRV_OBJ) $(BUILD)/libduet.a $(LDLIBS) $(SRV_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/test_mat.h tests/test_images.h $(BUILD)/libduet.a
 	@mkdir -p $(dir $@)
@@ -128,6 +145,10 @@ bench: deps all $(BUILD)/fit_time
 	@sh bench/run.sh
 	@sh bench/gpt.sh
 	@sh bench/images.sh
+	@sh bench/serve.sh
+
+bench-serve: deps all
+	@sh bench/serve.sh
 
 bench-gpt: deps all
 	@sh bench/gpt.sh

@@ -68,4 +68,8 @@ int predict_zeroshot(duet_ctx *ctx, const args *a, const duet_model *lm, int fmt
 /* duet score ... --anomaly / --against: anomaly scores, or their ROC-AUC against another set */
 int score_anomaly(duet_ctx *ctx, const args *a, const duet_model *m, int fmt);
 
+/* server/serve.c */
+extern const opt_spec serve_opts[];
+int cmd_serve(duet_ctx *ctx, const args *a);
+
 #endif /* DUET_CLI_H */

@@ -1265,6 +1265,9 @@ static const command commands[] = {
      cmd_synthesize},
     {"impute", "duet impute MODEL TABLE -o FILE [--draw] [--seed S]",
      "fill a table's missing cells from a generative model of it (naive Bayes on tables)", impute_opts, 1, 0, cmd_impute},
+    {"serve", "duet serve MODEL... [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--threads N]",
+     "serve models over HTTP: OpenAI-style completions and chat, classify, images, score, a web page", serve_opts, 0, 0,
+     cmd_serve},
     {"import", "duet import CHECKPOINT --tokenizer FILE [-o MODEL]",
      "turn a llama2.c checkpoint and its tokenizer into a duet model file", import_opts, 0, 0, cmd_import},
 };
@@ -1318,7 +1321,7 @@ int main(int argc, char **argv) {
     const command *c = NULL;
     for (int i = 0; i < NCMD; i++)
         if (strcmp(commands[i].name, argv[1]) == 0) c = &commands[i];
-    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score, compare, synthesize, impute, import)", argv[1]);
+    if (!c) return die("unknown command '%s' (commands: train, predict, eval, info, generate, score, compare, synthesize, impute, serve, import)", argv[1]);
     /* options: the command's own, then data-reading, train (eval --cv) and common ones */
     opt_spec all[128];
     int n = 0;

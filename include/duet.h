@@ -43,6 +43,9 @@ extern "C" {
 
 /* "MAJOR.MINOR.PATCH" of the library actually linked. */
 DUET_API const char *duet_version(void);
+/* 1 when s[0..n) is valid UTF-8 (no overlong forms, surrogates or values above U+10FFFF);
+ * else 0, and *bad (when not NULL) receives the offset of the first byte that breaks it. */
+DUET_API int duet_utf8_valid(const char *s, size_t n, size_t *bad);
 /* Features compiled in, e.g. "openmp blas utf8proc zlib". */
 DUET_API const char *duet_build_info(void);
 /* The kernels the BLAS library runs on this processor ("Haswell", "SkylakeX", ...; "none"
@@ -164,6 +167,10 @@ DUET_API int duet_data_split_every(const duet_data *data, int64_t every, duet_da
  * as one PNG grid of `cols` columns (0: about square), or, when path ends with '/', one PNG
  * per image in that existing folder (00000-label.png, ...). */
 DUET_API int duet_data_write_png(duet_ctx *ctx, const duet_data *data, const char *path, int cols, duet_err *err);
+/* Images first..first+count-1 as PNG bytes in memory (one grid, or the image alone when count
+ * is 1): *out of *len bytes, free with duet_free. */
+DUET_API int duet_data_png(duet_ctx *ctx, const duet_data *data, int64_t first, int64_t count, int cols, unsigned char **out,
+                           size_t *len, duet_err *err);
 
 /* --- models: training -------------------------------------------------------------------- */
 
@@ -272,6 +279,8 @@ DUET_API const char *duet_model_class_name(const duet_model *model, int k);
 DUET_API int64_t duet_model_features(const duet_model *model);
 /* The columns of the table a model was trained on; 0 when it was not trained on a table. */
 DUET_API int64_t duet_model_table_columns(const duet_model *model);
+/* The name of table column i (its header, or "1", "2", ... when the data had none); NULL out of range. */
+DUET_API const char *duet_model_table_column(const duet_model *model, int64_t i);
 /* The kind of data the model reads (DUET_DATA_*), so callers can read new input the same way. */
 DUET_API int duet_model_input_kind(const duet_model *model);
 /* The model's training record and settings as key/value pairs: i from 0 until NULL. */

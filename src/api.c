@@ -27,6 +27,7 @@
 // --- version, status, context ----------------------------------------------------------------
 
 const char *duet_version(void) { return DT_VERSION; }
+int duet_utf8_valid(const char *s, size_t n, size_t *bad) { return dt_utf8_valid(s, n, bad); }
 
 const char *duet_build_info(void) {
     return "duet 0.1.0"
@@ -606,6 +607,9 @@ int duet_model_classes(const duet_model *m) { return m->K; }
 const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
 int64_t duet_model_features(const duet_model *m) { return m->D; }
 int64_t duet_model_table_columns(const duet_model *m) { return dt_pipe_table_cols(m->pipe); }
+const char *duet_model_table_column(const duet_model *m, int64_t i) {
+    return i >= 0 && i < dt_pipe_table_cols(m->pipe) ? dt_pipe_table_colname(m->pipe, i) : NULL;
+}
 int duet_model_input_kind(const duet_model *m) {
     return m->ops->input ? m->ops->input : m->ops->raw_text ? DUET_DATA_TEXT : dt_pipe_kind(m->pipe);
 }
@@ -1118,6 +1122,26 @@ int duet_data_write_png(duet_ctx *ctx, const duet_data *d, const char *path, int
         }
     } else
         rc = dt_png_write_grid(ctx, path, v, (int)d->N, 1, (int)d->H, (int)d->W, cols, 2, err);
+    dt_free(ctx, v);
+    return rc;
+}
+
+int duet_data_png(duet_ctx *ctx, const duet_data *d, int64_t first, int64_t count, int cols, unsigned char **out, size_t *len,
+                  duet_err *err) {
+    if (!out || !len) return dt_err(err, DUET_EINVAL, "duet_data_png: missing argument");
+    *out = NULL, *len = 0;
+    if (!ctx || !d) return dt_err(err, DUET_EINVAL, "duet_data_png: missing argument");
+    if (d->kind != DUET_DATA_DENSE || d->H <= 0 || d->W <= 0 || d->H * d->W != d->D)
+        return dt_err(err, DUET_EINVAL, "%s: not images (PNG needs examples of known height and width)", d->src);
+    if (first < 0 || count < 1 || first > d->N || count > d->N - first)
+        return dt_err(err, DUET_ERANGE, "%s: images %lld..%lld of %lld", d->src, (long long)first, (long long)(first + count),
+                      (long long)d->N);
+    size_t n = (size_t)count * (size_t)d->D;
+    float *v = dt_alloc_e(ctx, n, sizeof(float), "PNG", err);
+    if (!v) return DUET_ENOMEM;
+    const float *x = d->x + (size_t)first * (size_t)d->D;
+    for (size_t i = 0; i < n; i++) v[i] = x[i] / 255.0f;
+    int rc = dt_png_grid_mem(ctx, v, (int)count, 1, (int)d->H, (int)d->W, cols, count > 1 ? 2 : 0, out, len, err);
     dt_free(ctx, v);
     return rc;
 }

@@ -42,10 +42,11 @@ static unsigned char to_byte(float v) {
     return (unsigned char)(v * 255.0f + 0.5f);
 }
 
-int dt_png_write_grid(duet_ctx *ctx, const char *path, const float *img, int N, int C, int H, int W, int cols,
-                      int pad, duet_err *err) {
+/* Encodes img as one PNG grid into the open stream fp; `name` is for messages. */
+static int encode_grid(duet_ctx *ctx, const char *name, const float *img, int N, int C, int H, int W, int cols, int pad,
+                       FILE *fp, duet_err *err) {
     if (N < 1 || (C != 1 && C != 3) || H < 1 || W < 1 || pad < 0 || pad > 64 || cols < 0)
-        return dt_err(err, DUET_EINVAL, "%s: cannot tile %d images of %dx%dx%d", path, N, C, H, W);
+        return dt_err(err, DUET_EINVAL, "%s: cannot tile %d images of %dx%dx%d", name, N, C, H, W);
     if (!cols) {
         cols = 1;
         while (cols * cols < N) cols++;
@@ -53,18 +54,16 @@ int dt_png_write_grid(duet_ctx *ctx, const char *path, const float *img, int N, 
     if (cols > N) cols = N;
     int rows = (N + cols - 1) / cols;
     int64_t GW = (int64_t)cols * (W + pad) + pad, GH = (int64_t)rows * (H + pad) + pad;
-    if (GW > 65535 || GH > 65535) return dt_err(err, DUET_ERANGE, "%s: a %lldx%lld grid is too large", path, (long long)GW, (long long)GH);
+    if (GW > 65535 || GH > 65535) return dt_err(err, DUET_ERANGE, "%s: a %lldx%lld grid is too large", name, (long long)GW, (long long)GH);
     size_t stride = (size_t)GW * (size_t)C;
     unsigned char *pix = dt_calloc(ctx, (size_t)GH, stride);
     png_bytep *rowp = dt_alloc(ctx, (size_t)GH * sizeof *rowp);
-    char tmp[4096];
-    FILE *fp = NULL;
     png_structp png = NULL;
     png_infop info = NULL;
-    png_io io = {ctx, err, path};
+    png_io io = {ctx, err, name};
     int rc = DUET_OK;
     if (!pix || !rowp) {
-        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory for a %lldx%lld image", path, (long long)GW, (long long)GH);
+        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory for a %lldx%lld image", name, (long long)GW, (long long)GH);
         goto done;
     }
     for (int n = 0; n < N; n++) {
@@ -76,19 +75,10 @@ int dt_png_write_grid(duet_ctx *ctx, const char *path, const float *img, int N, 
                         to_byte(img[(((size_t)n * (size_t)C + (size_t)c) * (size_t)H + (size_t)y) * (size_t)W + (size_t)x]);
     }
     for (int64_t y = 0; y < GH; y++) rowp[y] = pix + (size_t)y * stride;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        rc = dt_err(err, DUET_EINVAL, "%s: path too long", path);
-        goto done;
-    }
-    fp = fopen(tmp, "wb");
-    if (!fp) {
-        rc = dt_err(err, DUET_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-        goto done;
-    }
     png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning, &io, on_malloc, on_free);
     info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
-        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory (PNG writer)", path);
+        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory (PNG writer)", name);
         goto done;
     }
     if (setjmp(png_jmpbuf(png))) {
@@ -102,15 +92,42 @@ int dt_png_write_grid(duet_ctx *ctx, const char *path, const float *img, int N, 
     png_write_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
 done:
     if (png) png_destroy_write_struct(&png, info ? &info : NULL);
-    if (fp) {
-        int bad = fflush(fp) != 0 || ferror(fp);
-        bad |= fclose(fp) != 0;
-        if (!rc && bad) rc = dt_err(err, DUET_EIO, "%s: write failed", tmp);
-        if (!rc && rename(tmp, path) != 0) rc = dt_err(err, DUET_EIO, "%s: cannot rename: %s", path, strerror(errno));
-        if (rc) remove(tmp);
-    }
     dt_free(ctx, pix);
     dt_free(ctx, rowp);
+    return rc;
+}
+
+int dt_png_write_grid(duet_ctx *ctx, const char *path, const float *img, int N, int C, int H, int W, int cols,
+                      int pad, duet_err *err) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return dt_err(err, DUET_EINVAL, "%s: path too long", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return dt_err(err, DUET_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    int rc = encode_grid(ctx, path, img, N, C, H, W, cols, pad, fp, err);
+    int bad = fflush(fp) != 0 || ferror(fp);
+    bad |= fclose(fp) != 0;
+    if (!rc && bad) rc = dt_err(err, DUET_EIO, "%s: write failed", tmp);
+    if (!rc && rename(tmp, path) != 0) rc = dt_err(err, DUET_EIO, "%s: cannot rename: %s", path, strerror(errno));
+    if (rc) remove(tmp);
+    return rc;
+}
+
+int dt_png_grid_mem(duet_ctx *ctx, const float *img, int N, int C, int H, int W, int cols, int pad, unsigned char **out,
+                    size_t *len, duet_err *err) {
+    *out = NULL, *len = 0;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&buf, &n);
+    if (!fp) return dt_err(err, DUET_ENOMEM, "PNG: out of memory");
+    int rc = encode_grid(ctx, "PNG", img, N, C, H, W, cols, pad, fp, err);
+    int bad = fclose(fp) != 0;
+    if (!rc && bad) rc = dt_err(err, DUET_ENOMEM, "PNG: out of memory");
+    if (!rc && !(*out = dt_alloc(ctx, n ? n : 1))) rc = dt_err(err, DUET_ENOMEM, "PNG: out of memory");
+    if (!rc) {
+        memcpy(*out, buf, n);
+        *len = n;
+    }
+    free(buf); /* open_memstream's buffer comes from malloc */
     return rc;
 }
 

@@ -12,6 +12,9 @@
  * columns (0: as square as possible) with `pad` pixels of black between and around them. */
 int dt_png_write_grid(duet_ctx *ctx, const char *path, const float *img, int N, int C, int H, int W, int cols,
                       int pad, duet_err *err);
+/* The same grid as PNG bytes in memory: *out (allocated with ctx) of *len bytes. */
+int dt_png_grid_mem(duet_ctx *ctx, const float *img, int N, int C, int H, int W, int cols, int pad, unsigned char **out,
+                    size_t *len, duet_err *err);
 /* Reads an 8-bit (or expanded to 8-bit) gray or RGB PNG; alpha is dropped. *pix (H, W, C)
  * is allocated with ctx. */
 int dt_png_read(duet_ctx *ctx, const char *path, uint8_t **pix, int *W, int *H, int *C, duet_err *err);

@@ -26,7 +26,7 @@ awk 'NR % 5 != 0 && NR <= 2500' $sms > "$t/train.tsv"
 awk 'NR % 5 == 0 && NR <= 2500' $sms > "$t/test.tsv"
 
 # help everywhere
-for c in train predict eval info generate score import compare synthesize impute; do
+for c in train predict eval info generate score import compare synthesize impute serve; do
     expect_ok "$c --help" $duet $c --help; contains "$c --help" "usage: duet $c"
 done
 expect_ok "duet --help" $duet --help; contains "duet --help" "commands:"
