@@ -165,7 +165,7 @@ DUET_API int duet_data_split_every(const duet_data *data, int64_t every, duet_da
 
 /* Writes image examples (DUET_DATA_DENSE with a known height and width, raw values 0..255)
  * as one PNG grid of `cols` columns (0: about square), or, when path ends with '/', one PNG
- * per image in that existing folder (00000-label.png, ...). */
+ * per image in that folder, made when missing (00000-label.png, ...). */
 DUET_API int duet_data_write_png(duet_ctx *ctx, const duet_data *data, const char *path, int cols, duet_err *err);
 /* Images first..first+count-1 as PNG bytes in memory (one grid, or the image alone when count
  * is 1): *out of *len bytes, free with duet_free. */

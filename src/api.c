@@ -8,7 +8,9 @@
  * none) -> fit. The model file holds the pipeline, so prediction starts from raw rows.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 
 #include "core/dt.h"
 #include "core/gemm.h"
@@ -1107,7 +1109,15 @@ int duet_data_write_png(duet_ctx *ctx, const duet_data *d, const char *path, int
     if (!v) return DUET_ENOMEM;
     for (size_t i = 0; i < n; i++) v[i] = d->x[i] / 255.0f;
     int rc = DUET_OK;
-    if (plen && path[plen - 1] == '/') { /* a folder: one file per image */
+    if (plen && path[plen - 1] == '/') { /* a folder (made when missing): one file per image */
+        char dir[4096];
+        if (plen >= sizeof dir) rc = dt_err(err, DUET_EINVAL, "%s: path too long", path);
+        else {
+            memcpy(dir, path, plen - 1);
+            dir[plen - 1] = 0;
+            if (plen > 1 && mkdir(dir, 0777) != 0 && errno != EEXIST)
+                rc = dt_err(err, DUET_EIO, "%s: cannot make the folder: %s", path, strerror(errno));
+        }
         for (int64_t i = 0; i < d->N && !rc; i++) {
             char name[4096];
             const char *lab = d->labels && d->labels[i] ? d->labels[i] : "";

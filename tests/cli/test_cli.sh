@@ -270,6 +270,9 @@ expect_err "anomaly against other sizes" "model expects 784" $duet score "$t/vae
 expect_ok "anomaly against (json)" $duet score "$t/vae.duet" $fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz \
     --limit 100 --against $fm/t1k-images-idx3-ubyte.gz --format json
 contains "anomaly auc" '"auc_nll":0.5,"auc_ratio":0.5,"auc_rate":0.5'
+expect_ok "synthesize images" $duet synthesize "$t/vae.duet" --count 3 --label bag -o "$t/synimg/" --seed 4
+[ -s "$t/synimg/00002-bag.png" ] && ok || bad "synthesize images: no 00002-bag.png in a new folder"
+expect_err "synthesize images, no parent" "cannot make the folder" $duet synthesize "$t/vae.duet" --count 2 -o "$t/no/such/"
 expect_err "anomaly with logreg" "no likelihood" $duet score "$t/logreg.duet" "$t/test.tsv" --anomaly
 expect_err "anomaly bad score" "--score must be one of" $duet score "$t/vae.duet" $img --anomaly --score zip
 # generate, then filter: images a classifier assigns to the asked class, and naive Bayes text
