@@ -1,8 +1,9 @@
 # duet — GNU Makefile.
 #   make            library (build/libduet.a, build/libduet.so.MAJOR) and the `duet` program
 #   make demo       install missing packages, build, train and evaluate a spam filter
-#   make test       install missing packages, build, run every test, then again under ASan/UBSan;
-#                   last line "N passed, N failed"
+#   make test       install missing packages, build, run every test, each fuzz target for a few
+#                   seconds, then the tests again under ASan/UBSan; last line "N passed, N failed"
+#   make fuzz       the libFuzzer targets (clang), FUZZ_TIME seconds each (default 60)
 #   make asan       the tests under AddressSanitizer and UBSan
 #   make bench      benchmarks against LIBLINEAR, scikit-learn and PyTorch (never gates anything);
 #                   make bench-gpt: the language model's part alone; make bench-serve: the server
@@ -75,7 +76,7 @@ SRV_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve clean features
+.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve clean features fuzz fuzz-bins
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
@@ -93,7 +94,7 @@ $(BUILD)/cli/%.o: cli/%.c include/duet.h $(wildcard cli/*.h)
 
 $(BUILD)/server/%.o: server/%.c include/duet.h cli/cli.h server/server.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Icli $(SRV_CFLAGS) -c $< -o $@
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Icli $(SRV_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
 $(BUILD)/server/page.c: server/page.html tools/embed.sh
 	@mkdir -p $(dir $@)
@@ -130,9 +131,11 @@ demo: deps
 check: all $(TEST_BIN)
 	@sh tests/run.sh $(BUILD) ./duet$(if $(SAN),-san)
 
-# the whole suite, then again under AddressSanitizer and UBSan (the last line sums the latter)
+# the whole suite, each fuzz target briefly (its seeds and past crashes replayed), then the suite
+# again under AddressSanitizer and UBSan (the last line sums the latter)
 test: test-deps
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(if $(CI),5,3)
 	@$(MAKE) --no-print-directory check SAN=address,undefined
 
 asan:
@@ -153,5 +156,23 @@ bench-serve: deps all
 bench-gpt: deps all
 	@sh bench/gpt.sh
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang under ASan and UBSan in build-fuzz/;
+# `make fuzz` runs each for FUZZ_TIME seconds from its seeds (tests/fuzz/seeds/) and past
+# crashes (tests/fuzz/regress/), and prints executions and coverage per target (the fuzz build
+# skips model files' checksum so that damaged tensors reach the checks behind it)
+FUZZ_TIME ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libduet.a $(BUILD)/server/pool.o $(BUILD)/server/handlers.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -Iserver -Itests/fuzz $(SRV_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	  $(if $(filter server,$*),$(BUILD)/server/pool.o $(BUILD)/server/handlers.o) $(BUILD)/libduet.a $(LDLIBS) -lpthread
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-bins CC=clang OMP=0 SAN=address,undefined BUILD=build-fuzz \
+	  EXTRA_CFLAGS='-fsanitize=fuzzer-no-link -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION'
+	@sh tools/fuzz.sh build-fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf build build-san duet duet-san
+	rm -rf build build-san build-fuzz duet duet-san

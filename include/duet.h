@@ -101,6 +101,10 @@ DUET_API void duet_ctx_set_seed(duet_ctx *ctx, uint64_t seed);
 DUET_API void duet_ctx_set_log(duet_ctx *ctx, duet_log_fn fn, void *user);
 /* Must be called before anything is allocated with the context. */
 DUET_API void duet_ctx_set_alloc(duet_ctx *ctx, duet_alloc_fn fn, void *user);
+/* The largest single allocation the library will ask for, in bytes (0: the machine's physical
+ * memory, the default). Work that needs more is refused up front with DUET_ENOMEM and a message
+ * that says how much it needs, e.g. a LIBSVM file whose feature numbers run into the billions. */
+DUET_API void duet_ctx_set_mem_limit(duet_ctx *ctx, size_t bytes);
 DUET_API void duet_ctx_set_abort(duet_ctx *ctx, duet_abort_fn fn, void *user);
 /* Frees memory that the library returned (strings, arrays). */
 DUET_API void duet_free(duet_ctx *ctx, void *p);

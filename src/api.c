@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/dt.h"
 #include "core/gemm.h"
@@ -68,12 +69,21 @@ static int default_threads(void) {
 #endif
 }
 
+/* The machine's physical memory in bytes (0 when unknown: no limit). */
+static size_t machine_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+}
+
+void duet_ctx_set_mem_limit(duet_ctx *ctx, size_t bytes) { ctx->mem_limit = bytes ? bytes : machine_memory(); }
+
 int duet_ctx_new(duet_ctx **out, duet_err *err) {
     *out = NULL;
     duet_ctx *c = calloc(1, sizeof *c);
     if (!c) return dt_err(err, DUET_ENOMEM, "context: out of memory");
     c->n_threads = default_threads();
     c->seed = 42;
+    c->mem_limit = machine_memory();
     *out = c;
     return DUET_OK;
 }
@@ -577,6 +587,17 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     m->D = X.D;
     if (p.class_weight_balanced) DT_TRY(class_weights(ctx, y, data->N, m->K, &sw, err));
     dt_fit_args a = {&X, y, m->K, sw, &p, 1};
+    if (ops->fit_bytes && ctx->mem_limit) { /* refuse up front what cannot fit in memory */
+        double need = ops->fit_bytes(m, &a);
+        if (need > (double)ctx->mem_limit) {
+            char nb[32], lb[32];
+            dt_human_bytes(nb, sizeof nb, need);
+            dt_human_bytes(lb, sizeof lb, (double)ctx->mem_limit);
+            rc = dt_err(err, DUET_ENOMEM, "%s: %s with %d classes and %lld features needs about %s, more than the %s allowed "
+                        "(the machine's memory, or duet_ctx_set_mem_limit)", data->src, ops->name, m->K, (long long)X.D, nb, lb);
+            goto fail;
+        }
+    }
     int applies = ops->tune && (!ops->tunes || ops->tunes(m, &a));
     int tuned = applies && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
     if (tuned) DT_TRY(tune(ctx, m, &a, &p, err));

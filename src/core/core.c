@@ -47,7 +47,7 @@ void dt_assert_fail(const char *what, const char *file, int line) {
 // --- allocation ------------------------------------------------------------------------------
 
 void *dt_alloc(duet_ctx *ctx, size_t size) {
-    if (size == 0) return NULL;
+    if (size == 0 || (ctx && ctx->mem_limit && size > ctx->mem_limit)) return NULL;
     if (ctx && ctx->alloc) return ctx->alloc(ctx->alloc_user, NULL, size);
     return malloc(size);
 }
@@ -61,7 +61,7 @@ void *dt_calloc(duet_ctx *ctx, size_t n, size_t size) {
 }
 
 void *dt_realloc(duet_ctx *ctx, void *p, size_t size) {
-    if (size == 0) return NULL;
+    if (size == 0 || (ctx && ctx->mem_limit && size > ctx->mem_limit)) return NULL;
     if (ctx && ctx->alloc) return ctx->alloc(ctx->alloc_user, p, size);
     return realloc(p, size);
 }
@@ -92,8 +92,26 @@ void *dt_alloc_e(duet_ctx *ctx, size_t n, size_t size, const char *what, duet_er
         return NULL;
     }
     void *p = dt_calloc(ctx, total ? total : 1, 1);
-    if (!p) dt_err(err, DUET_ENOMEM, "%s: out of memory (%zu bytes)", what, total);
+    if (!p) dt_err_nomem(ctx, err, what, total);
     return p;
+}
+
+void dt_human_bytes(char *b, size_t cap, double v) {
+    const char *u[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (v >= 1024 && i < 4) v /= 1024, i++;
+    snprintf(b, cap, i ? "%.3g %s" : "%.0f %s", v, u[i]);
+}
+
+int dt_err_nomem(const duet_ctx *ctx, duet_err *err, const char *what, size_t bytes) {
+    char need[32], lim[32];
+    dt_human_bytes(need, sizeof need, (double)bytes);
+    if (ctx && ctx->mem_limit && bytes > ctx->mem_limit) {
+        dt_human_bytes(lim, sizeof lim, (double)ctx->mem_limit);
+        return dt_err(err, DUET_ENOMEM, "%s: needs %s, more than the %s allowed (the machine's memory, or duet_ctx_set_mem_limit)",
+                      what, need, lim);
+    }
+    return dt_err(err, DUET_ENOMEM, "%s: out of memory (needs %s)", what, need);
 }
 
 int dt_grow(duet_ctx *ctx, void **p, size_t *cap, size_t need, size_t size, duet_err *err) {
@@ -106,7 +124,7 @@ int dt_grow(duet_ctx *ctx, void **p, size_t *cap, size_t need, size_t size, duet
     size_t bytes;
     if (!dt_mul_ok(ncap, size, &bytes)) return dt_err(err, DUET_ERANGE, "array size overflows");
     void *np = dt_realloc(ctx, *p, bytes);
-    if (!np) return dt_err(err, DUET_ENOMEM, "out of memory (%zu bytes)", bytes);
+    if (!np) return dt_err_nomem(ctx, err, "array", bytes);
     *p = np;
     *cap = ncap;
     return DUET_OK;

@@ -38,6 +38,7 @@ struct duet_ctx {
     void *log_user;
     duet_abort_fn abort_fn;
     void *abort_user;
+    size_t mem_limit;       /* the largest single allocation (bytes): the machine's memory by default */
 };
 
 /* --- errors ------------------------------------------------------------------------------ */
@@ -77,6 +78,10 @@ static inline int dt_mul_ok(size_t a, size_t b, size_t *out) {
     return 1;
 }
 /* Allocation helpers that also fill err with "what: out of memory (N bytes)". */
+/* "12.5 GiB", "300 MiB", "4 KiB" */
+void dt_human_bytes(char *b, size_t cap, double bytes);
+/* DUET_ENOMEM with a message that says how much `what` needs (and the limit, when it is over it). */
+int dt_err_nomem(const duet_ctx *ctx, duet_err *err, const char *what, size_t bytes);
 void *dt_alloc_e(duet_ctx *ctx, size_t n, size_t size, const char *what, duet_err *err);
 /* Grows an array to hold at least `need` elements of `size`; doubles capacity. */
 int dt_grow(duet_ctx *ctx, void **p, size_t *cap, size_t need, size_t size, duet_err *err);

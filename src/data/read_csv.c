@@ -251,7 +251,7 @@ static int sklearn_first_line(char **f0, int64_t n0, int64_t ndata) {
     for (int k = 0; k < 2; k++)
         for (const char *q = f0[k]; *q; q++)
             if (*q < '0' || *q > '9') return 0;
-    if (strtoll(f0[1], NULL, 10) + 1 != ndata) return 0;
+    if (strtoll(f0[1], NULL, 10) != ndata - 1) return 0; /* (strtoll saturates: no + 1 on it) */
     for (int64_t j = 2; j < n0; j++)
         if (!f0[j] || is_number(f0[j])) return 0;
     return 1;

@@ -30,7 +30,7 @@ int dt_llama2c_read(duet_ctx *ctx, const char *path, dt_llama2c *out, duet_err *
     }
     int dim = h[0], hidden = h[1], L = h[2], nh = h[3], nkv = h[4], vocab = h[5], seq = h[6];
     int shared = vocab > 0;
-    if (vocab < 0) vocab = -vocab;
+    if (vocab < 0) vocab = vocab == INT32_MIN ? 0 : -vocab; /* 0: refused below */
     if (dim <= 0 || dim > MAX_DIM || hidden <= 0 || hidden > 4 * MAX_DIM || L <= 0 || L > MAX_LAYERS ||
         nh <= 0 || nh > dim || nkv <= 0 || nkv > nh || vocab <= 0 || vocab > MAX_VOCAB || seq <= 0 ||
         seq > MAX_SEQ || dim % nh != 0 || nh % nkv != 0 || (dim / nh) % 2 != 0) {

@@ -506,6 +506,9 @@ int dt_st_open_mem(duet_ctx *ctx, const char *name, const void *mem, size_t len,
     if (crc) { /* duet's files carry the checksum of their byte buffer */
         char want[16];
         snprintf(want, sizeof want, "%08lx", (unsigned long)crc32_z(crc32(0L, Z_NULL, 0), f->buf, f->buflen));
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        want[0] = 0, crc = want; /* fuzzing: let damaged tensors through to the checks behind this one */
+#endif
         if (strcmp(crc, want) != 0) {
             rc = dt_err(err, DUET_EFORMAT, "%s: checksum mismatch (stored %.16s, the data gives %s): the file is damaged",
                         name, crc, want);

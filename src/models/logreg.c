@@ -548,12 +548,19 @@ static int lr_predict(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float
 
 static const double c_grid[] = {0.1, 1, 10, 100, 1000};
 
+/* weights, gradient and L-BFGS's history (10 pairs) or Newton's conjugate-gradient vectors */
+static double lr_fit_bytes(const duet_model *m, const dt_fit_args *a) {
+    (void)m;
+    return 28.0 * 8.0 * (a->K == 2 ? 1.0 : (double)a->K) * ((double)a->X->D + 1);
+}
+
 const dt_model_ops dt_logreg_ops = {
     .name = "logreg",
     .learns = "p(y|x)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN,
     .about = "logistic regression (binary or multinomial; L2 or L1), the LIBLINEAR objective",
     .fit = lr_fit,
+    .fit_bytes = lr_fit_bytes,
     .predict_proba = lr_predict,
     .explain = dt_linear_explain,
     .feature_weights = dt_linear_weights,

@@ -704,12 +704,20 @@ fail:
     return rc;
 }
 
+/* the first layer's weights dominate: weights, gradient and Adam's two moments, in floats */
+static double mlp_fit_bytes(const duet_model *m, const dt_fit_args *a) {
+    (void)m;
+    double h = a->p->hidden ? a->p->hidden : 256;
+    return 4.0 * 4.0 * h * ((double)a->X->D + (double)a->K + h * (a->p->layers > 1 ? a->p->layers - 1 : 0));
+}
+
 const dt_model_ops dt_mlp_ops = {
     .name = "mlp",
     .learns = "p(y|x)",
     .caps = DUET_CAN_PREDICT,
     .about = "multilayer perceptron: ReLU hidden layers, softmax output, Adam, early stopping",
     .fit = mlp_fit,
+    .fit_bytes = mlp_fit_bytes,
     .predict_proba = mlp_predict_proba,
     .save = mlp_save,
     .load = mlp_load,

@@ -31,6 +31,10 @@ typedef struct dt_model_ops {
 
     /* Fits m->state from args (K, D known from args). Validates its own parameters. */
     int (*fit)(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err);
+    /* Bytes the fit will hold at its peak beyond the data, estimated from K, D and the
+     * parameters, so that work too large for the machine is refused before it starts. NULL
+     * when small or not known. */
+    double (*fit_bytes)(const duet_model *m, const dt_fit_args *a);
     /* P (N, K) class probabilities for every row of X. */
     int (*predict_proba)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P,
                          duet_err *err);

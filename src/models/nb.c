@@ -345,6 +345,7 @@ static int fit_counts(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t
     size_t D = (size_t)s->D;
     /* a thread team pays off from a few milliseconds of work (SMS spam's 200k values take 2 ms) */
     int big = (double)K * (double)D + (double)(X->x ? (double)N * (double)D : (double)X->rowptr[N]) > 2e6;
+    (void)big; /* used by the pragma only */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(ctx)) if (big)
     for (int k = 0; k < K; k++)
         W[k] = fit_class(X, rows + start[k], start[k + 1] - start[k], sw, rowtot, s->kind, alpha, s->a + (size_t)k * D,
@@ -955,12 +956,19 @@ fail:
 
 static const double nb_alpha_grid[] = {0.01, 0.03, 0.1, 0.3, 1.0};
 
+/* the class-by-feature count and parameter tables */
+static double nb_fit_bytes(const duet_model *m, const dt_fit_args *a) {
+    (void)m;
+    return 3.0 * 8.0 * (double)a->K * (double)a->X->D;
+}
+
 const dt_model_ops dt_nb_ops = {
     .name = "nb",
     .learns = "p(x|y)p(y)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN | DUET_CAN_SAMPLE | DUET_CAN_SCORE,
     .about = "naive Bayes: multinomial for text and counts, mixed (Gaussian and categorical) for tables, Bernoulli, Gaussian",
     .fit = nb_fit,
+    .fit_bytes = nb_fit_bytes,
     .predict_proba = nb_predict_proba,
     .explain = nb_explain,
     .feature_weights = nb_feature_weights,

@@ -223,12 +223,19 @@ static int svm_predict(duet_ctx *ctx, const duet_model *m, const dt_mat *X, floa
 
 static const double c_grid[] = {0.01, 0.1, 1, 10, 100};
 
+/* weights, their running copy and the per-class bookkeeping, in doubles */
+static double svm_fit_bytes(const duet_model *m, const dt_fit_args *a) {
+    (void)m;
+    return 4.0 * 8.0 * (a->K == 2 ? 1.0 : (double)a->K) * ((double)a->X->D + 1);
+}
+
 const dt_model_ops dt_svm_ops = {
     .name = "svm",
     .learns = "p(y|x)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN,
     .about = "linear SVM (squared hinge, dual coordinate descent) with Platt-calibrated probabilities",
     .fit = svm_fit,
+    .fit_bytes = svm_fit_bytes,
     .predict_proba = svm_predict,
     .explain = dt_linear_explain,
     .feature_weights = dt_linear_weights,

@@ -139,6 +139,10 @@ printf '1 3:1 2:4\n0 1:1\n' > "$t/bad.svm"
 expect_err "LIBSVM order" "bad.svm:1:" $duet train "$t/bad.svm"
 printf '1 3:x\n' > "$t/bad2.svm"
 expect_err "LIBSVM value" "bad2.svm:1:" $duet train "$t/bad2.svm"
+# feature numbers in the billions: refused up front, saying how much memory it would take
+printf '1 1:0.25 4:1\n2 555555552:3\n0 3:1\n' > "$t/huge.svm"
+expect_err "huge feature index" "needs about .* GiB, more than" $duet train "$t/huge.svm" --C 1
+expect_err "huge feature index, nb" "nb with 3 classes and 555555552 features needs about" $duet train "$t/huge.svm" --model nb --alpha 1
 printf '\000\000\010\003\000\000\000\005' > "$t/bad-idx3-ubyte"
 expect_err "truncated IDX" "bad-idx3-ubyte" $duet train "$t/bad-idx3-ubyte" --labels "$t/bad-idx3-ubyte"
 printf '{"text": "caf\351", "label": "a"}\n{"text": "b", "label": "b"}\n' > "$t/bad.jsonl"

@@ -1,0 +1,54 @@
+/* fuzz.h — what the libFuzzer targets share: one quiet context, and inputs written to files
+ * for the readers that take paths. Each target feeds its bytes to one reader and, when the
+ * reader accepts them, uses what it read (featurize, fit, predict, generate), since a reader
+ * that says yes to a lie is as much a bug as one that crashes.
+ * Built by tools/fuzz.sh with clang -fsanitize=fuzzer,address,undefined.
+ */
+#ifndef DUET_FUZZ_H
+#define DUET_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "duet.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static inline duet_ctx *fuzz_ctx(void) {
+    static duet_ctx *ctx;
+    if (!ctx) {
+        duet_err e;
+        if (duet_ctx_new(&ctx, &e)) abort();
+        duet_ctx_set_threads(ctx, 1);
+        duet_ctx_set_mem_limit(ctx, (size_t)1 << 30); /* past that, work is refused up front */
+    }
+    return ctx;
+}
+
+/* Writes p[0..n) to a file of this process named by tag; returns its path (static). */
+static inline const char *fuzz_file(const char *tag, const uint8_t *p, size_t n) {
+    static char paths[4][256];
+    static int k;
+    char *path = paths[k++ & 3];
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(path, 256, "%s/duet-fuzz-%d-%s", dir, (int)getpid(), tag);
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    if (n && fwrite(p, 1, n, f) != n) abort();
+    fclose(f);
+    return path;
+}
+
+/* Splits an input in two at the offset its first two bytes give (for readers of two files). */
+static inline void fuzz_split(const uint8_t *d, size_t n, const uint8_t **a, size_t *na, const uint8_t **b, size_t *nb) {
+    size_t at = n >= 2 ? ((size_t)d[0] | (size_t)d[1] << 8) : 0;
+    d += n >= 2 ? 2 : n, n -= n >= 2 ? 2 : n;
+    if (at > n) at = n;
+    *a = d, *na = at, *b = d + at, *nb = n - at;
+}
+
+#endif

@@ -1,0 +1,26 @@
+/* fuzz_libsvm.c — the LIBSVM/svmlight reader and, on what it accepts, a logistic regression
+ * fit at a fixed C and its predictions. */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    duet_ctx *ctx = fuzz_ctx();
+    duet_load_opts o = duet_load_opts_default();
+    o.format = DUET_FMT_LIBSVM;
+    duet_data *d = NULL;
+    duet_err e;
+    if (duet_data_load_mem(ctx, "fuzz.svm", (const char *)data, size, &o, &d, &e) == DUET_OK) {
+        duet_train_params p = duet_train_params_default();
+        p.C = 1;
+        p.max_iter = 20;
+        duet_model *m = NULL;
+        if (duet_model_train(ctx, d, &p, &m, &e) == DUET_OK) {
+            int64_t n = duet_data_rows(d);
+            int32_t *lab = calloc((size_t)n, sizeof *lab);
+            if (lab) duet_model_predict(ctx, m, d, lab, NULL, &e);
+            free(lab);
+            duet_model_free(m);
+        }
+        duet_data_free(d);
+    }
+    return 0;
+}
