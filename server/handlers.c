@@ -48,7 +48,7 @@ static const srv_model *find_model(const srv *s, const cJSON *req, int want, int
     int n = 0;
     for (int i = 0; i < s->n_models; i++) {
         const srv_model *x = &s->models[i];
-        int fits = want == 1 ? x->lm : want == 2 ? (x->caps & DUET_CAN_PREDICT) != 0 : want == 3 ? x->images : (x->caps & DUET_CAN_SCORE) || x->lm;
+        int fits = want == 1 ? x->lm : want == 2 ? (x->caps & DUET_CAN_PREDICT) != 0 || x->lm : want == 3 ? x->images : (x->caps & DUET_CAN_SCORE) || x->lm;
         if (fits) only = x, n++;
     }
     if (n == 1) return only;
@@ -96,7 +96,8 @@ static uint64_t request_seed(job *j) {
     double v = 0;
     int st;
     char *b = NULL;
-    if (num_field(j->req, "seed", 0, 9007199254740991.0, 1, &v, &st, &b) == 0 && cJSON_GetObjectItem(j->req, "seed")) return (uint64_t)v;
+    if (num_field(j->req, "seed", 0, 9007199254740991.0, 1, &v, &st, &b) == 0 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j->req, "seed")))
+        return (uint64_t)v;
     free(b);
     return (uint64_t)time(NULL) * 6364136223846793005ull + atomic_fetch_add(&j->s->next_id, 1);
 }
@@ -126,7 +127,7 @@ static int content_text(const cJSON *c, char *buf, size_t cap, size_t *len) {
     if (cJSON_IsString(c)) {
         size_t n = strlen(c->valuestring);
         if (*len + n >= cap) return -1;
-        memcpy(buf + *len, c->valuestring, n);
+        if (buf) memcpy(buf + *len, c->valuestring, n);
         *len += n;
         return 0;
     }
@@ -137,7 +138,7 @@ static int content_text(const cJSON *c, char *buf, size_t cap, size_t *len) {
         if (!cJSON_IsString(t)) return -2;
         size_t n = strlen(t->valuestring);
         if (*len + n >= cap) return -1;
-        memcpy(buf + *len, t->valuestring, n);
+        if (buf) memcpy(buf + *len, t->valuestring, n);
         *len += n;
     }
     return 0;
@@ -147,10 +148,19 @@ static int content_text(const cJSON *c, char *buf, size_t cap, size_t *len) {
 static char *chat_prompt(const cJSON *msgs, size_t cap, int *status, char **body) {
     if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) < 1)
         return err_out(status, body, 400, "\"messages\" must be a non-empty array of {\"role\", \"content\"}"), NULL;
+    const cJSON *m;
+    size_t need = 16; /* the prompt's length: each message's text and role, then "Assistant:" */
+    cJSON_ArrayForEach(m, msgs) {
+        size_t l = 0;
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (content) content_text(content, NULL, SIZE_MAX, &l);
+        need += l + 16;
+    }
+    if (need > cap) return err_out(status, body, 413, "the conversation is too long"), NULL;
+    cap = need;
     char *p = malloc(cap);
     if (!p) return err_out(status, body, 503, "out of memory"), NULL;
     size_t len = 0;
-    const cJSON *m;
     cJSON_ArrayForEach(m, msgs) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role"), *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         const char *r = cJSON_IsString(role) ? role->valuestring : "";
@@ -240,23 +250,45 @@ static int emit_chunk(gen_run *r, const char *text, size_t n, const char *finish
 }
 
 /* Releases the first n bytes of the pending text to the client (or the answer). */
+/* p[0..n) with every byte that breaks UTF-8 replaced by U+FFFD: a new string (free()), its
+ * length in *len. A model's byte-level tokens can form such bytes; JSON must not carry them. */
+static char *utf8_clean(const char *p, size_t n, size_t *len) {
+    char *o = malloc(3 * n + 1);
+    if (!o) return NULL;
+    size_t k = 0, bad = 0;
+    while (n > 0) {
+        if (duet_utf8_valid(p, n, &bad)) bad = n;
+        memcpy(o + k, p, bad);
+        k += bad;
+        if (bad == n) break;
+        memcpy(o + k, "\xEF\xBF\xBD", 3);
+        k += 3;
+        p += bad + 1, n -= bad + 1;
+    }
+    o[k] = 0;
+    *len = k;
+    return o;
+}
+
 static int release(gen_run *r, size_t n) {
     size_t skip = 0;
     if (r->g->chat && r->first && r->olen == 0) /* the reply starts after "Assistant:" and its spaces */
         while (skip < n && r->pending[skip] == ' ') skip++;
-    if (n == skip) {
-        memmove(r->pending, r->pending + n, r->plen - n);
-        r->plen -= n;
-        return 0;
-    }
     int rc = 0;
-    if (r->j->stream) {
-        rc = emit_chunk(r, r->pending + skip, n - skip, NULL);
-    } else {
-        if (grow(&r->out, &r->ocap, r->olen + n + 1)) return -1;
-        memcpy(r->out + r->olen, r->pending + skip, n - skip);
-        r->olen += n - skip;
-        r->out[r->olen] = 0;
+    if (n > skip) {
+        size_t len = 0;
+        char *t = utf8_clean(r->pending + skip, n - skip, &len);
+        if (!t) return -1;
+        if (r->j->stream) {
+            rc = emit_chunk(r, t, len, NULL);
+        } else if (grow(&r->out, &r->ocap, r->olen + len + 1)) {
+            rc = -1;
+        } else {
+            memcpy(r->out + r->olen, t, len);
+            r->olen += len;
+            r->out[r->olen] = 0;
+        }
+        free(t);
     }
     memmove(r->pending, r->pending + n, r->plen - n);
     r->plen -= n;
@@ -395,8 +427,9 @@ static job *post_generate(srv *s, int ep, cJSON *req, int *status, char **body) 
     g->chat = ep == EP_CHAT;
     double mt = 16, temp = 1, top_p = 1, n = 1, top_k = 0, seed = 0;
     int stream = 0;
-    if (num_field(req, g->chat ? "max_completion_tokens" : "max_tokens", 1, (double)s->lim.max_tokens, 1, &mt, status, body) ||
-        (g->chat && num_field(req, "max_tokens", 1, (double)s->lim.max_tokens, 1, &mt, status, body)) ||
+    /* chat: max_completion_tokens, or the older max_tokens when it is absent */
+    if ((g->chat && num_field(req, "max_tokens", 1, (double)s->lim.max_tokens, 1, &mt, status, body)) ||
+        num_field(req, g->chat ? "max_completion_tokens" : "max_tokens", 1, (double)s->lim.max_tokens, 1, &mt, status, body) ||
         num_field(req, "temperature", 0, 2, 0, &temp, status, body) || num_field(req, "top_p", 0, 1, 0, &top_p, status, body) ||
         num_field(req, "top_k", 0, 1e9, 1, &top_k, status, body) || num_field(req, "n", 1, 1, 1, &n, status, body) ||
         num_field(req, "seed", 0, 9007199254740991.0, 1, &seed, status, body) || bool_field(req, "stream", &stream, status, body))

@@ -26,6 +26,8 @@ typedef struct conn {
     char *body;
     size_t len, cap;
     int too_big;
+    size_t discarded; /* bytes of a too-big body read and thrown away */
+    int gone;         /* the client left before the answer */
 } conn;
 
 static int route(const char *url, const char *method, int *post) {
@@ -80,7 +82,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, conn *cs, int status
 static int authorized(const srv *s, struct MHD_Connection *c) {
     if (!s->api_key) return 1;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7) != 0) return 0;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
     size_t a = strlen(h), b = strlen(s->api_key);
     unsigned char diff = (unsigned char)(a != b);
@@ -146,6 +148,40 @@ static enum MHD_Result serve_get(srv *s, struct MHD_Connection *c, conn *cs) {
     }
 }
 
+/* 1 when the client has closed its side of the connection. */
+static int client_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Waits until the worker has finished j (or, with first_bytes, until the stream has begun),
+ * looking every 200 ms whether the client has gone, in which case the job is cancelled (the
+ * worker stops at its next check) and 1 is returned once it has finished. */
+static int wait_job(struct MHD_Connection *c, job *j, int first_bytes) {
+    int gone = 0;
+    pthread_mutex_lock(&j->mu);
+    while (!j->done && !(first_bytes && j->slen > 0)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) == ETIMEDOUT && !gone) {
+            pthread_mutex_unlock(&j->mu);
+            if (client_gone(c)) {
+                gone = 1;
+                atomic_store(&j->cancelled, 1);
+                first_bytes = 0; /* nobody to stream to: wait for the end */
+            }
+            pthread_mutex_lock(&j->mu);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    return gone;
+}
+
 static enum MHD_Result serve_post(srv *s, struct MHD_Connection *c, conn *cs) {
     if (cs->len == 0) return send_error(c, cs, 400, "the body is empty: send a JSON object");
     cs->body[cs->len] = 0;
@@ -174,16 +210,21 @@ static enum MHD_Result serve_post(srv *s, struct MHD_Connection *c, conn *cs) {
         job_unref(j);
         return send_error(c, cs, 503, "the server is busy: every worker is taken and the queue is full; try again");
     }
-    if (j->stream) {
-        /* wait for the first bytes, so that an error before any answer gets its own status */
+    /* a stream: wait for its first bytes, so that an error before any answer gets its own status */
+    if (wait_job(c, j, j->stream)) cs->gone = 1;
+    if (j->stream && !cs->gone) {
         pthread_mutex_lock(&j->mu);
-        while (j->slen == 0 && !j->done) pthread_cond_wait(&j->cv, &j->mu);
         int began = j->slen > 0;
         pthread_mutex_unlock(&j->mu);
         if (began) return send_stream(c, cs, j); /* takes our reference */
+        if (wait_job(c, j, 0)) cs->gone = 1;
     }
-    job_wait(j);
     enum MHD_Result ret;
+    if (cs->gone) { /* the client left: no answer to send */
+        cs->status = 499;
+        job_unref(j);
+        return MHD_NO;
+    }
     if (j->body) {
         ret = send_mem(c, cs, j->status ? j->status : 200, j->ctype, j->body);
         j->body = NULL;
@@ -224,8 +265,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size > 0) { /* a piece of the body */
-        if (!cs->too_big) {
-            if (cs->len + *upload_size > s->lim.max_body) {
+        if (cs->too_big) { /* a chunked body past the limit: read on a while to answer 413, then close */
+            cs->discarded += *upload_size;
+            *upload_size = 0;
+            return cs->discarded > 4 * s->lim.max_body + (1u << 20) ? MHD_NO : MHD_YES;
+        }
+        {
+            if (cs->len + *upload_size > s->lim.max_body) { /* answered 413 if the client reads on */
                 cs->too_big = 1;
                 free(cs->body);
                 cs->body = NULL;

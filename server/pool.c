@@ -62,15 +62,17 @@ void job_answer(job *j, int status, char *body) {
 }
 
 char *error_json(int status, const char *msg) {
+    /* OpenAI's shape: {"error": {"message", "type", "param", "code"}}, code a string or null */
     const char *type = status == 401 ? "authentication_error"
-                       : status == 404 ? "not_found_error"
                        : status == 503 || status == 504 ? "server_overloaded"
                        : status >= 500 ? "server_error"
                                        : "invalid_request_error";
+    const char *code = status == 401 ? "invalid_api_key" : status == 404 ? "not_found" : status == 413 ? "body_too_large"
+                       : status == 503 ? "overloaded" : status == 504 ? "timeout" : NULL;
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
     char *txt = NULL;
-    if (e && cJSON_AddStringToObject(e, "message", msg) && cJSON_AddStringToObject(e, "type", type) &&
-        cJSON_AddNumberToObject(e, "code", status))
+    if (e && cJSON_AddStringToObject(e, "message", msg) && cJSON_AddStringToObject(e, "type", type) && cJSON_AddNullToObject(e, "param") &&
+        (code ? cJSON_AddStringToObject(e, "code", code) : cJSON_AddNullToObject(e, "code")))
         txt = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return txt;
@@ -97,7 +99,11 @@ int job_emit(job *j, const char *p, size_t n) {
         j->soverflow = 1;
         rc = -1;
     } else {
-        if (j->sread > 0 && j->sread == j->slen) j->slen = j->sread = 0; /* all sent: start over */
+        if (j->sread > 0) { /* drop what was sent */
+            memmove(j->sbuf, j->sbuf + j->sread, j->slen - j->sread);
+            j->slen -= j->sread;
+            j->sread = 0;
+        }
         if (j->slen + n + 1 > j->scap) {
             size_t cap = (j->slen + n + 1) * 2;
             char *b = realloc(j->sbuf, cap);
@@ -118,17 +124,6 @@ out:
 
 int job_should_stop(job *j) { return atomic_load(&j->cancelled) || atomic_load(&j->s->shutdown) || srv_now() > j->deadline; }
 
-void job_wait(job *j) {
-    pthread_mutex_lock(&j->mu);
-    while (!j->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-    }
-    pthread_mutex_unlock(&j->mu);
-}
-
 // --- the pool -------------------------------------------------------------------------------------
 
 typedef struct {
@@ -136,10 +131,19 @@ typedef struct {
     int k;
 } worker_arg;
 
+/* The abort hook of worker k's context: the library's long loops (zero-shot classification,
+ * scoring, sampling, featurizing) stop when the job should (deadline, client gone, shutdown). */
+static int worker_abort(void *user) {
+    _Atomic(job *) *slot = user;
+    job *j = atomic_load(slot);
+    return j && job_should_stop(j);
+}
+
 static void *worker(void *p) {
     worker_arg *wa = p;
     srv *s = wa->s;
     duet_ctx *ctx = s->ctxs[wa->k];
+    int wa_k = wa->k;
     free(wa);
     for (;;) {
         pthread_mutex_lock(&s->qmu);
@@ -155,7 +159,11 @@ static void *worker(void *p) {
         pthread_mutex_unlock(&s->qmu);
         atomic_fetch_add(&s->metrics.busy, 1);
         if (job_should_stop(j)) job_error(j, atomic_load(&j->cancelled) ? 499 : 504, "the request waited too long in the queue");
-        else j->run(j, ctx);
+        else {
+            atomic_store(&s->current[wa_k], j);
+            j->run(j, ctx);
+            atomic_store(&s->current[wa_k], NULL);
+        }
         atomic_fetch_sub(&s->metrics.busy, 1);
         pthread_mutex_lock(&j->mu);
         j->done = 1;
@@ -171,13 +179,15 @@ int pool_start(srv *s, int workers, int queue_cap, int threads_per_worker) {
     s->queue = calloc((size_t)queue_cap, sizeof *s->queue);
     s->threads = calloc((size_t)workers, sizeof *s->threads);
     s->ctxs = calloc((size_t)workers, sizeof *s->ctxs);
+    s->current = calloc((size_t)workers, sizeof *s->current);
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
-    if (!s->queue || !s->threads || !s->ctxs) goto fail;
+    if (!s->queue || !s->threads || !s->ctxs || !s->current) goto fail;
     for (int k = 0; k < workers; k++) {
         duet_err e;
         if (duet_ctx_new(&s->ctxs[k], &e)) goto fail;
         duet_ctx_set_threads(s->ctxs[k], threads_per_worker);
+        duet_ctx_set_abort(s->ctxs[k], worker_abort, &s->current[k]);
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) goto fail_ctx;
         wa->s = s, wa->k = k;
@@ -207,7 +217,8 @@ void pool_stop(srv *s) {
     free(s->threads);
     free(s->ctxs);
     free(s->queue);
-    s->threads = NULL, s->ctxs = NULL, s->queue = NULL, s->n_workers = 0;
+    free(s->current);
+    s->threads = NULL, s->ctxs = NULL, s->queue = NULL, s->current = NULL, s->n_workers = 0;
     pthread_mutex_destroy(&s->qmu);
     pthread_cond_destroy(&s->qcv);
 }
@@ -234,13 +245,12 @@ int pool_submit(srv *s, job *j) {
 const double srv_buckets[SRV_NBUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 1e300};
 const char *const srv_ep_names[EP_N] = {"/", "/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions",
                                         "/v1/classify", "/v1/images/generations", "/v1/score", "other"};
-const int srv_status_codes[ST_N] = {200, 400, 401, 404, 405, 413, 500, 503, 504};
+const int srv_status_codes[ST_N] = {200, 400, 401, 404, 405, 413, 499, 500, 503, 504}; /* 499: the client left first */
 
 void srv_observe(srv_metrics *mt, int ep, int status, double seconds) {
     int st = ST_500;
     for (int i = 0; i < ST_N; i++)
         if (srv_status_codes[i] == status) st = i;
-    if (status == 499) st = ST_200; /* the client left; what was sent was fine */
     atomic_fetch_add(&mt->requests[ep][st], 1);
     int b = 0;
     while (b < SRV_NBUCKETS - 1 && seconds > srv_buckets[b]) b++;

@@ -40,7 +40,7 @@ typedef struct srv_model {
 /* --- metrics ------------------------------------------------------------------------------------- */
 
 enum { EP_PAGE, EP_HEALTH, EP_METRICS, EP_MODELS, EP_COMPLETIONS, EP_CHAT, EP_CLASSIFY, EP_IMAGES, EP_SCORE, EP_OTHER, EP_N };
-enum { ST_200, ST_400, ST_401, ST_404, ST_405, ST_413, ST_500, ST_503, ST_504, ST_N };
+enum { ST_200, ST_400, ST_401, ST_404, ST_405, ST_413, ST_499, ST_500, ST_503, ST_504, ST_N };
 #define SRV_NBUCKETS 12
 
 typedef struct srv_metrics {
@@ -102,6 +102,7 @@ struct srv {
     int n_workers, queue_cap;
     pthread_t *threads;
     duet_ctx **ctxs;
+    _Atomic(job *) *current; /* the job each worker runs, for its context's abort hook */
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
     job **queue;          /* ring of queue_cap */
@@ -117,8 +118,6 @@ void pool_stop(srv *s);
 job *job_new(srv *s, int ep, const srv_model *m, cJSON *req, job_fn run, int stream);
 /* Queues j (the pool takes its own reference): 0, or -1 when the queue is full (503). */
 int pool_submit(srv *s, job *j);
-/* Waits until the worker has finished j (or the deadline has long passed). */
-void job_wait(job *j);
 void job_unref(job *j);
 /* The answer: status and body (taken: malloc'd). */
 void job_answer(job *j, int status, char *body);

@@ -151,7 +151,7 @@ expect 400 "row width" POST /v1/classify '{"model":"people","input":[1,2]}'
 expect 400 "unknown column" POST /v1/classify '{"model":"people","input":{"salary":3}}'
 expect 400 "bad UTF-8" POST /v1/classify "$(printf '{"model":"spam","input":"\377\376"}')"
 expect 400 "zero-shot without labels" POST /v1/classify '{"model":"stories260K","input":"x"}'
-expect 404 "unknown model" POST /v1/classify '{"model":"nope","input":"x"}'; contains "404 json" '"type":"not_found_error"'
+expect 404 "unknown model" POST /v1/classify '{"model":"nope","input":"x"}'; contains "404 json" '"code":"not_found"'
 expect 404 "unknown path" GET /v2/nothing
 expect 405 "wrong method" GET /v1/classify
 head -c 200000 /dev/zero | tr '\0' 'a' > "$t/big"
@@ -233,6 +233,19 @@ wait $cp
 n200=$(grep -c '^200$' "$t/codes"); n503=$(grep -c '^503$' "$t/codes")
 [ "$n503" -ge 1 ] && [ $((n200 + n503)) -eq 8 ] && ok || bad "overload: $n200 answered, $n503 refused with 503 (of 8): $(tr '\n' ' ' < "$t/codes")"
 alive "overload"
+
+# --- long work ends at --timeout and when its client leaves, whatever the endpoint
+serve slow $st/stories260K.bin --tokenizer $st/tok512.bin --threads 1 --timeout 1 || exit 1
+awk 'BEGIN { printf "{\"model\":\"stories260K\",\"labels\":[\"happy\",\"sad\"],\"input\":["
+             for (i = 0; i < 6000; i++) printf "%s\"the little dog ran to the park and played %d\"", i ? "," : "", i; print "]}" }' > "$t/many.json"
+s0=$(date +%s)
+expect 504 "classify past --timeout" POST /v1/classify "@$t/many.json"
+[ $(($(date +%s) - s0)) -le 4 ] && ok || bad "classify ran $(($(date +%s) - s0)) s past a 1 s timeout"
+curl -s -o /dev/null --max-time 0.3 "${url}v1/classify" --data-binary "@$t/many.json"
+s0=$(date +%s)
+expect 200 "the worker is free after a client left" POST /v1/classify '{"input":"a dog","labels":["happy","sad"]}'
+[ $(($(date +%s) - s0)) -le 3 ] && ok || bad "the next request waited $(($(date +%s) - s0)) s behind a request whose client left"
+expect 200 "metrics" GET /metrics; contains "a client that left is counted" 'code="499"'
 
 # --- command-line errors
 $duet serve --port 0 >/dev/null 2>"$t/err" && bad "serve without a model" || { grep -q "one or more model" "$t/err" && ok || bad "no-model message: $(cat "$t/err")"; }
