@@ -66,6 +66,16 @@ LDLIBS := $(PKG_LIBS) -lm $(LDOMP) $(LDSAN)
 
 SRC := $(wildcard src/core/*.c src/data/*.c src/io/*.c src/nn/*.c src/models/*.c src/*.c)
 OBJ := $(SRC:%.c=$(BUILD)/%.o)
+# MPI (Open MPI's development files): `mpirun -np N duet train` trains data-parallel; without
+# them duet builds and runs as one process. MPI=auto|0|1
+MPI ?= auto
+ifeq ($(MPI),auto)
+  MPI := $(call have,ompi-c)
+endif
+ifeq ($(MPI),1)
+  MPI_CFLAGS := -DDUET_HAVE_MPI $(shell pkg-config --cflags ompi-c 2>/dev/null)
+  MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null)
+endif
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 # the server (duet serve) is part of the program, on libmicrohttpd; it sees only include/duet.h
@@ -80,8 +90,8 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
-	@printf '%s openmp  %s blas  %s sanitizers(%s)\n' \
-	  $(if $(filter 1,$(OMP)),✓,✗) $(if $(filter 1,$(BLAS)),✓,✗) $(if $(SAN),✓,✗) '$(SAN)'
+	@printf '%s openmp  %s blas  %s mpi  %s sanitizers(%s)\n' \
+	  $(if $(filter 1,$(OMP)),✓,✗) $(if $(filter 1,$(BLAS)),✓,✗) $(if $(filter 1,$(MPI)),✓,✗) $(if $(SAN),✓,✗) '$(SAN)'
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h)
 	@mkdir -p $(dir $@)
@@ -90,7 +100,7 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h)
 # cli/ sees only include/duet.h
 $(BUILD)/cli/%.o: cli/%.c include/duet.h $(wildcard cli/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -Iinclude -c $< -o $@
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -Iinclude $(MPI_CFLAGS) -c $< -o $@
 
 $(BUILD)/server/%.o: server/%.c include/duet.h cli/cli.h server/server.h
 	@mkdir -p $(dir $@)
@@ -112,7 +122,7 @@ $(BUILD)/libduet.so.$(MAJOR): $(OBJ)
 	@ln -sf libduet.so.$(MAJOR) $(BUILD)/libduet.so
 
 duet$(if $(SAN),-san): $(CLI_OBJ) $(SRV_OBJ) $(BUILD)/libduet.a
-	$(CC) -o $@ $(CLI_OBJ) $(SRV_OBJ) $(BUILD)/libduet.a $(LDLIBS) $(SRV_LIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(SRV_OBJ) $(BUILD)/libduet.a $(LDLIBS) $(SRV_LIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/test_mat.h tests/test_images.h $(BUILD)/libduet.a
 	@mkdir -p $(dir $@)

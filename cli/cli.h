@@ -68,6 +68,14 @@ int predict_zeroshot(duet_ctx *ctx, const args *a, const duet_model *lm, int fmt
 /* duet score ... --anomaly / --against: anomaly scores, or their ROC-AUC against another set */
 int score_anomaly(duet_ctx *ctx, const args *a, const duet_model *m, int fmt);
 
+/* mpi.c: data-parallel training under mpirun (when built with MPI; else one process) */
+int mpi_start(int *argc, char ***argv); /* 1 when this is one of several MPI ranks */
+void mpi_setup(duet_ctx *ctx);
+int mpi_rank(void);
+int mpi_size(void);
+void mpi_stop(void);
+int mpi_built(void); /* 1 when built with MPI */
+
 /* server/serve.c */
 extern const opt_spec serve_opts[];
 int cmd_serve(duet_ctx *ctx, const args *a);

@@ -489,10 +489,15 @@ static int cmd_train(duet_ctx *ctx, const args *a) {
         fail(&e);
         goto done;
     }
+    if (mpi_rank() > 0) { /* another rank of a data-parallel run: rank 0 writes and reports */
+        rc = 0;
+        goto done;
+    }
     if (duet_model_save(ctx, m, out, &e)) {
         fail(&e);
         goto done;
     }
+    if (mpi_size() > 1 && !quiet) fprintf(stderr, "trained data-parallel on %d processes\n", mpi_size());
     if (corpus) {
         printf("trained %s (%s parameters, %s tokenizer) on %s: %s steps, validation loss %s, %s tokens/s, %s s; wrote %s\n",
                duet_model_name(m), meta(m, "params"), meta(m, "tokenizer"), a->pos[0], meta(m, "steps"),
@@ -1315,7 +1320,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("%s (BLAS kernels: %s)\n", duet_build_info(), duet_blas_core());
+        printf("%s (BLAS kernels: %s)%s\n", duet_build_info(), duet_blas_core(), mpi_built() ? "; mpirun: data-parallel train" : "");
         return 0;
     }
     const command *c = NULL;
@@ -1339,12 +1344,20 @@ int main(int argc, char **argv) {
     }
     if (pr) return 1;
     signal(SIGINT, on_sigint);
+    /* under mpirun, `train` is data-parallel across the ranks; rank 0 alone speaks and writes */
+    int ranks = strcmp(c->name, "train") == 0 && mpi_start(&argc, &argv);
     duet_ctx *ctx = NULL;
     if (make_ctx(&a, &ctx)) {
         duet_ctx_free(ctx);
+        mpi_stop();
         return 1;
+    }
+    if (ranks) {
+        mpi_setup(ctx);
+        if (mpi_rank() > 0) quiet = 1;
     }
     int rc = c->run(ctx, &a);
     duet_ctx_free(ctx);
+    mpi_stop();
     return rc;
 }

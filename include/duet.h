@@ -105,6 +105,18 @@ DUET_API void duet_ctx_set_alloc(duet_ctx *ctx, duet_alloc_fn fn, void *user);
  * memory, the default). Work that needs more is refused up front with DUET_ENOMEM and a message
  * that says how much it needs, e.g. a LIBSVM file whose feature numbers run into the billions. */
 DUET_API void duet_ctx_set_mem_limit(duet_ctx *ctx, size_t bytes);
+/* Adds buf[0..n) element-wise across the processes of a data-parallel run, in place, the
+ * result the same on every process (an all-reduce, e.g. MPI_Allreduce with MPI_SUM); 0 on
+ * success. */
+typedef int (*duet_reduce_fn)(void *user, double *buf, size_t n);
+/* Data-parallel training across `size` processes (MPI ranks, say), this one being `rank`.
+ * Every process calls duet_model_train with the same data and parameters; the features are
+ * fitted on all of the data, then each process fits the model on its share of the rows (row i
+ * goes to process i mod size), combining its sums with the others' through reduce at the same
+ * points, so that every process ends with the model one process would fit on all the rows
+ * (within rounding). Models that train this way: logreg and nb (multinomial and Bernoulli);
+ * others refuse. size 1 (the default) trains alone. */
+DUET_API void duet_ctx_set_distributed(duet_ctx *ctx, int rank, int size, duet_reduce_fn reduce, void *user);
 DUET_API void duet_ctx_set_abort(duet_ctx *ctx, duet_abort_fn fn, void *user);
 /* Frees memory that the library returned (strings, arrays). */
 DUET_API void duet_free(duet_ctx *ctx, void *p);

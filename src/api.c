@@ -77,6 +77,14 @@ static size_t machine_memory(void) {
 
 void duet_ctx_set_mem_limit(duet_ctx *ctx, size_t bytes) { ctx->mem_limit = bytes ? bytes : machine_memory(); }
 
+void duet_ctx_set_distributed(duet_ctx *ctx, int rank, int size, duet_reduce_fn reduce, void *user) {
+    int on = size > 1 && rank >= 0 && rank < size && reduce;
+    ctx->dist_rank = on ? rank : 0;
+    ctx->dist_size = on ? size : 1;
+    ctx->reduce = on ? reduce : NULL;
+    ctx->reduce_user = on ? user : NULL;
+}
+
 int duet_ctx_new(duet_ctx **out, duet_err *err) {
     *out = NULL;
     duet_ctx *c = calloc(1, sizeof *c);
@@ -84,6 +92,7 @@ int duet_ctx_new(duet_ctx **out, duet_err *err) {
     c->n_threads = default_threads();
     c->seed = 42;
     c->mem_limit = machine_memory();
+    c->dist_size = 1;
     *out = c;
     return DUET_OK;
 }
@@ -466,6 +475,20 @@ static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_p
         dt_mat_free(ctx, &Xte);
         dt_log(ctx, 2, "%s: choosing %s, fold %d/%d done", ops->name, ops->tune, f + 1, folds);
     }
+    if (dt_distributed(ctx)) { /* every process's held-out rows count: the same choice everywhere */
+        double *c = dt_alloc_e(ctx, (size_t)G + 1, sizeof(double), "cross-validation", err);
+        if (!c) {
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
+        for (int g = 0; g < G; g++) c[g] = (double)correct[g];
+        c[G] = (double)cap;
+        rc = dt_reduce(ctx, c, (size_t)G + 1, err);
+        for (int g = 0; g < G && !rc; g++) correct[g] = (int64_t)c[g];
+        if (!rc) cap = (int64_t)c[G];
+        dt_free(ctx, c);
+        if (rc) goto fail;
+    }
     int bi = 0;
     for (int g = 0; g < G; g++) {
         dt_log(ctx, 0, "%s: %s=%g cross-validated accuracy %.4f", ops->name, ops->tune, ops->tune_grid[g],
@@ -557,9 +580,10 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     }
 
     duet_model *m = NULL;
-    int32_t *y = NULL;
-    double *sw = NULL;
-    dt_mat X = {0};
+    int32_t *y = NULL, *ys = NULL;
+    double *sw = NULL, *sws = NULL;
+    int64_t *rows = NULL;
+    dt_mat X = {0}, Xs = {0};
     double t0 = dt_now();
     DT_TRY(dt_model_new(ctx, ops, &m, err));
     y = dt_calloc(ctx, (size_t)data->N, sizeof(int32_t));
@@ -598,6 +622,30 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
             goto fail;
         }
     }
+    if (dt_distributed(ctx)) { /* data-parallel: this process fits on its share of the rows */
+        if (!ops->distributed) {
+            rc = dt_err(err, DUET_EINVAL, "%s does not train data-parallel across processes (logreg and nb do)", ops->name);
+            goto fail;
+        }
+        int64_t n = 0, R = ctx->dist_rank, S = ctx->dist_size;
+        for (int64_t i = R; i < data->N; i += S) n++;
+        if (n < 1) {
+            rc = dt_err(err, DUET_EINVAL, "%s: %lld rows for %lld processes: some would have none", data->src, (long long)data->N,
+                        (long long)S);
+            goto fail;
+        }
+        rows = dt_alloc_e(ctx, (size_t)n, sizeof(int64_t), "shard", err);
+        ys = dt_alloc_e(ctx, (size_t)n, sizeof(int32_t), "shard", err);
+        sws = sw ? dt_alloc_e(ctx, (size_t)n, sizeof(double), "shard", err) : NULL;
+        if (!rows || !ys || (sw && !sws)) {
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
+        for (int64_t i = R, k = 0; i < data->N; i += S) rows[k++] = i;
+        DT_TRY(dt_fit_rows(ctx, &a, rows, n, &Xs, ys, sws, err));
+        a.X = &Xs, a.y = ys, a.sw = sws;
+        dt_model_meta_set(m, "processes", "%lld (data-parallel, %lld rows here)", (long long)S, (long long)n);
+    }
     int applies = ops->tune && (!ops->tunes || ops->tunes(m, &a));
     int tuned = applies && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
     if (tuned) DT_TRY(tune(ctx, m, &a, &p, err));
@@ -615,8 +663,12 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
 fail:
     duet_model_free(m);
     dt_mat_free(ctx, &X);
+    dt_mat_free(ctx, &Xs);
     dt_free(ctx, y);
     dt_free(ctx, sw);
+    dt_free(ctx, ys);
+    dt_free(ctx, sws);
+    dt_free(ctx, rows);
     return rc;
 }
 

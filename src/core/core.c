@@ -103,6 +103,13 @@ void dt_human_bytes(char *b, size_t cap, double v) {
     snprintf(b, cap, i ? "%.3g %s" : "%.0f %s", v, u[i]);
 }
 
+int dt_reduce(const duet_ctx *ctx, double *buf, size_t n, duet_err *err) {
+    if (!dt_distributed(ctx) || n == 0) return DUET_OK;
+    if (ctx->reduce(ctx->reduce_user, buf, n))
+        return dt_err(err, DUET_EIO, "combining %zu sums across %d processes failed", n, ctx->dist_size);
+    return DUET_OK;
+}
+
 int dt_err_nomem(const duet_ctx *ctx, duet_err *err, const char *what, size_t bytes) {
     char need[32], lim[32];
     dt_human_bytes(need, sizeof need, (double)bytes);

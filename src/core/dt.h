@@ -39,7 +39,14 @@ struct duet_ctx {
     duet_abort_fn abort_fn;
     void *abort_user;
     size_t mem_limit;       /* the largest single allocation (bytes): the machine's memory by default */
+    int dist_rank, dist_size; /* data-parallel training: this process of dist_size (1: alone) */
+    duet_reduce_fn reduce;  /* adds buffers across those processes */
+    void *reduce_user;
 };
+
+/* Adds buf[0..n) across the processes of a data-parallel run (nothing when alone). */
+int dt_reduce(const duet_ctx *ctx, double *buf, size_t n, duet_err *err);
+static inline int dt_distributed(const duet_ctx *ctx) { return ctx && ctx->dist_size > 1 && ctx->reduce; }
 
 /* --- errors ------------------------------------------------------------------------------ */
 

@@ -124,6 +124,7 @@ static double *jacobi(duet_ctx *ctx, const lr_problem *pb, duet_err *err) {
         }
         P[D] += s;
     }
+    dt_reduce(ctx, P, (size_t)pb->D1, NULL);
     for (int64_t j = 0; j <= D; j++) P[j] = 1 / (1 + 0.25 * pb->C * P[j]);
     for (int k = 1; k < pb->K; k++) memcpy(P + (size_t)k * (size_t)pb->D1, P, (size_t)pb->D1 * sizeof(double));
     return P;
@@ -281,6 +282,10 @@ static double lr_fg(void *user, const double *w, double *g) {
     double f = pb->K == 1 ? fg_binary(pb, w) : fg_softmax(pb, w);
     f *= pb->C;
     grad_from_z(pb, g);
+    if (dt_distributed(pb->ctx)) { /* the data terms of every process's rows */
+        dt_reduce(pb->ctx, g, (size_t)pb->K * (size_t)pb->D1, NULL);
+        dt_reduce(pb->ctx, &f, 1, NULL);
+    }
     if (pb->l2) {
         size_t len = (size_t)pb->K * (size_t)pb->D1;
         double r = 0;
@@ -313,6 +318,7 @@ static void lr_hv(void *user, const double *v, double *hv) {
     }
     grad_from_z(pb, hv);
     size_t len = (size_t)K * (size_t)pb->D1;
+    dt_reduce(pb->ctx, hv, len, NULL);
     for (size_t j = 0; j < len; j++) hv[j] += v[j];
 }
 
@@ -340,6 +346,7 @@ static void lr_hdiag(void *user, double *M) {
             Mk[D] += c;
         }
     }
+    dt_reduce(pb->ctx, M, len, NULL);
     for (size_t j = 0; j < len; j++) M[j] = 1 + pb->C * M[j];
 }
 
@@ -451,13 +458,17 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
      * start and barriers on every evaluation */
     double work = (a->X->x ? (double)a->X->N * (double)a->X->D : (double)a->X->rowptr[a->X->N]) * (double)pb.K;
     if (work < 4e6 && V == 1) pb.threads = 1;
+    /* data-parallel: the processes combine sums at each evaluation, so they solve the classes
+     * of one-vs-rest one after another, in the same order, and all in double (float mode
+     * depends on the size of each process's share) */
+    int dist = dt_distributed(ctx);
     pb.z = dt_alloc_e(ctx, (size_t)a->X->N, (size_t)pb.K * sizeof(double), "logreg", err);
     pb.gbuf = dt_alloc_e(ctx, (size_t)pb.threads * (size_t)pb.K, (size_t)pb.D1 * sizeof(double), "logreg", err);
     if (!pb.z || !pb.gbuf) {
         rc = DUET_ENOMEM;
         goto fail;
     }
-    if (softmax || V == 1) DT_TRY(float_mode(ctx, &pb, &xf_own, &fbuf, err)); /* not shared by OvR threads */
+    if ((softmax || V == 1) && !dist) DT_TRY(float_mode(ctx, &pb, &xf_own, &fbuf, err)); /* not shared by OvR threads */
     if (!pb.xf) DT_TRY(dense_copy(ctx, a->X, &xd, err));
     pb.xd = xd;
     /* Newton where each Hessian product is cheap next to L-BFGS's vector passes: sparse rows */
@@ -484,7 +495,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
             dt_log(ctx, 0, "logreg: multinomial, %d classes, C=%g: %d %s, objective %.6g", a->K, C, o.iters,
                    newton ? "Newton steps" : "iterations", o.f);
         if (a->verbose && newton) dt_log(ctx, 0, "logreg: %d Hessian-vector products", o.inner);
-    } else if (V > 1 && pb.threads > 1) {
+    } else if (V > 1 && pb.threads > 1 && !dist) {
         DT_TRY(fit_ovr_parallel(ctx, &pb, &o, l, V, a->verbose, err));
     } else {
         if (V > 1 && !(o.work = dt_alloc_e(ctx, dt_opt_work(pb.D1, o.memory, newton), sizeof(double), "logreg", err))) {
@@ -561,6 +572,7 @@ const dt_model_ops dt_logreg_ops = {
     .about = "logistic regression (binary or multinomial; L2 or L1), the LIBLINEAR objective",
     .fit = lr_fit,
     .fit_bytes = lr_fit_bytes,
+    .distributed = 1,
     .predict_proba = lr_predict,
     .explain = dt_linear_explain,
     .feature_weights = dt_linear_weights,

@@ -35,6 +35,9 @@ typedef struct dt_model_ops {
      * parameters, so that work too large for the machine is refused before it starts. NULL
      * when small or not known. */
     double (*fit_bytes)(const duet_model *m, const dt_fit_args *a);
+    /* 1: fit combines its sums with dt_reduce, so it trains data-parallel (each process on a
+     * share of the rows; see duet_ctx_set_distributed) */
+    int distributed;
     /* P (N, K) class probabilities for every row of X. */
     int (*predict_proba)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P,
                          duet_err *err);

@@ -278,8 +278,9 @@ static int check_values(const dt_mat *X, int kind, duet_err *err) {
 /* Class k's weighted counts from its rows rows[0..n) (in row order): returns W_k (class
  * weight), fills F_k (D: sum of w x, or of w [x > 0] for Bernoulli) and *L (sum of w * row
  * total), then turns F_k into log probabilities with smoothing alpha. */
-static double fit_class(const dt_mat *X, const int64_t *rows, int64_t n, const double *sw, const double *rowtot, int kind,
-                        double alpha, double *F, double *L) {
+/* Class k's weighted counts into F (D), its total weight (returned) and total count *Lsum. */
+static double count_class(const dt_mat *X, const int64_t *rows, int64_t n, const double *sw, const double *rowtot, int kind,
+                          double *F, double *Lsum) {
     size_t D = (size_t)X->D;
     double Wk = 0, Lk = 0;
     memset(F, 0, D * sizeof *F);
@@ -296,6 +297,12 @@ static double fit_class(const dt_mat *X, const int64_t *rows, int64_t n, const d
             else if (v > 0) F[j] += w;
         }
     }
+    *Lsum = Lk;
+    return Wk;
+}
+
+/* Counts F (D) into log probabilities; *L receives the class's mean document length. */
+static void finish_class(size_t D, int kind, double alpha, double Wk, double Lk, double *F, double *L) {
     double den = kind == DUET_NB_MULTINOMIAL ? log(Lk + alpha * (double)D) : log(Wk + 2 * alpha);
     /* most counts of a text model are small whole numbers (zero above all): log(c + alpha) for
      * c < NB_LOG_TABLE comes from a table of the same logs */
@@ -306,7 +313,6 @@ static double fit_class(const dt_mat *X, const int64_t *rows, int64_t n, const d
         F[j] = c < NB_LOG_TABLE && c == (double)(int)c ? lt[(int)c] : log(c + alpha) - den;
     }
     *L = Wk > 0 ? Lk / Wk : 0;
-    return Wk;
 }
 
 /* Multinomial and Bernoulli: the classes' counts and log probabilities, one class per thread
@@ -346,10 +352,26 @@ static int fit_counts(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t
     /* a thread team pays off from a few milliseconds of work (SMS spam's 200k values take 2 ms) */
     int big = (double)K * (double)D + (double)(X->x ? (double)N * (double)D : (double)X->rowptr[N]) > 2e6;
     (void)big; /* used by the pragma only */
+    double *Lk = s->doc_len; /* the class totals until finish_class makes them means */
+    int dist = dt_distributed(ctx);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(ctx)) if (big)
-    for (int k = 0; k < K; k++)
-        W[k] = fit_class(X, rows + start[k], start[k + 1] - start[k], sw, rowtot, s->kind, alpha, s->a + (size_t)k * D,
-                         &s->doc_len[k]);
+    for (int k = 0; k < K; k++) {
+        double *F = s->a + (size_t)k * D;
+        W[k] = count_class(X, rows + start[k], start[k + 1] - start[k], sw, rowtot, s->kind, F, &Lk[k]);
+        if (!dist) finish_class(D, s->kind, alpha, W[k], Lk[k], F, &s->doc_len[k]); /* while F is in cache */
+    }
+    if (dist) { /* data-parallel: every process's counts, then the logs */
+        int rc = dt_reduce(ctx, s->a, (size_t)K * D, err);
+        if (!rc) rc = dt_reduce(ctx, W, (size_t)K, err);
+        if (!rc) rc = dt_reduce(ctx, Lk, (size_t)K, err);
+        if (rc) {
+            dt_free(ctx, rows);
+            dt_free(ctx, start);
+            dt_free(ctx, rowtot);
+            return rc;
+        }
+        for (int k = 0; k < K; k++) finish_class(D, s->kind, alpha, W[k], Lk[k], s->a + (size_t)k * D, &s->doc_len[k]);
+    }
     dt_free(ctx, rows);
     dt_free(ctx, start);
     dt_free(ctx, rowtot);
@@ -540,6 +562,10 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (!W) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
     DT_TRY(nb_new(ctx, kind, K, D, &s, err));
     s->alpha = kind == DUET_NB_GAUSSIAN ? 0 : alpha;
+    if (kind != DUET_NB_MULTINOMIAL && kind != DUET_NB_BERNOULLI && dt_distributed(ctx)) {
+        rc = dt_err(err, DUET_EINVAL, "naive Bayes trains data-parallel as multinomial or Bernoulli (counts), not %s", kind_name(kind));
+        goto fail;
+    }
     if (kind == DUET_NB_GAUSSIAN) {
         for (int64_t i = 0; i < X->N; i++) W[a->y[i]] += a->sw ? a->sw[i] : 1.0;
         DT_TRY(fit_gaussian(ctx, s, X, a->y, a->sw, W, err));
@@ -969,6 +995,7 @@ const dt_model_ops dt_nb_ops = {
     .about = "naive Bayes: multinomial for text and counts, mixed (Gaussian and categorical) for tables, Bernoulli, Gaussian",
     .fit = nb_fit,
     .fit_bytes = nb_fit_bytes,
+    .distributed = 1,
     .predict_proba = nb_predict_proba,
     .explain = nb_explain,
     .feature_weights = nb_feature_weights,

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Data-parallel training over MPI: `mpirun -np 2 duet train` on loopback gives the model one
+# process gives (predictions and probabilities, test accuracy within 0.005), for logistic
+# regression (at a given C, and with C chosen by cross-validation) and naive Bayes; models that
+# do not train data-parallel refuse.
+# usage: sh tests/cli/test_mpi.sh ./duet       last line: "N passed, N failed[, N skipped]"
+duet=${1:-./duet}
+case $duet in /*) ;; *) duet=$PWD/$duet ;; esac
+skip() { echo "skipped: $1"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
+case $duet in *-san) skip "MPI runs in the plain build only (Open MPI's own allocations trip LeakSanitizer)" ;; esac
+# shared memory between the ranks, without the kernel's cross-memory attach (containers lack it)
+export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+command -v mpirun >/dev/null 2>&1 || skip "no mpirun (Debian: openmpi-bin libopenmpi-dev, then rebuild)"
+$duet --version | grep -q "mpirun" || skip "this duet was built without MPI (install libopenmpi-dev and rebuild)"
+mpirun --allow-run-as-root --oversubscribe -np 2 true >/dev/null 2>&1 || skip "mpirun cannot start 2 ranks here: $(mpirun --allow-run-as-root --oversubscribe -np 2 true 2>&1 | head -c 200)"
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+mpi="mpirun --allow-run-as-root --oversubscribe -np 2"
+
+sms=data/sms_spam/SMSSpamCollection
+awk 'NR % 5 != 0 && NR <= 3000' $sms > "$t/train.tsv"
+awk 'NR % 5 == 0 && NR <= 3000' $sms > "$t/test.tsv"
+# same DESC ARGS...: one process and two ranks train with ARGS; the models must agree
+same() {
+    d=$1; shift
+    $duet train "$t/train.tsv" "$@" --threads 1 -o "$t/one.duet" --quiet >/dev/null 2>"$t/err1" || { bad "$d: one process: $(cat "$t/err1")"; return; }
+    $mpi $duet train "$t/train.tsv" "$@" --threads 1 -o "$t/two.duet" >"$t/out2" 2>"$t/err2" || { bad "$d: mpirun: $(tail -c 400 "$t/err2")"; return; }
+    grep -q "trained data-parallel on 2 processes" "$t/err2" && ok || bad "$d: not data-parallel: $(tail -c 300 "$t/err2")"
+    [ "$(grep -c '^trained' "$t/out2")" -eq 1 ] && ok || bad "$d: want one report (rank 0): $(cat "$t/out2")"
+    $duet predict "$t/one.duet" "$t/test.tsv" --proba --format csv > "$t/p1" && $duet predict "$t/two.duet" "$t/test.tsv" --proba --format csv > "$t/p2"
+    paste -d, "$t/p1" "$t/p2" | awk -F, -v d="$d" 'NR > 1 { n++; if ($1 != $4) diff++; e = $2 - $5; if (e < 0) e = -e; if (e > m) m = e }
+        END { if (diff > 0.005 * n || m > 1e-4) { printf "FAIL: %s: %d of %d labels differ, max probability difference %g\n", d, diff, n, m; exit 1 } }' >&2 &&
+        ok || fail=$((fail + 1))
+    a1=$($duet eval "$t/one.duet" "$t/test.tsv" --format json | sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
+    a2=$($duet eval "$t/two.duet" "$t/test.tsv" --format json | sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
+    awk -v a="$a1" -v b="$a2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0.9 && d <= 0.005) }' && ok || bad "$d: accuracy $a1 alone, $a2 on 2 ranks"
+}
+same "logreg C=10" --C 10
+same "logreg L-BFGS" --C 10 --solver lbfgs --char-ngram none
+same "logreg, C by cross-validation" --char-ngram none
+$duet info "$t/two.duet" | grep -q "processes *2 (data-parallel" && ok || bad "the model does not record its processes"
+c1=$($duet info "$t/one.duet" | awk '$1 == "C" {print $2}'); c2=$($duet info "$t/two.duet" | awk '$1 == "C" {print $2}')
+[ -n "$c1" ] && [ "$c1" = "$c2" ] && ok || bad "cross-validation chose C=$c1 alone, C=$c2 on 2 ranks"
+same "naive Bayes" --model nb --alpha 0.5
+same "naive Bayes, alpha by cross-validation" --model nb
+$mpi $duet train "$t/train.tsv" --model mlp --epochs 1 -o "$t/mlp.duet" >/dev/null 2>"$t/err" && bad "mlp trained data-parallel?" ||
+    { grep -q "does not train data-parallel" "$t/err" && ok || bad "mlp refusal: $(tail -c 300 "$t/err")"; }
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,169 @@
+/* test_dist.c — data-parallel training (duet_ctx_set_distributed) without MPI: two threads play
+ * two processes, each with its own context, joined by an all-reduce made of a barrier. Both
+ * must end with the same model, and with the model one context fits on all the rows. Runs
+ * under the sanitizers with the rest of the suite; tests/cli/test_mpi.sh does the same over
+ * real MPI.
+ */
+#include <math.h>
+#include <pthread.h>
+
+#include "test.h"
+
+typedef struct team {
+    pthread_barrier_t bar;
+    const double *slot[2];
+    long calls[2];
+} team;
+
+typedef struct member {
+    team *t;
+    int rank;
+    const duet_data *data;
+    duet_train_params p;
+    duet_model *model;
+    duet_ctx *ctx;
+    int rc;
+    duet_err err;
+} member;
+
+/* Both threads call this at the same points: each ends with slot 0 + slot 1, in that order. */
+static int reduce2(void *user, double *buf, size_t n) {
+    member *m = user;
+    team *t = m->t;
+    t->slot[m->rank] = buf;
+    t->calls[m->rank]++;
+    pthread_barrier_wait(&t->bar);
+    double *sum = malloc(n * sizeof *sum);
+    if (sum)
+        for (size_t i = 0; i < n; i++) sum[i] = t->slot[0][i] + t->slot[1][i];
+    pthread_barrier_wait(&t->bar); /* both have read both buffers */
+    if (sum) memcpy(buf, sum, n * sizeof *sum);
+    free(sum);
+    return sum ? 0 : -1;
+}
+
+static void *run_member(void *arg) {
+    member *m = arg;
+    duet_err e;
+    if (duet_ctx_new(&m->ctx, &e)) {
+        m->rc = e.code;
+        return NULL;
+    }
+    duet_ctx_set_threads(m->ctx, 1);
+    duet_ctx_set_distributed(m->ctx, m->rank, 2, reduce2, m);
+    m->rc = duet_model_train(m->ctx, m->data, &m->p, &m->model, &m->err); /* the model keeps the context */
+    return NULL;
+}
+
+static duet_data *sms(duet_ctx *ctx, int64_t limit) {
+    duet_load_opts o = duet_load_opts_default();
+    o.limit = limit;
+    duet_data *d = NULL;
+    duet_err e;
+    if (duet_data_load(ctx, "data/sms_spam/SMSSpamCollection", &o, &d, &e)) return NULL;
+    return d;
+}
+
+/* Trains p alone and as two members; checks the three models' probabilities. */
+static void compare(duet_ctx *ctx, const duet_data *d, duet_train_params p, double tol) {
+    duet_model *one = NULL;
+    duet_err e;
+    CHECK_OK(duet_model_train(ctx, d, &p, &one, &e));
+    team t;
+    memset(&t, 0, sizeof t);
+    pthread_barrier_init(&t.bar, NULL, 2);
+    member m[2];
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++) {
+        memset(&m[r], 0, sizeof m[r]);
+        m[r].t = &t, m[r].rank = r, m[r].data = d, m[r].p = p;
+        pthread_create(&th[r], NULL, run_member, &m[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&t.bar);
+    CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
+    CHECK(t.calls[0] == t.calls[1] && t.calls[0] > 0); /* the same reductions, in step */
+    if (!one || m[0].rc || m[1].rc) goto done;
+    int64_t N = duet_data_rows(d);
+    int K = duet_model_classes(one);
+    float *P0 = calloc((size_t)(N * K), sizeof *P0), *P1 = calloc((size_t)(N * K), sizeof *P1),
+          *P2 = calloc((size_t)(N * K), sizeof *P2);
+    int32_t *lab = calloc((size_t)N, sizeof *lab);
+    CHECK_OK(duet_model_predict(ctx, one, d, lab, P0, &e));
+    CHECK_OK(duet_model_predict(ctx, m[0].model, d, lab, P1, &e));
+    CHECK_OK(duet_model_predict(ctx, m[1].model, d, lab, P2, &e));
+    double d01 = 0, d12 = 0;
+    for (int64_t i = 0; i < N * K; i++) {
+        double a = fabs((double)P0[i] - P1[i]), b = fabs((double)P1[i] - P2[i]);
+        d01 = a > d01 ? a : d01;
+        d12 = b > d12 ? b : d12;
+    }
+    CHECK(d12 == 0);   /* the two processes hold one model */
+    CHECK(d01 <= tol); /* and it is the model of all the rows */
+    if (d01 > tol || d12 != 0) fprintf(stderr, "  %s: alone vs shared %g, rank 0 vs 1 %g\n", p.model, d01, d12);
+    free(P0), free(P1), free(P2), free(lab);
+done:
+    duet_model_free(one);
+    for (int r = 0; r < 2; r++) {
+        duet_model_free(m[r].model);
+        duet_ctx_free(m[r].ctx);
+    }
+}
+
+static duet_ctx *g_ctx;
+static duet_data *g_data;
+
+static void test_logreg(void) {
+    duet_train_params p = duet_train_params_default();
+    p.C = 10;
+    compare(g_ctx, g_data, p, 1e-5);
+    p.solver = DUET_SOLVER_LBFGS;
+    compare(g_ctx, g_data, p, 1e-4);
+}
+
+static void test_logreg_cv(void) {
+    duet_train_params p = duet_train_params_default(); /* C by cross-validation on both */
+    p.char_ngram_min = -1;
+    compare(g_ctx, g_data, p, 1e-4);
+}
+
+static void test_nb(void) {
+    duet_train_params p = duet_train_params_default();
+    p.model = "nb";
+    p.alpha = 0.5;
+    compare(g_ctx, g_data, p, 1e-6);
+}
+
+static void test_refusals(void) {
+    /* a model without data-parallel training, and more processes than rows */
+    duet_ctx *ctx = NULL;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    duet_ctx_set_distributed(ctx, 0, 2, reduce2, NULL);
+    duet_train_params p = duet_train_params_default();
+    p.model = "mlp";
+    duet_model *m = NULL;
+    CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "does not train data-parallel");
+    duet_ctx_set_distributed(ctx, 700, 1000, reduce2, NULL); /* 600 rows: rank 700 has none */
+    p.model = "logreg";
+    CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "some would have none");
+    duet_ctx_free(ctx);
+}
+
+int main(void) {
+    duet_err e;
+    if (duet_ctx_new(&g_ctx, &e)) return 1;
+    duet_ctx_set_threads(g_ctx, 1);
+    g_data = sms(g_ctx, 600);
+    if (!g_data) {
+        SKIP("data/sms_spam/SMSSpamCollection is missing");
+        TEST_END();
+    }
+    RUN(test_logreg);
+    RUN(test_logreg_cv);
+    RUN(test_nb);
+    RUN(test_refusals);
+    duet_data_free(g_data);
+    duet_ctx_free(g_ctx);
+    TEST_END();
+}
