@@ -112,6 +112,7 @@ typedef struct gen_req {
     int top_k;
     char *stops[MAX_STOPS];   /* malloc'd */
     int n_stops;
+    int usage;                /* stream_options.include_usage: a last chunk with the usage */
 } gen_req;
 
 static void gen_req_free(void *p) {
@@ -387,7 +388,23 @@ static void run_generate(job *j, duet_ctx *ctx) {
     if (!r.stopped) release(&r, r.plen); /* the end: nothing more can complete a stop string */
     const char *finish = r.stopped || (!r.gone && st.tokens < g->max_tokens) ? "stop" : "length";
     if (j->stream) {
-        if (emit_chunk(&r, "", 0, finish) == 0) job_emit(j, "data: [DONE]\n\n", 14);
+        int rc2 = emit_chunk(&r, "", 0, finish);
+        if (rc2 == 0 && g->usage) { /* OpenAI's usage chunk: no choices, the counts */
+            cJSON *uo = cJSON_CreateObject(), *u;
+            cJSON_AddStringToObject(uo, "id", r.id);
+            cJSON_AddStringToObject(uo, "object", g->chat ? "chat.completion.chunk" : "text_completion");
+            cJSON_AddNumberToObject(uo, "created", (double)r.created);
+            cJSON_AddStringToObject(uo, "model", j->model->id);
+            cJSON_AddArrayToObject(uo, "choices");
+            u = cJSON_AddObjectToObject(uo, "usage");
+            cJSON_AddNumberToObject(u, "prompt_tokens", (double)st.prompt_tokens);
+            cJSON_AddNumberToObject(u, "completion_tokens", (double)st.tokens);
+            cJSON_AddNumberToObject(u, "total_tokens", (double)(st.prompt_tokens + st.tokens));
+            char *js = print_free(uo);
+            rc2 = !js || job_emit(j, "data: ", 6) || job_emit(j, js, strlen(js)) || job_emit(j, "\n\n", 2);
+            free(js);
+        }
+        if (rc2 == 0) job_emit(j, "data: [DONE]\n\n", 14);
         j->status = 200;
         goto done;
     }
@@ -440,6 +457,13 @@ static job *post_generate(srv *s, int ep, cJSON *req, int *status, char **body) 
         goto bad;
     }
     g->max_tokens = (int64_t)mt, g->temperature = temp, g->top_p = top_p, g->top_k = (int)top_k;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        if (!cJSON_IsObject(so) || bool_field(so, "include_usage", &g->usage, status, body)) {
+            if (!*body) err_out(status, body, 400, "\"stream_options\" must be an object such as {\"include_usage\": true}");
+            goto bad;
+        }
+    }
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
     if (stop && !cJSON_IsNull(stop)) {
         const cJSON *one;

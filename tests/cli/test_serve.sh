@@ -108,6 +108,9 @@ expect 200 "stop" POST /v1/completions '{"model":"stories260K","prompt":"Once up
 contains "stop finish" '"finish_reason":"stop"'; lacks "stop text" 'Lily'
 expect 200 "stop stream" POST /v1/completions '{"model":"stories260K","prompt":"Once upon a time","max_tokens":200,"temperature":0,"stop":"Lily","stream":true}'
 lacks "stop stream text" 'Lily'; contains "stop stream finish" '"finish_reason":"stop"'
+expect 200 "stream with usage" POST /v1/completions '{"model":"stories260K","max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}'
+contains "usage chunk" '"choices":\[\],"usage":{"prompt_tokens":'
+expect 400 "stream_options type" POST /v1/completions '{"model":"stories260K","stream":true,"stream_options":3}'
 expect 200 "seeded" POST /v1/completions '{"model":"stories260K","max_tokens":30,"temperature":1,"top_p":0.9,"seed":7}'
 a=$(texts)
 expect 200 "seeded again" POST /v1/completions '{"model":"stories260K","max_tokens":30,"temperature":1,"top_p":0.9,"seed":7}'
