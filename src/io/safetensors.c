@@ -296,7 +296,9 @@ int dt_st_write(dt_st_writer *w, const char *path, duet_err *err) {
         goto fail;
     }
     DT_TRY(build_header(w, order, &b, path, err));
-    snprintf(tmp, tlen, "%s.tmp.%d", path, (int)getpid());
+    /* one name per target, so that a write killed half-way leaves one stale file, which the
+     * next write replaces, however often training is killed */
+    snprintf(tmp, tlen, "%s.tmp", path);
     fp = fopen(tmp, "wb");
     if (!fp) {
         rc = dt_err(err, DUET_EIO, "%s: cannot create: %s", tmp, strerror(errno));
