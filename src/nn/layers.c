@@ -10,6 +10,7 @@
 
 void dt_rmsnorm_fwd(int nth, const float *x, const float *g, float *y, float *rstd, int64_t N, int64_t C,
                     float eps) {
+    (void)nth; /* read by OpenMP's pragmas alone */
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && N * C > 16384)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * (size_t)C;
@@ -24,6 +25,7 @@ void dt_rmsnorm_fwd(int nth, const float *x, const float *g, float *y, float *rs
 
 void dt_rmsnorm_bwd(int nth, const float *dy, const float *x, const float *g, const float *rstd, float *dx,
                     float *dg, int64_t N, int64_t C) {
+    (void)nth; /* read by OpenMP's pragmas alone */
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && N * C > 16384)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * (size_t)C, *dyi = dy + (size_t)i * (size_t)C;
@@ -57,6 +59,7 @@ void dt_rope_table(float *cs, float *sn, int64_t T, int hd, float theta) {
 
 void dt_rope(int nth, float *x, int64_t N, int nh, int hd, int64_t pos0, int64_t period, const float *cs,
              const float *sn, int inverse) {
+    (void)nth; /* read by OpenMP's pragmas alone */
     int half = hd / 2;
     float sign = inverse ? -1.0f : 1.0f;
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && N * nh * hd > 16384)
@@ -171,6 +174,7 @@ static void attend(const float *q, const float *k, const float *v, int64_t krow,
 
 void dt_attn_fwd(int nth, const dt_attn_shape *s, const float *q, const float *k, const float *v, float *o,
                  float *att) {
+    (void)nth; /* read by OpenMP's pragmas alone */
     int64_t Tk = s->pos0 + s->n, qrow = (int64_t)s->nh * s->hd, krow = (int64_t)s->nkv * s->hd;
     int grp = s->nh / s->nkv;
     float scale = 1.0f / sqrtf((float)s->hd);
@@ -225,6 +229,7 @@ void dt_attn_fwd_ref(const dt_attn_shape *s, const float *q, const float *k, con
 
 void dt_attn_bwd(int nth, const dt_attn_shape *s, const float *d_o, const float *q, const float *k,
                  const float *v, const float *o, const float *att, float *dq, float *dk, float *dv) {
+    (void)nth; /* read by OpenMP's pragmas alone */
     int64_t n = s->n, qrow = (int64_t)s->nh * s->hd, krow = (int64_t)s->nkv * s->hd;
     int grp = s->nh / s->nkv, hd = s->hd;
     float scale = 1.0f / sqrtf((float)hd);
@@ -304,6 +309,7 @@ void dt_attn_bwd_ref(const dt_attn_shape *s, const float *d_o, const float *q, c
 
 /* Both passes run over blocks of 1024 elements: 8 at a time with exp8, the tail with expf. */
 void dt_swiglu_fwd(int nth, const float *a, const float *b, float *h, int64_t n) {
+    (void)nth; /* read by OpenMP's pragmas alone */
     int64_t blocks = n / 1024 + 1;
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
     for (int64_t blk = 0; blk < blocks; blk++) {
@@ -321,6 +327,7 @@ void dt_swiglu_fwd(int nth, const float *a, const float *b, float *h, int64_t n)
 }
 
 void dt_swiglu_bwd(int nth, const float *dh, const float *a, const float *b, float *da, float *db, int64_t n) {
+    (void)nth; /* read by OpenMP's pragmas alone */
     int64_t blocks = n / 1024 + 1;
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
     for (int64_t blk = 0; blk < blocks; blk++) {
@@ -350,6 +357,7 @@ void dt_swiglu_bwd(int nth, const float *dh, const float *a, const float *b, flo
 
 void dt_xent(int nth, float *logits, const int32_t *target, double *loss, int64_t N, int64_t V, float scale,
              int grad) {
+    (void)nth; /* read by OpenMP's pragmas alone */
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && N * V > 16384)
     for (int64_t i = 0; i < N; i++) {
         float *z = logits + (size_t)i * (size_t)V;
@@ -369,6 +377,7 @@ void dt_xent(int nth, float *logits, const int32_t *target, double *loss, int64_
 
 void dt_adamw_step(int nth, const dt_adamw *o, float *p, const float *g, float *m, float *v, size_t n,
                    int decay) {
+    (void)nth; /* read by OpenMP's pragmas alone */
     double bc1 = 1.0 - pow(o->beta1, (double)o->t), bc2 = 1.0 - pow(o->beta2, (double)o->t);
     float step = (float)(o->lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
     float shrink = decay ? 1.0f - o->lr * o->wd : 1.0f;
@@ -408,6 +417,7 @@ double dt_lr_cosine(int64_t step, int64_t warmup, int64_t total, double lr, doub
 }
 
 double dt_norm2(int nth, const float *g, size_t n) {
+    (void)nth; /* read by OpenMP's pragmas alone */
     double s = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : s) num_threads(nth) if (nth > 1 && n > 65536)
     for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
