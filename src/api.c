@@ -562,6 +562,8 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     if ((p.checkpoint || p.resume) && !ops->resumable)
         return dt_err(err, DUET_EINVAL, "%s trains in one go: checkpoints and resume are for gpt, vae, gan and diffusion",
                       ops->name);
+    if (dt_distributed(ctx) && !ops->distributed)
+        return dt_err(err, DUET_EINVAL, "%s does not train data-parallel across processes (logreg, nb and gpt do)", ops->name);
     if (ops->input == DUET_DATA_CORPUS || data->kind == DUET_DATA_CORPUS) return train_corpus(ctx, data, ops, &p, out, err);
     if (!data->labels) return dt_err(err, DUET_EINVAL, "%s: training needs labelled data", data->src);
     if (data->N < 2) return dt_err(err, DUET_EINVAL, "%s: %lld examples; training needs at least 2", data->src, (long long)data->N);
@@ -623,10 +625,6 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         }
     }
     if (dt_distributed(ctx)) { /* data-parallel: this process fits on its share of the rows */
-        if (!ops->distributed) {
-            rc = dt_err(err, DUET_EINVAL, "%s does not train data-parallel across processes (logreg and nb do)", ops->name);
-            goto fail;
-        }
         int64_t n = 0, R = ctx->dist_rank, S = ctx->dist_size;
         for (int64_t i = R; i < data->N; i += S) n++;
         if (n < 1) {

@@ -719,6 +719,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
     gpt_opt o = {0};
     gpt_team team = {0};
     int32_t *ids = NULL, *tok = NULL, *tgt = NULL;
+    double *gsum = NULL; /* data-parallel: the gradient and loss added across processes */
     int64_t n_ids = 0;
     if (p->resume) { /* shapes come from the checkpoint */
         DT_TRY(read_checkpoint(ctx, m, p->resume, &g, &o, err));
@@ -756,6 +757,16 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
     dt_log(ctx, 0, "gpt: %zu parameters (%d layers, %d heads, width %d, context %d), %s tokenizer with %d tokens; "
            "%lld training and %lld validation tokens",
            g->n, c.L, c.NH, c.C, c.T, dt_tok_kind_name(g->tok), c.V, (long long)n_train, (long long)n_val);
+    /* data-parallel: every process draws the same batch and takes its block of the windows;
+     * the gradients (sums over each block, divided by the whole batch) are added across
+     * processes, so every process takes the step one process would take */
+    int dist = dt_distributed(ctx);
+    int wb0 = dist ? (int)((int64_t)ctx->dist_rank * h.B / ctx->dist_size) : 0;
+    int wb1 = dist ? (int)((int64_t)(ctx->dist_rank + 1) * h.B / ctx->dist_size) : h.B;
+    if (dist && !(gsum = dt_alloc_e(ctx, g->n + 1, sizeof(double), "gpt gradient", err))) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
     double t0 = dt_now(), last_log = 0.0, train_loss = NAN, val_loss = NAN;
     int64_t tokens = 0, start = o.step;
     uint64_t eval_seed = ctx->seed ^ 0x5851f42d4c957f2dull;
@@ -774,7 +785,17 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
         memset(o.G, 0, g->n * sizeof(float));
         for (int k = 0; k < h.accum; k++) {
             draw_batch(&o.rng, ids, 0, n_train, h.B, c.T, tok, tgt);
-            loss += team_run(ctx, g, &team, h.B, tok, tgt, o.G, 1.0 / h.accum) / h.accum;
+            double part = (double)(wb1 - wb0) / h.B; /* this process's share of the windows */
+            if (wb1 > wb0)
+                loss += part * team_run(ctx, g, &team, wb1 - wb0, tok + (size_t)wb0 * (size_t)c.T, tgt + (size_t)wb0 * (size_t)c.T,
+                                        o.G, part / h.accum) / h.accum;
+        }
+        if (dist) {
+            for (size_t j = 0; j < g->n; j++) gsum[j] = o.G[j];
+            gsum[g->n] = loss;
+            if ((rc = dt_reduce(ctx, gsum, g->n + 1, err))) goto fail;
+            for (size_t j = 0; j < g->n; j++) o.G[j] = (float)gsum[j];
+            loss = gsum[g->n];
         }
         opt_step(ctx, g, g->w, o.G, o.M, o.V, o.step + 1, lr, h.wd, h.clip);
         o.step++;
@@ -785,7 +806,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
             dt_log(ctx, 2, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  %.0f s", (long long)o.step,
                    (long long)h.steps, loss, lr, (double)tokens / now, now);
         }
-        if (p->checkpoint && p->checkpoint_every > 0 && o.step % p->checkpoint_every == 0) {
+        if (p->checkpoint && p->checkpoint_every > 0 && o.step % p->checkpoint_every == 0 && (!dist || ctx->dist_rank == 0)) {
             dt_model_meta_set(m, "steps", "%lld", (long long)o.step);
             DT_TRY(write_checkpoint(ctx, m, &o, p->checkpoint, err));
         }
@@ -803,6 +824,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
     dt_model_meta_set(m, "lr", "%g (min %g, warm-up %d, weight decay %g, clip %g)", h.lr, h.min_lr, h.warmup, h.wd, h.clip);
     if (o.step > start) dt_model_meta_set(m, "tokens_per_second", "%.0f", (double)tokens / secs);
 fail:
+    dt_free(ctx, gsum);
     team_free(ctx, &team);
     opt_free(ctx, &o);
     dt_free(ctx, ids);
@@ -1183,6 +1205,7 @@ void dt_gpt_probe_free(duet_ctx *ctx, dt_gpt_probe *p) {
 }
 
 const dt_model_ops dt_gpt_ops = {
+    .distributed = 1,
     .name = "gpt",
     .learns = "p(x)",
     .caps = DUET_CAN_SAMPLE | DUET_CAN_SCORE,

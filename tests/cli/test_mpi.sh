@@ -1,8 +1,8 @@
 #!/bin/sh
 # Data-parallel training over MPI: `mpirun -np 2 duet train` on loopback gives the model one
 # process gives (predictions and probabilities, test accuracy within 0.005), for logistic
-# regression (at a given C, and with C chosen by cross-validation) and naive Bayes; models that
-# do not train data-parallel refuse.
+# regression (at a given C, and with C chosen by cross-validation), naive Bayes and the language
+# model (the same nll); models that do not train data-parallel refuse.
 # usage: sh tests/cli/test_mpi.sh ./duet       last line: "N passed, N failed[, N skipped]"
 duet=${1:-./duet}
 case $duet in /*) ;; *) duet=$PWD/$duet ;; esac
@@ -46,6 +46,14 @@ c1=$($duet info "$t/one.duet" | awk '$1 == "C" {print $2}'); c2=$($duet info "$t
 [ -n "$c1" ] && [ "$c1" = "$c2" ] && ok || bad "cross-validation chose C=$c1 alone, C=$c2 on 2 ranks"
 same "naive Bayes" --model nb --alpha 0.5
 same "naive Bayes, alpha by cross-validation" --model nb
+# the language model: every rank draws the same batches and computes its block of the windows
+head -c 30000 data/tinyshakespeare/input.txt > "$t/corpus.txt"
+lm="--model gpt --layers 1 --dim 32 --heads 2 --context 32 --batch 8 --steps 60 --eval-every 1000 --seed 5 --threads 1"
+$duet train "$t/corpus.txt" $lm -o "$t/lm1.duet" --quiet >/dev/null 2>&1 && ok || bad "gpt alone"
+$mpi $duet train "$t/corpus.txt" $lm -o "$t/lm2.duet" >/dev/null 2>"$t/err" && ok || bad "gpt on 2 ranks: $(tail -c 300 "$t/err")"
+n1=$($duet score "$t/lm1.duet" "$t/corpus.txt" --format json | sed -n 's/.*"nll":\([0-9.]*\).*/\1/p')
+n2=$($duet score "$t/lm2.duet" "$t/corpus.txt" --format json | sed -n 's/.*"nll":\([0-9.]*\).*/\1/p')
+awk -v a="$n1" -v b="$n2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-4 * a) }' && ok || bad "gpt: nll $n1 alone, $n2 on 2 ranks"
 $mpi $duet train "$t/train.tsv" --model mlp --epochs 1 -o "$t/mlp.duet" >/dev/null 2>"$t/err" && bad "mlp trained data-parallel?" ||
     { grep -q "does not train data-parallel" "$t/err" && ok || bad "mlp refusal: $(tail -c 300 "$t/err")"; }
 echo "$pass passed, $fail failed"

@@ -134,6 +134,51 @@ static void test_nb(void) {
     compare(g_ctx, g_data, p, 1e-6);
 }
 
+/* The language model: both members draw the same batches and take halves of the windows. */
+static void test_gpt(void) {
+    duet_load_opts o = duet_load_opts_default();
+    o.format = DUET_FMT_CORPUS;
+    duet_data *c = NULL;
+    duet_err e;
+    if (duet_data_load(g_ctx, "data/tinyshakespeare/input.txt", &o, &c, &e)) {
+        SKIP("data/tinyshakespeare/input.txt is missing");
+        return;
+    }
+    duet_train_params p = duet_train_params_default();
+    p.model = "gpt";
+    p.layers = 1, p.dim = 16, p.heads = 2, p.context = 16, p.batch = 6, p.steps = 12, p.eval_every = 1000, p.eval_batches = 1;
+    duet_model *one = NULL;
+    CHECK_OK(duet_model_train(g_ctx, c, &p, &one, &e));
+    team t;
+    memset(&t, 0, sizeof t);
+    pthread_barrier_init(&t.bar, NULL, 2);
+    member m[2];
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++) {
+        memset(&m[r], 0, sizeof m[r]);
+        m[r].t = &t, m[r].rank = r, m[r].data = c, m[r].p = p;
+        pthread_create(&th[r], NULL, run_member, &m[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&t.bar);
+    CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
+    if (one && !m[0].rc && !m[1].rc) {
+        static const char text[] = "First Citizen:\nBefore we proceed any further, hear me speak.";
+        duet_lm_score s0, s1, s2;
+        CHECK_OK(duet_model_score_text(g_ctx, one, text, sizeof text - 1, NULL, NULL, &s0, &e));
+        CHECK_OK(duet_model_score_text(g_ctx, m[0].model, text, sizeof text - 1, NULL, NULL, &s1, &e));
+        CHECK_OK(duet_model_score_text(g_ctx, m[1].model, text, sizeof text - 1, NULL, NULL, &s2, &e));
+        CHECK(s1.nll == s2.nll);
+        CHECK_NEAR(s0.nll, s1.nll, 1e-4 * s0.nll);
+    }
+    duet_model_free(one);
+    for (int r = 0; r < 2; r++) {
+        duet_model_free(m[r].model);
+        duet_ctx_free(m[r].ctx);
+    }
+    duet_data_free(c);
+}
+
 static void test_refusals(void) {
     /* a model without data-parallel training, and more processes than rows */
     duet_ctx *ctx = NULL;
@@ -162,6 +207,7 @@ int main(void) {
     RUN(test_logreg);
     RUN(test_logreg_cv);
     RUN(test_nb);
+    RUN(test_gpt);
     RUN(test_refusals);
     duet_data_free(g_data);
     duet_ctx_free(g_ctx);
