@@ -459,6 +459,24 @@ static void eval_loss(duet_ctx *ctx, const net *nt, const float *theta, const dt
     }
 }
 
+/* Data-parallel: this process's rows among global rows g[0..n) (global row i is local row
+ * i / S of process i mod S, as duet_model_train shares them out), into out; how many. */
+static int64_t local_rows(const int64_t *g, int64_t n, int64_t R, int64_t S, int64_t *out) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (g[i] % S == R) out[k++] = g[i] / S;
+    return k;
+}
+
+/* Adds the float vector v (n) across processes through a double buffer d (n). */
+static int reduce_floats(duet_ctx *ctx, float *v, double *d, size_t n, duet_err *err) {
+    for (size_t j = 0; j < n; j++) d[j] = v[j];
+    int rc = dt_reduce(ctx, d, n, err);
+    if (!rc)
+        for (size_t j = 0; j < n; j++) v[j] = (float)d[j];
+    return rc;
+}
+
 static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const dt_mat *X = a->X;
     int64_t N = X->N;
@@ -468,6 +486,9 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     if (a->K < 2 || N < 1 || X->D < 1)
         return dt_err(err, DUET_EINVAL, "mlp: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", a->K, (long long)N,
                       (long long)X->D);
+    int dist = dt_distributed(ctx);
+    if (dist && !X->x)
+        return dt_err(err, DUET_EINVAL, "mlp trains data-parallel on dense features (tables, images), not yet on sparse text features");
     int64_t size[DT_MLP_MAX_LAYERS + 2];
     int nw = h.layers + 1;
     size[0] = X->D;
@@ -475,7 +496,8 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     size[nw] = a->K;
     mlp_state *s = NULL;
     float *opt = NULL, *best = NULL; /* grad, Adam m and v: 3n (zeroed); the best theta: n */
-    int64_t *perm = NULL;
+    int64_t *perm = NULL, *lrows = NULL; /* lrows: data-parallel, this process's rows of a batch */
+    double *gd = NULL;                    /* data-parallel: the gradient while it is added */
     uint8_t *seen = NULL;    /* CSR: (D) marks while collecting a batch's features */
     int32_t *touched = NULL; /* CSR: (D) the W0 rows a batch touches */
     work w = {0};
@@ -483,6 +505,14 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     if (!s) return dt_err(err, DUET_ENOMEM, "mlp: out of memory");
     DT_TRY(net_init(&s->nt, size, nw, err));
     const net *nt = &s->nt;
+    /* data-parallel: the batches are drawn from all processes' rows, the same on each, and
+     * every process works on its own rows of each batch; losses and gradients are added */
+    int64_t Ng = N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
+    if (dist) {
+        double t = (double)N;
+        DT_TRY(dt_reduce(ctx, &t, 1, err));
+        Ng = (int64_t)(t + 0.5);
+    }
     size_t n = nt->n, n3;
     if (!dt_mul_ok(n, 4, &n3) || !dt_mul_ok(n, 3, &n3)) {
         rc = dt_err(err, DUET_ERANGE, "mlp: %zu parameters is too many", n);
@@ -491,7 +521,15 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     s->theta = dt_alloc(ctx, n * sizeof(float)); /* every value is set below */
     opt = dt_calloc(ctx, n3, sizeof(float));
     best = dt_alloc(ctx, n * sizeof(float));
-    perm = dt_calloc(ctx, (size_t)N, sizeof(int64_t));
+    perm = dt_calloc(ctx, (size_t)Ng, sizeof(int64_t));
+    if (dist) {
+        lrows = dt_calloc(ctx, (size_t)Ng, sizeof(int64_t));
+        gd = dt_calloc(ctx, n, sizeof(double));
+        if (!lrows || !gd) {
+            rc = dt_err(err, DUET_ENOMEM, "mlp: out of memory for %zu parameters", n);
+            goto fail;
+        }
+    }
     if (!X->x) {
         seen = dt_calloc(ctx, (size_t)X->D, 1);
         touched = dt_calloc(ctx, (size_t)X->D, sizeof(int32_t));
@@ -507,11 +545,11 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         normal_fill(&rng, s->theta + nt->offW[l], (size_t)size[l] * (size_t)size[l + 1], sqrt(2.0 / (double)size[l]));
         memset(s->theta + nt->offb[l], 0, (size_t)size[l + 1] * sizeof(float));
     }
-    for (int64_t i = 0; i < N; i++) perm[i] = i;
-    dt_rng_shuffle(&rng, perm, N);
-    int64_t nv = h.val_split > 0 && N >= 10 ? (int64_t)(h.val_split * (double)N + 0.5) : 0;
-    if (nv < 0 || nv >= N) nv = 0;
-    int64_t *vrows = perm, *trows = perm + nv, ntr = N - nv;
+    for (int64_t i = 0; i < Ng; i++) perm[i] = i;
+    dt_rng_shuffle(&rng, perm, Ng);
+    int64_t nv = h.val_split > 0 && Ng >= 10 ? (int64_t)(h.val_split * (double)Ng + 0.5) : 0;
+    if (nv < 0 || nv >= Ng) nv = 0;
+    int64_t *vrows = perm, *trows = perm + nv, ntr = Ng - nv;
     int64_t cap = h.batch < ntr ? h.batch : ntr;
     DT_TRY(work_new(ctx, nt, cap, X->x != NULL, &w, err));
     memcpy(best, s->theta, n * sizeof(float));
@@ -523,14 +561,29 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         double tl = 0, tw = 0;
         for (int64_t b0 = 0; b0 < ntr; b0 += h.batch) {
             int64_t B = ntr - b0 < h.batch ? ntr - b0 : h.batch;
-            double ls, ws;
-            forward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, &ls, &ws);
+            const int64_t *rb = trows + b0;
+            if (dist) B = local_rows(trows + b0, B, R, S, lrows), rb = lrows;
+            double ls = 0, ws = 0;
+            if (B > 0) forward(ctx, nt, s->theta, X, rb, B, &w, a->y, a->sw, &ls, &ws);
+            if (dist) {
+                double v[2] = {ls, ws};
+                DT_TRY(dt_reduce(ctx, v, 2, err));
+                ls = v[0], ws = v[1];
+            }
             tl += ls;
             tw += ws;
             if (!(ws > 0)) continue;
-            int64_t ntouched = touched ? touched_rows(X, trows + b0, B, seen, touched) : 0;
-            backward(ctx, nt, s->theta, X, trows + b0, B, &w, a->y, a->sw, ws, h.l2 > 0 ? h.l2 : 0, touched != NULL,
-                     grad);
+            int64_t ntouched = touched ? touched_rows(X, rb, B, seen, touched) : 0;
+            double l2 = h.l2 > 0 && R == 0 ? h.l2 : 0; /* data-parallel: the penalty's gradient once */
+            if (B > 0) {
+                backward(ctx, nt, s->theta, X, rb, B, &w, a->y, a->sw, ws, l2, touched != NULL, grad);
+            } else { /* no rows here this time: only the penalty */
+                memset(grad, 0, n * sizeof(float));
+                for (int l = 0; l < nw && l2 > 0; l++)
+                    for (size_t t = 0; t < (size_t)size[l] * (size_t)size[l + 1]; t++)
+                        grad[nt->offW[l] + t] = (float)l2 * s->theta[nt->offW[l] + t];
+            }
+            if (dist) DT_TRY(reduce_floats(ctx, grad, gd, n, err));
             p1 *= 0.9;
             p2 *= 0.999;
             adam_update(nt, s->theta, grad, am, av, touched, ntouched, h.l2 > 0 ? h.l2 : 0, p1, p2, h.lr,
@@ -538,9 +591,14 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         }
         double train_loss = tw > 0 ? tl / tw : 0, val_loss = train_loss;
         if (nv > 0) {
-            double vs, vw;
-            eval_loss(ctx, nt, s->theta, X, vrows, nv, &w, a->y, a->sw, &vs, &vw);
-            val_loss = vw > 0 ? vs / vw : 0;
+            double v[2];
+            if (dist) {
+                eval_loss(ctx, nt, s->theta, X, lrows, local_rows(vrows, nv, R, S, lrows), &w, a->y, a->sw, &v[0], &v[1]);
+                DT_TRY(dt_reduce(ctx, v, 2, err));
+            } else {
+                eval_loss(ctx, nt, s->theta, X, vrows, nv, &w, a->y, a->sw, &v[0], &v[1]);
+            }
+            val_loss = v[1] > 0 ? v[0] / v[1] : 0;
         }
         if (!isfinite(train_loss) || !isfinite(val_loss)) {
             rc = dt_err(err, DUET_ERANGE, "mlp: the loss diverged at epoch %d (learning rate %g too large?)", epoch, h.lr);
@@ -584,6 +642,8 @@ fail:
     dt_free(ctx, opt);
     dt_free(ctx, best);
     dt_free(ctx, perm);
+    dt_free(ctx, lrows);
+    dt_free(ctx, gd);
     dt_free(ctx, seen);
     dt_free(ctx, touched);
     work_free(ctx, &w);
@@ -718,6 +778,7 @@ const dt_model_ops dt_mlp_ops = {
     .about = "multilayer perceptron: ReLU hidden layers, softmax output, Adam, early stopping",
     .fit = mlp_fit,
     .fit_bytes = mlp_fit_bytes,
+    .distributed = 1,
     .predict_proba = mlp_predict_proba,
     .save = mlp_save,
     .load = mlp_load,

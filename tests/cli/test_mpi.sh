@@ -1,8 +1,8 @@
 #!/bin/sh
 # Data-parallel training over MPI: `mpirun -np 2 duet train` on loopback gives the model one
 # process gives (predictions and probabilities, test accuracy within 0.005), for logistic
-# regression (at a given C, and with C chosen by cross-validation), naive Bayes and the language
-# model (the same nll); models that do not train data-parallel refuse.
+# regression (at a given C, and with C chosen by cross-validation), naive Bayes, the language
+# model (the same nll) and the MLP on images; models that do not train data-parallel refuse.
 # usage: sh tests/cli/test_mpi.sh ./duet       last line: "N passed, N failed[, N skipped]"
 duet=${1:-./duet}
 case $duet in /*) ;; *) duet=$PWD/$duet ;; esac
@@ -54,7 +54,19 @@ $mpi $duet train "$t/corpus.txt" $lm -o "$t/lm2.duet" >/dev/null 2>"$t/err" && o
 n1=$($duet score "$t/lm1.duet" "$t/corpus.txt" --format json | sed -n 's/.*"nll":\([0-9.]*\).*/\1/p')
 n2=$($duet score "$t/lm2.duet" "$t/corpus.txt" --format json | sed -n 's/.*"nll":\([0-9.]*\).*/\1/p')
 awk -v a="$n1" -v b="$n2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-4 * a) }' && ok || bad "gpt: nll $n1 alone, $n2 on 2 ranks"
-$mpi $duet train "$t/train.tsv" --model mlp --epochs 1 -o "$t/mlp.duet" >/dev/null 2>"$t/err" && bad "mlp trained data-parallel?" ||
-    { grep -q "does not train data-parallel" "$t/err" && ok || bad "mlp refusal: $(tail -c 300 "$t/err")"; }
+# the MLP on dense features (images): the same batches from all ranks' rows, gradients added
+fm=data/fashion_mnist
+img="$fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --model mlp --hidden 64 --epochs 5 --threads 1"
+$duet train $img -o "$t/mlp1.duet" --quiet >/dev/null 2>&1 && ok || bad "mlp alone"
+$mpi $duet train $img -o "$t/mlp2.duet" >/dev/null 2>"$t/err" && ok || bad "mlp on 2 ranks: $(tail -c 300 "$t/err")"
+$duet predict "$t/mlp1.duet" $fm/t1k-images-idx3-ubyte.gz --proba --format csv > "$t/p1"
+$duet predict "$t/mlp2.duet" $fm/t1k-images-idx3-ubyte.gz --proba --format csv > "$t/p2"
+paste -d, "$t/p1" "$t/p2" | awk -F, 'NR > 1 { n++; if ($1 != $12) diff++; for (k = 2; k <= 11; k++) { e = $k - $(k + 11); if (e < 0) e = -e; if (e > m) m = e } }
+    END { if (n < 1000 || diff > 5 || m > 1e-3) { printf "FAIL: mlp: %d of %d labels differ, max probability difference %g\n", diff, n, m; exit 1 } }' >&2 &&
+    ok || fail=$((fail + 1))
+$mpi $duet train "$t/train.tsv" --model mlp --epochs 1 -o "$t/mlp.duet" >/dev/null 2>"$t/err" && bad "mlp on sparse text trained data-parallel?" ||
+    { grep -q "not yet on sparse text features" "$t/err" && ok || bad "mlp refusal: $(tail -c 300 "$t/err")"; }
+$mpi $duet train "$t/train.tsv" --model svm --C 1 -o "$t/svm.duet" >/dev/null 2>"$t/err" && bad "svm trained data-parallel?" ||
+    { grep -q "svm does not train data-parallel" "$t/err" && ok || bad "svm refusal: $(tail -c 300 "$t/err")"; }
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

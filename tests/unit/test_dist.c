@@ -134,6 +134,24 @@ static void test_nb(void) {
     compare(g_ctx, g_data, p, 1e-6);
 }
 
+/* The MLP on dense features (images): the same batches from both members' rows. */
+static void test_mlp(void) {
+    duet_load_opts o = duet_load_opts_default();
+    o.labels_path = "data/fashion_mnist/t1k-labels-idx1-ubyte.gz";
+    o.limit = 400;
+    duet_data *d = NULL;
+    duet_err e;
+    if (duet_data_load(g_ctx, "data/fashion_mnist/t1k-images-idx3-ubyte.gz", &o, &d, &e)) {
+        SKIP("data/fashion_mnist is missing");
+        return;
+    }
+    duet_train_params p = duet_train_params_default();
+    p.model = "mlp";
+    p.hidden = 32, p.epochs = 3, p.batch = 50;
+    compare(g_ctx, d, p, 1e-4);
+    duet_data_free(d);
+}
+
 /* The language model: both members draw the same batches and take halves of the windows. */
 static void test_gpt(void) {
     duet_load_opts o = duet_load_opts_default();
@@ -186,9 +204,11 @@ static void test_refusals(void) {
     CHECK_OK(duet_ctx_new(&ctx, &e));
     duet_ctx_set_distributed(ctx, 0, 2, reduce2, NULL);
     duet_train_params p = duet_train_params_default();
-    p.model = "mlp";
+    p.model = "svm";
     duet_model *m = NULL;
-    CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "does not train data-parallel");
+    CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "svm does not train data-parallel");
+    p.model = "mlp";
+    CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "not yet on sparse text features");
     duet_ctx_set_distributed(ctx, 700, 1000, reduce2, NULL); /* 600 rows: rank 700 has none */
     p.model = "logreg";
     CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "some would have none");
@@ -207,6 +227,7 @@ int main(void) {
     RUN(test_logreg);
     RUN(test_logreg_cv);
     RUN(test_nb);
+    RUN(test_mlp);
     RUN(test_gpt);
     RUN(test_refusals);
     duet_data_free(g_data);
