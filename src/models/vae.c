@@ -346,10 +346,18 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     if (rc) return rc;
     int epochs = p->epochs ? p->epochs : 10, bs = p->batch ? p->batch : 128;
     double lr = p->lr ? p->lr : 1e-3;
-    int64_t N = X->N;
+    /* data-parallel: every process walks the same order of all processes' rows and draws the
+     * same noise, works on its own rows of each batch, and the gradients are added */
+    int dist = dt_distributed(ctx);
+    int64_t N = X->N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
+    if (dist) {
+        double tn = (double)N;
+        if ((rc = dt_reduce(ctx, &tn, 1, err))) return rc;
+        N = (int64_t)(tn + 0.5); /* from here on N counts every process's rows */
+    }
     float *g = NULL, *mo = NULL, *ve = NULL, *xb = NULL, *eps = NULL, *gw[VAE_MAX_WORKERS] = {0};
-    double *nel = NULL;
-    int64_t *order = NULL;
+    double *nel = NULL, *gd = NULL;
+    int64_t *order = NULL, *lrow = NULL, *lpos = NULL;
     int32_t *yb = NULL;
     vae_state *s = NULL;
     dt_ckpt ck = {0};
@@ -384,7 +392,12 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     xb = dt_alloc_e(ctx, (size_t)bs, (size_t)t->D * sizeof(float), "vae batch", err);
     yb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "vae", err);
     nel = dt_alloc_e(ctx, (size_t)bs, sizeof(double), "vae", err);
-    if (!s->theta || !g || !mo || !ve || !xb || !order || !yb || !nel) {
+    if (dist) {
+        lrow = dt_alloc_e(ctx, (size_t)bs, sizeof(int64_t), "vae", err);
+        lpos = dt_alloc_e(ctx, (size_t)bs, sizeof(int64_t), "vae", err);
+        gd = dt_alloc_e(ctx, t->n + 1, sizeof(double), "vae", err);
+    }
+    if (!s->theta || !g || !mo || !ve || !xb || !order || !yb || !nel || (dist && (!lrow || !lpos || !gd))) {
         rc = DUET_ENOMEM;
         goto fail;
     }
@@ -418,13 +431,22 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         if (!cont) dt_rng_shuffle(&r, order, N);
         double sum = cont ? ck.sum[0] : 0.0;
         for (int64_t b0 = cont ? pos0 : 0; b0 < N; b0 += bs) {
-            int64_t B = N - b0 < bs ? N - b0 : bs;
-            gather(X, order + b0, B, xb);
-            for (int64_t i = 0; i < B; i++) yb[i] = a->y[order[b0 + i]];
+            int64_t B = N - b0 < bs ? N - b0 : bs, Bw = B; /* Bw: the rows worked on here */
+            const int64_t *rows = order + b0;
+            if (dist) { /* this process's rows of the batch (global row i is local row i / S of process i % S) */
+                Bw = 0;
+                for (int64_t i = 0; i < B; i++)
+                    if (order[b0 + i] % S == R) lpos[Bw] = i, lrow[Bw++] = order[b0 + i] / S;
+                rows = lrow;
+            }
+            gather(X, rows, Bw, xb);
+            for (int64_t i = 0; i < Bw; i++) yb[i] = a->y[rows[i]];
             for (size_t i = 0; i < (size_t)B * (size_t)t->Z; i++) eps[i] = (float)dt_rng_normal(&r);
+            for (int64_t i = 0; dist && i < Bw; i++) /* each row keeps the noise drawn for its place (lpos[i] >= i) */
+                memmove(eps + (size_t)i * (size_t)t->Z, eps + (size_t)lpos[i] * (size_t)t->Z, (size_t)t->Z * sizeof(float));
 #pragma omp parallel for schedule(static, 1) num_threads(nw) if (nw > 1)
             for (int i = 0; i < nw; i++) {
-                int64_t r0 = B * i / nw, r1 = B * (i + 1) / nw;
+                int64_t r0 = Bw * i / nw, r1 = Bw * (i + 1) / nw;
                 memcpy(w[i].eps, eps + (size_t)r0 * (size_t)t->Z, (size_t)(r1 - r0) * (size_t)t->Z * sizeof(float));
                 const float *xi = xb + (size_t)r0 * (size_t)t->D;
                 forward(wctx, t, s->theta, &w[i], xi, t->K ? yb + r0 : NULL, r1 - r0, nel + r0);
@@ -435,11 +457,21 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
                 for (size_t j = 0; j < t->n; j++)
                     for (int i = 1; i < nw; i++) g[j] += gw[i][j];
             }
-            for (int64_t i = 0; i < B; i++) sum += nel[i];
+            double bsum = 0;
+            for (int64_t i = 0; i < Bw; i++) bsum += nel[i];
+            if (dist) {
+                if (Bw == 0) memset(g, 0, t->n * sizeof(float));
+                for (size_t j = 0; j < t->n; j++) gd[j] = g[j];
+                gd[t->n] = bsum;
+                DT_TRY(dt_reduce(ctx, gd, t->n + 1, err));
+                for (size_t j = 0; j < t->n; j++) g[j] = (float)gd[j];
+                bsum = gd[t->n];
+            }
+            sum += bsum;
             dt_adamw o = {(float)lr, 0.9f, 0.999f, 1e-8f, 0.0f, ++step};
             dt_adamw_step(dt_threads(ctx), &o, s->theta, g, mo, ve, t->n, 0);
             seen += B;
-            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0) {
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && R == 0) {
                 dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sum, 0}, .rng = r, .nbuf = 3};
                 c.buf[0] = (dt_ckpt_buf){"opt.m", DT_F32, mo, t->n};
                 c.buf[1] = (dt_ckpt_buf){"opt.v", DT_F32, ve, t->n};
@@ -476,6 +508,9 @@ fail:
     dt_free(ctx, order);
     dt_free(ctx, yb);
     dt_free(ctx, nel);
+    dt_free(ctx, lrow);
+    dt_free(ctx, lpos);
+    dt_free(ctx, gd);
     return rc;
 }
 
@@ -674,6 +709,7 @@ int dt_vae_gradcheck(duet_ctx *ctx, int conv, int K, double *worst, duet_err *er
 }
 
 const dt_model_ops dt_vae_ops = {
+    .distributed = 1,
     .name = "vae",
     .learns = "p(x), or p(x|y)p(y) when conditional",
     .caps = DUET_CAN_SAMPLE | DUET_CAN_SCORE | DUET_CAN_PREDICT,

@@ -2,7 +2,8 @@
 # Data-parallel training over MPI: `mpirun -np 2 duet train` on loopback gives the model one
 # process gives (predictions and probabilities, test accuracy within 0.005), for logistic
 # regression (at a given C, and with C chosen by cross-validation), naive Bayes, the language
-# model (the same nll) and the MLP on images; models that do not train data-parallel refuse.
+# model (the same nll), the MLP and the VAE on images; models that do not train data-parallel
+# refuse.
 # usage: sh tests/cli/test_mpi.sh ./duet       last line: "N passed, N failed[, N skipped]"
 duet=${1:-./duet}
 case $duet in /*) ;; *) duet=$PWD/$duet ;; esac
@@ -64,6 +65,12 @@ $duet predict "$t/mlp2.duet" $fm/t1k-images-idx3-ubyte.gz --proba --format csv >
 paste -d, "$t/p1" "$t/p2" | awk -F, 'NR > 1 { n++; if ($1 != $12) diff++; for (k = 2; k <= 11; k++) { e = $k - $(k + 11); if (e < 0) e = -e; if (e > m) m = e } }
     END { if (n < 1000 || diff > 5 || m > 1e-3) { printf "FAIL: mlp: %d of %d labels differ, max probability difference %g\n", diff, n, m; exit 1 } }' >&2 &&
     ok || fail=$((fail + 1))
+# the conditional VAE: the same order of all ranks' images, the same noise; its ELBO as one process's
+vae="$fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --model vae --conditional --hidden 64 --epochs 3 --batch 64 --threads 1"
+$duet train $vae -o "$t/vae1.duet" --quiet >/dev/null 2>&1 && ok || bad "vae alone"
+$mpi $duet train $vae -o "$t/vae2.duet" >/dev/null 2>"$t/err" && ok || bad "vae on 2 ranks: $(tail -c 300 "$t/err")"
+e1=$($duet info "$t/vae1.duet" | awk '$1 == "train_nelbo" {print $2}'); e2=$($duet info "$t/vae2.duet" | awk '$1 == "train_nelbo" {print $2}')
+awk -v a="$e1" -v b="$e2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-3 * a) }' && ok || bad "vae: -ELBO $e1 alone, $e2 on 2 ranks"
 $mpi $duet train "$t/train.tsv" --model mlp --epochs 1 -o "$t/mlp.duet" >/dev/null 2>"$t/err" && bad "mlp on sparse text trained data-parallel?" ||
     { grep -q "not yet on sparse text features" "$t/err" && ok || bad "mlp refusal: $(tail -c 300 "$t/err")"; }
 $mpi $duet train "$t/train.tsv" --model svm --C 1 -o "$t/svm.duet" >/dev/null 2>"$t/err" && bad "svm trained data-parallel?" ||

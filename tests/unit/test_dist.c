@@ -134,7 +134,7 @@ static void test_nb(void) {
     compare(g_ctx, g_data, p, 1e-6);
 }
 
-/* The MLP on dense features (images): the same batches from both members' rows. */
+/* The MLP and the VAE on images: the same batches from both members' rows. */
 static void test_mlp(void) {
     duet_load_opts o = duet_load_opts_default();
     o.labels_path = "data/fashion_mnist/t1k-labels-idx1-ubyte.gz";
@@ -149,6 +149,12 @@ static void test_mlp(void) {
     p.model = "mlp";
     p.hidden = 32, p.epochs = 3, p.batch = 50;
     compare(g_ctx, d, p, 1e-4);
+    /* and the conditional VAE, a classifier by Bayes' rule over its ELBO */
+    p = duet_train_params_default();
+    p.model = "vae";
+    p.conditional = 1;
+    p.hidden = 32, p.latent = 4, p.epochs = 2, p.batch = 40;
+    compare(g_ctx, d, p, 1e-3);
     duet_data_free(d);
 }
 
