@@ -115,9 +115,9 @@ typedef int (*duet_reduce_fn)(void *user, double *buf, size_t n);
  * goes to process i mod size), combining its sums with the others' through reduce at the same
  * points, so that every process ends with the model one process would fit on all the rows
  * (within rounding). Models that train this way: logreg, nb (multinomial and Bernoulli), mlp
- * on dense features and vae (the same batches, each process its rows of them) and gpt (every process
- * draws the same batches and takes a block of their windows; only rank 0 writes
- * checkpoints); others refuse. size 1 (the default) trains alone. */
+ * on dense features, vae, gan and diffusion (the same batches, each process its rows of them)
+ * and gpt (every process draws the same batches and takes a block of their windows). Only
+ * rank 0 writes checkpoints. Others refuse. size 1 (the default) trains alone. */
 DUET_API void duet_ctx_set_distributed(duet_ctx *ctx, int rank, int size, duet_reduce_fn reduce, void *user);
 DUET_API void duet_ctx_set_abort(duet_ctx *ctx, duet_abort_fn fn, void *user);
 /* Frees memory that the library returned (strings, arrays). */

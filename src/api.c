@@ -563,7 +563,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         return dt_err(err, DUET_EINVAL, "%s trains in one go: checkpoints and resume are for gpt, vae, gan and diffusion",
                       ops->name);
     if (dt_distributed(ctx) && !ops->distributed)
-        return dt_err(err, DUET_EINVAL, "%s does not train data-parallel across processes (logreg, nb, mlp, vae and gpt do)", ops->name);
+        return dt_err(err, DUET_EINVAL, "%s does not train data-parallel across processes (logreg, nb, mlp, vae, gan, diffusion and gpt do)", ops->name);
     if (ops->input == DUET_DATA_CORPUS || data->kind == DUET_DATA_CORPUS) return train_corpus(ctx, data, ops, &p, out, err);
     if (!data->labels) return dt_err(err, DUET_EINVAL, "%s: training needs labelled data", data->src);
     if (data->N < 2) return dt_err(err, DUET_EINVAL, "%s: %lld examples; training needs at least 2", data->src, (long long)data->N);

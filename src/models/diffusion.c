@@ -418,12 +418,21 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     int epochs = p->epochs ? p->epochs : 10, bs = p->batch ? p->batch : 64;
     if (epochs < 0 || bs < 1) return dt_err(err, DUET_EINVAL, "diffusion: epochs >= 0 and batch >= 1 expected");
     double lr = p->lr ? p->lr : 1e-3;
-    int64_t N = X->N;
+    /* data-parallel: every process walks one order of all processes' images and makes the same
+     * draws (noise, time step, label drop) for every row of a batch, keeping its own rows'; the
+     * gradients and losses are added */
+    int dist = dt_distributed(ctx);
+    int64_t N = X->N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
+    if (dist) {
+        double tn = (double)N;
+        if ((rc = dt_reduce(ctx, &tn, 1, err))) return rc;
+        N = (int64_t)(tn + 0.5); /* from here on N counts every process's images */
+    }
     if (N < 1) return dt_err(err, DUET_EINVAL, "diffusion: no images to train on");
     if (bs > N) bs = (int)N;
     size_t hw = (size_t)H * (size_t)W;
     float *th = NULL, *g = NULL, *mo = NULL, *ve = NULL, *x0 = NULL, *eps = NULL;
-    double *abar = NULL;
+    double *abar = NULL, *gd = NULL;
     int64_t *order = NULL;
     int32_t *yb = NULL, *tb = NULL;
     df_work w = {0};
@@ -474,7 +483,8 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     abar = dt_alloc_e(ctx, DF_T, sizeof(double), "diffusion", err);
     yb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "diffusion", err);
     tb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "diffusion", err);
-    if (!s->theta || !th || !g || !mo || !ve || !x0 || !eps || !abar || !order || !yb || !tb) {
+    if (dist) gd = dt_alloc_e(ctx, t->n + 1, sizeof(double), "diffusion", err);
+    if (!s->theta || !th || !g || !mo || !ve || !x0 || !eps || !abar || !order || !yb || !tb || (dist && !gd)) {
         rc = dt_err(err, DUET_ENOMEM, "diffusion: out of memory");
         goto fail;
     }
@@ -498,17 +508,29 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         if (!cont) dt_rng_shuffle(&r, order, N);
         double sum = cont ? ck.sum[0] : 0.0;
         for (int64_t b0 = cont ? pos0 : 0; b0 < N; b0 += bs) {
-            int B = (int)(N - b0 < bs ? N - b0 : bs);
+            int B = (int)(N - b0 < bs ? N - b0 : bs), Bw = 0; /* Bw: the rows worked on here */
             for (int i = 0; i < B; i++) {
-                const float *src = X->x + (size_t)order[b0 + i] * hw;
-                for (size_t j = 0; j < hw; j++) x0[(size_t)i * hw + j] = 2.0f * src[j] - 1.0f;
-                for (size_t j = 0; j < hw; j++) eps[(size_t)i * hw + j] = (float)dt_rng_normal(&r);
-                tb[i] = (int32_t)dt_rng_below(&r, DF_T);
+                int64_t gi = order[b0 + i], li = dist ? gi / S : gi; /* global image gi is local li of process gi % S */
+                for (size_t j = 0; j < hw; j++) eps[(size_t)Bw * hw + j] = (float)dt_rng_normal(&r);
+                int32_t tt = (int32_t)dt_rng_below(&r, DF_T);
                 int drop = dt_rng_uniform(&r) < 0.1;
-                yb[i] = t->K && !drop ? a->y[order[b0 + i]] : t->K;
+                if (dist && gi % S != R) continue; /* another process's row: its draws are made, not kept */
+                const float *src = X->x + (size_t)li * hw;
+                for (size_t j = 0; j < hw; j++) x0[(size_t)Bw * hw + j] = 2.0f * src[j] - 1.0f;
+                tb[Bw] = tt;
+                yb[Bw] = t->K && !drop ? a->y[li] : t->K;
+                Bw++;
             } /* a shorter last batch uses a prefix of every buffer (sizes grow with B only) */
             memset(g, 0, t->n * sizeof(float));
-            sum += loss_step(ctx, t, th, g, &w, abar, x0, eps, tb, yb, B) * B;
+            double bsum = Bw > 0 ? loss_step(ctx, t, th, g, &w, abar, x0, eps, tb, yb, Bw) * Bw : 0.0;
+            if (dist) { /* the mean over this process's rows, as a share of the whole batch's */
+                for (size_t j = 0; j < t->n; j++) gd[j] = (double)g[j] * Bw / B;
+                gd[t->n] = bsum;
+                DT_TRY(dt_reduce(ctx, gd, t->n + 1, err));
+                for (size_t j = 0; j < t->n; j++) g[j] = (float)gd[j];
+                bsum = gd[t->n];
+            }
+            sum += bsum;
             double gn = dt_norm2(nth, g, t->n), clip = gn > 1.0 ? 1.0 / gn : 1.0;
             if (clip < 1.0)
                 for (size_t j = 0; j < t->n; j++) g[j] *= (float)clip;
@@ -519,7 +541,7 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
             float d = (float)fmin(0.999, (1.0 + (double)step) / (10.0 + (double)step));
             for (size_t j = 0; j < t->n; j++) s->theta[j] = d * s->theta[j] + (1.0f - d) * th[j];
             seen += B;
-            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0) {
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && R == 0) {
                 dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sum, 0}, .rng = r, .nbuf = 4};
                 c.buf[0] = (dt_ckpt_buf){"opt.raw", DT_F32, th, t->n};
                 c.buf[1] = (dt_ckpt_buf){"opt.m", DT_F32, mo, t->n};
@@ -543,6 +565,7 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (seen) dt_model_meta_set(m, "images_per_second", "%.1f", secs > 0 ? (double)seen / secs : 0.0);
     dt_model_meta_set(m, "architecture", "U-Net width %d, %dx%d, T %d%s", t->C, H, W, DF_T, t->K ? ", conditional" : "");
 fail:
+    dt_free(ctx, gd);
     dt_free(ctx, th);
     dt_free(ctx, g);
     dt_free(ctx, mo);
@@ -700,6 +723,7 @@ int dt_diffusion_gradcheck(duet_ctx *ctx, int H, int W, int C, int K, double *wo
 }
 
 const dt_model_ops dt_diffusion_ops = {
+    .distributed = 1,
     .name = "diffusion",
     .learns = "p(x) (p(x|y) when conditional)",
     .caps = DUET_CAN_SAMPLE,

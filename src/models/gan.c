@@ -201,6 +201,17 @@ static void init_uniform(dt_rng *r, float *p, size_t n, size_t fan_in) {
     for (size_t i = 0; i < n; i++) p[i] = (float)((2 * dt_rng_uniform(r) - 1) * b);
 }
 
+/* Data-parallel: adds the gradient g (n) and the loss *l across processes (buf: n + 1). */
+static int reduce_grad(duet_ctx *ctx, float *g, size_t n, double *l, double *buf, duet_err *err) {
+    for (size_t j = 0; j < n; j++) buf[j] = g[j];
+    buf[n] = *l;
+    int rc = dt_reduce(ctx, buf, n + 1, err);
+    if (rc) return rc;
+    for (size_t j = 0; j < n; j++) g[j] = (float)buf[j];
+    *l = buf[n];
+    return DUET_OK;
+}
+
 static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
     const dt_mat *X = a->X;
@@ -215,9 +226,21 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             return dt_err(err, DUET_EINVAL, "gan draws intensities in [0, 1]; this data has a value %g", (double)X->x[i]);
     int epochs = p->epochs ? p->epochs : 10, bs = p->batch ? p->batch : 64;
     double lr = p->lr ? p->lr : 2e-4;
-    int64_t N = X->N;
-    size_t hw = (size_t)H * (size_t)W;
     int rc = DUET_OK;
+    /* data-parallel: every process walks one order of all processes' images and draws the same
+     * noise for every row of a batch; each works on its own rows, and the gradients (means over
+     * the whole batch) and losses are added before each network's step */
+    int dist = dt_distributed(ctx);
+    int64_t N = X->N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
+    if (dist) {
+        double tn = (double)N;
+        if ((rc = dt_reduce(ctx, &tn, 1, err))) return rc;
+        N = (int64_t)(tn + 0.5); /* from here on N counts every process's images */
+    }
+    size_t hw = (size_t)H * (size_t)W;
+    double *gsum = NULL;
+    int32_t *yall = NULL;
+    int *lpos = NULL;
     float *gg = NULL, *gd = NULL, *mg = NULL, *vg = NULL, *md = NULL, *vd = NULL, *real = NULL, *gjunk = NULL;
     int64_t *order = NULL;
     int32_t *yb = NULL;
@@ -260,7 +283,13 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     gjunk = dt_alloc_e(ctx, t->nd, sizeof(float), "gan", err);
     real = dt_alloc_e(ctx, (size_t)bs, hw * sizeof(float), "gan", err);
     yb = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "gan", err);
-    if (!s->g || !s->d || !gg || !mg || !vg || !gd || !md || !vd || !gjunk || !real || !order || !yb) {
+    if (dist) {
+        gsum = dt_alloc_e(ctx, (t->ng > t->nd ? t->ng : t->nd) + 1, sizeof(double), "gan", err);
+        yall = dt_alloc_e(ctx, (size_t)bs, sizeof(int32_t), "gan", err);
+        lpos = dt_alloc_e(ctx, (size_t)bs, sizeof(int), "gan", err);
+    }
+    if (!s->g || !s->d || !gg || !mg || !vg || !gd || !md || !vd || !gjunk || !real || !order || !yb ||
+        (dist && (!gsum || !yall || !lpos))) {
         rc = DUET_ENOMEM;
         goto fail;
     }
@@ -294,35 +323,55 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         double sd = cont ? ck.sum[0] : 0.0, sg = cont ? ck.sum[1] : 0.0;
         int64_t nb = cont ? pos0 / bs : 0;
         for (int64_t b0 = cont ? pos0 : 0; b0 + bs <= N; b0 += bs, nb++) { /* whole batches only */
-            int B = bs;
+            int B = bs, Bw = 0; /* Bw: the rows worked on here */
             for (int i = 0; i < B; i++) {
-                memcpy(real + (size_t)i * hw, X->x + (size_t)order[b0 + i] * hw, hw * sizeof(float));
-                yb[i] = a->y[order[b0 + i]];
+                int64_t gi = order[b0 + i], li = dist ? gi / S : gi; /* global image gi is local li of process gi % S */
+                if (dist) yall[i] = 0;
+                if (dist && gi % S != R) continue;
+                memcpy(real + (size_t)Bw * hw, X->x + (size_t)li * hw, hw * sizeof(float));
+                yb[Bw] = a->y[li];
+                if (dist) lpos[Bw] = i, yall[i] = yb[Bw];
+                Bw++;
             }
+            float sh = (float)Bw / (float)B; /* this process's share of the batch: losses are means over B */
             step++;
             /* discriminator: real -> 1, fake -> 0 */
             memset(gd, 0, t->nd * sizeof(float));
-            disc_fwd(ctx, t, s->d, &w, real, yb, B);
-            double l = bce_logits(&w, B, 1.0f, 1.0f);
-            disc_bwd(ctx, t, s->d, gd, &w, NULL, B);
-            draw_z(t, &w, yb, B, &r);
-            gen_fwd(ctx, t, s->g, &w, B);
-            disc_fwd(ctx, t, s->d, &w, w.img, yb, B);
-            l += bce_logits(&w, B, 0.0f, 1.0f);
-            disc_bwd(ctx, t, s->d, gd, &w, NULL, B);
+            double l = 0;
+            if (Bw > 0) {
+                disc_fwd(ctx, t, s->d, &w, real, yb, Bw);
+                l = sh * bce_logits(&w, Bw, 1.0f, sh);
+                disc_bwd(ctx, t, s->d, gd, &w, NULL, Bw);
+            }
+            draw_z(t, &w, dist ? yall : yb, B, &r); /* the whole batch's noise, then this process's rows */
+            for (int i = 0; dist && i < Bw; i++)
+                memmove(w.zin + (size_t)i * (size_t)(t->Z + t->K), w.zin + (size_t)lpos[i] * (size_t)(t->Z + t->K),
+                        (size_t)(t->Z + t->K) * sizeof(float));
+            if (Bw > 0) {
+                gen_fwd(ctx, t, s->g, &w, Bw);
+                disc_fwd(ctx, t, s->d, &w, w.img, yb, Bw);
+                l += sh * bce_logits(&w, Bw, 0.0f, sh);
+                disc_bwd(ctx, t, s->d, gd, &w, NULL, Bw);
+            }
+            if (dist) DT_TRY(reduce_grad(ctx, gd, t->nd, &l, gsum, err));
             dt_adamw od = {(float)lr, 0.5f, 0.999f, 1e-8f, 0.0f, step};
             dt_adamw_step(nth, &od, s->d, gd, md, vd, t->nd, 0);
             sd += l;
             /* generator: fake -> 1 through the updated discriminator */
             memset(gg, 0, t->ng * sizeof(float));
-            disc_fwd(ctx, t, s->d, &w, w.img, yb, B);
-            sg += bce_logits(&w, B, 1.0f, 1.0f);
-            disc_bwd(ctx, t, s->d, gjunk, &w, w.dimg, B); /* the discriminator's share is discarded */
-            gen_bwd(ctx, t, s->g, gg, &w, B);
+            double lgen = 0;
+            if (Bw > 0) {
+                disc_fwd(ctx, t, s->d, &w, w.img, yb, Bw);
+                lgen = sh * bce_logits(&w, Bw, 1.0f, sh);
+                disc_bwd(ctx, t, s->d, gjunk, &w, w.dimg, Bw); /* the discriminator's share is discarded */
+                gen_bwd(ctx, t, s->g, gg, &w, Bw);
+            }
+            if (dist) DT_TRY(reduce_grad(ctx, gg, t->ng, &lgen, gsum, err));
+            sg += lgen;
             dt_adamw og = {(float)lr, 0.5f, 0.999f, 1e-8f, 0.0f, step};
             dt_adamw_step(nth, &og, s->g, gg, mg, vg, t->ng, 0);
             seen += B;
-            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0) {
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && R == 0) {
                 dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sd, sg}, .rng = r, .nbuf = 5};
                 c.buf[0] = (dt_ckpt_buf){"opt.g.m", DT_F32, mg, t->ng};
                 c.buf[1] = (dt_ckpt_buf){"opt.g.v", DT_F32, vg, t->ng};
@@ -344,6 +393,9 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     dt_model_meta_set(m, "g_loss", "%.4f", lg);
     if (seen) dt_model_meta_set(m, "images_per_second", "%.0f", (double)seen / (dt_now() - t0));
 fail:
+    dt_free(ctx, gsum);
+    dt_free(ctx, yall);
+    dt_free(ctx, lpos);
     dt_free(ctx, gg);
     dt_free(ctx, gd);
     dt_free(ctx, mg);
@@ -507,6 +559,7 @@ int dt_gan_gradcheck(duet_ctx *ctx, int H, int W, int K, double *worst, duet_err
 }
 
 const dt_model_ops dt_gan_ops = {
+    .distributed = 1,
     .name = "gan",
     .learns = "p(x) implicitly (p(x|y) when conditional)",
     .caps = DUET_CAN_SAMPLE,

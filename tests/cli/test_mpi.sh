@@ -2,8 +2,8 @@
 # Data-parallel training over MPI: `mpirun -np 2 duet train` on loopback gives the model one
 # process gives (predictions and probabilities, test accuracy within 0.005), for logistic
 # regression (at a given C, and with C chosen by cross-validation), naive Bayes, the language
-# model (the same nll), the MLP and the VAE on images; models that do not train data-parallel
-# refuse.
+# model (the same nll), the MLP, VAE, GAN and diffusion model on images; models that do not
+# train data-parallel refuse.
 # usage: sh tests/cli/test_mpi.sh ./duet       last line: "N passed, N failed[, N skipped]"
 duet=${1:-./duet}
 case $duet in /*) ;; *) duet=$PWD/$duet ;; esac
@@ -71,6 +71,15 @@ $duet train $vae -o "$t/vae1.duet" --quiet >/dev/null 2>&1 && ok || bad "vae alo
 $mpi $duet train $vae -o "$t/vae2.duet" >/dev/null 2>"$t/err" && ok || bad "vae on 2 ranks: $(tail -c 300 "$t/err")"
 e1=$($duet info "$t/vae1.duet" | awk '$1 == "train_nelbo" {print $2}'); e2=$($duet info "$t/vae2.duet" | awk '$1 == "train_nelbo" {print $2}')
 awk -v a="$e1" -v b="$e2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-3 * a) }' && ok || bad "vae: -ELBO $e1 alone, $e2 on 2 ranks"
+# the GAN and the diffusion model: the same losses and the same drawings as one process's
+for g in "gan --latent 16 --epochs 2" "diffusion --hidden 8 --epochs 1"; do
+    gm="$fm/t1k-images-idx3-ubyte.gz --labels $fm/t1k-labels-idx1-ubyte.gz --model $g --conditional --batch 32 --limit 256 --threads 1"
+    name=${g%% *}
+    $duet train $gm -o "$t/${name}1.duet" --quiet >/dev/null 2>&1 && ok || bad "$name alone"
+    $mpi $duet train $gm -o "$t/${name}2.duet" >/dev/null 2>"$t/err" && ok || bad "$name on 2 ranks: $(tail -c 300 "$t/err")"
+    l1=$($duet info "$t/${name}1.duet" | awk '$1 ~ /loss$/ {printf "%s ", $2}'); l2=$($duet info "$t/${name}2.duet" | awk '$1 ~ /loss$/ {printf "%s ", $2}')
+    [ -n "$l1" ] && [ "$l1" = "$l2" ] && ok || bad "$name: losses '$l1' alone, '$l2' on 2 ranks"
+done
 $mpi $duet train "$t/train.tsv" --model mlp --epochs 1 -o "$t/mlp.duet" >/dev/null 2>"$t/err" && bad "mlp on sparse text trained data-parallel?" ||
     { grep -q "not yet on sparse text features" "$t/err" && ok || bad "mlp refusal: $(tail -c 300 "$t/err")"; }
 $mpi $duet train "$t/train.tsv" --model svm --C 1 -o "$t/svm.duet" >/dev/null 2>"$t/err" && bad "svm trained data-parallel?" ||

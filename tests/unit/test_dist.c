@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "test.h"
 
@@ -158,6 +159,74 @@ static void test_mlp(void) {
     duet_data_free(d);
 }
 
+static const char *meta(const duet_model *m, const char *key) {
+    for (int i = 0; m && duet_model_meta_key(m, i); i++)
+        if (strcmp(duet_model_meta_key(m, i), key) == 0) return duet_model_meta_value(m, i);
+    return "";
+}
+
+/* Image generators (GAN, diffusion): both members draw the same images, and the training loss
+ * `key` is one process's. */
+static void compare_generator(const duet_data *d, duet_train_params p, const char *key) {
+    duet_model *one = NULL;
+    duet_err e;
+    CHECK_OK(duet_model_train(g_ctx, d, &p, &one, &e));
+    team t;
+    memset(&t, 0, sizeof t);
+    pthread_barrier_init(&t.bar, NULL, 2);
+    member m[2];
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++) {
+        memset(&m[r], 0, sizeof m[r]);
+        m[r].t = &t, m[r].rank = r, m[r].data = d, m[r].p = p;
+        pthread_create(&th[r], NULL, run_member, &m[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&t.bar);
+    CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
+    if (one && !m[0].rc && !m[1].rc) {
+        CHECK_NEAR(atof(meta(one, key)), atof(meta(m[0].model, key)), 2e-3);
+        unsigned char *png[2] = {NULL, NULL};
+        size_t len[2] = {0, 0};
+        for (int r = 0; r < 2; r++) {
+            duet_data *img = NULL;
+            duet_sample_opts so = {0, 5, 1};
+            CHECK_OK(duet_model_sample_ex(g_ctx, m[r].model, NULL, 3, 7, &so, &img, &e));
+            if (img) CHECK_OK(duet_data_png(g_ctx, img, 0, 3, 0, &png[r], &len[r], &e));
+            duet_data_free(img);
+        }
+        CHECK(png[0] && png[1] && len[0] == len[1] && memcmp(png[0], png[1], len[0]) == 0);
+        duet_free(g_ctx, png[0]);
+        duet_free(g_ctx, png[1]);
+    }
+    duet_model_free(one);
+    for (int r = 0; r < 2; r++) {
+        duet_model_free(m[r].model);
+        duet_ctx_free(m[r].ctx);
+    }
+}
+
+static void test_generators(void) {
+    duet_load_opts o = duet_load_opts_default();
+    o.labels_path = "data/fashion_mnist/t1k-labels-idx1-ubyte.gz";
+    o.limit = 128;
+    duet_data *d = NULL;
+    duet_err e;
+    if (duet_data_load(g_ctx, "data/fashion_mnist/t1k-images-idx3-ubyte.gz", &o, &d, &e)) {
+        SKIP("data/fashion_mnist is missing");
+        return;
+    }
+    duet_train_params p = duet_train_params_default();
+    p.model = "gan";
+    p.conditional = 1, p.epochs = 1, p.batch = 32, p.latent = 8;
+    compare_generator(d, p, "g_loss");
+    p = duet_train_params_default();
+    p.model = "diffusion";
+    p.conditional = 1, p.epochs = 1, p.batch = 32, p.hidden = 4;
+    compare_generator(d, p, "loss");
+    duet_data_free(d);
+}
+
 /* The language model: both members draw the same batches and take halves of the windows. */
 static void test_gpt(void) {
     duet_load_opts o = duet_load_opts_default();
@@ -235,6 +304,7 @@ int main(void) {
     RUN(test_nb);
     RUN(test_mlp);
     RUN(test_gpt);
+    RUN(test_generators);
     RUN(test_refusals);
     duet_data_free(g_data);
     duet_ctx_free(g_ctx);
