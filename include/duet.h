@@ -114,8 +114,8 @@ typedef int (*duet_reduce_fn)(void *user, double *buf, size_t n);
  * fitted on all of the data, then each process fits the model on its share of the rows (row i
  * goes to process i mod size), combining its sums with the others' through reduce at the same
  * points, so that every process ends with the model one process would fit on all the rows
- * (within rounding). Models that train this way: logreg, nb (multinomial and Bernoulli), mlp
- * on dense features, vae, gan and diffusion (the same batches, each process its rows of them)
+ * (within rounding). Models that train this way: logreg, nb (multinomial and Bernoulli), mlp,
+ * vae, gan and diffusion (the same batches, each process its rows of them)
  * and gpt (every process draws the same batches and takes a block of their windows). Only
  * rank 0 writes checkpoints. Others refuse. size 1 (the default) trains alone. */
 DUET_API void duet_ctx_set_distributed(duet_ctx *ctx, int rank, int size, duet_reduce_fn reduce, void *user);

@@ -477,6 +477,33 @@ static int reduce_floats(duet_ctx *ctx, float *v, double *d, size_t n, duet_err 
     return rc;
 }
 
+/* Data-parallel with sparse input (lazy Adam): the union of the W0 rows the processes touched,
+ * which becomes touched[0..*nt) everywhere, and the gradient added across processes on those
+ * rows and on every other parameter (the rest of W0 is zero on every process). mask (D) and
+ * buf (n) are scratch. */
+static int reduce_sparse(duet_ctx *ctx, const net *nt, float *grad, double *buf, double *mask, int32_t *touched,
+                         int64_t *ntouched, duet_err *err) {
+    size_t D = (size_t)nt->size[0], O = (size_t)nt->size[1], n = nt->n, rest = n - nt->offb[0];
+    memset(mask, 0, D * sizeof *mask);
+    for (int64_t r = 0; r < *ntouched; r++) mask[touched[r]] = 1;
+    int rc = dt_reduce(ctx, mask, D, err);
+    if (rc) return rc;
+    int64_t u = 0;
+    for (size_t c = 0; c < D; c++)
+        if (mask[c] > 0) touched[u++] = (int32_t)c;
+    *ntouched = u;
+    size_t k = 0; /* pack: the union's rows of W0, then everything after W0 */
+    for (int64_t r = 0; r < u; r++)
+        for (size_t o = 0; o < O; o++) buf[k++] = grad[nt->offW[0] + (size_t)touched[r] * O + o];
+    for (size_t j = 0; j < rest; j++) buf[k++] = grad[nt->offb[0] + j];
+    if ((rc = dt_reduce(ctx, buf, k, err))) return rc;
+    k = 0;
+    for (int64_t r = 0; r < u; r++)
+        for (size_t o = 0; o < O; o++) grad[nt->offW[0] + (size_t)touched[r] * O + o] = (float)buf[k++];
+    for (size_t j = 0; j < rest; j++) grad[nt->offb[0] + j] = (float)buf[k++];
+    return DUET_OK;
+}
+
 static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const dt_mat *X = a->X;
     int64_t N = X->N;
@@ -487,8 +514,6 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         return dt_err(err, DUET_EINVAL, "mlp: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", a->K, (long long)N,
                       (long long)X->D);
     int dist = dt_distributed(ctx);
-    if (dist && !X->x)
-        return dt_err(err, DUET_EINVAL, "mlp trains data-parallel on dense features (tables, images), not yet on sparse text features");
     int64_t size[DT_MLP_MAX_LAYERS + 2];
     int nw = h.layers + 1;
     size[0] = X->D;
@@ -498,6 +523,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     float *opt = NULL, *best = NULL; /* grad, Adam m and v: 3n (zeroed); the best theta: n */
     int64_t *perm = NULL, *lrows = NULL; /* lrows: data-parallel, this process's rows of a batch */
     double *gd = NULL;                    /* data-parallel: the gradient while it is added */
+    double *umask = NULL;                 /* data-parallel, sparse input: the W0 rows any process's rows touch */
     uint8_t *seen = NULL;    /* CSR: (D) marks while collecting a batch's features */
     int32_t *touched = NULL; /* CSR: (D) the W0 rows a batch touches */
     work w = {0};
@@ -525,7 +551,8 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     if (dist) {
         lrows = dt_calloc(ctx, (size_t)Ng, sizeof(int64_t));
         gd = dt_calloc(ctx, n, sizeof(double));
-        if (!lrows || !gd) {
+        if (!X->x) umask = dt_calloc(ctx, (size_t)X->D, sizeof(double));
+        if (!lrows || !gd || (!X->x && !umask)) {
             rc = dt_err(err, DUET_ENOMEM, "mlp: out of memory for %zu parameters", n);
             goto fail;
         }
@@ -579,11 +606,15 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
                 backward(ctx, nt, s->theta, X, rb, B, &w, a->y, a->sw, ws, l2, touched != NULL, grad);
             } else { /* no rows here this time: only the penalty */
                 memset(grad, 0, n * sizeof(float));
-                for (int l = 0; l < nw && l2 > 0; l++)
+                for (int l = touched ? 1 : 0; l < nw && l2 > 0; l++) /* lazy W0: its penalty comes with Adam */
                     for (size_t t = 0; t < (size_t)size[l] * (size_t)size[l + 1]; t++)
                         grad[nt->offW[l] + t] = (float)l2 * s->theta[nt->offW[l] + t];
             }
-            if (dist) DT_TRY(reduce_floats(ctx, grad, gd, n, err));
+            if (dist && touched) { /* lazy Adam: the rows of W0 that the whole batch touches */
+                DT_TRY(reduce_sparse(ctx, nt, grad, gd, umask, touched, &ntouched, err));
+            } else if (dist) {
+                DT_TRY(reduce_floats(ctx, grad, gd, n, err));
+            }
             p1 *= 0.9;
             p2 *= 0.999;
             adam_update(nt, s->theta, grad, am, av, touched, ntouched, h.l2 > 0 ? h.l2 : 0, p1, p2, h.lr,
@@ -644,6 +675,7 @@ fail:
     dt_free(ctx, perm);
     dt_free(ctx, lrows);
     dt_free(ctx, gd);
+    dt_free(ctx, umask);
     dt_free(ctx, seen);
     dt_free(ctx, touched);
     work_free(ctx, &w);
