@@ -167,6 +167,7 @@ static const opt_spec common_opts[] = {
     {"--threads", "N", "worker threads (default: all cores)"},
     {"--seed", "S", "random seed (default 1): same seed, same model"},
     {"--quiet", NULL, "no progress or information on stderr"},
+    {"--max-memory", "SIZE", "refuse work that needs more memory than SIZE (e.g. 4G, 512M; default: the machine's memory)"},
     {NULL, NULL, NULL},
 };
 
@@ -216,6 +217,17 @@ static int make_ctx(const args *a, duet_ctx **ctx) {
     if (opt_int(a, "--threads", 1, 1024, &threads)) return 1;
     if (get(a, "--seed") && to_long("--seed", get(a, "--seed"), 0, 0x7fffffffffffffffLL, &seed)) return 1;
     if (threads) duet_ctx_set_threads(*ctx, threads);
+    if (get(a, "--max-memory")) { /* a number of bytes with an optional K, M, G or T (powers of 1024) */
+        const char *v = get(a, "--max-memory");
+        char *end = NULL;
+        double x = strtod(v, &end);
+        int sh = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30
+                 : *end == 'T' || *end == 't' ? 40 : 0;
+        if (sh) end++;
+        if (end == v || *end || !(x >= 1) || x * (double)(1ull << sh) > 1e18)
+            return die("--max-memory takes a size such as 4G, 512M or 100000 (got '%s')", v);
+        duet_ctx_set_mem_limit(*ctx, (size_t)(x * (double)(1ull << sh)));
+    }
     duet_ctx_set_seed(*ctx, (uint64_t)seed);
     quiet = get(a, "--quiet") != NULL;
     tty = isatty(2);

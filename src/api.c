@@ -620,7 +620,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
             dt_human_bytes(nb, sizeof nb, need);
             dt_human_bytes(lb, sizeof lb, (double)ctx->mem_limit);
             rc = dt_err(err, DUET_ENOMEM, "%s: %s with %d classes and %lld features needs about %s, more than the %s allowed "
-                        "(the machine's memory, or duet_ctx_set_mem_limit)", data->src, ops->name, m->K, (long long)X.D, nb, lb);
+                        "(the memory limit: the machine's memory unless set lower)", data->src, ops->name, m->K, (long long)X.D, nb, lb);
             goto fail;
         }
     }

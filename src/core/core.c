@@ -115,7 +115,7 @@ int dt_err_nomem(const duet_ctx *ctx, duet_err *err, const char *what, size_t by
     dt_human_bytes(need, sizeof need, (double)bytes);
     if (ctx && ctx->mem_limit && bytes > ctx->mem_limit) {
         dt_human_bytes(lim, sizeof lim, (double)ctx->mem_limit);
-        return dt_err(err, DUET_ENOMEM, "%s: needs %s, more than the %s allowed (the machine's memory, or duet_ctx_set_mem_limit)",
+        return dt_err(err, DUET_ENOMEM, "%s: needs %s, more than the %s allowed (the memory limit: the machine's memory unless set lower)",
                       what, need, lim);
     }
     return dt_err(err, DUET_ENOMEM, "%s: out of memory (needs %s)", what, need);

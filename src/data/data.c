@@ -145,8 +145,8 @@ int dt_read_file(duet_ctx *ctx, const char *path, char **buf, size_t *len, duet_
     int rc = DUET_OK;
     char *data = dt_alloc(ctx, cap);
     size_t used = 0;
-    if (!data) {
-        rc = dt_err(err, DUET_ENOMEM, "%s: out of memory (%zu bytes)", name, cap);
+    if (!data) { /* a file larger than memory is refused here, saying how much it needs */
+        rc = dt_err_nomem(ctx, err, name, cap);
         goto done;
     }
     for (;;) {

@@ -143,6 +143,10 @@ expect_err "LIBSVM value" "bad2.svm:1:" $duet train "$t/bad2.svm"
 printf '1 1:0.25 4:1\n2 555555552:3\n0 3:1\n' > "$t/huge.svm"
 expect_err "huge feature index" "needs about .* GiB, more than" $duet train "$t/huge.svm" --C 1
 expect_err "huge feature index, nb" "nb with 3 classes and 555555552 features needs about" $duet train "$t/huge.svm" --model nb --alpha 1
+# a memory limit: a file larger than it is refused as it is read, a model larger than it before the fit
+expect_err "file over --max-memory" "needs 467 KiB, more than the 100 KiB allowed" $duet train $sms --max-memory 100K
+expect_err "model over --max-memory" "more than the 3 MiB allowed" $duet train "$t/train.tsv" --model mlp --max-memory 3M
+expect_err "bad --max-memory" "--max-memory takes a size" $duet train "$t/train.tsv" --max-memory lots
 printf '\000\000\010\003\000\000\000\005' > "$t/bad-idx3-ubyte"
 expect_err "truncated IDX" "bad-idx3-ubyte" $duet train "$t/bad-idx3-ubyte" --labels "$t/bad-idx3-ubyte"
 printf '{"text": "caf\351", "label": "a"}\n{"text": "b", "label": "b"}\n' > "$t/bad.jsonl"
