@@ -110,6 +110,25 @@ int dt_reduce(const duet_ctx *ctx, double *buf, size_t n, duet_err *err) {
     return DUET_OK;
 }
 
+int dt_reduce_f32(const duet_ctx *ctx, float *v, size_t n, double *tail, double *buf, duet_err *err) {
+    if (!dt_distributed(ctx)) return DUET_OK;
+    for (size_t j = 0; j < n; j++) buf[j] = v[j];
+    size_t m = n;
+    if (tail) buf[m++] = *tail;
+    int rc = dt_reduce(ctx, buf, m, err);
+    if (rc) return rc;
+    for (size_t j = 0; j < n; j++) v[j] = (float)buf[j];
+    if (tail) *tail = buf[n];
+    return DUET_OK;
+}
+
+int dt_reduce_count(const duet_ctx *ctx, int64_t *n, duet_err *err) {
+    double t = (double)*n;
+    int rc = dt_reduce(ctx, &t, 1, err);
+    if (!rc) *n = (int64_t)(t + 0.5);
+    return rc;
+}
+
 int dt_err_nomem(const duet_ctx *ctx, duet_err *err, const char *what, size_t bytes) {
     char need[32], lim[32];
     dt_human_bytes(need, sizeof need, (double)bytes);

@@ -47,6 +47,18 @@ struct duet_ctx {
 /* Adds buf[0..n) across the processes of a data-parallel run (nothing when alone). */
 int dt_reduce(const duet_ctx *ctx, double *buf, size_t n, duet_err *err);
 static inline int dt_distributed(const duet_ctx *ctx) { return ctx && ctx->dist_size > 1 && ctx->reduce; }
+/* The floats v (n) added across processes, with *tail (a loss, say; may be NULL) beside them;
+ * buf is scratch for n + 1 doubles. Nothing when alone. */
+int dt_reduce_f32(const duet_ctx *ctx, float *v, size_t n, double *tail, double *buf, duet_err *err);
+/* *n, this process's row count, becomes the count over all processes. */
+int dt_reduce_count(const duet_ctx *ctx, int64_t *n, duet_err *err);
+/* Whether global row g of a data-parallel run is this process's, and its local index: row g
+ * lives on process g mod size as its row g / size (duet_model_train shares rows out so). */
+static inline int dt_row_here(const duet_ctx *ctx, int64_t g, int64_t *local) {
+    if (!dt_distributed(ctx)) return *local = g, 1;
+    *local = g / ctx->dist_size;
+    return g % ctx->dist_size == ctx->dist_rank;
+}
 
 /* --- errors ------------------------------------------------------------------------------ */
 

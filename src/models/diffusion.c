@@ -422,12 +422,8 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
      * draws (noise, time step, label drop) for every row of a batch, keeping its own rows'; the
      * gradients and losses are added */
     int dist = dt_distributed(ctx);
-    int64_t N = X->N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
-    if (dist) {
-        double tn = (double)N;
-        if ((rc = dt_reduce(ctx, &tn, 1, err))) return rc;
-        N = (int64_t)(tn + 0.5); /* from here on N counts every process's images */
-    }
+    int64_t N = X->N;
+    if ((rc = dt_reduce_count(ctx, &N, err))) return rc; /* from here on N counts every process's images */
     if (N < 1) return dt_err(err, DUET_EINVAL, "diffusion: no images to train on");
     if (bs > N) bs = (int)N;
     size_t hw = (size_t)H * (size_t)W;
@@ -510,11 +506,12 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         for (int64_t b0 = cont ? pos0 : 0; b0 < N; b0 += bs) {
             int B = (int)(N - b0 < bs ? N - b0 : bs), Bw = 0; /* Bw: the rows worked on here */
             for (int i = 0; i < B; i++) {
-                int64_t gi = order[b0 + i], li = dist ? gi / S : gi; /* global image gi is local li of process gi % S */
+                int64_t li;
+                int here = dt_row_here(ctx, order[b0 + i], &li);
                 for (size_t j = 0; j < hw; j++) eps[(size_t)Bw * hw + j] = (float)dt_rng_normal(&r);
                 int32_t tt = (int32_t)dt_rng_below(&r, DF_T);
                 int drop = dt_rng_uniform(&r) < 0.1;
-                if (dist && gi % S != R) continue; /* another process's row: its draws are made, not kept */
+                if (!here) continue; /* another process's row: its draws are made, not kept */
                 const float *src = X->x + (size_t)li * hw;
                 for (size_t j = 0; j < hw; j++) x0[(size_t)Bw * hw + j] = 2.0f * src[j] - 1.0f;
                 tb[Bw] = tt;
@@ -524,11 +521,9 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
             memset(g, 0, t->n * sizeof(float));
             double bsum = Bw > 0 ? loss_step(ctx, t, th, g, &w, abar, x0, eps, tb, yb, Bw) * Bw : 0.0;
             if (dist) { /* the mean over this process's rows, as a share of the whole batch's */
-                for (size_t j = 0; j < t->n; j++) gd[j] = (double)g[j] * Bw / B;
-                gd[t->n] = bsum;
-                DT_TRY(dt_reduce(ctx, gd, t->n + 1, err));
-                for (size_t j = 0; j < t->n; j++) g[j] = (float)gd[j];
-                bsum = gd[t->n];
+                float share = (float)Bw / (float)B;
+                for (size_t j = 0; j < t->n; j++) g[j] *= share;
+                DT_TRY(dt_reduce_f32(ctx, g, t->n, &bsum, gd, err));
             }
             sum += bsum;
             double gn = dt_norm2(nth, g, t->n), clip = gn > 1.0 ? 1.0 / gn : 1.0;
@@ -541,7 +536,7 @@ static int df_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
             float d = (float)fmin(0.999, (1.0 + (double)step) / (10.0 + (double)step));
             for (size_t j = 0; j < t->n; j++) s->theta[j] = d * s->theta[j] + (1.0f - d) * th[j];
             seen += B;
-            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && R == 0) {
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && ctx->dist_rank == 0) {
                 dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sum, 0}, .rng = r, .nbuf = 4};
                 c.buf[0] = (dt_ckpt_buf){"opt.raw", DT_F32, th, t->n};
                 c.buf[1] = (dt_ckpt_buf){"opt.m", DT_F32, mo, t->n};

@@ -201,17 +201,6 @@ static void init_uniform(dt_rng *r, float *p, size_t n, size_t fan_in) {
     for (size_t i = 0; i < n; i++) p[i] = (float)((2 * dt_rng_uniform(r) - 1) * b);
 }
 
-/* Data-parallel: adds the gradient g (n) and the loss *l across processes (buf: n + 1). */
-static int reduce_grad(duet_ctx *ctx, float *g, size_t n, double *l, double *buf, duet_err *err) {
-    for (size_t j = 0; j < n; j++) buf[j] = g[j];
-    buf[n] = *l;
-    int rc = dt_reduce(ctx, buf, n + 1, err);
-    if (rc) return rc;
-    for (size_t j = 0; j < n; j++) g[j] = (float)buf[j];
-    *l = buf[n];
-    return DUET_OK;
-}
-
 static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
     const dt_mat *X = a->X;
@@ -231,12 +220,8 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
      * noise for every row of a batch; each works on its own rows, and the gradients (means over
      * the whole batch) and losses are added before each network's step */
     int dist = dt_distributed(ctx);
-    int64_t N = X->N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
-    if (dist) {
-        double tn = (double)N;
-        if ((rc = dt_reduce(ctx, &tn, 1, err))) return rc;
-        N = (int64_t)(tn + 0.5); /* from here on N counts every process's images */
-    }
+    int64_t N = X->N;
+    if ((rc = dt_reduce_count(ctx, &N, err))) return rc; /* from here on N counts every process's images */
     size_t hw = (size_t)H * (size_t)W;
     double *gsum = NULL;
     int32_t *yall = NULL;
@@ -325,9 +310,9 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         for (int64_t b0 = cont ? pos0 : 0; b0 + bs <= N; b0 += bs, nb++) { /* whole batches only */
             int B = bs, Bw = 0; /* Bw: the rows worked on here */
             for (int i = 0; i < B; i++) {
-                int64_t gi = order[b0 + i], li = dist ? gi / S : gi; /* global image gi is local li of process gi % S */
+                int64_t li;
                 if (dist) yall[i] = 0;
-                if (dist && gi % S != R) continue;
+                if (!dt_row_here(ctx, order[b0 + i], &li)) continue;
                 memcpy(real + (size_t)Bw * hw, X->x + (size_t)li * hw, hw * sizeof(float));
                 yb[Bw] = a->y[li];
                 if (dist) lpos[Bw] = i, yall[i] = yb[Bw];
@@ -353,7 +338,7 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
                 l += sh * bce_logits(&w, Bw, 0.0f, sh);
                 disc_bwd(ctx, t, s->d, gd, &w, NULL, Bw);
             }
-            if (dist) DT_TRY(reduce_grad(ctx, gd, t->nd, &l, gsum, err));
+            DT_TRY(dt_reduce_f32(ctx, gd, t->nd, &l, gsum, err));
             dt_adamw od = {(float)lr, 0.5f, 0.999f, 1e-8f, 0.0f, step};
             dt_adamw_step(nth, &od, s->d, gd, md, vd, t->nd, 0);
             sd += l;
@@ -366,12 +351,12 @@ static int gan_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
                 disc_bwd(ctx, t, s->d, gjunk, &w, w.dimg, Bw); /* the discriminator's share is discarded */
                 gen_bwd(ctx, t, s->g, gg, &w, Bw);
             }
-            if (dist) DT_TRY(reduce_grad(ctx, gg, t->ng, &lgen, gsum, err));
+            DT_TRY(dt_reduce_f32(ctx, gg, t->ng, &lgen, gsum, err));
             sg += lgen;
             dt_adamw og = {(float)lr, 0.5f, 0.999f, 1e-8f, 0.0f, step};
             dt_adamw_step(nth, &og, s->g, gg, mg, vg, t->ng, 0);
             seen += B;
-            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && R == 0) {
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && ctx->dist_rank == 0) {
                 dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sd, sg}, .rng = r, .nbuf = 5};
                 c.buf[0] = (dt_ckpt_buf){"opt.g.m", DT_F32, mg, t->ng};
                 c.buf[1] = (dt_ckpt_buf){"opt.g.v", DT_F32, vg, t->ng};

@@ -790,13 +790,7 @@ static int gpt_fit_corpus(duet_ctx *ctx, duet_model *m, const char *src, const c
                 loss += part * team_run(ctx, g, &team, wb1 - wb0, tok + (size_t)wb0 * (size_t)c.T, tgt + (size_t)wb0 * (size_t)c.T,
                                         o.G, part / h.accum) / h.accum;
         }
-        if (dist) {
-            for (size_t j = 0; j < g->n; j++) gsum[j] = o.G[j];
-            gsum[g->n] = loss;
-            if ((rc = dt_reduce(ctx, gsum, g->n + 1, err))) goto fail;
-            for (size_t j = 0; j < g->n; j++) o.G[j] = (float)gsum[j];
-            loss = gsum[g->n];
-        }
+        DT_TRY(dt_reduce_f32(ctx, o.G, g->n, &loss, gsum, err));
         opt_step(ctx, g, g->w, o.G, o.M, o.V, o.step + 1, lr, h.wd, h.clip);
         o.step++;
         tokens += (int64_t)h.accum * h.B * c.T;

@@ -459,22 +459,12 @@ static void eval_loss(duet_ctx *ctx, const net *nt, const float *theta, const dt
     }
 }
 
-/* Data-parallel: this process's rows among global rows g[0..n) (global row i is local row
- * i / S of process i mod S, as duet_model_train shares them out), into out; how many. */
-static int64_t local_rows(const int64_t *g, int64_t n, int64_t R, int64_t S, int64_t *out) {
+/* Data-parallel: this process's rows among global rows g[0..n) (local indices), into out;
+ * how many. */
+static int64_t local_rows(const duet_ctx *ctx, const int64_t *g, int64_t n, int64_t *out) {
     int64_t k = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (g[i] % S == R) out[k++] = g[i] / S;
+    for (int64_t i = 0; i < n; i++) k += dt_row_here(ctx, g[i], &out[k]);
     return k;
-}
-
-/* Adds the float vector v (n) across processes through a double buffer d (n). */
-static int reduce_floats(duet_ctx *ctx, float *v, double *d, size_t n, duet_err *err) {
-    for (size_t j = 0; j < n; j++) d[j] = v[j];
-    int rc = dt_reduce(ctx, d, n, err);
-    if (!rc)
-        for (size_t j = 0; j < n; j++) v[j] = (float)d[j];
-    return rc;
 }
 
 /* Data-parallel with sparse input (lazy Adam): the union of the W0 rows the processes touched,
@@ -533,12 +523,8 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     const net *nt = &s->nt;
     /* data-parallel: the batches are drawn from all processes' rows, the same on each, and
      * every process works on its own rows of each batch; losses and gradients are added */
-    int64_t Ng = N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
-    if (dist) {
-        double t = (double)N;
-        DT_TRY(dt_reduce(ctx, &t, 1, err));
-        Ng = (int64_t)(t + 0.5);
-    }
+    int64_t Ng = N;
+    DT_TRY(dt_reduce_count(ctx, &Ng, err));
     size_t n = nt->n, n3;
     if (!dt_mul_ok(n, 4, &n3) || !dt_mul_ok(n, 3, &n3)) {
         rc = dt_err(err, DUET_ERANGE, "mlp: %zu parameters is too many", n);
@@ -589,7 +575,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         for (int64_t b0 = 0; b0 < ntr; b0 += h.batch) {
             int64_t B = ntr - b0 < h.batch ? ntr - b0 : h.batch;
             const int64_t *rb = trows + b0;
-            if (dist) B = local_rows(trows + b0, B, R, S, lrows), rb = lrows;
+            if (dist) B = local_rows(ctx, trows + b0, B, lrows), rb = lrows;
             double ls = 0, ws = 0;
             if (B > 0) forward(ctx, nt, s->theta, X, rb, B, &w, a->y, a->sw, &ls, &ws);
             if (dist) {
@@ -601,7 +587,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             tw += ws;
             if (!(ws > 0)) continue;
             int64_t ntouched = touched ? touched_rows(X, rb, B, seen, touched) : 0;
-            double l2 = h.l2 > 0 && R == 0 ? h.l2 : 0; /* data-parallel: the penalty's gradient once */
+            double l2 = h.l2 > 0 && ctx->dist_rank == 0 ? h.l2 : 0; /* data-parallel: the penalty's gradient once */
             if (B > 0) {
                 backward(ctx, nt, s->theta, X, rb, B, &w, a->y, a->sw, ws, l2, touched != NULL, grad);
             } else { /* no rows here this time: only the penalty */
@@ -612,8 +598,8 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             }
             if (dist && touched) { /* lazy Adam: the rows of W0 that the whole batch touches */
                 DT_TRY(reduce_sparse(ctx, nt, grad, gd, umask, touched, &ntouched, err));
-            } else if (dist) {
-                DT_TRY(reduce_floats(ctx, grad, gd, n, err));
+            } else {
+                DT_TRY(dt_reduce_f32(ctx, grad, n, NULL, gd, err));
             }
             p1 *= 0.9;
             p2 *= 0.999;
@@ -624,7 +610,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         if (nv > 0) {
             double v[2];
             if (dist) {
-                eval_loss(ctx, nt, s->theta, X, lrows, local_rows(vrows, nv, R, S, lrows), &w, a->y, a->sw, &v[0], &v[1]);
+                eval_loss(ctx, nt, s->theta, X, lrows, local_rows(ctx, vrows, nv, lrows), &w, a->y, a->sw, &v[0], &v[1]);
                 DT_TRY(dt_reduce(ctx, v, 2, err));
             } else {
                 eval_loss(ctx, nt, s->theta, X, vrows, nv, &w, a->y, a->sw, &v[0], &v[1]);

@@ -349,12 +349,8 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     /* data-parallel: every process walks the same order of all processes' rows and draws the
      * same noise, works on its own rows of each batch, and the gradients are added */
     int dist = dt_distributed(ctx);
-    int64_t N = X->N, R = dist ? ctx->dist_rank : 0, S = dist ? ctx->dist_size : 1;
-    if (dist) {
-        double tn = (double)N;
-        if ((rc = dt_reduce(ctx, &tn, 1, err))) return rc;
-        N = (int64_t)(tn + 0.5); /* from here on N counts every process's rows */
-    }
+    int64_t N = X->N;
+    if ((rc = dt_reduce_count(ctx, &N, err))) return rc; /* from here on N counts every process's rows */
     float *g = NULL, *mo = NULL, *ve = NULL, *xb = NULL, *eps = NULL, *gw[VAE_MAX_WORKERS] = {0};
     double *nel = NULL, *gd = NULL;
     int64_t *order = NULL, *lrow = NULL, *lpos = NULL;
@@ -433,10 +429,10 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         for (int64_t b0 = cont ? pos0 : 0; b0 < N; b0 += bs) {
             int64_t B = N - b0 < bs ? N - b0 : bs, Bw = B; /* Bw: the rows worked on here */
             const int64_t *rows = order + b0;
-            if (dist) { /* this process's rows of the batch (global row i is local row i / S of process i % S) */
+            if (dist) { /* this process's rows of the batch */
                 Bw = 0;
                 for (int64_t i = 0; i < B; i++)
-                    if (order[b0 + i] % S == R) lpos[Bw] = i, lrow[Bw++] = order[b0 + i] / S;
+                    if (dt_row_here(ctx, order[b0 + i], &lrow[Bw])) lpos[Bw++] = i;
                 rows = lrow;
             }
             gather(X, rows, Bw, xb);
@@ -459,19 +455,13 @@ static int vae_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             }
             double bsum = 0;
             for (int64_t i = 0; i < Bw; i++) bsum += nel[i];
-            if (dist) {
-                if (Bw == 0) memset(g, 0, t->n * sizeof(float));
-                for (size_t j = 0; j < t->n; j++) gd[j] = g[j];
-                gd[t->n] = bsum;
-                DT_TRY(dt_reduce(ctx, gd, t->n + 1, err));
-                for (size_t j = 0; j < t->n; j++) g[j] = (float)gd[j];
-                bsum = gd[t->n];
-            }
+            if (dist && Bw == 0) memset(g, 0, t->n * sizeof(float));
+            DT_TRY(dt_reduce_f32(ctx, g, t->n, &bsum, gd, err));
             sum += bsum;
             dt_adamw o = {(float)lr, 0.9f, 0.999f, 1e-8f, 0.0f, ++step};
             dt_adamw_step(dt_threads(ctx), &o, s->theta, g, mo, ve, t->n, 0);
             seen += B;
-            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && R == 0) {
+            if (p->checkpoint && p->checkpoint_every > 0 && step % p->checkpoint_every == 0 && ctx->dist_rank == 0) {
                 dt_ckpt c = {.step = step, .epoch = ep, .pos = b0 + B, .sum = {sum, 0}, .rng = r, .nbuf = 3};
                 c.buf[0] = (dt_ckpt_buf){"opt.m", DT_F32, mo, t->n};
                 c.buf[1] = (dt_ckpt_buf){"opt.v", DT_F32, ve, t->n};

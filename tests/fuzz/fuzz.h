@@ -51,4 +51,21 @@ static inline void fuzz_split(const uint8_t *d, size_t n, const uint8_t **a, siz
     *a = d, *na = at, *b = d + at, *nb = n - at;
 }
 
+/* What a user does with data a reader accepted: fit `model` (the parameters beside it fixed so
+ * that nothing is cross-validated) and predict the same rows. */
+static inline void fuzz_fit_predict(const duet_data *d, const char *model, double C, double alpha) {
+    duet_ctx *ctx = fuzz_ctx();
+    duet_train_params p = duet_train_params_default();
+    p.model = model;
+    p.C = C, p.alpha = alpha;
+    p.max_iter = 20;
+    duet_model *m = NULL;
+    duet_err e;
+    if (duet_model_train(ctx, d, &p, &m, &e) != DUET_OK) return;
+    int32_t *lab = calloc((size_t)duet_data_rows(d) + 1, sizeof *lab);
+    if (lab) duet_model_predict(ctx, m, d, lab, NULL, &e);
+    free(lab);
+    duet_model_free(m);
+}
+
 #endif

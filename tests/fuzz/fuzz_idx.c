@@ -14,11 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     duet_data *d = NULL;
     duet_err e;
     if (duet_data_load(ctx, img, &o, &d, &e) == DUET_OK) {
-        duet_train_params p = duet_train_params_default();
-        p.model = "nb";
-        p.alpha = 1;
-        duet_model *m = NULL;
-        if (duet_model_train(ctx, d, &p, &m, &e) == DUET_OK) duet_model_free(m);
+        fuzz_fit_predict(d, "nb", 0, 1);
         duet_data_free(d);
     }
     return 0;

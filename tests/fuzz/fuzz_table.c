@@ -15,20 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     duet_data *d = NULL;
     duet_err e;
     if (duet_data_load_mem(ctx, "fuzz.csv", (const char *)data + 1, size - 1, &o, &d, &e) == DUET_OK) {
-        duet_data_rows(d);
-        if (!o.unlabelled) {
-            duet_train_params p = duet_train_params_default();
-            p.model = "nb";
-            p.alpha = 1;
-            duet_model *m = NULL;
-            if (duet_model_train(ctx, d, &p, &m, &e) == DUET_OK) {
-                int64_t n = duet_data_rows(d);
-                int32_t *lab = calloc((size_t)n, sizeof *lab);
-                if (lab) duet_model_predict(ctx, m, d, lab, NULL, &e);
-                free(lab);
-                duet_model_free(m);
-            }
-        }
+        if (!o.unlabelled) fuzz_fit_predict(d, "nb", 0, 1);
         duet_data_free(d);
     }
     return 0;

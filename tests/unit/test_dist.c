@@ -56,6 +56,27 @@ static void *run_member(void *arg) {
     return NULL;
 }
 
+/* Trains p on d as two processes (threads): m[r] holds rank r's model and context. */
+static void run_team(team *t, member m[2], const duet_data *d, duet_train_params p) {
+    memset(t, 0, sizeof *t);
+    pthread_barrier_init(&t->bar, NULL, 2);
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++) {
+        memset(&m[r], 0, sizeof m[r]);
+        m[r].t = t, m[r].rank = r, m[r].data = d, m[r].p = p;
+        pthread_create(&th[r], NULL, run_member, &m[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&t->bar);
+}
+
+static void free_team(member m[2]) {
+    for (int r = 0; r < 2; r++) {
+        duet_model_free(m[r].model);
+        duet_ctx_free(m[r].ctx);
+    }
+}
+
 static duet_data *sms(duet_ctx *ctx, int64_t limit) {
     duet_load_opts o = duet_load_opts_default();
     o.limit = limit;
@@ -71,17 +92,8 @@ static void compare(duet_ctx *ctx, const duet_data *d, duet_train_params p, doub
     duet_err e;
     CHECK_OK(duet_model_train(ctx, d, &p, &one, &e));
     team t;
-    memset(&t, 0, sizeof t);
-    pthread_barrier_init(&t.bar, NULL, 2);
     member m[2];
-    pthread_t th[2];
-    for (int r = 0; r < 2; r++) {
-        memset(&m[r], 0, sizeof m[r]);
-        m[r].t = &t, m[r].rank = r, m[r].data = d, m[r].p = p;
-        pthread_create(&th[r], NULL, run_member, &m[r]);
-    }
-    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
-    pthread_barrier_destroy(&t.bar);
+    run_team(&t, m, d, p);
     CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
     CHECK(t.calls[0] == t.calls[1] && t.calls[0] > 0); /* the same reductions, in step */
     if (!one || m[0].rc || m[1].rc) goto done;
@@ -105,10 +117,7 @@ static void compare(duet_ctx *ctx, const duet_data *d, duet_train_params p, doub
     free(P0), free(P1), free(P2), free(lab);
 done:
     duet_model_free(one);
-    for (int r = 0; r < 2; r++) {
-        duet_model_free(m[r].model);
-        duet_ctx_free(m[r].ctx);
-    }
+    free_team(m);
 }
 
 static duet_ctx *g_ctx;
@@ -180,17 +189,8 @@ static void compare_generator(const duet_data *d, duet_train_params p, const cha
     duet_err e;
     CHECK_OK(duet_model_train(g_ctx, d, &p, &one, &e));
     team t;
-    memset(&t, 0, sizeof t);
-    pthread_barrier_init(&t.bar, NULL, 2);
     member m[2];
-    pthread_t th[2];
-    for (int r = 0; r < 2; r++) {
-        memset(&m[r], 0, sizeof m[r]);
-        m[r].t = &t, m[r].rank = r, m[r].data = d, m[r].p = p;
-        pthread_create(&th[r], NULL, run_member, &m[r]);
-    }
-    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
-    pthread_barrier_destroy(&t.bar);
+    run_team(&t, m, d, p);
     CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
     if (one && !m[0].rc && !m[1].rc) {
         CHECK_NEAR(atof(meta(one, key)), atof(meta(m[0].model, key)), 2e-3);
@@ -208,10 +208,7 @@ static void compare_generator(const duet_data *d, duet_train_params p, const cha
         duet_free(g_ctx, png[1]);
     }
     duet_model_free(one);
-    for (int r = 0; r < 2; r++) {
-        duet_model_free(m[r].model);
-        duet_ctx_free(m[r].ctx);
-    }
+    free_team(m);
 }
 
 static void test_generators(void) {
@@ -251,17 +248,8 @@ static void test_gpt(void) {
     duet_model *one = NULL;
     CHECK_OK(duet_model_train(g_ctx, c, &p, &one, &e));
     team t;
-    memset(&t, 0, sizeof t);
-    pthread_barrier_init(&t.bar, NULL, 2);
     member m[2];
-    pthread_t th[2];
-    for (int r = 0; r < 2; r++) {
-        memset(&m[r], 0, sizeof m[r]);
-        m[r].t = &t, m[r].rank = r, m[r].data = c, m[r].p = p;
-        pthread_create(&th[r], NULL, run_member, &m[r]);
-    }
-    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
-    pthread_barrier_destroy(&t.bar);
+    run_team(&t, m, c, p);
     CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
     if (one && !m[0].rc && !m[1].rc) {
         static const char text[] = "First Citizen:\nBefore we proceed any further, hear me speak.";
@@ -273,10 +261,7 @@ static void test_gpt(void) {
         CHECK_NEAR(s0.nll, s1.nll, 1e-4 * s0.nll);
     }
     duet_model_free(one);
-    for (int r = 0; r < 2; r++) {
-        duet_model_free(m[r].model);
-        duet_ctx_free(m[r].ctx);
-    }
+    free_team(m);
     duet_data_free(c);
 }
 
