@@ -152,17 +152,21 @@ static void test_nb(void) {
     compare(g_ctx, g_data, p, 1e-6);
 }
 
-/* The MLP and the VAE on images: the same batches from both members' rows. */
-static void test_mlp(void) {
+/* The first n of data/fashion_mnist's 1000 images with their labels; NULL after a skip. */
+static duet_data *fashion(int64_t n) {
     duet_load_opts o = duet_load_opts_default();
     o.labels_path = "data/fashion_mnist/t1k-labels-idx1-ubyte.gz";
-    o.limit = 400;
+    o.limit = n;
     duet_data *d = NULL;
     duet_err e;
-    if (duet_data_load(g_ctx, "data/fashion_mnist/t1k-images-idx3-ubyte.gz", &o, &d, &e)) {
-        SKIP("data/fashion_mnist is missing");
-        return;
-    }
+    if (duet_data_load(g_ctx, "data/fashion_mnist/t1k-images-idx3-ubyte.gz", &o, &d, &e)) SKIP("data/fashion_mnist is missing");
+    return d;
+}
+
+/* The MLP and the VAE on images: the same batches from both members' rows. */
+static void test_mlp(void) {
+    duet_data *d = fashion(400);
+    if (!d) return;
     duet_train_params p = duet_train_params_default();
     p.model = "mlp";
     p.hidden = 32, p.epochs = 3, p.batch = 50;
@@ -212,15 +216,8 @@ static void compare_generator(const duet_data *d, duet_train_params p, const cha
 }
 
 static void test_generators(void) {
-    duet_load_opts o = duet_load_opts_default();
-    o.labels_path = "data/fashion_mnist/t1k-labels-idx1-ubyte.gz";
-    o.limit = 128;
-    duet_data *d = NULL;
-    duet_err e;
-    if (duet_data_load(g_ctx, "data/fashion_mnist/t1k-images-idx3-ubyte.gz", &o, &d, &e)) {
-        SKIP("data/fashion_mnist is missing");
-        return;
-    }
+    duet_data *d = fashion(128);
+    if (!d) return;
     duet_train_params p = duet_train_params_default();
     p.model = "gan";
     p.conditional = 1, p.epochs = 1, p.batch = 32, p.latent = 8;
