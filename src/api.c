@@ -366,6 +366,8 @@ static int check_params(const duet_train_params *p, duet_err *err) {
         return dt_err(err, DUET_EINVAL, "--arch chooses the vae's architecture (%s has one)", p->model ? p->model : "logreg");
     if (p->solver < DUET_SOLVER_AUTO || p->solver > DUET_SOLVER_LBFGS)
         return dt_err(err, DUET_EINVAL, "unknown solver %d", p->solver);
+    if (p->solver == DUET_SOLVER_LBFGS && p->model && strcmp(p->model, "svm") == 0)
+        return dt_err(err, DUET_EINVAL, "svm solves the dual by coordinate descent or, with --solver newton, the primal (not lbfgs)");
     if (p->solver == DUET_SOLVER_NEWTON && p->penalty == DUET_PENALTY_L1)
         return dt_err(err, DUET_EINVAL, "the Newton solver needs the L2 penalty (L1 is solved by OWL-QN: --solver lbfgs)");
     if (p->cv_folds < 0 || p->cv_folds == 1 || p->cv_folds > 100)
@@ -563,7 +565,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         return dt_err(err, DUET_EINVAL, "%s trains in one go: checkpoints and resume are for gpt, vae, gan and diffusion",
                       ops->name);
     if (dt_distributed(ctx) && !ops->distributed)
-        return dt_err(err, DUET_EINVAL, "%s does not train data-parallel across processes (logreg, nb, mlp, vae, gan, diffusion and gpt do)", ops->name);
+        return dt_err(err, DUET_EINVAL, "%s does not train data-parallel across processes; train it in one process", ops->name);
     if (ops->input == DUET_DATA_CORPUS || data->kind == DUET_DATA_CORPUS) return train_corpus(ctx, data, ops, &p, out, err);
     if (!data->labels) return dt_err(err, DUET_EINVAL, "%s: training needs labelled data", data->src);
     if (data->N < 2) return dt_err(err, DUET_EINVAL, "%s: %lld examples; training needs at least 2", data->src, (long long)data->N);

@@ -200,5 +200,6 @@ const dt_model_ops dt_clm_ops = {
     .load = clm_load,
     .raw_text = 1,
     .fit_text = clm_fit_text,
+    .distributed = 1, /* every process writes the same corpus; gpt.c shares each batch out */
     .predict_text = clm_predict_text,
 };

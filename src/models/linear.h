@@ -36,6 +36,12 @@ int dt_logreg_objective(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const 
 int dt_logreg_hessian(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos,
                       double C, const double *w, const double *v, double *hv, double *diag, duet_err *err);
 
+/* The linear SVM's primal, 0.5||w||^2 + C sum_i s_i max(0, 1 - y_i w.x_i)^2 with y_i = +1 where
+ * y == pos, minimised into w (D+1, bias last; the data terms added across the processes of a
+ * data-parallel run) by trust-region Newton to a relative gradient of tol (logreg.c). */
+int dt_svm_primal(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int pos, double C, double tol,
+                  int max_iter, int verbose, double *w, duet_err *err);
+
 /* Row i of the problem as +1/-1 for a one-vs-rest vector v (V == 1: class 1 is positive). */
 static inline int dt_linear_sign(int V, int v, int32_t y) { return (V == 1 ? y == 1 : y == v) ? 1 : -1; }
 

@@ -9,6 +9,9 @@
  * liblinear-tools'). Newton's Hessian-vector product reuses the gradient's two passes:
  *   H v = v + C X^T (W (X v)),  W_i = s_i p_i (1 - p_i) (binary), or per row the K x K block
  *   s_i (diag(p_i) - p_i p_i^T) for the softmax.
+ * The linear SVM's primal (squared hinge, LIBLINEAR's -s 2) is the same problem with another
+ * loss, so it is solved here too (dt_svm_primal): loss_i = max(0, 1 - y_i w.x_i)^2, whose
+ * generalised Hessian weights are W_i = 2 s_i on the rows with a positive margin loss.
  * Not here: features (pipeline), storage and explanations (linear.c), choosing C (api.c).
  */
 #include "../core/gemm.h"
@@ -32,6 +35,7 @@ typedef struct lr_problem {
     int l2;        /* 1: add 0.5||w||^2 to the smooth part */
     int K;         /* classes in the softmax, or 1 for a binary / one-vs-rest vector */
     int pos;       /* binary: the class that is +1 (1 for two classes, v for one-vs-rest) */
+    int sqhinge;   /* binary with the squared hinge loss (the SVM's primal) instead of the logistic */
     int64_t D1;    /* D + 1 */
     double *z;     /* (N, K) scratch */
     double *hw;    /* (N, K) Hessian weights at the latest evaluation (Newton only, else NULL):
@@ -84,7 +88,7 @@ static int dense_copy(duet_ctx *ctx, const dt_mat *X, double **out, duet_err *er
     *out = NULL;
 #ifdef DT_HAVE_BLAS
     double cells = (double)X->N * (double)X->D;
-    if (X->N >= INT32_MAX || X->D >= INT32_MAX || cells >= 1e9) return DUET_OK;
+    if (X->N == 0 || X->N >= INT32_MAX || X->D >= INT32_MAX || cells >= 1e9) return DUET_OK;
     if (!X->x && (double)X->rowptr[X->N] < 0.25 * cells) return DUET_OK;
     size_t n = (size_t)X->N * (size_t)X->D;
     double *xd = X->x ? dt_alloc_e(ctx, n, sizeof(double), "logreg: dense copy", err)
@@ -178,6 +182,24 @@ static double fg_binary(lr_problem *pb, const double *w) {
         double q = 1 / (1 + exp(t));
         pb->z[i] = -s * yi * q;
         if (pb->hw) pb->hw[i] = s * q * (1 - q);
+    }
+    return f;
+}
+
+/* The same for the squared hinge: loss s max(0, 1 - y z)^2, d/dz = -2 s y max(0, 1 - y z). */
+static double fg_sqhinge(lr_problem *pb, const double *w) {
+    int64_t N = pb->X->N;
+    double f = 0;
+    linear_part(pb, w);
+#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd || pb->xf ? 1 : pb->threads)
+    for (int64_t i = 0; i < N; i++) {
+        double s = pb->sw ? pb->sw[i] : 1;
+        double yi = pb->y[i] == pb->pos ? 1 : -1;
+        double m = 1 - yi * pb->z[i];
+        if (m < 0) m = 0;
+        f += s * m * m;
+        pb->z[i] = -2 * s * yi * m;
+        if (pb->hw) pb->hw[i] = m > 0 ? 2 * s : 0;
     }
     return f;
 }
@@ -279,7 +301,7 @@ static void grad_from_z(lr_problem *pb, double *g) {
 
 static double lr_fg(void *user, const double *w, double *g) {
     lr_problem *pb = user;
-    double f = pb->K == 1 ? fg_binary(pb, w) : fg_softmax(pb, w);
+    double f = pb->sqhinge ? fg_sqhinge(pb, w) : pb->K == 1 ? fg_binary(pb, w) : fg_softmax(pb, w);
     f *= pb->C;
     grad_from_z(pb, g);
     if (dt_distributed(pb->ctx)) { /* the data terms of every process's rows */
@@ -348,6 +370,18 @@ static void lr_hdiag(void *user, double *M) {
     }
     dt_reduce(pb->ctx, M, len, NULL);
     for (size_t j = 0; j < len; j++) M[j] = 1 + pb->C * M[j];
+}
+
+/* Threads for one problem's passes over X (K vectors): the context's, but one for a pass over
+ * fewer than ~4M stored values, which is quicker alone than with a thread team's start and
+ * barriers on every evaluation. X NULL: the context's threads. */
+static int pass_threads(const duet_ctx *ctx, const dt_mat *X, int K) {
+    int t = dt_threads(ctx);
+#ifdef _OPENMP
+    if (t > omp_get_max_threads()) t = omp_get_max_threads();
+#endif
+    double work = X ? (X->x ? (double)X->N * (double)X->D : (double)X->rowptr[X->N]) * (double)K : 1e300;
+    return work < 4e6 ? 1 : t;
 }
 
 /* One problem's minimisation by the solver chosen for it (pb->hw set: Newton). */
@@ -450,14 +484,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     pb.l2 = p->penalty != DUET_PENALTY_L1;
     pb.K = softmax ? a->K : 1;
     pb.D1 = a->X->D + 1;
-    pb.threads = dt_threads(ctx);
-#ifdef _OPENMP
-    if (pb.threads > omp_get_max_threads()) pb.threads = omp_get_max_threads();
-#endif
-    /* a pass over fewer than ~4M stored values is quicker alone than with a thread team's
-     * start and barriers on every evaluation */
-    double work = (a->X->x ? (double)a->X->N * (double)a->X->D : (double)a->X->rowptr[a->X->N]) * (double)pb.K;
-    if (work < 4e6 && V == 1) pb.threads = 1;
+    pb.threads = V == 1 ? pass_threads(ctx, a->X, pb.K) : pass_threads(ctx, NULL, 0);
     /* data-parallel: the processes combine sums at each evaluation, so they solve the classes
      * of one-vs-rest one after another, in the same order, and all in double (float mode
      * depends on the size of each process's share) */
@@ -583,6 +610,47 @@ const dt_model_ops dt_logreg_ops = {
     .tune_grid = c_grid,
     .tune_n = (int)(sizeof c_grid / sizeof *c_grid),
 };
+
+int dt_svm_primal(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int pos, double C, double tol,
+                  int max_iter, int verbose, double *w, duet_err *err) {
+    lr_problem pb = {0};
+    dt_opt o = {0};
+    double *xd = NULL;
+    int rc = DUET_OK;
+    pb.ctx = ctx;
+    pb.X = X;
+    pb.y = y;
+    pb.sw = sw;
+    pb.C = C;
+    pb.l2 = 1;
+    pb.K = 1;
+    pb.pos = pos;
+    pb.sqhinge = 1;
+    pb.D1 = X->D + 1;
+    pb.threads = pass_threads(ctx, X, 1);
+    pb.z = dt_alloc_e(ctx, (size_t)X->N + 1, sizeof(double), "svm", err); /* a process may hold no rows of a fold */
+    pb.hw = dt_alloc_e(ctx, (size_t)X->N + 1, sizeof(double), "svm", err);
+    pb.gbuf = dt_alloc_e(ctx, (size_t)pb.threads, (size_t)pb.D1 * sizeof(double), "svm", err);
+    if (!pb.z || !pb.hw || !pb.gbuf) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    DT_TRY(dense_copy(ctx, X, &xd, err));
+    pb.xd = xd;
+    o.tol = tol;
+    o.max_iter = max_iter;
+    o.what = "svm";
+    o.quiet = !verbose;
+    memset(w, 0, (size_t)pb.D1 * sizeof *w);
+    DT_TRY(dt_tron(ctx, pb.D1, w, lr_fg, lr_hv, lr_hdiag, &pb, &o, err));
+    if (verbose) dt_log(ctx, 0, "svm: primal, C=%g: %d Newton steps, %d Hessian-vector products, objective %.6g", C, o.iters, o.inner, o.f);
+fail:
+    dt_free(ctx, pb.z);
+    dt_free(ctx, pb.hw);
+    dt_free(ctx, pb.gbuf);
+    dt_free(ctx, xd);
+    return rc;
+}
 
 /* A single-threaded problem for the test entry points; scratch for the Hessian when hw. */
 static int test_problem(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int K, int pos, double C,

@@ -379,11 +379,16 @@ static int fit_counts(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t
 }
 
 /* Gaussian: weighted per-class means and variances plus eps = 1e-9 * the largest (unweighted)
- * variance of any feature over all rows, as GaussianNB's var_smoothing. */
-static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t *y, const double *sw,
-                        const double *W, duet_err *err) {
+ * variance of any feature over all rows, as GaussianNB's var_smoothing. W (K) holds the class
+ * weights of this process's rows; data-parallel, the sums of every pass (and W) are added
+ * across the processes. */
+static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t *y, const double *sw, double *W,
+                        duet_err *err) {
     size_t D = (size_t)X->D, K = (size_t)s->K;
-    int64_t N = X->N;
+    int64_t N = X->N, Ng = N;
+    int rc = dt_reduce_count(ctx, &Ng, err);
+    if (!rc) rc = dt_reduce(ctx, W, K, err);
+    if (rc) return rc;
     double *gm = dt_calloc(ctx, D * 2, sizeof(double)); /* overall mean and variance */
     if (!gm) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
     memset(s->a, 0, K * D * sizeof(double));
@@ -405,9 +410,10 @@ static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32
             }
         }
     }
+    if ((rc = dt_reduce(ctx, s->a, K * D, err)) || (rc = dt_reduce(ctx, gm, D, err))) goto fail;
     for (size_t k = 0; k < K; k++)
         for (size_t j = 0; j < D; j++) s->a[k * D + j] = W[k] > 0 ? s->a[k * D + j] / W[k] : 0;
-    for (size_t j = 0; j < D; j++) gm[j] /= (double)N;
+    for (size_t j = 0; j < D; j++) gm[j] /= (double)Ng;
     for (int64_t i = 0; i < N; i++) {
         double w = sw ? sw[i] : 1.0;
         const double *m = s->a + (size_t)y[i] * D;
@@ -428,14 +434,15 @@ static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32
             }
         }
     }
+    if ((rc = dt_reduce(ctx, s->b, K * D, err)) || (rc = dt_reduce(ctx, gv, D, err))) goto fail;
     if (!X->x) { /* every row's zeros: (0 - m)^2 for all entries, corrected above for stored ones */
         for (size_t k = 0; k < K; k++)
             for (size_t j = 0; j < D; j++) s->b[k * D + j] += W[k] * s->a[k * D + j] * s->a[k * D + j];
-        for (size_t j = 0; j < D; j++) gv[j] += (double)N * gm[j] * gm[j];
+        for (size_t j = 0; j < D; j++) gv[j] += (double)Ng * gm[j] * gm[j];
     }
     double mx = 0;
     for (size_t j = 0; j < D; j++)
-        if (gv[j] / (double)N > mx) mx = gv[j] / (double)N;
+        if (gv[j] / (double)Ng > mx) mx = gv[j] / (double)Ng;
     double eps = 1e-9 * mx;
     if (!(eps > 0)) eps = 1e-9;
     for (size_t k = 0; k < K; k++)
@@ -443,13 +450,15 @@ static int fit_gaussian(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32
             double *v = s->b + k * D + j;
             *v = (W[k] > 0 ? (*v > 0 ? *v : 0) / W[k] : 1.0) + eps;
         }
+fail:
     dt_free(ctx, gm);
-    return DUET_OK;
+    return rc;
 }
 
 /* mixed: per class, the weighted mean and variance of each numeric column over the rows where
  * it is present, the smoothed frequencies of each categorical column's categories, and of
- * "missing" (see the top of the file). W (K) receives the class weights. */
+ * "missing" (see the top of the file). W (K) receives the class weights. Data-parallel, each
+ * pass's sums are added across the processes. */
 static int fit_mixed(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t *y, const double *sw, double alpha,
                      double *W, duet_err *err) {
     size_t D = (size_t)s->D, K = (size_t)s->K;
@@ -464,7 +473,8 @@ static int fit_mixed(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t 
     }
     memset(s->a, 0, K * D * sizeof(double));
     memset(s->b, 0, K * D * sizeof(double));
-    for (int pass = 0; pass < 2; pass++) /* sums, then squared deviations from the means */
+    int rc = DUET_OK;
+    for (int pass = 0; pass < 2; pass++) { /* sums, then squared deviations from the means */
         for (int64_t i = 0; i < N; i++) {
             double w = sw ? sw[i] : 1.0;
             size_t k = (size_t)y[i];
@@ -489,15 +499,22 @@ static int fit_mixed(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t 
                     for (int64_t t = 0; t < q->n; t++)
                         if (r[j + (size_t)t] > 0.5f) a[j + (size_t)t] += w;
             }
-            if (pass == 0 && i == N - 1) /* the sums become means before the second pass */
-                for (size_t kk = 0; kk < K; kk++)
-                    for (int64_t c = 0; c < s->C; c++) {
-                        const nb_col *q = &s->cols[c];
-                        size_t o = kk * D + (size_t)q->first;
-                        if (!q->categorical) s->a[o] = pw[o] > 0 ? s->a[o] / pw[o] : 0.0;
-                        if (!q->categorical && kk == 0) gm[q->first] = gn[q->first] > 0 ? gm[q->first] / gn[q->first] : 0;
-                    }
         }
+        if (pass == 1) {
+            if ((rc = dt_reduce(ctx, s->b, K * D, err)) || (rc = dt_reduce(ctx, gv, D, err))) goto fail;
+            break;
+        }
+        if ((rc = dt_reduce(ctx, s->a, K * D, err)) || (rc = dt_reduce(ctx, pw, K * D, err)) ||
+            (rc = dt_reduce(ctx, gm, D, err)) || (rc = dt_reduce(ctx, gn, D, err)) || (rc = dt_reduce(ctx, W, K, err)))
+            goto fail;
+        for (size_t kk = 0; kk < K; kk++) /* the sums become means before the second pass */
+            for (int64_t c = 0; c < s->C; c++) {
+                const nb_col *q = &s->cols[c];
+                size_t o = kk * D + (size_t)q->first;
+                if (!q->categorical) s->a[o] = pw[o] > 0 ? s->a[o] / pw[o] : 0.0;
+                if (!q->categorical && kk == 0) gm[q->first] = gn[q->first] > 0 ? gm[q->first] / gn[q->first] : 0;
+            }
+    }
     /* a class's variance is shrunk towards the column's overall one with the weight of alpha
      * rows (alpha pseudo-rows, as for the categories), so that a class seen a few times, or
      * always with the same value, does not get a spike: (SS + alpha v) / (n + alpha) */
@@ -520,24 +537,29 @@ static int fit_mixed(duet_ctx *ctx, nb_state *s, const dt_mat *X, const int32_t 
                 if (q->miss >= 0) a[q->miss] = log(a[q->miss] + alpha) - den;
             }
         }
+fail:
     dt_free(ctx, pw);
     dt_free(ctx, gm);
     dt_free(ctx, gn);
-    return DUET_OK;
+    return rc;
 }
 
 /* The kind asked for, or for AUTO: multinomial for non-negative sparse features (counts,
  * TF-IDF), mixed for tables, Gaussian otherwise. */
-static int kind_for(const duet_train_params *p, const dt_mat *X, const dt_pipe *pipe) {
+static int kind_for(const duet_ctx *ctx, const duet_train_params *p, const dt_mat *X, const dt_pipe *pipe) {
     if (p->nb_kind != DUET_NB_AUTO) return p->nb_kind;
     if (dt_pipe_table_cols(pipe) > 0 && X->x) return DUET_NB_MIXED;
     if (X->x) return DUET_NB_GAUSSIAN;
-    for (int64_t t = 0; t < X->rowptr[X->N]; t++)
-        if (!(X->val[t] >= 0)) return DUET_NB_GAUSSIAN;
-    return DUET_NB_MULTINOMIAL;
+    double negative = 0;
+    for (int64_t t = 0; t < X->rowptr[X->N] && !negative; t++)
+        if (!(X->val[t] >= 0)) negative = 1;
+    dt_reduce(ctx, &negative, 1, NULL); /* data-parallel: any process's rows decide for all */
+    return negative > 0 ? DUET_NB_GAUSSIAN : DUET_NB_MULTINOMIAL;
 }
 
-static int nb_tunes(const duet_model *m, const dt_fit_args *a) { return kind_for(a->p, a->X, m->pipe) != DUET_NB_GAUSSIAN; }
+static int nb_tunes(const duet_model *m, const dt_fit_args *a) {
+    return kind_for(m->ctx, a->p, a->X, m->pipe) != DUET_NB_GAUSSIAN;
+}
 
 static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     const duet_train_params *p = a->p;
@@ -552,7 +574,7 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (K < 2 || X->N < 1 || D < 1)
         return dt_err(err, DUET_EINVAL, "naive Bayes: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", K,
                       (long long)X->N, (long long)D);
-    int kind = kind_for(p, X, m->pipe);
+    int kind = kind_for(ctx, p, X, m->pipe);
     int rc = check_values(X, kind, err);
     if (rc) return rc;
     double alpha = p->alpha == 0 ? 1.0 : p->alpha;
@@ -562,10 +584,6 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (!W) return dt_err(err, DUET_ENOMEM, "naive Bayes: out of memory");
     DT_TRY(nb_new(ctx, kind, K, D, &s, err));
     s->alpha = kind == DUET_NB_GAUSSIAN ? 0 : alpha;
-    if (kind != DUET_NB_MULTINOMIAL && kind != DUET_NB_BERNOULLI && dt_distributed(ctx)) {
-        rc = dt_err(err, DUET_EINVAL, "naive Bayes trains data-parallel as multinomial or Bernoulli (counts), not %s", kind_name(kind));
-        goto fail;
-    }
     if (kind == DUET_NB_GAUSSIAN) {
         for (int64_t i = 0; i < X->N; i++) W[a->y[i]] += a->sw ? a->sw[i] : 1.0;
         DT_TRY(fit_gaussian(ctx, s, X, a->y, a->sw, W, err));

@@ -150,6 +150,51 @@ static void test_nb(void) {
     p.model = "nb";
     p.alpha = 0.5;
     compare(g_ctx, g_data, p, 1e-6);
+    p.nb_kind = DUET_NB_GAUSSIAN; /* on sparse TF-IDF: sums of stored values, zeros added after */
+    compare(g_ctx, g_data, p, 1e-5);
+}
+
+/* The linear SVM in the primal (data-parallel it always is): the same weights, and Platt's
+ * sigmoid fitted on the same three folds of all the rows. */
+static void test_svm(void) {
+    duet_train_params p = duet_train_params_default();
+    p.model = "svm";
+    p.C = 1;
+    p.solver = DUET_SOLVER_NEWTON;
+    compare(g_ctx, g_data, p, 1e-4);
+    p.C = 0; /* and C chosen by cross-validation */
+    p.char_ngram_min = -1;
+    compare(g_ctx, g_data, p, 1e-4);
+}
+
+/* The class-conditional character model: every member writes the corpus, gpt.c shares out the
+ * windows of each batch. */
+static void test_clm(void) {
+    duet_train_params p = duet_train_params_default();
+    p.model = "clm";
+    p.layers = 1, p.dim = 16, p.heads = 2, p.context = 16, p.batch = 6, p.steps = 10, p.eval_every = 1000, p.eval_batches = 1;
+    duet_data *d = sms(g_ctx, 60);
+    if (d) compare(g_ctx, d, p, 1e-4);
+    duet_data_free(d);
+}
+
+/* Mixed naive Bayes on a table (UCI Adult: numbers, categories and missing values). */
+static void test_nb_table(void) {
+    const char *path = t_shared("adult/adult.data");
+    if (!path) {
+        SKIP("adult/adult.data is missing");
+        return;
+    }
+    duet_load_opts o = duet_load_opts_default();
+    o.limit = 2000;
+    duet_data *d = NULL;
+    duet_err e;
+    CHECK_OK(duet_data_load(g_ctx, path, &o, &d, &e));
+    duet_train_params p = duet_train_params_default();
+    p.model = "nb";
+    p.alpha = 1;
+    if (d) compare(g_ctx, d, p, 1e-5);
+    duet_data_free(d);
 }
 
 /* The first n of data/fashion_mnist's 1000 images with their labels; NULL after a skip. */
@@ -263,17 +308,13 @@ static void test_gpt(void) {
 }
 
 static void test_refusals(void) {
-    /* a model without data-parallel training, and more processes than rows */
+    /* more processes than rows */
     duet_ctx *ctx = NULL;
     duet_err e;
     CHECK_OK(duet_ctx_new(&ctx, &e));
-    duet_ctx_set_distributed(ctx, 0, 2, reduce2, NULL);
     duet_train_params p = duet_train_params_default();
-    p.model = "svm";
     duet_model *m = NULL;
-    CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "svm does not train data-parallel");
     duet_ctx_set_distributed(ctx, 700, 1000, reduce2, NULL); /* 600 rows: rank 700 has none */
-    p.model = "logreg";
     CHECK_ERR(duet_model_train(ctx, g_data, &p, &m, &e), &e, DUET_EINVAL, "some would have none");
     duet_ctx_free(ctx);
 }
@@ -290,6 +331,9 @@ int main(void) {
     RUN(test_logreg);
     RUN(test_logreg_cv);
     RUN(test_nb);
+    RUN(test_nb_table);
+    RUN(test_svm);
+    RUN(test_clm);
     RUN(test_mlp_text);
     RUN(test_mlp);
     RUN(test_gpt);

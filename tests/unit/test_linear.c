@@ -358,6 +358,22 @@ static void test_vs_liblinear(void) {
         CHECK_NEAR(f_ours / f_ref, 1, 1e-4);
         CHECK(l->platt && l->platt[0] < 0); /* larger decision value -> larger P(class 1) */
         dt_linear_free(ctx, m.state);
+        /* the same SVM in the primal by trust-region Newton (-s 2; data-parallel training's solver) */
+        CHECK(liblinear(&p, "2", 0.5, ref));
+        for (int sparse = 0; sparse < 2; sparse++) {
+            CHECK_OK(fit_with(ctx, &dt_svm_ops, &p, sparse ? &p.sparse : &p.dense, 2, 0.5, DUET_PENALTY_L2, 1e-8,
+                              DUET_SOLVER_NEWTON, 0, NULL, &m, &e));
+            l = m.state;
+            f_ref = svm_objective(&p, ref, 0.5);
+            f_ours = svm_objective(&p, l->W, 0.5);
+            CHECK(f_ours <= f_ref * (1 + 1e-9));
+            CHECK_NEAR(f_ours / f_ref, 1, 1e-7);
+            double dw = 0;
+            for (int64_t j = 0; j <= p.D; j++) dw = fmax(dw, fabs(l->W[j] - ref[j]));
+            CHECK(dw < 1e-4);
+            CHECK(l->platt && l->platt[0] < 0);
+            dt_linear_free(ctx, m.state);
+        }
     }
     /* L1: the pseudo-gradient vanishes at OWL-QN's optimum and some weights are exactly 0 */
     CHECK_OK(fit(ctx, &dt_logreg_ops, &p, &p.sparse, 2, 0.05, DUET_PENALTY_L1, 1e-8, &m, &e));
