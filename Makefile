@@ -86,7 +86,7 @@ SRV_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve bench-mpi clean features fuzz fuzz-bins
+.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve bench-mpi bench-stream clean features fuzz fuzz-bins
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
@@ -165,6 +165,9 @@ bench: deps all $(BUILD)/fit_time
 
 bench-serve: deps all
 	@sh bench/serve.sh
+
+bench-stream: all
+	@sh bench/stream.sh
 
 bench-mpi: deps all
 	@sh bench/mpi.sh

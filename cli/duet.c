@@ -180,6 +180,7 @@ const opt_spec data_opts_list[] = {
     {"--sep", "C", "CSV separator: , ; tab or space (default: detect)"},
     {"--limit", "N", "read only the first N examples"},
     {"--latin1", NULL, "decode text as Latin-1 instead of UTF-8"},
+    {"--stream", "yes|no", "LIBSVM: keep the values in temporary files on disk, not in memory (default: when the file is over half of --max-memory)"},
     {NULL, NULL, NULL},
 };
 
@@ -242,6 +243,12 @@ int load_opts(const args *a, duet_load_opts *o) {
     o->text = get(a, "--text");
     o->labels_path = get(a, "--labels");
     o->latin1 = get(a, "--latin1") != NULL;
+    const char *sm = get(a, "--stream");
+    if (sm) {
+        static const char *const names[] = {"no", "auto", "yes", NULL};
+        if (pick("--stream", sm, names, &o->stream)) return 1;
+        o->stream -= 1;
+    }
     if (opt_i64(a, "--limit", 1, 0x7fffffffffffffffLL, &o->limit)) return 1;
     const char *f = get(a, "--input-format");
     if (f) {
@@ -340,7 +347,7 @@ const opt_spec train_opts[] = {
     {"--model", "NAME", "logreg (default), svm, nb, mlp, vae (images), or gpt (a language model trained on a running text)"},
     {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
     {"--penalty", "l2|l1", "logreg penalty (default l2)"},
-    {"--solver", "S", "logreg: newton (trust region) or lbfgs (default: newton for L2 on sparse features)"},
+    {"--solver", "S", "logreg: newton (trust region) or lbfgs (default: newton for L2 on sparse features); svm: newton solves the primal (default: the dual)"},
     {"--tol", "T", "solver tolerance (logreg 1e-4, svm 0.01)"},
     {"--max-iter", "N", "solver iterations (default 1000)"},
     {"--cv-folds", "K", "folds used to choose C or alpha (default 5)"},

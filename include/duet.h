@@ -157,6 +157,10 @@ typedef struct duet_load_opts {
     int64_t limit;          /* read at most this many examples; 0 = all */
     int latin1;             /* 1: decode text as Latin-1; 0: UTF-8, or Latin-1 where a
                                DIR file is not valid UTF-8 (raw e-mails) */
+    int stream;             /* LIBSVM files: 1 read in blocks with the values kept in mapped
+                               temporary files on disk (in $TMPDIR, else /var/tmp) rather than
+                               in memory; 0 (default) so when the file is larger than half the
+                               memory limit; -1 never */
 } duet_load_opts;
 
 DUET_API duet_load_opts duet_load_opts_default(void);

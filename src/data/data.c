@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -37,9 +38,11 @@ void dt_data_free(duet_data *d) {
     dt_free(ctx, d->colnames);
     dt_free(ctx, d->cells);
     dt_free(ctx, d->x);
-    dt_free(ctx, d->rowptr);
-    dt_free(ctx, d->col);
-    dt_free(ctx, d->val);
+    void *arr[3] = {d->rowptr, d->col, d->val};
+    for (int i = 0; i < 3; i++) {
+        if (d->map[i]) munmap(d->map[i], d->map_len[i]);
+        else dt_free(ctx, arr[i]);
+    }
     dt_pool_clear(&d->pool);
     dt_free(ctx, d);
 }

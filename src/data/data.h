@@ -34,6 +34,8 @@ struct duet_data {
     int32_t *col;      /* (nnz) */
     float *val;        /* (nnz) */
     /* D above is 1 + the largest column index for SPARSE */
+    void *map[3];      /* SPARSE streamed from disk: rowptr, col, val are these read-only */
+    size_t map_len[3]; /* mappings of temporary files (munmap, not dt_free) */
 };
 
 /* A new empty dataset of a kind; arrays are attached by the reader. */
@@ -64,6 +66,9 @@ void dt_data_view_row(const duet_data *d, int64_t i, duet_data *v);
 /* `name` is used in messages; buf need not be NUL-terminated. */
 int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                 const duet_load_opts *o, duet_data **out, duet_err *err);
+/* The LIBSVM file at path read in blocks, its values kept in mapped temporary files rather
+ * than in memory (for files larger than memory; see read_libsvm.c). */
+int dt_read_libsvm_stream(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out, duet_err *err);
 int dt_read_libsvm(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                    const duet_load_opts *o, duet_data **out, duet_err *err);
 int dt_read_text_tsv(duet_ctx *ctx, const char *name, const char *buf, size_t len,

@@ -170,6 +170,37 @@ int dt_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t le
     return rc;
 }
 
+/* A plain (not gzipped) LIBSVM file is streamed from disk when asked (o->stream 1) or when it
+ * is larger than half the memory limit (o->stream 0): *out is then the data. Otherwise *out
+ * stays NULL and the file is read whole; o->stream 1 on another format is an error. */
+static int maybe_stream(duet_ctx *ctx, const char *path, int fmt, const duet_load_opts *o, duet_data **out, duet_err *err) {
+    struct stat st;
+    if (o->stream < 0 || stat(path, &st) != 0) return DUET_OK;
+    if (!S_ISREG(st.st_mode) || (fmt != DUET_FMT_AUTO && fmt != DUET_FMT_LIBSVM)) {
+        if (o->stream > 0) return dt_err(err, DUET_EUNSUPPORTED, "%s: only plain (not gzipped) LIBSVM files stream from disk", path);
+        return DUET_OK;
+    }
+    if (o->stream == 0 && (!ctx->mem_limit || (double)st.st_size <= 0.5 * (double)ctx->mem_limit)) return DUET_OK;
+    char head[65536];
+    size_t n = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        n = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    int gz = dt_is_gzip(head, n);
+    if (fmt == DUET_FMT_AUTO && !gz && !idx_magic(head, n)) {
+        size_t m = n; /* whole lines only */
+        while (m > 0 && head[m - 1] != '\n' && n == sizeof head) m--;
+        fmt = format_from_content(head, m ? m : n, o);
+    }
+    if (fmt == DUET_FMT_LIBSVM && !gz) return dt_read_libsvm_stream(ctx, path, o, out, err);
+    if (o->stream > 0)
+        return dt_err(err, DUET_EUNSUPPORTED, "%s: only plain (not gzipped) LIBSVM files stream from disk; this one is %s", path,
+                      gz ? "gzipped" : "not LIBSVM");
+    return DUET_OK;
+}
+
 int dt_data_load(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_data **out,
                  duet_err *err) {
     *out = NULL;
@@ -187,6 +218,10 @@ int dt_data_load(duet_ctx *ctx, const char *path, const duet_load_opts *o, duet_
         if (stat(path, &st) != 0) return dt_err(err, DUET_EIO, "%s: cannot open: %s", path, strerror(errno));
         if (S_ISDIR(st.st_mode)) fmt = DUET_FMT_DIR;
         else fmt = format_from_name(path);
+    }
+    if (!is_stdin && (fmt == DUET_FMT_AUTO || fmt == DUET_FMT_LIBSVM || o->stream > 0)) {
+        int rc = maybe_stream(ctx, path, fmt, o, out, err);
+        if (rc != DUET_OK || *out) return rc;
     }
     if (fmt == DUET_FMT_DIR) {
         if (is_stdin) return dt_err(err, DUET_EINVAL, "a folder dataset cannot come from standard input");

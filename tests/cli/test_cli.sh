@@ -112,6 +112,7 @@ expect_err "unknown model" "unknown model" $duet train "$t/train.tsv" --model fo
 expect_err "bad C" "--C must be" $duet train "$t/train.tsv" --C -1
 expect_err "Newton with L1" "needs the L2 penalty" $duet train "$t/train.tsv" --C 1 --penalty l1 --solver newton
 expect_err "unknown solver" "--solver must be one of" $duet train "$t/train.tsv" --solver sgd
+expect_err "svm with L-BFGS" "svm solves the dual by coordinate descent" $duet train "$t/train.tsv" --model svm --solver lbfgs
 for s in newton lbfgs; do
     expect_ok "solver $s" $duet train "$t/train.tsv" --C 10 --solver $s -o "$t/$s.duet" --quiet
     expect_ok "eval solver $s" $duet eval "$t/$s.duet" "$t/test.tsv" --format json
@@ -147,6 +148,26 @@ expect_err "huge feature index, nb" "nb with 3 classes and 555555552 features ne
 expect_err "file over --max-memory" "needs 467 KiB, more than the 100 KiB allowed" $duet train $sms --max-memory 100K
 expect_err "model over --max-memory" "more than the 3 MiB allowed" $duet train "$t/train.tsv" --model mlp --max-memory 3M
 expect_err "bad --max-memory" "--max-memory takes a size" $duet train "$t/train.tsv" --max-memory lots
+# LIBSVM files larger than half the memory limit stream from disk (values in mapped temporary
+# files): the same model as read whole, errors with their line numbers past the first block
+awk 'BEGIN { srand(11); for (i = 0; i < 6000; i++) { y = i % 3; printf "%d", y;
+     for (j = 1; j <= 200; j += 1 + int(rand() * 9)) printf " %d:%.3f", j, rand() + (j % 3 == y ? 0.4 : 0); printf "\n" } }' > "$t/big.svm"
+expect_ok "train, read whole" $duet train "$t/big.svm" --C 1 --threads 1 -o "$t/whole.duet" --quiet
+expect_ok "train, streamed (file over half the limit)" $duet train "$t/big.svm" --C 1 --threads 1 -o "$t/streamed.duet" --max-memory 1600K
+contains "streamed train report" "trained logreg on 6000 examples: 3 classes, 200 features"
+$duet predict "$t/whole.duet" "$t/big.svm" --proba --format csv > "$t/p1" && $duet predict "$t/streamed.duet" "$t/big.svm" --proba --format csv --max-memory 1600K > "$t/p2" &&
+    cmp -s "$t/p1" "$t/p2" && ok || bad "streamed LIBSVM: predictions differ from the file read whole"
+expect_ok "streamed nb and svm" sh -c "$duet train '$t/big.svm' --model nb --alpha 1 --stream yes -o '$t/st_nb.duet' --quiet && $duet train '$t/big.svm' --model svm --C 1 --stream yes -o '$t/st_svm.duet' --quiet"
+expect_ok "streamed --limit" $duet train "$t/big.svm" --C 1 --stream yes --limit 777 -o "$t/lim.duet"
+contains "streamed --limit rows" "on 777 examples"
+expect_err "read whole over the limit" "more than the 1.56 MiB allowed" $duet train "$t/big.svm" --C 1 --max-memory 1600K --stream no
+awk 'NR == 5000 { print "1 3:0.5 2:0.1"; next } { print }' "$t/big.svm" > "$t/badline.svm"
+expect_err "streamed error line" "badline.svm:5000: feature index 2 not increasing" $duet train "$t/badline.svm" --stream yes --max-memory 1M
+expect_err "--stream on CSV" "only plain (not gzipped) LIBSVM files stream from disk" $duet train "$t/tab.csv" --stream yes
+gzip -c "$t/big.svm" > "$t/big.svm.gz"
+expect_err "--stream on gzip" "this one is gzipped" $duet train "$t/big.svm.gz" --stream yes
+expect_err "--stream bad value" "--stream must be one of" $duet train "$t/big.svm" --stream maybe
+expect_err "no temporary folder" "cannot make a temporary file in $t/none" env TMPDIR="$t/none" $duet train "$t/big.svm" --stream yes
 printf '\000\000\010\003\000\000\000\005' > "$t/bad-idx3-ubyte"
 expect_err "truncated IDX" "bad-idx3-ubyte" $duet train "$t/bad-idx3-ubyte" --labels "$t/bad-idx3-ubyte"
 printf '{"text": "caf\351", "label": "a"}\n{"text": "b", "label": "b"}\n' > "$t/bad.jsonl"

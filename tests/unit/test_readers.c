@@ -277,6 +277,72 @@ static void test_libsvm(void) {
     duet_data_free(d);
 }
 
+/* LIBSVM streamed from disk in 16 KiB blocks (a 256 KiB memory limit) reads what the whole-file
+ * reader reads: rows across block boundaries, a line longer than a block, CRLF, a BOM, no final
+ * line break, --limit; and fails with the same message, line numbers counted across blocks. */
+static int same_sparse(const duet_data *a, const duet_data *b) {
+    if (!a || !b || a->N != b->N || a->D != b->D || a->rowptr[a->N] != b->rowptr[b->N]) return 0;
+    for (int64_t i = 0; i < a->N; i++)
+        if (a->rowptr[i + 1] != b->rowptr[i + 1] || !streq(duet_data_label(a, i), duet_data_label(b, i))) return 0;
+    for (int64_t q = 0; q < a->rowptr[a->N]; q++)
+        if (a->col[q] != b->col[q] || a->val[q] != b->val[q]) return 0;
+    return 1;
+}
+
+static void test_libsvm_stream(void) {
+    duet_ctx *sc = NULL;
+    duet_err err = {0, ""}, err2 = {0, ""};
+    CHECK_OK(duet_ctx_new(&sc, &err));
+    duet_ctx_set_mem_limit(sc, 256 << 10);
+    size_t cap = 400000, n = 0;
+    char *big = malloc(cap);
+    n += (size_t)snprintf(big + n, cap - n, "\xEF\xBB\xBF# made up\r\n");
+    for (int i = 0; i < 3000; i++) {
+        n += (size_t)snprintf(big + n, cap - n, "%s", i % 2 ? "pos" : "neg");
+        int width = i == 1234 ? 3000 : 1 + i % 17; /* row 1234 is longer than a block */
+        for (int j = 1; j <= width; j++) n += (size_t)snprintf(big + n, cap - n, " %d:%.3g", j * 3 + i % 3, (double)(i % 7) - 2.5 + j / 8.0);
+        n += (size_t)snprintf(big + n, cap - n, "%s", i % 5 == 0 ? " # note\r\n" : i == 2999 ? "" : "\n");
+    }
+    const char *inputs[] = {big, "1 1:1", "\n\n# nothing but\n1\n0 2:1\n", "1 1:1 2:2\n1 3:1 2:2\n", "1 2:abc\n", "1 1:1\n2:1\n", ""};
+    for (size_t k = 0; k < sizeof inputs / sizeof *inputs; k++) {
+        const char *path = T_TMP(".svm", inputs[k]);
+        for (int64_t limit = 0; limit <= 700; limit += 700) {
+            duet_load_opts o = opts();
+            o.limit = limit;
+            duet_data *whole = NULL, *streamed = NULL;
+            int r1 = duet_data_load_mem(ctx, path, inputs[k], strlen(inputs[k]), &o, &whole, &err);
+            o.stream = 1;
+            int r2 = duet_data_load(sc, path, &o, &streamed, &err2);
+            CHECK(r1 == r2);
+            if (r1 == DUET_OK) {
+                CHECK(same_sparse(whole, streamed));
+                CHECK(streamed && streamed->map[0] != NULL); /* the offsets are mapped, not allocated */
+            } else {
+                CHECK(strcmp(err.msg, err2.msg) == 0);
+                if (strcmp(err.msg, err2.msg) != 0) fprintf(stderr, "  whole: %s\n  streamed: %s\n", err.msg, err2.msg);
+            }
+            duet_data_free(whole);
+            duet_data_free(streamed);
+        }
+        remove(path);
+    }
+    /* the big one through the automatic choice: over half the limit streams, else it is read */
+    const char *path = T_TMP(".svm", big);
+    duet_load_opts o = opts();
+    duet_data *d = NULL;
+    CHECK_OK(duet_data_load(sc, path, &o, &d, &err));
+    CHECK(d && d->map[1] != NULL && duet_data_rows(d) == 3000);
+    duet_data_free(d);
+    CHECK_OK(duet_data_load(ctx, path, &o, &d, &err));
+    CHECK(d && d->map[1] == NULL && duet_data_rows(d) == 3000);
+    duet_data_free(d);
+    o.stream = -1; /* never: then the limit refuses it */
+    CHECK_ERR(duet_data_load(sc, path, &o, &d, &err), &err, DUET_ENOMEM, "more than the 256 KiB allowed");
+    remove(path);
+    free(big);
+    duet_ctx_free(sc);
+}
+
 /* dt_parse_double gives strtod's double bit for bit, on random decimals of every shape the
  * fast path takes and many it hands to strtod, and refuses what is not one whole number. */
 static void test_parse_double(void) {
@@ -651,6 +717,7 @@ int main(void) {
     RUN(test_text_tsv);
     RUN(test_jsonl);
     RUN(test_libsvm);
+    RUN(test_libsvm_stream);
     RUN(test_parse_double);
     RUN(test_row_string);
     RUN(test_utf8);
