@@ -7,6 +7,14 @@
  * own column buffer and its own partial weight/bias gradient, and the partials are added in
  * group order, so results do not depend on the thread count. With a single group (B == 1) the
  * products themselves are split over the threads by dt_gemm.
+ * Stride-1 "same" convolutions (kh = kw = 2 pad + 1, the U-Net's 3x3 layers) skip the unfolding:
+ * the image is copied once into a zero border of pad pixels, (C, Hp, Wp), and each of the
+ * kh kw taps is one product of that tap's (K, C) weights with the padded image seen from the
+ * tap's offset, a (C, H Wp) view with row stride Hp Wp: outputs come out on a grid Wp wide
+ * whose last 2 pad columns are dropped. The backward passes use the same views of the padded
+ * gradient for the input's gradient, so nothing is folded back (the weight gradient still
+ * unfolds the input: one long product beats nine small ones there); memory traffic is what
+ * limited the unfolding version on two cores.
  * Not here: weights, whole models, optimisers.
  */
 #include "conv.h"
@@ -36,6 +44,26 @@ typedef struct conv_sizes {
     size_t col, w, group;
 } conv_sizes;
 
+static int same_conv(const dt_conv_shape *s) { return s->stride == 1 && s->kh == 2 * s->pad + 1 && s->kw == s->kh; }
+
+/* The shifted products' scratch (floats) at its offsets: padded input, padded gradient, wide
+ * output, the weights by tap (kk, K, C). */
+typedef struct shift_sizes {
+    size_t xp, dyp, wide, wt, total;
+} shift_sizes;
+
+static shift_sizes shift_layout(const dt_conv_shape *s) {
+    shift_sizes z;
+    size_t hpwp = (size_t)(s->H + 2 * s->pad) * (size_t)(s->W + 2 * s->pad), slack = 2 * (size_t)s->pad + 8;
+    size_t kk = (size_t)s->kh * (size_t)s->kw, KC = (size_t)s->K * (size_t)s->C, ch = s->K > s->C ? (size_t)s->K : (size_t)s->C;
+    z.xp = 0;
+    z.dyp = z.xp + (size_t)s->C * hpwp + slack;
+    z.wide = z.dyp + (size_t)s->K * hpwp + slack;
+    z.wt = z.wide + ch * (size_t)s->H * (size_t)(s->W + 2 * s->pad);
+    z.total = z.wt + kk * KC;
+    return z;
+}
+
 static conv_sizes sizes(const dt_conv_shape *s) {
     conv_sizes z;
     size_t kk = (size_t)s->kh * (size_t)s->kw, a = 0, b = (size_t)s->K * kk * (size_t)s->H * (size_t)s->W;
@@ -45,6 +73,7 @@ static conv_sizes sizes(const dt_conv_shape *s) {
         a = (size_t)s->C * kk * (size_t)Ho * (size_t)Wo;
     }
     z.col = a > b ? a : b;
+    if (same_conv(s)) z.col = a + shift_layout(s).total; /* the weight gradient still unfolds (see run_shifted) */
     z.w = (size_t)s->K * (size_t)s->C * kk;
     z.group = z.col + z.w + (size_t)s->K;
     return z;
@@ -133,6 +162,75 @@ typedef struct conv_job {
     float *y, *dx;
 } conv_job;
 
+/* src (n, H, W) into dst (n, Hp, Wp) inside a border of p zeros (dst's border and slack are
+ * already zero). */
+static void pad_into(const float *src, float *dst, int n, int H, int W, int p) {
+    int Wp = W + 2 * p;
+    size_t hpwp = (size_t)(H + 2 * p) * (size_t)Wp;
+    for (int c = 0; c < n; c++)
+        for (int h = 0; h < H; h++)
+            memcpy(dst + (size_t)c * hpwp + (size_t)(h + p) * (size_t)Wp + (size_t)p, src + ((size_t)c * (size_t)H + (size_t)h) * (size_t)W,
+                   (size_t)W * sizeof(float));
+}
+
+/* dst (n, H, W) = the first W columns of each row of wide (n, H, Wp). */
+static void from_wide(const float *wide, float *dst, int n, int H, int W, int Wp) {
+    for (int c = 0; c < n; c++)
+        for (int h = 0; h < H; h++)
+            memcpy(dst + ((size_t)c * (size_t)H + (size_t)h) * (size_t)W, wide + ((size_t)c * (size_t)H + (size_t)h) * (size_t)Wp,
+                   (size_t)W * sizeof(float));
+}
+
+/* The stride-1 "same" convolution of items b0..b1 by shifted products (see the top); scr holds
+ * the unfolded image (for the weight gradient, whose per-tap products would be K x C outputs
+ * over long sums, slow in BLAS, where one product over the unfolding is not) and then the
+ * shifted products' scratch. */
+static void run_shifted(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, float *dwp) {
+    const dt_conv_shape *s = j->s;
+    int p = s->pad, H = s->H, W = s->W, Wp = W + 2 * p, kk = s->kh * s->kw, C = s->C, K = s->K;
+    int64_t hpwp = (int64_t)(H + 2 * p) * Wp, P = (int64_t)H * Wp, HW = (int64_t)H * W, Ckk = (int64_t)C * kk;
+    size_t KC = (size_t)K * (size_t)C, xs = (size_t)C * (size_t)HW, ys = (size_t)K * (size_t)HW;
+    shift_sizes z = shift_layout(s);
+    float *col = scr, *base = scr + (size_t)Ckk * (size_t)HW;
+    float *xp = base + z.xp, *dyp = base + z.dyp, *wide = base + z.wide, *wt = base + z.wt;
+    geom g = {C, H, W, s->kh, s->kw, 1, p, H, W};
+    int bwd = j->op == OP_CONV_BWD;
+    memset(xp, 0, z.wide * sizeof(float)); /* borders and slack stay zero */
+    for (int k = 0; k < K; k++) /* weights (K, C, kh, kw) by tap: wt[t] (K, C) */
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < kk; t++)
+                wt[(size_t)t * KC + (size_t)k * (size_t)C + (size_t)c] = j->w[((size_t)k * (size_t)C + (size_t)c) * (size_t)kk + (size_t)t];
+    for (int b = b0; b < b1; b++) {
+        const float *xb = j->x + (size_t)b * xs;
+        if (!bwd) {
+            pad_into(xb, xp, C, H, W, p);
+            for (int t = 0; t < kk; t++) {
+                int64_t off = (int64_t)(t / s->kw) * Wp + t % s->kw;
+                dt_gemm(gc, wide, P, wt + (size_t)t * KC, C, 0, xp + off, hpwp, 0, 1.0f, t ? 1.0f : 0.0f, K, P, C);
+            }
+            float *yb = j->y + (size_t)b * ys;
+            from_wide(wide, yb, K, H, W, Wp);
+            if (j->b)
+                for (int k = 0; k < K; k++)
+                    for (int64_t q = 0; q < HW; q++) yb[(size_t)k * (size_t)HW + (size_t)q] += j->b[k];
+            continue;
+        }
+        const float *dyb = j->dy + (size_t)b * ys;
+        if (dwp) {
+            im2col(&g, xb, col);
+            dt_gemm(gc, dwp, Ckk, dyb, HW, 0, col, HW, 1, 1.0f, 1.0f, K, Ckk, HW);
+        }
+        if (j->dx) { /* dx = the flipped taps' products with the padded gradient */
+            pad_into(dyb, dyp, K, H, W, p);
+            for (int t = 0; t < kk; t++) {
+                int64_t off = (int64_t)(s->kh - 1 - t / s->kw) * Wp + (s->kw - 1 - t % s->kw);
+                dt_gemm(gc, wide, P, wt + (size_t)t * KC, C, 1, dyp + off, hpwp, 0, 1.0f, t ? 1.0f : 0.0f, C, P, K);
+            }
+            from_wide(wide, j->dx + (size_t)b * xs, C, H, W, Wp);
+        }
+    }
+}
+
 /* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
 static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *col, float *dwp, float *dbp) {
     const dt_conv_shape *s = j->s;
@@ -143,10 +241,12 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
      * unfolded at the input's positions */
     geom gconv = {s->C, s->H, s->W, s->kh, s->kw, s->stride, s->pad, j->Ho, j->Wo};
     geom gt = {s->K, j->Ho, j->Wo, s->kh, s->kw, s->stride, s->pad, s->H, s->W};
+    int shifted = (j->op == OP_CONV_FWD || j->op == OP_CONV_BWD) && same_conv(s);
+    if (shifted) run_shifted(gc, j, b0, b1, col, dwp);
     for (int b = b0; b < b1; b++) {
         const float *xb = j->x ? j->x + (size_t)b * xs : NULL;
         const float *dyb = j->dy ? j->dy + (size_t)b * ys : NULL;
-        switch (j->op) {
+        switch (shifted ? -1 : j->op) {
         case OP_CONV_FWD: {
             float *yb = j->y + (size_t)b * ys;
             im2col(&gconv, xb, col);

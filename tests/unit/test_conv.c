@@ -160,6 +160,10 @@ static void test_conv2d(void) {
         {11, 3, 5, 5, 4, 3, 3, 2, 0, 0, 0}, /* more images than groups, uneven groups */
         {2, 6, 8, 9, 10, 5, 3, 1, 2, 0, 0}, /* 5x3 kernel */
         {1, 9, 10, 10, 17, 3, 3, 1, 1, 0, 0},
+        /* stride-1 "same" convolutions go by shifted products, not im2col */
+        {11, 4, 6, 5, 6, 3, 3, 1, 1, 0, 0}, /* more images than groups */
+        {3, 2, 7, 9, 3, 5, 5, 1, 2, 0, 0},  /* 5x5, pad 2 */
+        {2, 16, 7, 7, 8, 3, 3, 1, 1, 0, 0}, /* wider than tall */
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) run_case(&cs[i]);
 }
