@@ -167,7 +167,8 @@ static int float_mode(duet_ctx *ctx, lr_problem *pb, float **own, float **fbuf, 
 
 static double log1pexp(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
 
-/* f and gradient of the loss part for a binary vector w (D1). */
+/* f and gradient of the loss part for a binary vector w (D1): the logistic loss, or with
+ * pb->sqhinge the squared hinge s max(0, 1 - y z)^2, d/dz = -2 s y max(0, 1 - y z). */
 static double fg_binary(lr_problem *pb, const double *w) {
     int64_t N = pb->X->N;
     double f = 0;
@@ -177,29 +178,18 @@ static double fg_binary(lr_problem *pb, const double *w) {
         double s = pb->sw ? pb->sw[i] : 1;
         double yi = pb->y[i] == pb->pos ? 1 : -1;
         double t = yi * pb->z[i];
+        if (pb->sqhinge) {
+            double m = t < 1 ? 1 - t : 0;
+            f += s * m * m;
+            pb->z[i] = -2 * s * yi * m;
+            if (pb->hw) pb->hw[i] = m > 0 ? 2 * s : 0;
+            continue;
+        }
         f += s * log1pexp(-t);
         /* d loss / d (w.x) = -y sigma(-t) */
         double q = 1 / (1 + exp(t));
         pb->z[i] = -s * yi * q;
         if (pb->hw) pb->hw[i] = s * q * (1 - q);
-    }
-    return f;
-}
-
-/* The same for the squared hinge: loss s max(0, 1 - y z)^2, d/dz = -2 s y max(0, 1 - y z). */
-static double fg_sqhinge(lr_problem *pb, const double *w) {
-    int64_t N = pb->X->N;
-    double f = 0;
-    linear_part(pb, w);
-#pragma omp parallel for schedule(static) reduction(+ : f) num_threads(pb->xd || pb->xf ? 1 : pb->threads)
-    for (int64_t i = 0; i < N; i++) {
-        double s = pb->sw ? pb->sw[i] : 1;
-        double yi = pb->y[i] == pb->pos ? 1 : -1;
-        double m = 1 - yi * pb->z[i];
-        if (m < 0) m = 0;
-        f += s * m * m;
-        pb->z[i] = -2 * s * yi * m;
-        if (pb->hw) pb->hw[i] = m > 0 ? 2 * s : 0;
     }
     return f;
 }
@@ -301,7 +291,7 @@ static void grad_from_z(lr_problem *pb, double *g) {
 
 static double lr_fg(void *user, const double *w, double *g) {
     lr_problem *pb = user;
-    double f = pb->sqhinge ? fg_sqhinge(pb, w) : pb->K == 1 ? fg_binary(pb, w) : fg_softmax(pb, w);
+    double f = pb->K == 1 ? fg_binary(pb, w) : fg_softmax(pb, w);
     f *= pb->C;
     grad_from_z(pb, g);
     if (dt_distributed(pb->ctx)) { /* the data terms of every process's rows */
