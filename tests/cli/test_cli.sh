@@ -327,6 +327,10 @@ expect_ok "diffusion DDIM grid" $duet generate "$t/dif.duet" --label bag --count
     --guidance 3 -o "$t/dif.png" --quiet
 [ -s "$t/dif.png" ] && ok || bad "no diffusion grid"
 expect_err "bad guidance" "--guidance" $duet generate "$t/dif.duet" --guidance -1 -o "$t/dif.png"
+# its score: the variational bound in nats per image
+expect_ok "diffusion score" $duet score "$t/dif.duet" $fm/t1k-images-idx3-ubyte.gz --limit 3 --format json
+contains "diffusion score is the bound" '"vlb":-[0-9]'
+expect_err "diffusion score, not images" "trained on images data, this is text" $duet score "$t/dif.duet" "$t/train.tsv"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -47,6 +47,45 @@ static int same_images(const duet_data *a, const duet_data *b) {
            memcmp(a->x, b->x, (size_t)duet_data_rows(a) * 64 * sizeof(float)) == 0;
 }
 
+/* The variational bound (score "vlb", nats): on average over a few images the estimate is near
+ * the sum over all T steps (both draw the noise, one per step: single images differ by up to
+ * ~10 %), it is the same twice, and real bars score far higher than noise. */
+static void test_bound(duet_ctx *ctx, const duet_model *m, const duet_data *d) {
+    duet_err e;
+    CHECK(strcmp(duet_model_score_name(m), "vlb") == 0 && (duet_model_caps(m) & DUET_CAN_SCORE));
+    duet_data *real = NULL, *rest = NULL, *noise = NULL;
+    CHECK_OK(duet_data_split_every(d, 50, &rest, &real, &e)); /* real: every 50th of the bars, 8 */
+    if (!real) return;
+    int64_t n = duet_data_rows(real);
+    double *a = calloc((size_t)n, sizeof *a), *b = calloc((size_t)n, sizeof *b), *x = calloc((size_t)n, sizeof *x);
+    double *z = calloc((size_t)n, sizeof *z);
+    CHECK_OK(duet_model_score(ctx, m, real, a, &e));
+    CHECK_OK(duet_model_score(ctx, m, real, b, &e));
+    dt_mat X = {0};
+    CHECK_OK(dt_pipe_apply(ctx, m->pipe, real, &X, &e));
+    CHECK_OK(dt_diffusion_vlb_exact(ctx, m, &X, x, &e));
+    noise = load_bars(ctx, (int)n, 8, 1);
+    if (noise) {
+        dt_rng r;
+        dt_rng_seed(&r, 5);
+        for (int64_t i = 0; i < n * 64; i++) noise->x[i] = (float)dt_rng_below(&r, 256);
+        CHECK_OK(duet_model_score(ctx, m, noise, z, &e));
+    }
+    double ma = 0, mx = 0, mz = 0;
+    for (int64_t i = 0; i < n; i++) {
+        CHECK(isfinite(a[i]) && a[i] < 0 && a[i] == b[i]);
+        CHECK(z[i] < a[i] - 50);
+        ma += a[i] / (double)n, mx += x[i] / (double)n, mz += z[i] / (double)n;
+    }
+    fprintf(stderr, "  bound on %lld bars: estimate %.1f, sum over all steps %.1f nats; noise %.1f\n", (long long)n, ma, mx, mz);
+    CHECK(n == 8 && fabs(ma - mx) <= 0.06 * fabs(mx));
+    dt_mat_free(ctx, &X);
+    free(a), free(b), free(x), free(z);
+    duet_data_free(real);
+    duet_data_free(rest);
+    duet_data_free(noise);
+}
+
 static void test_train(void) {
     duet_ctx *ctx = NULL;
     duet_ctx_new(&ctx, NULL);
@@ -103,6 +142,7 @@ static void test_train(void) {
     CHECK(s6 && duet_data_rows(s6) == 4 && duet_data_label(s6, 0));
     duet_data_free(s5);
     duet_data_free(s6);
+    test_bound(ctx, m, d);
     /* unconditional: trains and draws */
     duet_model *mu = NULL;
     duet_data *su = NULL;
