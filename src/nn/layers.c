@@ -288,7 +288,7 @@ void dt_attn_bwd_ref(const dt_attn_shape *s, const float *d_o, const float *q, c
 
 /* --- SwiGLU ----------------------------------------------------------------------------------- */
 
-/* Both passes run over blocks of 1024 elements: 8 at a time with exp8, the tail with expf. */
+/* Both passes run over blocks of 1024 elements: 8 at a time with sigmoid8, the tail with expf. */
 void dt_swiglu_fwd(int nth, const float *a, const float *b, float *h, int64_t n) {
     (void)nth; /* read by OpenMP's pragmas alone */
     int64_t blocks = n / 1024 + 1;
@@ -296,10 +296,9 @@ void dt_swiglu_fwd(int nth, const float *a, const float *b, float *h, int64_t n)
     for (int64_t blk = 0; blk < blocks; blk++) {
         int64_t i = blk * 1024, end = i + 1024 < n ? i + 1024 : n;
 #if defined(__AVX2__) && defined(__FMA__)
-        __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
         for (; i + 8 <= end; i += 8) {
             __m256 ai = _mm256_loadu_ps(a + i);
-            __m256 sg = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, ai))));
+            __m256 sg = sigmoid8(ai);
             _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(ai, sg), _mm256_loadu_ps(b + i)));
         }
 #endif
@@ -314,10 +313,10 @@ void dt_swiglu_bwd(int nth, const float *dh, const float *a, const float *b, flo
     for (int64_t blk = 0; blk < blocks; blk++) {
         int64_t i = blk * 1024, end = i + 1024 < n ? i + 1024 : n;
 #if defined(__AVX2__) && defined(__FMA__)
-        __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+        __m256 one = _mm256_set1_ps(1.0f);
         for (; i + 8 <= end; i += 8) {
             __m256 ai = _mm256_loadu_ps(a + i), bi = _mm256_loadu_ps(b + i), di = _mm256_loadu_ps(dh + i);
-            __m256 sg = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, ai))));
+            __m256 sg = sigmoid8(ai);
             __m256 silu = _mm256_mul_ps(ai, sg);
             /* da = dh b sg (1 + a (1 - sg)), db = dh silu */
             __m256 t = _mm256_fmadd_ps(ai, _mm256_sub_ps(one, sg), one);

@@ -1,5 +1,5 @@
 /* vexp.h — e^x of 8 floats at a time (AVX2 and FMA), for the layers' exponentials: attention's
- * softmax, SwiGLU (layers.c) and SiLU (conv.c). Callers run the tail of a row with expf.
+ * softmax, SwiGLU (layers.c) and SiLU (conv.c), and the sigmoid of 8 floats. Callers run the tail of a row with expf.
  */
 #ifndef DT_VEXP_H
 #define DT_VEXP_H
@@ -24,6 +24,12 @@ static inline __m256 exp8(__m256 x) {
     y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* 1 / (1 + e^-x) of 8 floats */
+static inline __m256 sigmoid8(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 #endif
 
