@@ -678,11 +678,15 @@ static void silu(int nth, const float *x, const float *dy, float *out, size_t n)
         size_t i = (size_t)blk * 1024, end = i + 1024 < n ? i + 1024 : n;
 #if defined(__AVX2__) && defined(__FMA__)
         __m256 one = _mm256_set1_ps(1.0f);
-        for (; i + 8 <= end; i += 8) {
+        if (!dy)
+            for (; i + 8 <= end; i += 8) {
+                __m256 v = _mm256_loadu_ps(x + i);
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(v, sigmoid8(v)));
+            }
+        for (; dy && i + 8 <= end; i += 8) {
             __m256 v = _mm256_loadu_ps(x + i), sg = sigmoid8(v);
-            __m256 r = dy ? _mm256_mul_ps(_mm256_loadu_ps(dy + i), _mm256_mul_ps(sg, _mm256_fmadd_ps(v, _mm256_sub_ps(one, sg), one)))
-                          : _mm256_mul_ps(v, sg);
-            _mm256_storeu_ps(out + i, r);
+            __m256 d = _mm256_mul_ps(sg, _mm256_fmadd_ps(v, _mm256_sub_ps(one, sg), one));
+            _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), d));
         }
 #endif
         for (; i < end; i++) {
