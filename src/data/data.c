@@ -39,9 +39,9 @@ void dt_data_free(duet_data *d) {
     dt_free(ctx, d->cells);
     dt_free(ctx, d->x);
     void *arr[3] = {d->rowptr, d->col, d->val};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++) { /* a streamed reader may fail between mapping and handing over */
         if (d->map[i]) munmap(d->map[i], d->map_len[i]);
-        else dt_free(ctx, arr[i]);
+        if (arr[i] != d->map[i]) dt_free(ctx, arr[i]);
     }
     dt_pool_clear(&d->pool);
     dt_free(ctx, d);
