@@ -86,17 +86,25 @@ static duet_data *sms(duet_ctx *ctx, int64_t limit) {
     return d;
 }
 
+/* Trains p on d alone (*one, with ctx) and as two members (m); 1 when all three trained and
+ * the members reduced in step. */
+static int train_three(duet_ctx *ctx, const duet_data *d, duet_train_params p, duet_model **one, member m[2]) {
+    duet_err e;
+    *one = NULL;
+    CHECK_OK(duet_model_train(ctx, d, &p, one, &e));
+    team t;
+    run_team(&t, m, d, p);
+    CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
+    CHECK(t.calls[0] == t.calls[1] && t.calls[0] > 0); /* the same reductions, in step */
+    return *one && !m[0].rc && !m[1].rc;
+}
+
 /* Trains p alone and as two members; checks the three models' probabilities. */
 static void compare(duet_ctx *ctx, const duet_data *d, duet_train_params p, double tol) {
     duet_model *one = NULL;
     duet_err e;
-    CHECK_OK(duet_model_train(ctx, d, &p, &one, &e));
-    team t;
     member m[2];
-    run_team(&t, m, d, p);
-    CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
-    CHECK(t.calls[0] == t.calls[1] && t.calls[0] > 0); /* the same reductions, in step */
-    if (!one || m[0].rc || m[1].rc) goto done;
+    if (!train_three(ctx, d, p, &one, m)) goto done;
     int64_t N = duet_data_rows(d);
     int K = duet_model_classes(one);
     float *P0 = calloc((size_t)(N * K), sizeof *P0), *P1 = calloc((size_t)(N * K), sizeof *P1),
@@ -236,12 +244,8 @@ static const char *meta(const duet_model *m, const char *key) {
 static void compare_generator(const duet_data *d, duet_train_params p, const char *key) {
     duet_model *one = NULL;
     duet_err e;
-    CHECK_OK(duet_model_train(g_ctx, d, &p, &one, &e));
-    team t;
     member m[2];
-    run_team(&t, m, d, p);
-    CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
-    if (one && !m[0].rc && !m[1].rc) {
+    if (train_three(g_ctx, d, p, &one, m)) {
         CHECK_NEAR(atof(meta(one, key)), atof(meta(m[0].model, key)), 2e-3);
         unsigned char *png[2] = {NULL, NULL};
         size_t len[2] = {0, 0};
@@ -288,12 +292,8 @@ static void test_gpt(void) {
     p.model = "gpt";
     p.layers = 1, p.dim = 16, p.heads = 2, p.context = 16, p.batch = 6, p.steps = 12, p.eval_every = 1000, p.eval_batches = 1;
     duet_model *one = NULL;
-    CHECK_OK(duet_model_train(g_ctx, c, &p, &one, &e));
-    team t;
     member m[2];
-    run_team(&t, m, c, p);
-    CHECK(m[0].rc == DUET_OK && m[1].rc == DUET_OK);
-    if (one && !m[0].rc && !m[1].rc) {
+    if (train_three(g_ctx, c, p, &one, m)) {
         static const char text[] = "First Citizen:\nBefore we proceed any further, hear me speak.";
         duet_lm_score s0, s1, s2;
         CHECK_OK(duet_model_score_text(g_ctx, one, text, sizeof text - 1, NULL, NULL, &s0, &e));
