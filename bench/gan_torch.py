@@ -7,7 +7,10 @@ discriminator and one generator step per batch on the same fakes. Prints trainin
 
 usage: gan_torch.py TRAIN_IMAGES TRAIN_LABELS --epochs 1 --limit N --threads 2
 """
-import argparse, gzip, struct, time
+import argparse, os, gzip, struct, time
+# --threads are PyTorch's own (OpenMP) threads; OpenBLAS's pool on top of them oversubscribes the
+# cores (2 to 3 times slower on 2 threads), see bench/blas_env.sh. A value the caller set wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import torch
 import torch.nn.functional as F
 

@@ -5,7 +5,10 @@ character-level corpus on the CPU. Prints one line: steps, tokens/s, final losse
 
 usage: gpt_torch.py CORPUS --layers 4 --heads 4 --dim 128 --context 64 --batch 12 --steps 200 --threads 2
 """
-import argparse, math, time
+import argparse, os, math, time
+# --threads are PyTorch's own (OpenMP) threads; OpenBLAS's pool on top of them oversubscribes the
+# cores (2 to 3 times slower on 2 threads), see bench/blas_env.sh. A value the caller set wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import torch
 import torch.nn.functional as F
 

@@ -41,7 +41,10 @@ The parameter count (duet's layout() t->n; 518497 for 28x28, C 32, K 10) goes to
 usage: unet_torch.py TRAIN_IMAGES TRAIN_LABELS [--epochs 1] [--limit N] [--batch 64]
                      [--hidden 32] [--threads 2] [--conditional] [--seed 1]
 """
-import argparse, gzip, math, struct, sys, time
+import argparse, os, gzip, math, struct, sys, time
+# --threads are PyTorch's own (OpenMP) threads; OpenBLAS's pool on top of them oversubscribes the
+# cores (2 to 3 times slower on 2 threads), see bench/blas_env.sh. A value the caller set wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import torch
 import torch.nn.functional as F
 

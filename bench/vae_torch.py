@@ -8,7 +8,10 @@ linear -> ReLU -> 64 x H/4 x W/4 -> ConvT 4/2/1 (32) -> ReLU -> ConvT 4/2/1 (1) 
 
 usage: vae_torch.py TRAIN_IMAGES TRAIN_LABELS TEST_IMAGES --epochs 5 --threads 2 [--conv]
 """
-import argparse, gzip, struct, time
+import argparse, os, gzip, struct, time
+# --threads are PyTorch's own (OpenMP) threads; OpenBLAS's pool on top of them oversubscribes the
+# cores (2 to 3 times slower on 2 threads), see bench/blas_env.sh. A value the caller set wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import torch
 import torch.nn.functional as F
 

@@ -696,10 +696,36 @@ static void silu(int nth, const float *x, const float *dy, float *out, size_t n)
     }
 }
 
+/* ReLU (a = 0) and LeakyReLU (slope a below zero), forward (dy NULL: out = x for x > 0, else a x)
+ * or backward (out = dy, or a dy), over blocks of 1024 like silu. */
+static void rectifier(int nth, float a, const float *x, const float *dy, float *out, size_t n) {
+    (void)nth; /* unused without OpenMP */
+    int64_t blocks = (int64_t)(n / 1024) + 1;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        size_t i = (size_t)blk * 1024, end = i + 1024 < n ? i + 1024 : n;
+#if defined(__AVX2__) && defined(__FMA__)
+        __m256 zero = _mm256_setzero_ps(), va = _mm256_set1_ps(a);
+        if (!dy)
+            for (; i + 8 <= end; i += 8) {
+                __m256 v = _mm256_loadu_ps(x + i);
+                _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_min_ps(v, zero), _mm256_max_ps(v, zero)));
+            }
+        for (; dy && i + 8 <= end; i += 8) {
+            __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
+            __m256 d = _mm256_loadu_ps(dy + i);
+            _mm256_storeu_ps(out + i, _mm256_blendv_ps(_mm256_mul_ps(va, d), d, pos));
+        }
+#endif
+        for (; i < end; i++) out[i] = x[i] > 0.0f ? (dy ? dy[i] : x[i]) : a * (dy ? dy[i] : x[i]);
+    }
+}
+
 void dt_act_fwd(int nth, int kind, const float *x, float *y, size_t n) {
     (void)nth; /* unused without OpenMP */
-    if (kind == DT_ACT_SILU) { /* the others: one loop, element by element */
-        silu(nth, x, NULL, y, n);
+    if (kind == DT_ACT_SILU || kind == DT_ACT_RELU || kind == DT_ACT_LEAKY) { /* the others: element by element */
+        if (kind == DT_ACT_SILU) silu(nth, x, NULL, y, n);
+        else rectifier(nth, kind == DT_ACT_LEAKY ? 0.2f : 0.0f, x, NULL, y, n);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
@@ -718,8 +744,9 @@ void dt_act_fwd(int nth, int kind, const float *x, float *y, size_t n) {
 
 void dt_act_bwd(int nth, int kind, const float *dy, const float *x, float *dx, size_t n) {
     (void)nth; /* unused without OpenMP */
-    if (kind == DT_ACT_SILU) {
-        silu(nth, x, dy, dx, n);
+    if (kind == DT_ACT_SILU || kind == DT_ACT_RELU || kind == DT_ACT_LEAKY) {
+        if (kind == DT_ACT_SILU) silu(nth, x, dy, dx, n);
+        else rectifier(nth, kind == DT_ACT_LEAKY ? 0.2f : 0.0f, x, dy, dx, n);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)

@@ -1,5 +1,6 @@
 /* vexp.h — e^x of 8 floats at a time (AVX2 and FMA), for the layers' exponentials: attention's
- * softmax, SwiGLU (layers.c) and SiLU (conv.c), and the sigmoid of 8 floats. Callers run the tail of a row with expf.
+ * softmax, SwiGLU (layers.c) and SiLU (conv.c); the sigmoid, the natural log and the softplus of
+ * 8 floats (the VAE's Bernoulli likelihood). Callers run the tail of a row with the scalar libm.
  */
 #ifndef DT_VEXP_H
 #define DT_VEXP_H
@@ -30,6 +31,37 @@ static inline __m256 exp8(__m256 x) {
 static inline __m256 sigmoid8(__m256 x) {
     __m256 one = _mm256_set1_ps(1.0f);
     return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/* ln x of 8 positive normal floats: x = 2^e m with m in [sqrt(1/2), sqrt(2)), ln m from f = m - 1
+ * as f - f^2/2 + f^3 P(f) (the coefficients of Cephes' logf), plus e ln 2; within 2 ulp of logf. */
+static inline __m256 log8(__m256 x) {
+    __m256i i = _mm256_castps_si256(x);
+    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(i, 23), _mm256_set1_epi32(127)));
+    __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000)));
+    __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ); /* m in [1, 2): halve the upper part */
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+    e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+    __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), f2 = _mm256_mul_ps(f, f);
+    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f), f2);
+    y = _mm256_fnmadd_ps(f2, _mm256_set1_ps(0.5f), y);
+    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693147180559945f), _mm256_add_ps(f, y));
+}
+
+/* ln(1 + e^z) of 8 floats, stably: max(z, 0) + ln(1 + e^-|z|) */
+static inline __m256 softplus8(__m256 z) {
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
+    __m256 l = log8(_mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), a))));
+    return _mm256_add_ps(_mm256_max_ps(z, _mm256_setzero_ps()), l);
 }
 #endif
 
