@@ -200,11 +200,6 @@ static void decode(const duet_ctx *ctx, const vae_net *t, const float *th, vae_w
     dt_convt2d_fwd(ctx, &b, 0, w->rd, th + t->t2, th + t->t2b, w->logit, w->conv);
 }
 
-/* dx = dy where the ReLU's output y is positive, else 0 (dx may be dy) */
-static void relu_bwd(float *dx, const float *dy, const float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
-
 /* Forward pass of B rows of X (dense, D) with labels y (or NULL) and the noise already in
  * w->eps: fills w and writes each row's negative ELBO (reconstruction + KL) into nelbo (B)
  * when not NULL. */
@@ -238,6 +233,7 @@ static void forward(const duet_ctx *ctx, const vae_net *t, const float *th, vae_
 static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, float *g, vae_work *w, const float *X,
                      int64_t B, float s) {
     int64_t D = t->D, H = t->H, Z = t->Z, ZK = t->Z + t->K;
+    int nth = dt_threads(ctx);
     bce_grad(w->d_logit, w->logit, X, (size_t)B * (size_t)D, s);
     size_t m = (size_t)B * VC1 * (size_t)(t->IH / 2) * (size_t)(t->IW / 2);
     if (t->conv) { /* the convolutions add into their gradients: start them at zero */
@@ -245,12 +241,12 @@ static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, flo
         memset(g + t->t1, 0, (t->n - t->t1) * sizeof(float));
         dt_conv_shape a = s_t1(t, (int)B), b = s_t2(t, (int)B);
         dt_convt2d_bwd(ctx, &b, 0, w->d_logit, w->rd, th + t->t2, w->g1, g + t->t2, g + t->t2b, w->conv);
-        relu_bwd(w->g1, w->g1, w->rd, m);
+        dt_act_bwd(nth, DT_ACT_RELU, w->g1, w->rd, w->g1, m); /* y > 0 where x > 0 */
         dt_convt2d_bwd(ctx, &a, 0, w->g1, w->h2, th + t->t1, w->dh2, g + t->t1, g + t->t1b, w->conv);
     } else {
         dense_bwd(ctx, w->d_logit, w->h2, th + t->W4, g + t->W4, g + t->b4, w->dh2, B, H, D);
     }
-    relu_bwd(w->dh2, w->dh2, w->h2, (size_t)B * (size_t)H);
+    dt_act_bwd(nth, DT_ACT_RELU, w->dh2, w->h2, w->dh2, (size_t)B * (size_t)H);
     dense_bwd(ctx, w->dh2, w->zin, th + t->W3, g + t->W3, g + t->b3, w->dzin, B, ZK, H);
     for (int64_t i = 0; i < B; i++)
         for (int64_t j = 0; j < Z; j++) {
@@ -262,11 +258,12 @@ static void backward(const duet_ctx *ctx, const vae_net *t, const float *th, flo
     dense_bwd(ctx, w->dmu, w->h1, th + t->Wmu, g + t->Wmu, g + t->bmu, w->dh1, B, H, Z);
     float *tmp = w->dh2; /* dh2 is no longer needed: dlv's share of dh1 goes there */
     dense_bwd(ctx, w->dlv, w->h1, th + t->Wlv, g + t->Wlv, g + t->blv, tmp, B, H, Z);
-    for (size_t i = 0; i < (size_t)B * (size_t)H; i++) w->dh1[i] = w->h1[i] > 0.0f ? w->dh1[i] + tmp[i] : 0.0f;
+    for (size_t i = 0; i < (size_t)B * (size_t)H; i++) w->dh1[i] += tmp[i];
+    dt_act_bwd(nth, DT_ACT_RELU, w->dh1, w->h1, w->dh1, (size_t)B * (size_t)H);
     if (t->conv) {
         dt_conv_shape a = s_c1(t, (int)B), b = s_c2(t, (int)B);
         dt_conv2d_bwd(ctx, &b, w->dh1, w->r1, th + t->c2, w->g1, g + t->c2, g + t->c2b, w->conv);
-        relu_bwd(w->g1, w->g1, w->r1, m);
+        dt_act_bwd(nth, DT_ACT_RELU, w->g1, w->r1, w->g1, m);
         dt_conv2d_bwd(ctx, &a, w->g1, X, th + t->c1, NULL, g + t->c1, g + t->c1b, w->conv);
     } else {
         dense_bwd(ctx, w->dh1, X, th + t->W1, g + t->W1, g + t->b1, NULL, B, D, H);
