@@ -40,16 +40,10 @@ void dt_convt_out(const dt_conv_shape *s, int opad, int *Ho, int *Wo) {
     *Wo = (s->W - 1) * s->stride - 2 * s->pad + s->kw + opad;
 }
 
-/* Sizes of one group's slice of the scratch: columns (and, unfolding, the products' inputs and
- * outputs beside them), partial weight gradient; images per product when unfolding. */
+/* Sizes of one group's slice of the scratch. */
 typedef struct conv_sizes {
-    size_t col, w, group, cols;
-    int items;
+    size_t col, w, group;
 } conv_sizes;
-
-/* The unfolding paths put as many of a group's images side by side as keep their columns within
- * DT_CONV_COLS floats (at least one): one product per chunk instead of one per image. */
-#define DT_CONV_COLS ((size_t)1 << 18)
 
 static int same_conv(const dt_conv_shape *s) { return s->stride == 1 && s->kh == 2 * s->pad + 1 && s->kw == s->kh; }
 
@@ -74,20 +68,13 @@ static shift_sizes shift_layout(const dt_conv_shape *s) {
 static conv_sizes sizes(const dt_conv_shape *s) {
     conv_sizes z;
     size_t kk = (size_t)s->kh * (size_t)s->kw, a = 0, b = (size_t)s->K * kk * (size_t)s->H * (size_t)s->W;
-    size_t pos = (size_t)s->H * (size_t)s->W, ch = s->K > s->C ? (size_t)s->K : (size_t)s->C;
     if (s->H + 2 * s->pad >= s->kh && s->W + 2 * s->pad >= s->kw) {
         int Ho, Wo;
         dt_conv_out(s, &Ho, &Wo);
         a = (size_t)s->C * kk * (size_t)Ho * (size_t)Wo;
-        if ((size_t)Ho * (size_t)Wo > pos) pos = (size_t)Ho * (size_t)Wo;
     }
-    int G = conv_groups(s->B), most = (s->B + G - 1) / G;
-    size_t per = a > b ? a : b, n = per ? DT_CONV_COLS / per : 1;
-    z.items = n < 1 ? 1 : n > (size_t)most ? (most > 0 ? most : 1) : (int)n;
-    z.cols = (size_t)z.items * per;
-    z.col = z.cols + (size_t)z.items * ch * pos;
-    if (same_conv(s) && a + shift_layout(s).total > z.col) /* the weight gradient still unfolds (see run_shifted) */
-        z.col = a + shift_layout(s).total;
+    z.col = a > b ? a : b;
+    if (same_conv(s)) z.col = a + shift_layout(s).total; /* the weight gradient still unfolds (see run_shifted) */
     z.w = (size_t)s->K * (size_t)s->C * kk;
     z.group = z.col + z.w + (size_t)s->K;
     return z;
@@ -101,7 +88,6 @@ size_t dt_conv_work(const dt_conv_shape *s) { return (size_t)conv_groups(s->B) *
  * (oh, ow), img[c][oh st - pad + i][ow st - pad + j] (0 outside the image). */
 typedef struct geom {
     int Ci, Hi, Wi, kh, kw, st, pad, Ho, Wo;
-    size_t ld; /* column row stride: Ho Wo for one image, more where several images sit side by side */
 } geom;
 
 /* Window positions ow in [lo, hi) whose column ow st - pad + j falls inside [0, Wi). */
@@ -114,7 +100,7 @@ static void valid_range(int j, int st, int pad, int Wi, int Wo, int *lo, int *hi
 }
 
 static void im2col(const geom *g, const float *img, float *col) {
-    size_t P = g->ld;
+    size_t P = (size_t)g->Ho * (size_t)g->Wo;
     for (int c = 0; c < g->Ci; c++)
         for (int i = 0; i < g->kh; i++)
             for (int j = 0; j < g->kw; j++) {
@@ -142,7 +128,7 @@ static void im2col(const geom *g, const float *img, float *col) {
 
 /* img (Ci, Hi, Wi) = the sum of every column entry that looks at each pixel (img is written). */
 static void col2im(const geom *g, const float *col, float *img) {
-    size_t P = g->ld;
+    size_t P = (size_t)g->Ho * (size_t)g->Wo;
     memset(img, 0, (size_t)g->Ci * (size_t)g->Hi * (size_t)g->Wi * sizeof(float));
     for (int c = 0; c < g->Ci; c++)
         for (int i = 0; i < g->kh; i++)
@@ -196,12 +182,6 @@ static void from_wide(const float *wide, float *dst, int n, int H, int W, int Wp
                    (size_t)W * sizeof(float));
 }
 
-/* y (K, P) += b[k] on channel k */
-static void add_bias(float *y, const float *b, int64_t K, int64_t P) {
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t q = 0; q < P; q++) y[(size_t)(k * P + q)] += b[k];
-}
-
 /* The stride-1 "same" convolution of items b0..b1 by shifted products (see the top); scr holds
  * the unfolded image (for the weight gradient, whose per-tap products would be K x C outputs
  * over long sums, slow in BLAS, where one product over the unfolding is not) and then the
@@ -214,7 +194,7 @@ static void run_shifted(const duet_ctx *gc, const conv_job *j, int b0, int b1, f
     shift_sizes z = shift_layout(s);
     float *col = scr, *base = scr + (size_t)Ckk * (size_t)HW;
     float *xp = base + z.xp, *dyp = base + z.dyp, *wide = base + z.wide, *wt = base + z.wt;
-    geom g = {C, H, W, s->kh, s->kw, 1, p, H, W, (size_t)HW};
+    geom g = {C, H, W, s->kh, s->kw, 1, p, H, W};
     int bwd = j->op == OP_CONV_BWD;
     memset(xp, 0, z.wide * sizeof(float)); /* borders and slack stay zero */
     for (int k = 0; k < K; k++) /* weights (K, C, kh, kw) by tap: wt[t] (K, C) */
@@ -231,7 +211,9 @@ static void run_shifted(const duet_ctx *gc, const conv_job *j, int b0, int b1, f
             }
             float *yb = j->y + (size_t)b * ys;
             from_wide(wide, yb, K, H, W, Wp);
-            if (j->b) add_bias(yb, j->b, K, HW);
+            if (j->b)
+                for (int k = 0; k < K; k++)
+                    for (int64_t q = 0; q < HW; q++) yb[(size_t)k * (size_t)HW + (size_t)q] += j->b[k];
             continue;
         }
         const float *dyb = j->dy + (size_t)b * ys;
@@ -250,98 +232,64 @@ static void run_shifted(const duet_ctx *gc, const conv_job *j, int b0, int b1, f
     }
 }
 
-/* (n, ch, pc) images into (ch, n pc) rows, and back (adding bias[c] to channel c when bias). */
-static void to_rows(const float *src, float *dst, int n, int64_t ch, int64_t pc) {
-    for (int i = 0; i < n; i++)
-        for (int64_t c = 0; c < ch; c++)
-            memcpy(dst + (size_t)(c * n + i) * (size_t)pc, src + (size_t)(i * ch + c) * (size_t)pc, (size_t)pc * sizeof(float));
-}
-
-static void from_rows(const float *src, float *dst, int n, int64_t ch, int64_t pc, const float *bias) {
-    for (int i = 0; i < n; i++)
-        for (int64_t c = 0; c < ch; c++) {
-            const float *a = src + (size_t)(c * n + i) * (size_t)pc;
-            float *d = dst + (size_t)(i * ch + c) * (size_t)pc, bc = bias ? bias[c] : 0.0f;
-            for (int64_t q = 0; q < pc; q++) d[q] = a[q] + bc;
-        }
-}
-
-/* Items b0..b1 by unfolding, z->items images per product: their columns sit side by side (row
- * stride n pc), and the products' other operand passes through t in the same (channels, n pc)
- * layout (a lone image is used in place). */
-static void run_unfolded(const duet_ctx *gc, const conv_job *j, const conv_sizes *z, int b0, int b1, float *col, float *dwp) {
+/* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
+static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *col, float *dwp, float *dbp) {
     const dt_conv_shape *s = j->s;
-    int conv = j->op == OP_CONV_FWD || j->op == OP_CONV_BWD;
     int64_t kk = (int64_t)s->kh * s->kw, HW = (int64_t)s->H * s->W, P = (int64_t)j->Ho * j->Wo;
-    int64_t Ckk = (int64_t)s->C * kk, Kkk = (int64_t)s->K * kk, C = s->C, K = s->K, pc = conv ? P : HW;
-    size_t xs = (size_t)(C * HW), ys = (size_t)(K * P);
-    float *t = col + z->cols;
-    for (int c0 = b0; c0 < b1; c0 += z->items) {
-        int n = b1 - c0 < z->items ? b1 - c0 : z->items;
-        int64_t L = (int64_t)n * pc;
-        /* conv: the input is unfolded at the output's positions; transposed: the output is
-         * unfolded at the input's positions */
-        geom gconv = {s->C, s->H, s->W, s->kh, s->kw, s->stride, s->pad, j->Ho, j->Wo, (size_t)L};
-        geom gt = {s->K, j->Ho, j->Wo, s->kh, s->kw, s->stride, s->pad, s->H, s->W, (size_t)L};
-        const float *x = j->x ? j->x + (size_t)c0 * xs : NULL, *dy = j->dy ? j->dy + (size_t)c0 * ys : NULL;
-        float *y = j->y ? j->y + (size_t)c0 * ys : NULL, *dx = j->dx ? j->dx + (size_t)c0 * xs : NULL;
-        switch (j->op) {
+    int64_t Ckk = (int64_t)s->C * kk, Kkk = (int64_t)s->K * kk;
+    size_t xs = (size_t)s->C * (size_t)HW, ys = (size_t)s->K * (size_t)P;
+    /* conv: the input is unfolded at the output's positions; transposed: the output is
+     * unfolded at the input's positions */
+    geom gconv = {s->C, s->H, s->W, s->kh, s->kw, s->stride, s->pad, j->Ho, j->Wo};
+    geom gt = {s->K, j->Ho, j->Wo, s->kh, s->kw, s->stride, s->pad, s->H, s->W};
+    int shifted = (j->op == OP_CONV_FWD || j->op == OP_CONV_BWD) && same_conv(s);
+    if (shifted) run_shifted(gc, j, b0, b1, col, dwp);
+    for (int b = b0; b < b1; b++) {
+        const float *xb = j->x ? j->x + (size_t)b * xs : NULL;
+        const float *dyb = j->dy ? j->dy + (size_t)b * ys : NULL;
+        switch (shifted ? -1 : j->op) {
         case OP_CONV_FWD: {
-            for (int i = 0; i < n; i++) im2col(&gconv, x + (size_t)i * xs, col + (size_t)i * (size_t)P);
-            dt_gemm(gc, n > 1 ? t : y, L, j->w, Ckk, 0, col, L, 0, 1.0f, 0.0f, K, L, Ckk);
-            if (n > 1) from_rows(t, y, n, K, P, j->b);
-            else if (j->b) add_bias(y, j->b, K, P);
+            float *yb = j->y + (size_t)b * ys;
+            im2col(&gconv, xb, col);
+            dt_gemm(gc, yb, P, j->w, Ckk, 0, col, P, 0, 1.0f, 0.0f, s->K, P, Ckk);
+            if (j->b)
+                for (int k = 0; k < s->K; k++)
+                    for (int64_t p = 0; p < P; p++) yb[(size_t)k * (size_t)P + (size_t)p] += j->b[k];
             break;
         }
-        case OP_CONV_BWD: {
-            for (int i = 0; i < n; i++) im2col(&gconv, x + (size_t)i * xs, col + (size_t)i * (size_t)P);
-            if (n > 1) to_rows(dy, t, n, K, P);
-            const float *d = n > 1 ? t : dy;
-            dt_gemm(gc, dwp, Ckk, d, L, 0, col, L, 1, 1.0f, 1.0f, K, Ckk, L);
-            if (dx) {
-                dt_gemm(gc, col, L, j->w, Ckk, 1, d, L, 0, 1.0f, 0.0f, Ckk, L, K);
-                for (int i = 0; i < n; i++) col2im(&gconv, col + (size_t)i * (size_t)P, dx + (size_t)i * xs);
+        case OP_CONV_BWD:
+            im2col(&gconv, xb, col);
+            dt_gemm(gc, dwp, Ckk, dyb, P, 0, col, P, 1, 1.0f, 1.0f, s->K, Ckk, P);
+            if (j->dx) {
+                dt_gemm(gc, col, P, j->w, Ckk, 1, dyb, P, 0, 1.0f, 0.0f, Ckk, P, s->K);
+                col2im(&gconv, col, j->dx + (size_t)b * xs);
             }
+            break;
+        case OP_CONVT_FWD: {
+            float *yb = j->y + (size_t)b * ys;
+            dt_gemm(gc, col, HW, j->w, Kkk, 1, xb, HW, 0, 1.0f, 0.0f, Kkk, HW, s->C);
+            col2im(&gt, col, yb);
+            if (j->b)
+                for (int k = 0; k < s->K; k++)
+                    for (int64_t p = 0; p < P; p++) yb[(size_t)k * (size_t)P + (size_t)p] += j->b[k];
             break;
         }
-        case OP_CONVT_FWD:
-            if (n > 1) to_rows(x, t, n, C, HW);
-            dt_gemm(gc, col, L, j->w, Kkk, 1, n > 1 ? t : x, L, 0, 1.0f, 0.0f, Kkk, L, C);
-            for (int i = 0; i < n; i++) {
-                col2im(&gt, col + (size_t)i * (size_t)HW, y + (size_t)i * ys);
-                if (j->b) add_bias(y + (size_t)i * ys, j->b, K, P);
-            }
-            break;
         case OP_CONVT_BWD:
-            for (int i = 0; i < n; i++) im2col(&gt, dy + (size_t)i * ys, col + (size_t)i * (size_t)HW);
-            if (n > 1) to_rows(x, t, n, C, HW);
-            dt_gemm(gc, dwp, Kkk, n > 1 ? t : x, L, 0, col, L, 1, 1.0f, 1.0f, C, Kkk, L);
-            if (dx) {
-                dt_gemm(gc, n > 1 ? t : dx, L, j->w, Kkk, 0, col, L, 0, 1.0f, 0.0f, C, L, Kkk);
-                if (n > 1) from_rows(t, dx, n, C, HW, NULL);
-            }
+            im2col(&gt, dyb, col);
+            dt_gemm(gc, dwp, Kkk, xb, HW, 0, col, HW, 1, 1.0f, 1.0f, s->C, Kkk, HW);
+            if (j->dx) dt_gemm(gc, j->dx + (size_t)b * xs, HW, j->w, Kkk, 0, col, HW, 0, 1.0f, 0.0f, s->C, HW, Kkk);
             break;
         default:
             break;
         }
+        if (dyb && dbp)
+            for (int k = 0; k < s->K; k++) {
+                const float *d = dyb + (size_t)k * (size_t)P;
+                float acc = 0.0f;
+                for (int64_t p = 0; p < P; p++) acc += d[p];
+                dbp[k] += acc;
+            }
     }
-}
-
-/* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
-static void run_items(const duet_ctx *gc, const conv_job *j, const conv_sizes *z, int b0, int b1, float *col, float *dwp,
-                      float *dbp) {
-    const dt_conv_shape *s = j->s;
-    if ((j->op == OP_CONV_FWD || j->op == OP_CONV_BWD) && same_conv(s)) run_shifted(gc, j, b0, b1, col, dwp);
-    else run_unfolded(gc, j, z, b0, b1, col, dwp);
-    if (!j->dy || !dbp) return;
-    size_t P = (size_t)j->Ho * (size_t)j->Wo;
-    for (int b = b0; b < b1; b++)
-        for (int k = 0; k < s->K; k++) {
-            const float *d = j->dy + ((size_t)b * (size_t)s->K + (size_t)k) * P;
-            float acc = 0.0f;
-            for (size_t q = 0; q < P; q++) acc += d[q];
-            dbp[k] += acc;
-        }
 }
 
 static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db, float *work) {
@@ -362,7 +310,7 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
             memset(dbp, 0, (size_t)s->K * sizeof(float));
         }
         int b0 = (int)((int64_t)s->B * g / G), b1 = (int)((int64_t)s->B * (g + 1) / G);
-        run_items(gc, j, &z, b0, b1, col, bwd ? dwp : NULL, bwd && db ? dbp : NULL);
+        run_items(gc, j, b0, b1, col, bwd ? dwp : NULL, bwd && db ? dbp : NULL);
     }
     if (!bwd) return;
     /* partial gradients added in group order */
