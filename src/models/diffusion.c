@@ -226,9 +226,7 @@ static void rb_bwd(const duet_ctx *ctx, const df_net *t, const float *th, float 
     for (int b = 0; b < B; b++)
         for (int c = 0; c < ch; c++) {
             const float *q = s2 + ((size_t)b * (size_t)ch + (size_t)c) * (size_t)hw;
-            double sum = 0.0;
-            for (int j = 0; j < hw; j++) sum += q[j];
-            k->lin[(size_t)b * (size_t)ch + (size_t)c] = (float)sum; /* now d lin */
+            k->lin[(size_t)b * (size_t)ch + (size_t)c] = (float)dt_sum_d(q, (size_t)hw); /* now d lin */
         }
     dense_bwd(ctx, k->lin, w->semb, th + p->lw, g + p->lw, g + p->lb, w->dsemb, 1, B, t->E, ch);
     dt_conv2d_bwd(ctx, &s, s2, k->a1, th + p->w1, s1, g + p->w1, g + p->b1, w->conv);

@@ -283,12 +283,7 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
             break;
         }
         if (dyb && dbp)
-            for (int k = 0; k < s->K; k++) {
-                const float *d = dyb + (size_t)k * (size_t)P;
-                float acc = 0.0f;
-                for (int64_t p = 0; p < P; p++) acc += d[p];
-                dbp[k] += acc;
-            }
+            for (int k = 0; k < s->K; k++) dbp[k] += (float)dt_sum_d(dyb + (size_t)k * (size_t)P, (size_t)P);
     }
 }
 
@@ -535,9 +530,9 @@ void dt_upsample2x_bwd(int nth, const float *dy, float *dx, int B, int C, int H,
 /* --- group normalisation --------------------------------------------------------------------- */
 
 /* Sums in double over n floats, 4 at a time in two registers when AVX2 is there (the lanes
- * added in a fixed order, so a result does not depend on the thread running it): of x, of
- * x * y, and of (x - mu)^2. */
-static double sum_d(const float *x, size_t n) {
+ * added in a fixed order, so a result does not depend on the thread running it): of x (also the
+ * convolutions' bias gradients and the U-Net's embedding gradient), of x * y, and of (x - mu)^2. */
+double dt_sum_d(const float *x, size_t n) {
     size_t i = 0;
     double s = 0.0;
 #if defined(__AVX2__) && defined(__FMA__)
@@ -600,7 +595,7 @@ void dt_groupnorm_fwd(int nth, const float *x, const float *gamma, const float *
     for (int64_t t = 0; t < tasks; t++) {
         const float *xg = x + (size_t)t * n;
         float *yg = y + (size_t)t * n;
-        double mu = sum_d(xg, n) / (double)n, ss = sqdev_d(xg, n, mu);
+        double mu = dt_sum_d(xg, n) / (double)n, ss = sqdev_d(xg, n, mu);
         float m = (float)mu, r = (float)(1.0 / sqrt(ss / (double)n + eps));
         mean[t] = m, rstd[t] = r;
         int c0 = (int)(t % G) * cg;
@@ -630,7 +625,7 @@ void dt_groupnorm_bwd(int nth, const float *dy, const float *x, const float *gam
             for (int b = 0; b < B; b++) {
                 size_t off = ((size_t)b * (size_t)C + (size_t)c) * (size_t)HW;
                 size_t t = (size_t)b * (size_t)G + (size_t)(c / cg);
-                double sdy = sum_d(dy + off, (size_t)HW);
+                double sdy = dt_sum_d(dy + off, (size_t)HW);
                 sg += rstd[t] * (dot_d(dy + off, x + off, (size_t)HW) - mean[t] * sdy);
                 sb += sdy;
             }
@@ -648,7 +643,7 @@ void dt_groupnorm_bwd(int nth, const float *dy, const float *x, const float *gam
         for (int c = 0; c < cg; c++) {
             double ga = gamma ? gamma[c0 + c] : 1.0;
             const float *dc = dyg + (size_t)c * (size_t)HW, *xc = xg + (size_t)c * (size_t)HW;
-            double sdy = sum_d(dc, (size_t)HW);
+            double sdy = dt_sum_d(dc, (size_t)HW);
             s1 += ga * sdy;
             s2 += ga * r * (dot_d(dc, xc, (size_t)HW) - m * sdy);
         }

@@ -60,6 +60,9 @@ void dt_upsample2x_fwd(int nth, const float *x, float *y, int B, int C, int H, i
 /* dx (B, C, H, W) written: the sum of each pixel's 4 children in dy. */
 void dt_upsample2x_bwd(int nth, const float *dy, float *dx, int B, int C, int H, int W);
 
+/* The sum of n floats in double, 8 at a time (in a fixed lane order: the same on every thread). */
+double dt_sum_d(const float *x, size_t n);
+
 /* --- group normalisation: PyTorch's nn.GroupNorm(G, C, eps) ----------------------------------- *
  * x, y (B, C, HW), C % G == 0; gamma, beta (C) or both NULL (no affine); mean, rstd (B, G)
  * receive each group's mean and 1/sqrt(biased variance + eps), which the backward reads. y may be x. */
