@@ -12,9 +12,9 @@
  * kh kw taps is one product of that tap's (K, C) weights with the padded image seen from the
  * tap's offset, a (C, H Wp) view with row stride Hp Wp: outputs come out on a grid Wp wide
  * whose last 2 pad columns are dropped. The backward passes use the same views of the padded
- * gradient for the input's gradient, so nothing is folded back (the weight gradient still
- * unfolds the input: one long product beats nine small ones there); memory traffic is what
- * limited the unfolding version on two cores.
+ * gradient for the input's gradient, so nothing is folded back, and for the weight gradient
+ * (tap by tap, against the padded input's views); memory traffic is what limited the unfolding
+ * version on two cores.
  * Not here: weights, whole models, optimisers.
  */
 #include "conv.h"
@@ -48,9 +48,9 @@ typedef struct conv_sizes {
 static int same_conv(const dt_conv_shape *s) { return s->stride == 1 && s->kh == 2 * s->pad + 1 && s->kw == s->kh; }
 
 /* The shifted products' scratch (floats) at its offsets: padded input, padded gradient, wide
- * output, the weights by tap (kk, K, C). */
+ * output, the weights by tap (kk, K, C), the weight gradient by tap (kk, K, C). */
 typedef struct shift_sizes {
-    size_t xp, dyp, wide, wt, total;
+    size_t xp, dyp, wide, wt, dwt, total;
 } shift_sizes;
 
 static shift_sizes shift_layout(const dt_conv_shape *s) {
@@ -61,7 +61,8 @@ static shift_sizes shift_layout(const dt_conv_shape *s) {
     z.dyp = z.xp + (size_t)s->C * hpwp + slack;
     z.wide = z.dyp + (size_t)s->K * hpwp + slack;
     z.wt = z.wide + ch * (size_t)s->H * (size_t)(s->W + 2 * s->pad);
-    z.total = z.wt + kk * KC;
+    z.dwt = z.wt + kk * KC;
+    z.total = z.dwt + kk * KC;
     return z;
 }
 
@@ -74,7 +75,7 @@ static conv_sizes sizes(const dt_conv_shape *s) {
         a = (size_t)s->C * kk * (size_t)Ho * (size_t)Wo;
     }
     z.col = a > b ? a : b;
-    if (same_conv(s)) z.col = a + shift_layout(s).total; /* the weight gradient still unfolds (see run_shifted) */
+    if (same_conv(s)) z.col = shift_layout(s).total;
     z.w = (size_t)s->K * (size_t)s->C * kk;
     z.group = z.col + z.w + (size_t)s->K;
     return z;
@@ -182,29 +183,28 @@ static void from_wide(const float *wide, float *dst, int n, int H, int W, int Wp
                    (size_t)W * sizeof(float));
 }
 
-/* The stride-1 "same" convolution of items b0..b1 by shifted products (see the top); scr holds
- * the unfolded image (for the weight gradient, whose per-tap products would be K x C outputs
- * over long sums, slow in BLAS, where one product over the unfolding is not) and then the
- * shifted products' scratch. */
+/* The stride-1 "same" convolution of items b0..b1 by shifted products (see the top). The weight
+ * gradient too: tap t's (K, C) is the padded gradient's view at the output positions times the
+ * padded input's view at the tap's offset, transposed (the views' extra columns read zeros in the
+ * gradient), summed over the items in scr's by-tap buffer and added into dwp at the end. */
 static void run_shifted(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, float *dwp) {
     const dt_conv_shape *s = j->s;
     int p = s->pad, H = s->H, W = s->W, Wp = W + 2 * p, kk = s->kh * s->kw, C = s->C, K = s->K;
-    int64_t hpwp = (int64_t)(H + 2 * p) * Wp, P = (int64_t)H * Wp, HW = (int64_t)H * W, Ckk = (int64_t)C * kk;
+    int64_t hpwp = (int64_t)(H + 2 * p) * Wp, P = (int64_t)H * Wp, HW = (int64_t)H * W;
     size_t KC = (size_t)K * (size_t)C, xs = (size_t)C * (size_t)HW, ys = (size_t)K * (size_t)HW;
     shift_sizes z = shift_layout(s);
-    float *col = scr, *base = scr + (size_t)Ckk * (size_t)HW;
-    float *xp = base + z.xp, *dyp = base + z.dyp, *wide = base + z.wide, *wt = base + z.wt;
-    geom g = {C, H, W, s->kh, s->kw, 1, p, H, W};
+    float *xp = scr + z.xp, *dyp = scr + z.dyp, *wide = scr + z.wide, *wt = scr + z.wt, *dwt = scr + z.dwt;
     int bwd = j->op == OP_CONV_BWD;
     memset(xp, 0, z.wide * sizeof(float)); /* borders and slack stay zero */
+    if (dwp) memset(dwt, 0, (size_t)kk * KC * sizeof(float));
     for (int k = 0; k < K; k++) /* weights (K, C, kh, kw) by tap: wt[t] (K, C) */
         for (int c = 0; c < C; c++)
             for (int t = 0; t < kk; t++)
                 wt[(size_t)t * KC + (size_t)k * (size_t)C + (size_t)c] = j->w[((size_t)k * (size_t)C + (size_t)c) * (size_t)kk + (size_t)t];
     for (int b = b0; b < b1; b++) {
         const float *xb = j->x + (size_t)b * xs;
+        if (!bwd || dwp) pad_into(xb, xp, C, H, W, p);
         if (!bwd) {
-            pad_into(xb, xp, C, H, W, p);
             for (int t = 0; t < kk; t++) {
                 int64_t off = (int64_t)(t / s->kw) * Wp + t % s->kw;
                 dt_gemm(gc, wide, P, wt + (size_t)t * KC, C, 0, xp + off, hpwp, 0, 1.0f, t ? 1.0f : 0.0f, K, P, C);
@@ -216,13 +216,13 @@ static void run_shifted(const duet_ctx *gc, const conv_job *j, int b0, int b1, f
                     for (int64_t q = 0; q < HW; q++) yb[(size_t)k * (size_t)HW + (size_t)q] += j->b[k];
             continue;
         }
-        const float *dyb = j->dy + (size_t)b * ys;
-        if (dwp) {
-            im2col(&g, xb, col);
-            dt_gemm(gc, dwp, Ckk, dyb, HW, 0, col, HW, 1, 1.0f, 1.0f, K, Ckk, HW);
-        }
+        pad_into(j->dy + (size_t)b * ys, dyp, K, H, W, p);
+        if (dwp)
+            for (int t = 0; t < kk; t++) {
+                int64_t off = (int64_t)(t / s->kw) * Wp + t % s->kw;
+                dt_gemm(gc, dwt + (size_t)t * KC, C, dyp + (int64_t)p * Wp + p, hpwp, 0, xp + off, hpwp, 1, 1.0f, 1.0f, K, C, P);
+            }
         if (j->dx) { /* dx = the flipped taps' products with the padded gradient */
-            pad_into(dyb, dyp, K, H, W, p);
             for (int t = 0; t < kk; t++) {
                 int64_t off = (int64_t)(s->kh - 1 - t / s->kw) * Wp + (s->kw - 1 - t % s->kw);
                 dt_gemm(gc, wide, P, wt + (size_t)t * KC, C, 1, dyp + off, hpwp, 0, 1.0f, t ? 1.0f : 0.0f, C, P, K);
@@ -230,6 +230,11 @@ static void run_shifted(const duet_ctx *gc, const conv_job *j, int b0, int b1, f
             from_wide(wide, j->dx + (size_t)b * xs, C, H, W, Wp);
         }
     }
+    if (dwp)
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < C; c++)
+                for (int t = 0; t < kk; t++)
+                    dwp[((size_t)k * (size_t)C + (size_t)c) * (size_t)kk + (size_t)t] += dwt[(size_t)t * KC + (size_t)k * (size_t)C + (size_t)c];
 }
 
 /* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
