@@ -668,108 +668,68 @@ void dt_groupnorm_bwd(int nth, const float *dy, const float *x, const float *gam
 
 static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* The U-Net's activation, forward (dy NULL: out = x sg) or backward (out = dy sg (1 + x (1 - sg))),
- * sg = sigmoid(x): blocks of 1024 over the threads, 8 at a time with sigmoid8, the tail with expf. */
-static void silu(int nth, const float *x, const float *dy, float *out, size_t n) {
-    (void)nth; /* unused without OpenMP */
-    int64_t blocks = (int64_t)(n / 1024) + 1;
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
-    for (int64_t blk = 0; blk < blocks; blk++) {
-        size_t i = (size_t)blk * 1024, end = i + 1024 < n ? i + 1024 : n;
+/* One element: the activation of v (dy NULL) or dy[0] times its derivative at v. */
+static inline float act1(int kind, float v, const float *dy) {
+    float y = v, d = 1.0f;
+    switch (kind) {
+    case DT_ACT_RELU: y = v > 0.0f ? v : 0.0f, d = v > 0.0f ? 1.0f : 0.0f; break;
+    case DT_ACT_LEAKY: y = v > 0.0f ? v : 0.2f * v, d = v > 0.0f ? 1.0f : 0.2f; break;
+    case DT_ACT_TANH: y = tanhf(v), d = 1.0f - y * y; break;
+    case DT_ACT_SIGMOID: y = sigm(v), d = y * (1.0f - y); break;
+    case DT_ACT_SILU: {
+        float sg = sigm(v);
+        y = v * sg, d = sg * (1.0f + v * (1.0f - sg));
+        break;
+    }
+    default: break;
+    }
+    return dy ? dy[0] * d : y;
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
-        __m256 one = _mm256_set1_ps(1.0f);
-        if (!dy)
-            for (; i + 8 <= end; i += 8) {
-                __m256 v = _mm256_loadu_ps(x + i);
-                _mm256_storeu_ps(out + i, _mm256_mul_ps(v, sigmoid8(v)));
-            }
-        for (; dy && i + 8 <= end; i += 8) {
+/* Elements i..end 8 at a time where the kind has a vector form (SiLU with sigmoid8; ReLU and
+ * LeakyReLU as max(v, 0) + a min(v, 0)); returns where the scalar tail starts. */
+static size_t act8(int kind, const float *x, const float *dy, float *out, size_t i, size_t end) {
+    __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps(), a = _mm256_set1_ps(kind == DT_ACT_LEAKY ? 0.2f : 0.0f);
+    if (kind == DT_ACT_SILU)
+        for (; i + 8 <= end; i += 8) {
             __m256 v = _mm256_loadu_ps(x + i), sg = sigmoid8(v);
-            __m256 d = _mm256_mul_ps(sg, _mm256_fmadd_ps(v, _mm256_sub_ps(one, sg), one));
-            _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), d));
+            __m256 r = dy ? _mm256_mul_ps(_mm256_loadu_ps(dy + i), _mm256_mul_ps(sg, _mm256_fmadd_ps(v, _mm256_sub_ps(one, sg), one)))
+                          : _mm256_mul_ps(v, sg);
+            _mm256_storeu_ps(out + i, r);
         }
-#endif
-        for (; i < end; i++) {
-            float sg = sigm(x[i]);
-            out[i] = dy ? dy[i] * (sg * (1.0f + x[i] * (1.0f - sg))) : x[i] * sg;
+    if (kind == DT_ACT_RELU || kind == DT_ACT_LEAKY)
+        for (; i + 8 <= end; i += 8) {
+            __m256 v = _mm256_loadu_ps(x + i), r;
+            if (dy) {
+                __m256 d = _mm256_loadu_ps(dy + i);
+                r = _mm256_blendv_ps(_mm256_mul_ps(a, d), d, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+            } else {
+                r = _mm256_fmadd_ps(a, _mm256_min_ps(v, zero), _mm256_max_ps(v, zero));
+            }
+            _mm256_storeu_ps(out + i, r);
         }
-    }
+    return i;
 }
+#endif
 
-/* ReLU (a = 0) and LeakyReLU (slope a below zero), forward (dy NULL: out = x for x > 0, else a x)
- * or backward (out = dy, or a dy), over blocks of 1024 like silu. */
-static void rectifier(int nth, float a, const float *x, const float *dy, float *out, size_t n) {
+/* The activation (dy NULL) or its gradient over n elements, in blocks of 1024 over the threads. */
+static void act_run(int nth, int kind, const float *x, const float *dy, float *out, size_t n) {
     (void)nth; /* unused without OpenMP */
     int64_t blocks = (int64_t)(n / 1024) + 1;
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
     for (int64_t blk = 0; blk < blocks; blk++) {
         size_t i = (size_t)blk * 1024, end = i + 1024 < n ? i + 1024 : n;
 #if defined(__AVX2__) && defined(__FMA__)
-        __m256 zero = _mm256_setzero_ps(), va = _mm256_set1_ps(a);
-        if (!dy)
-            for (; i + 8 <= end; i += 8) {
-                __m256 v = _mm256_loadu_ps(x + i);
-                _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_min_ps(v, zero), _mm256_max_ps(v, zero)));
-            }
-        for (; dy && i + 8 <= end; i += 8) {
-            __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
-            __m256 d = _mm256_loadu_ps(dy + i);
-            _mm256_storeu_ps(out + i, _mm256_blendv_ps(_mm256_mul_ps(va, d), d, pos));
-        }
+        i = act8(kind, x, dy, out, i, end);
 #endif
-        for (; i < end; i++) out[i] = x[i] > 0.0f ? (dy ? dy[i] : x[i]) : a * (dy ? dy[i] : x[i]);
+        for (; i < end; i++) out[i] = act1(kind, x[i], dy ? dy + i : NULL);
     }
 }
 
-void dt_act_fwd(int nth, int kind, const float *x, float *y, size_t n) {
-    (void)nth; /* unused without OpenMP */
-    if (kind == DT_ACT_SILU || kind == DT_ACT_RELU || kind == DT_ACT_LEAKY) { /* the others: element by element */
-        if (kind == DT_ACT_SILU) silu(nth, x, NULL, y, n);
-        else rectifier(nth, kind == DT_ACT_LEAKY ? 0.2f : 0.0f, x, NULL, y, n);
-        return;
-    }
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        switch (kind) {
-        case DT_ACT_RELU: v = v > 0.0f ? v : 0.0f; break;
-        case DT_ACT_LEAKY: v = v > 0.0f ? v : 0.2f * v; break;
-        case DT_ACT_TANH: v = tanhf(v); break;
-        case DT_ACT_SIGMOID: v = sigm(v); break;
-        default: break;
-        }
-        y[i] = v;
-    }
-}
+void dt_act_fwd(int nth, int kind, const float *x, float *y, size_t n) { act_run(nth, kind, x, NULL, y, n); }
 
-void dt_act_bwd(int nth, int kind, const float *dy, const float *x, float *dx, size_t n) {
-    (void)nth; /* unused without OpenMP */
-    if (kind == DT_ACT_SILU || kind == DT_ACT_RELU || kind == DT_ACT_LEAKY) {
-        if (kind == DT_ACT_SILU) silu(nth, x, dy, dx, n);
-        else rectifier(nth, kind == DT_ACT_LEAKY ? 0.2f : 0.0f, x, dy, dx, n);
-        return;
-    }
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i], d = 1.0f;
-        switch (kind) {
-        case DT_ACT_RELU: d = v > 0.0f ? 1.0f : 0.0f; break;
-        case DT_ACT_LEAKY: d = v > 0.0f ? 1.0f : 0.2f; break;
-        case DT_ACT_TANH: {
-            float t = tanhf(v);
-            d = 1.0f - t * t;
-            break;
-        }
-        case DT_ACT_SIGMOID: {
-            float sg = sigm(v);
-            d = sg * (1.0f - sg);
-            break;
-        }
-        default: break;
-        }
-        dx[i] = dy[i] * d;
-    }
-}
+void dt_act_bwd(int nth, int kind, const float *dy, const float *x, float *dx, size_t n) { act_run(nth, kind, x, dy, dx, n); }
 
 /* --- time embedding -------------------------------------------------------------------------- */
 

@@ -312,6 +312,23 @@ static void test_act(void) {
         dt_act_fwd(1, kind, z, z, N); /* in place */
         CHECK(maxdiff(z, y, N) == 0);
     }
+    /* a long row split over threads, and the gradient in place over dy: the same bits as one
+     * thread */
+    enum { L = 70001 };
+    float *a = malloc(L * sizeof(float)), *b1 = malloc(L * sizeof(float)), *b2 = malloc(L * sizeof(float));
+    float *g = malloc(L * sizeof(float));
+    fill(&r, a, L, 3.0);
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        int kind = kinds[k];
+        dt_act_fwd(1, kind, a, b1, L);
+        dt_act_fwd(2, kind, a, b2, L);
+        CHECK(maxdiff(b1, b2, L) == 0);
+        fill(&r, g, L, 1.0);
+        dt_act_bwd(1, kind, g, a, b1, L);
+        dt_act_bwd(2, kind, g, a, g, L);
+        CHECK(maxdiff(b1, g, L) == 0);
+    }
+    free(a), free(b1), free(b2), free(g);
 }
 
 /* --- PyTorch golden values ------------------------------------------------------------------------ */
