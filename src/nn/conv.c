@@ -75,7 +75,8 @@ static conv_sizes sizes(const dt_conv_shape *s) {
         a = (size_t)s->C * kk * (size_t)Ho * (size_t)Wo;
     }
     z.col = a > b ? a : b;
-    if (same_conv(s)) z.col = shift_layout(s).total;
+    if (same_conv(s) && shift_layout(s).total > z.col) /* a transposed one of that shape unfolds */
+        z.col = shift_layout(s).total;
     z.w = (size_t)s->K * (size_t)s->C * kk;
     z.group = z.col + z.w + (size_t)s->K;
     return z;

@@ -179,6 +179,7 @@ static void test_convt2d(void) {
         {2, 3, 4, 4, 2, 1, 1, 2, 0, 1, 1}, /* 1x1 at stride 2: every other output pixel is bias */
         {2, 7, 4, 5, 6, 4, 4, 2, 1, 0, 1},
         {37, 3, 4, 4, 5, 4, 4, 2, 1, 0, 1}, /* groups of 4 and 5 images */
+        {2, 1, 6, 6, 8, 3, 3, 1, 1, 0, 1},  /* stride-1 "same" shape: unfolds, its columns larger than the shifted scratch */
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) run_case(&cs[i]);
 }
