@@ -89,23 +89,29 @@ SRV_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve bench-mpi bench-stream clean features fuzz fuzz-bins
+.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve bench-mpi bench-stream clean features fuzz fuzz-bins FORCE
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
 	@printf '%s openmp  %s blas  %s mpi  %s sanitizers(%s)\n' \
 	  $(if $(filter 1,$(OMP)),✓,✗) $(if $(filter 1,$(BLAS)),✓,✗) $(if $(filter 1,$(MPI)),✓,✗) $(if $(SAN),✓,✗) '$(SAN)'
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h)
+# Objects depend on the flags they were compiled with: a change of CFLAGS or OPT rebuilds them.
+FORCE:
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS) $(OPT)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(OPT)' > $@
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # cli/ sees only include/duet.h
-$(BUILD)/cli/%.o: cli/%.c include/duet.h $(wildcard cli/*.h)
+$(BUILD)/cli/%.o: cli/%.c include/duet.h $(wildcard cli/*.h) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -Iinclude $(MPI_CFLAGS) -c $< -o $@
 
-$(BUILD)/server/%.o: server/%.c include/duet.h cli/cli.h server/server.h
+$(BUILD)/server/%.o: server/%.c include/duet.h cli/cli.h server/server.h $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Icli $(SRV_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
