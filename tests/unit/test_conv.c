@@ -165,6 +165,12 @@ static void test_conv2d(void) {
         {11, 4, 6, 5, 6, 3, 3, 1, 1, 0, 0}, /* more images than groups */
         {3, 2, 7, 9, 3, 5, 5, 1, 2, 0, 0},  /* 5x5, pad 2 */
         {2, 16, 7, 7, 8, 3, 3, 1, 1, 0, 0}, /* wider than tall */
+        /* 3x3 ones with at least 8 channels each side go by Winograd's F(2x2, 3x3) */
+        {3, 8, 17, 18, 9, 3, 3, 1, 1, 0, 0},  /* odd height; rows of 16 columns and a part */
+        {5, 10, 9, 19, 8, 3, 3, 1, 1, 0, 0},  /* odd width past 16 */
+        {37, 8, 3, 5, 8, 3, 3, 1, 1, 0, 0},   /* tiny images: a row's vector reads into the next channels */
+        {2, 12, 28, 28, 10, 3, 3, 1, 1, 0, 0}, /* the U-Net's size */
+        {1, 8, 1, 1, 8, 3, 3, 1, 1, 0, 0},    /* one pixel */
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) run_case(&cs[i]);
 }
