@@ -200,6 +200,7 @@ static void rb_fwd(const duet_ctx *ctx, const df_net *t, const float *th, df_wor
     dt_act_fwd(nth, DT_ACT_SILU, k->n1, k->a1, n);
     dt_conv2d_fwd(ctx, &s, k->a1, th + p->w1, th + p->b1, k->c1, w->conv);
     dense(ctx, k->lin, w->semb, th + p->lw, th + p->lb, B, t->E, ch);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (int b = 0; b < B; b++)
         for (int c = 0; c < ch; c++) {
             float v = k->lin[(size_t)b * (size_t)ch + (size_t)c], *q = k->c1 + ((size_t)b * (size_t)ch + (size_t)c) * (size_t)hw;
@@ -208,6 +209,7 @@ static void rb_fwd(const duet_ctx *ctx, const df_net *t, const float *th, df_wor
     dt_groupnorm_fwd(nth, k->c1, th + p->g2, th + p->be2, k->n2, k->m2, k->r2, B, ch, hw, G, 1e-5f);
     dt_act_fwd(nth, DT_ACT_SILU, k->n2, k->a2, n);
     dt_conv2d_fwd(ctx, &s, k->a2, th + p->w2, th + p->b2, k->out, w->conv);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (size_t j = 0; j < n; j++) k->out[j] += x[j];
 }
 
@@ -223,6 +225,7 @@ static void rb_bwd(const duet_ctx *ctx, const df_net *t, const float *th, float 
     dt_conv2d_bwd(ctx, &s, dout, k->a2, th + p->w2, s1, g + p->w2, g + p->b2, w->conv);
     dt_act_bwd(nth, DT_ACT_SILU, s1, k->n2, s1, n);
     dt_groupnorm_bwd(nth, s1, k->c1, th + p->g2, k->m2, k->r2, s2, g + p->g2, g + p->be2, B, ch, hw, G);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (int b = 0; b < B; b++)
         for (int c = 0; c < ch; c++) {
             const float *q = s2 + ((size_t)b * (size_t)ch + (size_t)c) * (size_t)hw;
@@ -232,6 +235,7 @@ static void rb_bwd(const duet_ctx *ctx, const df_net *t, const float *th, float 
     dt_conv2d_bwd(ctx, &s, s2, k->a1, th + p->w1, s1, g + p->w1, g + p->b1, w->conv);
     dt_act_bwd(nth, DT_ACT_SILU, s1, k->n1, s1, n);
     dt_groupnorm_bwd(nth, s1, x, th + p->g1, k->m1, k->r1, s2, g + p->g1, g + p->be1, B, ch, hw, G);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (size_t j = 0; j < n; j++) dx[j] = dout[j] + s2[j];
 }
 

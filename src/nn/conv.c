@@ -75,7 +75,7 @@ static shift_sizes shift_layout(const dt_conv_shape *s) {
  * a chunk of whole images, one channel's padded rows split into even and odd columns, and two
  * output rows. */
 #define WINO_MIN 8
-#define WINO_TILES 256 /* tiles per chunk of images (at least one image) */
+#define WINO_TILES 128 /* tiles per chunk of images (at least one image) */
 
 typedef struct wino_sizes {
     int tH, tW, Hp, L, imgs; /* tiles down and across, split rows and their length, images per chunk */
@@ -502,9 +502,10 @@ static void wino_out(const float *m, int nch, int n, int H, int W, const float *
 
 /* The transformed weights into u: for the forward (16, K, C); for the input's gradient the
  * flipped weights, (16, C, K). Once per call, before the groups share it. */
-static void wino_weights(const conv_job *j, float *u) {
+static void wino_weights(int nth, const conv_job *j, float *u) {
     const dt_conv_shape *s = j->s;
     size_t KC = (size_t)s->K * (size_t)s->C;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && KC >= 1024)
     for (int k = 0; k < s->K; k++)
         for (int c = 0; c < s->C; c++) {
             const float *g = j->w + ((size_t)k * (size_t)s->C + (size_t)c) * 9;
@@ -630,7 +631,7 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
     const duet_ctx *gc = nt > 1 ? &one : ctx; /* a lone group lets dt_gemm use the threads */
     conv_job jw = *j;
     if ((j->op == OP_CONV_FWD || (j->op == OP_CONV_BWD && j->dx)) && wino_conv(s)) { /* in group 0's slot */
-        wino_weights(j, work + wino_layout(s).u);
+        wino_weights(nth, j, work + wino_layout(s).u);
         jw.u = work + wino_layout(s).u;
     }
 #pragma omp parallel for schedule(static, 1) num_threads(nt) if (nt > 1)
