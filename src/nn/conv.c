@@ -45,7 +45,7 @@ void dt_convt_out(const dt_conv_shape *s, int opad, int *Ho, int *Wo) {
 
 /* Sizes of one group's slice of the scratch. */
 typedef struct conv_sizes {
-    size_t col, w, group;
+    size_t cols, col, w, group; /* unfolded columns; all of the layer's scratch for them */
 } conv_sizes;
 
 static int same_conv(const dt_conv_shape *s) { return s->stride == 1 && s->kh == 2 * s->pad + 1 && s->kw == s->kh; }
@@ -101,6 +101,15 @@ static wino_sizes wino_layout(const dt_conv_shape *s) {
     return z;
 }
 
+typedef struct geom {
+    int Ci, Hi, Wi, kh, kw, st, pad, Ho, Wo;
+} geom;
+
+/* Stride 2: one channel's rows split, S[(2 ih + par) Ls + pad + k] = img[ih][2 k + par] (zero
+ * before and past the row), Ls = split_len floats each; 8 floats of slack for whole vectors. */
+static int split_len(const geom *g) { return g->pad + g->Wo + g->kw + 8; }
+static size_t split_size(const geom *g) { return g->st == 2 ? 2 * (size_t)g->Hi * (size_t)split_len(g) : 0; }
+
 static conv_sizes sizes(const dt_conv_shape *s) {
     conv_sizes z;
     size_t kk = (size_t)s->kh * (size_t)s->kw, a = 0, b = (size_t)s->K * kk * (size_t)s->H * (size_t)s->W;
@@ -109,7 +118,18 @@ static conv_sizes sizes(const dt_conv_shape *s) {
         dt_conv_out(s, &Ho, &Wo);
         a = (size_t)s->C * kk * (size_t)Ho * (size_t)Wo;
     }
-    z.col = a > b ? a : b;
+    z.cols = a > b ? a : b;
+    if (s->stride == 2) { /* split rows after the columns and their slack: a convolution's or a transposed one's */
+        int Ho, Wo, Ht, Wt;
+        dt_conv_out(s, &Ho, &Wo);
+        dt_convt_out(s, 1, &Ht, &Wt);
+        geom gc = {s->C, s->H, s->W, s->kh, s->kw, 2, s->pad, Ho > 0 ? Ho : 0, Wo > 0 ? Wo : 0};
+        geom gt = {s->K, Ht, Wt, s->kh, s->kw, 2, s->pad, s->H, s->W};
+        a = split_size(&gc), b = split_size(&gt);
+        z.col = z.cols + 8 + (a > b ? a : b);
+    } else {
+        z.col = z.cols;
+    }
     if (same_conv(s) && shift_layout(s).total > z.col) /* a transposed one of that shape unfolds */
         z.col = shift_layout(s).total;
     if (wino_conv(s) && wino_layout(s).total > z.col) z.col = wino_layout(s).total;
@@ -123,10 +143,9 @@ size_t dt_conv_work(const dt_conv_shape *s) { return (size_t)conv_groups(s->B) *
 /* --- im2col / col2im -------------------------------------------------------------------------
  * Geometry: an image (Ci, Hi, Wi) seen through a kh x kw window at stride st and padding pad,
  * at Ho x Wo window positions. Column row r = (c kh + i) kw + j holds, for every position
- * (oh, ow), img[c][oh st - pad + i][ow st - pad + j] (0 outside the image). */
-typedef struct geom {
-    int Ci, Hi, Wi, kh, kw, st, pad, Ho, Wo;
-} geom;
+ * (oh, ow), img[c][oh st - pad + i][ow st - pad + j] (0 outside the image). At stride 2 each
+ * channel's rows are first split into their even and odd columns (see split_rows), so that
+ * every column row is copied, or added, along contiguous floats. */
 
 /* Window positions ow in [lo, hi) whose column ow st - pad + j falls inside [0, Wi). */
 static void valid_range(int j, int st, int pad, int Wi, int Wo, int *lo, int *hi) {
@@ -137,8 +156,92 @@ static void valid_range(int j, int st, int pad, int Wi, int Wo, int *lo, int *hi
     *lo = l, *hi = h;
 }
 
-static void im2col(const geom *g, const float *img, float *col) {
+/* GCC turns a loop of vector loads and stores into a call of memmove, which costs more than the
+ * loop on rows this short; this keeps the loop. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KEEP_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define KEEP_LOOPS
+#endif
+
+/* Channel img (Hi, Wi) into S (see split_len). */
+static void split_rows(const geom *g, const float *img, float *S) {
+    int Ls = split_len(g), p = g->pad;
+    for (int ih = 0; ih < g->Hi; ih++) {
+        const float *src = img + (size_t)ih * (size_t)g->Wi;
+        float *ev = S + (size_t)(2 * ih) * (size_t)Ls, *od = ev + Ls;
+        int k = 0, pairs = g->Wi / 2;
+        for (; k < p; k++) ev[k] = od[k] = 0.0f;
+        for (k = 0; k < pairs; k++) ev[p + k] = src[2 * k], od[p + k] = src[2 * k + 1];
+        if (g->Wi & 1) ev[p + k] = src[2 * k], od[p + k] = 0.0f, k++;
+        for (; k < Ls - p; k++) ev[p + k] = od[p + k] = 0.0f;
+    }
+}
+
+/* Where in S window position ow = 0 of column j reads image row ih: img[ih][2 ow - pad + j] =
+ * S[split_at + ow]. */
+static size_t split_at(const geom *g, int ih, int j) {
+    int d = j - g->pad, par = d & 1, m = (d - par) / 2;
+    return (size_t)(2 * ih + par) * (size_t)split_len(g) + (size_t)(g->pad + m);
+}
+
+/* n floats from src to dst, or zeros when src is NULL, 8 at a time: up to 7 past n into dst and
+ * from src (the callers' next rows, written after, or slack). */
+static inline KEEP_LOOPS void copy_row(float *dst, const float *src, int n) {
+    int k = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; k < n; k += 8) _mm256_storeu_ps(dst + k, src ? _mm256_loadu_ps(src + k) : _mm256_setzero_ps());
+#endif
+    for (; k < n; k++) dst[k] = src ? src[k] : 0.0f;
+}
+
+static KEEP_LOOPS void im2col_s2(const geom *g, const float *img, float *col, float *S) {
     size_t P = (size_t)g->Ho * (size_t)g->Wo;
+    for (int c = 0; c < g->Ci; c++) {
+        split_rows(g, img + (size_t)c * (size_t)g->Hi * (size_t)g->Wi, S);
+        for (int i = 0; i < g->kh; i++)
+            for (int j = 0; j < g->kw; j++) {
+                float *row = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P;
+                for (int oh = 0; oh < g->Ho; oh++) {
+                    int ih = 2 * oh - g->pad + i;
+                    copy_row(row + (size_t)oh * (size_t)g->Wo, ih >= 0 && ih < g->Hi ? S + split_at(g, ih, j) : NULL, g->Wo);
+                }
+            }
+    }
+}
+
+/* col2im at stride 2: the columns added into each channel's split rows, then merged. */
+static void col2im_s2(const geom *g, const float *col, float *img, float *S) {
+    size_t P = (size_t)g->Ho * (size_t)g->Wo, Ls = (size_t)split_len(g);
+    for (int c = 0; c < g->Ci; c++) {
+        memset(S, 0, split_size(g) * sizeof(float));
+        for (int i = 0; i < g->kh; i++)
+            for (int j = 0; j < g->kw; j++) {
+                const float *row = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P;
+                for (int oh = 0; oh < g->Ho; oh++) {
+                    int ih = 2 * oh - g->pad + i;
+                    if (ih < 0 || ih >= g->Hi) continue;
+                    float *d = S + split_at(g, ih, j);
+                    const float *r = row + (size_t)oh * (size_t)g->Wo;
+                    for (int ow = 0; ow < g->Wo; ow++) d[ow] += r[ow];
+                }
+            }
+        float *dst = img + (size_t)c * (size_t)g->Hi * (size_t)g->Wi;
+        for (int ih = 0; ih < g->Hi; ih++) {
+            const float *ev = S + (size_t)(2 * ih) * Ls + g->pad, *od = ev + Ls;
+            float *d = dst + (size_t)ih * (size_t)g->Wi;
+            for (int w = 0; w + 1 < g->Wi; w += 2) d[w] = ev[w / 2], d[w + 1] = od[w / 2];
+            if (g->Wi & 1) d[g->Wi - 1] = ev[g->Wi / 2];
+        }
+    }
+}
+
+static void im2col(const geom *g, const float *img, float *col, float *S) {
+    size_t P = (size_t)g->Ho * (size_t)g->Wo;
+    if (g->st == 2) {
+        im2col_s2(g, img, col, S);
+        return;
+    }
     for (int c = 0; c < g->Ci; c++)
         for (int i = 0; i < g->kh; i++)
             for (int j = 0; j < g->kw; j++) {
@@ -165,8 +268,12 @@ static void im2col(const geom *g, const float *img, float *col) {
 }
 
 /* img (Ci, Hi, Wi) = the sum of every column entry that looks at each pixel (img is written). */
-static void col2im(const geom *g, const float *col, float *img) {
+static void col2im(const geom *g, const float *col, float *img, float *S) {
     size_t P = (size_t)g->Ho * (size_t)g->Wo;
+    if (g->st == 2) {
+        col2im_s2(g, col, img, S);
+        return;
+    }
     memset(img, 0, (size_t)g->Ci * (size_t)g->Hi * (size_t)g->Wi * sizeof(float));
     for (int c = 0; c < g->Ci; c++)
         for (int i = 0; i < g->kh; i++)
@@ -572,6 +679,7 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
      * unfolded at the input's positions */
     geom gconv = {s->C, s->H, s->W, s->kh, s->kw, s->stride, s->pad, j->Ho, j->Wo};
     geom gt = {s->K, j->Ho, j->Wo, s->kh, s->kw, s->stride, s->pad, s->H, s->W};
+    float *S = s->stride == 2 ? col + sizes(s).cols + 8 : NULL; /* split rows */
     int conv = j->op == OP_CONV_FWD || j->op == OP_CONV_BWD, wino = conv && wino_conv(s);
     int shifted = wino || (conv && same_conv(s));
     if (wino) run_wino(gc, j, b0, b1, col, dwp);
@@ -582,7 +690,7 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
         switch (shifted ? -1 : j->op) {
         case OP_CONV_FWD: {
             float *yb = j->y + (size_t)b * ys;
-            im2col(&gconv, xb, col);
+            im2col(&gconv, xb, col, S);
             dt_gemm(gc, yb, P, j->w, Ckk, 0, col, P, 0, 1.0f, 0.0f, s->K, P, Ckk);
             if (j->b)
                 for (int k = 0; k < s->K; k++)
@@ -590,24 +698,24 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
             break;
         }
         case OP_CONV_BWD:
-            im2col(&gconv, xb, col);
+            im2col(&gconv, xb, col, S);
             dt_gemm(gc, dwp, Ckk, dyb, P, 0, col, P, 1, 1.0f, 1.0f, s->K, Ckk, P);
             if (j->dx) {
                 dt_gemm(gc, col, P, j->w, Ckk, 1, dyb, P, 0, 1.0f, 0.0f, Ckk, P, s->K);
-                col2im(&gconv, col, j->dx + (size_t)b * xs);
+                col2im(&gconv, col, j->dx + (size_t)b * xs, S);
             }
             break;
         case OP_CONVT_FWD: {
             float *yb = j->y + (size_t)b * ys;
             dt_gemm(gc, col, HW, j->w, Kkk, 1, xb, HW, 0, 1.0f, 0.0f, Kkk, HW, s->C);
-            col2im(&gt, col, yb);
+            col2im(&gt, col, yb, S);
             if (j->b)
                 for (int k = 0; k < s->K; k++)
                     for (int64_t p = 0; p < P; p++) yb[(size_t)k * (size_t)P + (size_t)p] += j->b[k];
             break;
         }
         case OP_CONVT_BWD:
-            im2col(&gt, dyb, col);
+            im2col(&gt, dyb, col, S);
             dt_gemm(gc, dwp, Kkk, xb, HW, 0, col, HW, 1, 1.0f, 1.0f, s->C, Kkk, HW);
             if (j->dx) dt_gemm(gc, j->dx + (size_t)b * xs, HW, j->w, Kkk, 0, col, HW, 0, 1.0f, 0.0f, s->C, HW, Kkk);
             break;
