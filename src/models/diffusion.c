@@ -240,16 +240,18 @@ static void rb_bwd(const duet_ctx *ctx, const df_net *t, const float *th, float 
 }
 
 /* dst (B, ca + cb, hw) = [a (B, ca, hw), b (B, cb, hw)] */
-static void concat(float *dst, const float *a, int ca, const float *b, int cb, int B, int hw) {
+static void concat(int nth, float *dst, const float *a, int ca, const float *b, int cb, int B, int hw) {
     size_t na = (size_t)ca * (size_t)hw, nb = (size_t)cb * (size_t)hw;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (int i = 0; i < B; i++) {
         memcpy(dst + (size_t)i * (na + nb), a + (size_t)i * na, na * sizeof(float));
         memcpy(dst + (size_t)i * (na + nb) + na, b + (size_t)i * nb, nb * sizeof(float));
     }
 }
 
-static void split(const float *src, float *a, int ca, float *b, int cb, int B, int hw) {
+static void split(int nth, const float *src, float *a, int ca, float *b, int cb, int B, int hw) {
     size_t na = (size_t)ca * (size_t)hw, nb = (size_t)cb * (size_t)hw;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (int i = 0; i < B; i++) {
         memcpy(a + (size_t)i * na, src + (size_t)i * (na + nb), na * sizeof(float));
         memcpy(b + (size_t)i * nb, src + (size_t)i * (na + nb) + na, nb * sizeof(float));
@@ -276,12 +278,12 @@ static void net_fwd(const duet_ctx *ctx, const df_net *t, const float *th, df_wo
     rb_fwd(ctx, t, th, w, 2, w->d2, B);
     dt_upsample2x_fwd(nth, w->rb[2].out, w->up1, B, 2 * C, H / 4, W / 4);
     s = cs(B, 2 * C, H / 2, W / 2, 2 * C, 1), dt_conv2d_fwd(ctx, &s, w->up1, th + t->u1_w, th + t->u1_b, w->u1, w->conv);
-    concat(w->cat1, w->u1, 2 * C, w->rb[1].out, 2 * C, B, hw / 4);
+    concat(nth, w->cat1, w->u1, 2 * C, w->rb[1].out, 2 * C, B, hw / 4);
     s = cs(B, 4 * C, H / 2, W / 2, 2 * C, 1), dt_conv2d_fwd(ctx, &s, w->cat1, th + t->k1_w, th + t->k1_b, w->k1, w->conv);
     rb_fwd(ctx, t, th, w, 3, w->k1, B);
     dt_upsample2x_fwd(nth, w->rb[3].out, w->up2, B, 2 * C, H / 2, W / 2);
     s = cs(B, 2 * C, H, W, C, 1), dt_conv2d_fwd(ctx, &s, w->up2, th + t->u2_w, th + t->u2_b, w->u2, w->conv);
-    concat(w->cat2, w->u2, C, w->rb[0].out, C, B, hw);
+    concat(nth, w->cat2, w->u2, C, w->rb[0].out, C, B, hw);
     s = cs(B, 2 * C, H, W, C, 1), dt_conv2d_fwd(ctx, &s, w->cat2, th + t->k2_w, th + t->k2_b, w->k2, w->conv);
     rb_fwd(ctx, t, th, w, 4, w->k2, B);
     dt_groupnorm_fwd(nth, w->rb[4].out, th + t->go_g, th + t->go_b, w->gno, w->gm, w->gr, B, C, hw, groups(C), 1e-5f);
@@ -301,19 +303,21 @@ static void net_bwd(const duet_ctx *ctx, const df_net *t, const float *th, float
     dt_groupnorm_bwd(nth, gA, w->rb[4].out, th + t->go_g, w->gm, w->gr, gB, g + t->go_g, g + t->go_b, B, C, hw, groups(C));
     rb_bwd(ctx, t, th, g, w, 4, w->k2, gB, gA, B);
     s = cs(B, 2 * C, H, W, C, 1), dt_conv2d_bwd(ctx, &s, gA, w->cat2, th + t->k2_w, gB, g + t->k2_w, g + t->k2_b, w->conv);
-    split(gB, gA, C, w->ds1, C, B, hw);
+    split(nth, gB, gA, C, w->ds1, C, B, hw);
     s = cs(B, 2 * C, H, W, C, 1), dt_conv2d_bwd(ctx, &s, gA, w->up2, th + t->u2_w, gB, g + t->u2_w, g + t->u2_b, w->conv);
     dt_upsample2x_bwd(nth, gB, gA, B, 2 * C, H / 2, W / 2);
     rb_bwd(ctx, t, th, g, w, 3, w->k1, gA, gB, B);
     s = cs(B, 4 * C, H / 2, W / 2, 2 * C, 1), dt_conv2d_bwd(ctx, &s, gB, w->cat1, th + t->k1_w, gA, g + t->k1_w, g + t->k1_b, w->conv);
-    split(gA, gB, 2 * C, w->ds2, 2 * C, B, hw / 4);
+    split(nth, gA, gB, 2 * C, w->ds2, 2 * C, B, hw / 4);
     s = cs(B, 2 * C, H / 2, W / 2, 2 * C, 1), dt_conv2d_bwd(ctx, &s, gB, w->up1, th + t->u1_w, gA, g + t->u1_w, g + t->u1_b, w->conv);
     dt_upsample2x_bwd(nth, gA, gB, B, 2 * C, H / 4, W / 4);
     rb_bwd(ctx, t, th, g, w, 2, w->d2, gB, gA, B);
     s = cs(B, 2 * C, H / 2, W / 2, 2 * C, 2), dt_conv2d_bwd(ctx, &s, gA, w->rb[1].out, th + t->d2_w, gB, g + t->d2_w, g + t->d2_b, w->conv);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (size_t j = 0; j < (size_t)B * 2 * (size_t)C * (size_t)hw / 4; j++) gB[j] += w->ds2[j];
     rb_bwd(ctx, t, th, g, w, 1, w->d1, gB, gA, B);
     s = cs(B, C, H, W, 2 * C, 2), dt_conv2d_bwd(ctx, &s, gA, w->rb[0].out, th + t->d1_w, gB, g + t->d1_w, g + t->d1_b, w->conv);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
     for (size_t j = 0; j < (size_t)B * (size_t)C * (size_t)hw; j++) gB[j] += w->ds1[j];
     rb_bwd(ctx, t, th, g, w, 0, w->h0, gB, gA, B);
     s = cs(B, 1, H, W, C, 1), dt_conv2d_bwd(ctx, &s, gA, w->xin, th + t->in_w, NULL, g + t->in_w, g + t->in_b, w->conv);
