@@ -195,43 +195,76 @@ static inline KEEP_LOOPS void copy_row(float *dst, const float *src, int n) {
     for (; k < n; k++) dst[k] = src ? src[k] : 0.0f;
 }
 
+/* d[0..n) += r[0..n), 8 at a time; the last part loads and stores whole vectors, keeping d's
+ * values past n (d and r have 7 floats after n: the callers' slack or next rows). */
+static inline void add_row(float *d, const float *r, int n) {
+    int k = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; k + 8 <= n; k += 8) _mm256_storeu_ps(d + k, _mm256_add_ps(_mm256_loadu_ps(d + k), _mm256_loadu_ps(r + k)));
+    if (k < n) {
+        __m256 m = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        __m256 a = _mm256_loadu_ps(d + k);
+        _mm256_storeu_ps(d + k, _mm256_blendv_ps(a, _mm256_add_ps(a, _mm256_loadu_ps(r + k)), m));
+        k = n;
+    }
+#endif
+    for (; k < n; k++) d[k] += r[k];
+}
+
+/* im2col at stride 2: window rows oh in [lo, hi) read split rows 4 Ls apart (two image rows
+ * down), the others are zeros. */
 static KEEP_LOOPS void im2col_s2(const geom *g, const float *img, float *col, float *S) {
-    size_t P = (size_t)g->Ho * (size_t)g->Wo;
+    size_t P = (size_t)g->Ho * (size_t)g->Wo, step = 4 * (size_t)split_len(g);
+    int Wo = g->Wo;
     for (int c = 0; c < g->Ci; c++) {
         split_rows(g, img + (size_t)c * (size_t)g->Hi * (size_t)g->Wi, S);
-        for (int i = 0; i < g->kh; i++)
+        for (int i = 0; i < g->kh; i++) {
+            int lo, hi;
+            valid_range(i, 2, g->pad, g->Hi, g->Ho, &lo, &hi);
             for (int j = 0; j < g->kw; j++) {
-                float *row = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P;
-                for (int oh = 0; oh < g->Ho; oh++) {
-                    int ih = 2 * oh - g->pad + i;
-                    copy_row(row + (size_t)oh * (size_t)g->Wo, ih >= 0 && ih < g->Hi ? S + split_at(g, ih, j) : NULL, g->Wo);
+                float *row = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P, *d = row + (size_t)lo * (size_t)Wo;
+                copy_row(row, NULL, lo * Wo);
+                if (hi > lo) {
+                    const float *src = S + split_at(g, 2 * lo - g->pad + i, j);
+                    for (int oh = lo; oh < hi; oh++, src += step, d += Wo) copy_row(d, src, Wo);
                 }
+                copy_row(row + (size_t)hi * (size_t)Wo, NULL, (g->Ho - hi) * Wo);
             }
+        }
     }
 }
 
 /* col2im at stride 2: the columns added into each channel's split rows, then merged. */
 static void col2im_s2(const geom *g, const float *col, float *img, float *S) {
-    size_t P = (size_t)g->Ho * (size_t)g->Wo, Ls = (size_t)split_len(g);
+    size_t P = (size_t)g->Ho * (size_t)g->Wo, Ls = (size_t)split_len(g), step = 4 * Ls;
+    int Wo = g->Wo;
     for (int c = 0; c < g->Ci; c++) {
         memset(S, 0, split_size(g) * sizeof(float));
-        for (int i = 0; i < g->kh; i++)
+        for (int i = 0; i < g->kh; i++) {
+            int lo, hi;
+            valid_range(i, 2, g->pad, g->Hi, g->Ho, &lo, &hi);
+            if (hi <= lo) continue;
             for (int j = 0; j < g->kw; j++) {
-                const float *row = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P;
-                for (int oh = 0; oh < g->Ho; oh++) {
-                    int ih = 2 * oh - g->pad + i;
-                    if (ih < 0 || ih >= g->Hi) continue;
-                    float *d = S + split_at(g, ih, j);
-                    const float *r = row + (size_t)oh * (size_t)g->Wo;
-                    for (int ow = 0; ow < g->Wo; ow++) d[ow] += r[ow];
-                }
+                const float *r = col + ((size_t)(c * g->kh + i) * (size_t)g->kw + (size_t)j) * P + (size_t)lo * (size_t)Wo;
+                float *d = S + split_at(g, 2 * lo - g->pad + i, j);
+                for (int oh = lo; oh < hi; oh++, d += step, r += Wo) add_row(d, r, Wo);
             }
+        }
         float *dst = img + (size_t)c * (size_t)g->Hi * (size_t)g->Wi;
         for (int ih = 0; ih < g->Hi; ih++) {
             const float *ev = S + (size_t)(2 * ih) * Ls + g->pad, *od = ev + Ls;
             float *d = dst + (size_t)ih * (size_t)g->Wi;
-            for (int w = 0; w + 1 < g->Wi; w += 2) d[w] = ev[w / 2], d[w + 1] = od[w / 2];
-            if (g->Wi & 1) d[g->Wi - 1] = ev[g->Wi / 2];
+            int w = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+            for (; w + 16 <= g->Wi; w += 16) {
+                __m256 a = _mm256_loadu_ps(ev + w / 2), b = _mm256_loadu_ps(od + w / 2);
+                __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
+                _mm256_storeu_ps(d + w, _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps(d + w + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+            }
+#endif
+            for (; w + 1 < g->Wi; w += 2) d[w] = ev[w / 2], d[w + 1] = od[w / 2];
+            if (w < g->Wi) d[w] = ev[w / 2];
         }
     }
 }
