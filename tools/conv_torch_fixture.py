@@ -8,6 +8,7 @@ gradient dy is random and the loss is sum(y * dy), so dx, dw, db are its gradien
   c2        Conv2d(4 -> 6, kernel 4, stride 2, padding 1), x (2, 4, 9, 8)
   t1        ConvTranspose2d(6 -> 4, kernel 4, stride 2, padding 1), x (2, 6, 4, 3)
   t2        ConvTranspose2d(3 -> 2, kernel 3, stride 2, padding 1, output_padding 1), x (2, 3, 3, 4)
+  w1        Conv2d(8 -> 9, kernel 3, stride 1, padding 1), x (2, 8, 7, 6) (duet: Winograd's F(2x2, 3x3))
             each: <case>.x .w .b .y .dy .dx .dw .db (PyTorch's shapes)
   gn        GroupNorm(2 groups, 6 channels, eps 1e-5) on x (2, 6, 5, 4) with random weight/bias:
             gn.x .gamma .beta .y .dy .dx .dgamma .dbeta
@@ -117,6 +118,11 @@ def main():
 
     t = torch.tensor([0.0, 1.0, 17.0, 999.0])
     tensors += [("temb.t", np32(t)), ("temb.out", np32(timestep_embedding(t, 16)))]
+
+    # last, so that the tensors above stay as they were: a 3x3 convolution that duet runs by Winograd
+    t, m = conv_case("w1", gen, 2, 8, 7, 6, 9, 3, 1, 1, 0, False)
+    tensors += t
+    meta["w1"] = m
 
     meta["generator"] = "tools/conv_torch_fixture.py, torch " + torch.__version__
     path = os.path.join("tests", "fixtures", "conv_torch.safetensors")

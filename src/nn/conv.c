@@ -72,8 +72,8 @@ static shift_sizes shift_layout(const dt_conv_shape *s) {
 /* Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 convolutions with at least WINO_MIN channels on
  * each side (see the section below). Its scratch, at these offsets (floats): the transformed
  * weights (16, K, C), their gradient (16, K, C), two buffers of 16 planes (channels, tiles) for
- * a chunk of whole images, one channel's padded rows split into even and odd columns, and two
- * output rows. */
+ * a chunk of whole images, one channel's padded rows split into even and odd columns, and 16
+ * floats for the end of an output row. */
 #define WINO_MIN 8
 #define WINO_TILES 128 /* tiles per chunk of images (at least one image) */
 

@@ -443,6 +443,7 @@ static void test_torch(void) {
     golden_conv(&gd, "c2", 0);
     golden_conv(&gd, "t1", 1);
     golden_conv(&gd, "t2", 1);
+    golden_conv(&gd, "w1", 0); /* by Winograd's F(2x2, 3x3) */
 
     /* GroupNorm(2, 6) on (2, 6, 5, 4) */
     {
