@@ -5,7 +5,10 @@
  * backward passes fold columns back (col2im). The batch is cut into a fixed number of groups
  * (min(B, DT_CONV_GROUPS), whatever the thread count); each group is handled by one thread with its
  * own column buffer and its own partial weight/bias gradient, and the partials are added in
- * group order, so results do not depend on the thread count. With a single group (B == 1) the
+ * group order, so results do not depend on the thread count. Each thread takes a run of
+ * neighbouring groups: the images the point-wise loops around a layer (static schedules over
+ * the batch) gave it too, still in its cache (2 threads: U-Net +7 %, GAN +10 % against
+ * alternating groups). With a single group (B == 1) the
  * products themselves are split over the threads by dt_gemm.
  * Stride-1 "same" convolutions (kh = kw = 2 pad + 1, the U-Net's 3x3 layers) skip the unfolding:
  * the image is copied once into a zero border of pad pixels, (C, Hp, Wp), and each of the
@@ -775,7 +778,7 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
         wino_weights(nth, j, work + wino_layout(s).u);
         jw.u = work + wino_layout(s).u;
     }
-#pragma omp parallel for schedule(static, 1) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int g = 0; g < G; g++) {
         float *col = work + (size_t)g * z.group, *dwp = col + z.col, *dbp = dwp + z.w;
         if (bwd) {
