@@ -717,13 +717,13 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
     geom gt = {s->K, j->Ho, j->Wo, s->kh, s->kw, s->stride, s->pad, s->H, s->W};
     float *S = s->stride == 2 ? col + sizes(s).cols + 8 : NULL; /* split rows */
     int conv = j->op == OP_CONV_FWD || j->op == OP_CONV_BWD, wino = conv && wino_conv(s);
-    int shifted = wino || (conv && same_conv(s));
+    int unfolds = !wino && !(conv && same_conv(s)); /* else the items go through one routine */
     if (wino) run_wino(gc, j, b0, b1, col, dwp);
-    else if (shifted) run_shifted(gc, j, b0, b1, col, dwp);
+    else if (!unfolds) run_shifted(gc, j, b0, b1, col, dwp);
     for (int b = b0; b < b1; b++) {
         const float *xb = j->x ? j->x + (size_t)b * xs : NULL;
         const float *dyb = j->dy ? j->dy + (size_t)b * ys : NULL;
-        switch (shifted ? -1 : j->op) {
+        switch (unfolds ? j->op : -1) {
         case OP_CONV_FWD: {
             float *yb = j->y + (size_t)b * ys;
             im2col(&gconv, xb, col, S);
