@@ -133,7 +133,9 @@ static conv_sizes sizes(const dt_conv_shape *s) {
         a = (size_t)s->C * kk * (size_t)Ho * (size_t)Wo, ys = (size_t)s->K * (size_t)Ho * (size_t)Wo;
     }
     size_t per = a > b ? a : b, side = ys > (size_t)s->C * HW ? ys : (size_t)s->C * HW, split = 0;
-    z.imgs = per >= UNFOLD_FLOATS ? 1 : (int)(UNFOLD_FLOATS / per);
+    /* side by side when the weights, packed once instead of per image, outweigh the gathering
+     * of the other operand (the VAE's 1-channel ends: 11 % faster image by image) */
+    z.imgs = per >= UNFOLD_FLOATS || (size_t)s->K * (size_t)s->C * kk < side ? 1 : (int)(UNFOLD_FLOATS / per);
     if (z.imgs > most) z.imgs = most;
     if (s->stride == 2) { /* a convolution's split rows or a transposed one's */
         dt_convt_out(s, 1, &Ht, &Wt);

@@ -161,8 +161,8 @@ static void test_conv2d(void) {
         {2, 6, 8, 9, 10, 5, 3, 1, 2, 0, 0}, /* 5x3 kernel */
         {1, 9, 10, 10, 17, 3, 3, 1, 1, 0, 0},
         {37, 3, 5, 5, 4, 4, 4, 2, 1, 0, 0}, /* groups of 4 and 5 images */
-        {19, 3, 6, 7, 4, 2, 3, 1, 0, 0, 0}, /* groups of 2 and 3 images side by side, stride 1 */
-        {19, 48, 20, 22, 5, 3, 3, 2, 1, 0, 0}, /* 2 images' columns per chunk: chunks of 2 and 1 */
+        {19, 6, 6, 7, 8, 2, 3, 1, 0, 0, 0}, /* groups of 2 and 3 images side by side, stride 1 */
+        {19, 40, 12, 14, 40, 3, 3, 2, 1, 0, 0}, /* 2 images' columns per chunk: chunks of 2 and 1 */
         /* stride-1 "same" convolutions go by shifted products, not im2col */
         {11, 4, 6, 5, 6, 3, 3, 1, 1, 0, 0}, /* more images than groups */
         {3, 2, 7, 9, 3, 5, 5, 1, 2, 0, 0},  /* 5x5, pad 2 */
@@ -187,7 +187,7 @@ static void test_convt2d(void) {
         {2, 3, 4, 4, 2, 1, 1, 2, 0, 1, 1}, /* 1x1 at stride 2: every other output pixel is bias */
         {2, 7, 4, 5, 6, 4, 4, 2, 1, 0, 1},
         {37, 3, 4, 4, 5, 4, 4, 2, 1, 0, 1}, /* groups of 4 and 5 images */
-        {19, 3, 5, 4, 2, 3, 3, 1, 0, 0, 1}, /* groups of 2 and 3 images side by side, stride 1 */
+        {19, 6, 5, 4, 4, 3, 3, 1, 0, 0, 1}, /* groups of 2 and 3 images side by side, stride 1 */
         {19, 6, 10, 11, 48, 3, 3, 2, 1, 1, 1}, /* 2 images' columns per chunk: chunks of 2 and 1 */
         {2, 1, 6, 6, 8, 3, 3, 1, 1, 0, 1},  /* stride-1 "same" shape: unfolds, its columns larger than the shifted scratch */
     };
