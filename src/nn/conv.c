@@ -820,8 +820,11 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
     } else if (conv && same_conv(s)) {
         run_shifted(gc, j, b0, b1, scr, dwp);
     } else {
-        int m = sizes(s).imgs;
-        for (int b = b0; b < b1; b += m) run_unfold(gc, j, b, b1 - b < m ? b1 - b : m, scr, dwp);
+        int m = sizes(s).imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m images, as even as can be */
+        for (int k = 0; k < q; k++) {
+            int c0 = b0 + (b1 - b0) * k / q, c1 = b0 + (b1 - b0) * (k + 1) / q;
+            run_unfold(gc, j, c0, c1 - c0, scr, dwp);
+        }
     }
     if (j->dy && dbp) {
         size_t P = (size_t)j->Ho * (size_t)j->Wo;
