@@ -737,19 +737,15 @@ static void run_wino(const duet_ctx *gc, const conv_job *j, int b0, int b1, floa
             }
 }
 
-/* T (ch, n P) = n images (ch, P) at src side by side; returns T. */
-static const float *side_by_side(const float *src, int n, int64_t ch, int64_t P, float *T) {
+/* n images' (ch, P) blocks from src into dst, from image order (n, ch, P) to side by side
+ * (ch, n P) when `to_side`, back otherwise; returns dst. */
+static float *regroup(const float *src, int n, int64_t ch, int64_t P, float *dst, int to_side) {
     for (int t = 0; t < n; t++)
-        for (int64_t c = 0; c < ch; c++)
-            memcpy(T + (size_t)(c * n + t) * (size_t)P, src + (size_t)(t * ch + c) * (size_t)P, (size_t)P * sizeof(float));
-    return T;
-}
-
-/* n images (ch, P) at dst = T (ch, n P) taken apart. */
-static void apart(const float *T, int n, int64_t ch, int64_t P, float *dst) {
-    for (int t = 0; t < n; t++)
-        for (int64_t c = 0; c < ch; c++)
-            memcpy(dst + (size_t)(t * ch + c) * (size_t)P, T + (size_t)(c * n + t) * (size_t)P, (size_t)P * sizeof(float));
+        for (int64_t c = 0; c < ch; c++) {
+            size_t img = (size_t)(t * ch + c) * (size_t)P, side = (size_t)(c * n + t) * (size_t)P;
+            memcpy(dst + (to_side ? side : img), src + (to_side ? img : side), (size_t)P * sizeof(float));
+        }
+    return dst;
 }
 
 /* y (n, K, P) += b (K; nothing when NULL). */
@@ -761,8 +757,9 @@ static void add_bias(float *y, int n, int64_t K, int64_t P, const float *b) {
 
 /* Items b..b+n unfolded side by side: each column row holds the n images' positions one after
  * the other, so that one product covers the chunk (the weights packed once, and a long inner
- * dimension for the weight gradient: the conv VAE's convolutions 5 % faster than image by image); the other operand is gathered the same way
- * into the scratch's `side` buffer (for one image, the image itself). */
+ * dimension for the weight gradient: the conv VAE's convolutions 5 % faster than image by
+ * image); the other operand is regrouped the same way in the scratch's `side` buffer (for one
+ * image, the image itself). */
 static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, float *scr, float *dwp) {
     const dt_conv_shape *s = j->s;
     conv_sizes z = sizes(s);
@@ -780,11 +777,11 @@ static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, floa
     case OP_CONV_FWD:
         im2col(&gconv, xb, xs, n, col, S);
         dt_gemm(gc, n > 1 ? T : yb, nP, j->w, Ckk, 0, col, nP, 0, 1.0f, 0.0f, s->K, nP, Ckk);
-        if (n > 1) apart(T, n, s->K, P, yb);
+        if (n > 1) regroup(T, n, s->K, P, yb, 0);
         add_bias(yb, n, s->K, P, j->b);
         break;
     case OP_CONV_BWD: {
-        const float *d = n > 1 ? side_by_side(dyb, n, s->K, P, T) : dyb;
+        const float *d = n > 1 ? regroup(dyb, n, s->K, P, T, 1) : dyb;
         im2col(&gconv, xb, xs, n, col, S);
         dt_gemm(gc, dwp, Ckk, d, nP, 0, col, nP, 1, 1.0f, 1.0f, s->K, Ckk, nP);
         if (dxb) {
@@ -794,16 +791,16 @@ static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, floa
         break;
     }
     case OP_CONVT_FWD:
-        dt_gemm(gc, col, nHW, j->w, Kkk, 1, n > 1 ? side_by_side(xb, n, s->C, HW, T) : xb, nHW, 0, 1.0f, 0.0f, Kkk, nHW, s->C);
+        dt_gemm(gc, col, nHW, j->w, Kkk, 1, n > 1 ? regroup(xb, n, s->C, HW, T, 1) : xb, nHW, 0, 1.0f, 0.0f, Kkk, nHW, s->C);
         col2im(&gt, col, yb, ys, n, S);
         add_bias(yb, n, s->K, P, j->b);
         break;
     case OP_CONVT_BWD:
         im2col(&gt, dyb, ys, n, col, S);
-        dt_gemm(gc, dwp, Kkk, n > 1 ? side_by_side(xb, n, s->C, HW, T) : xb, nHW, 0, col, nHW, 1, 1.0f, 1.0f, s->C, Kkk, nHW);
+        dt_gemm(gc, dwp, Kkk, n > 1 ? regroup(xb, n, s->C, HW, T, 1) : xb, nHW, 0, col, nHW, 1, 1.0f, 1.0f, s->C, Kkk, nHW);
         if (dxb) {
             dt_gemm(gc, n > 1 ? T : dxb, nHW, j->w, Kkk, 0, col, nHW, 0, 1.0f, 0.0f, s->C, nHW, Kkk);
-            if (n > 1) apart(T, n, s->C, HW, dxb);
+            if (n > 1) regroup(T, n, s->C, HW, dxb, 0);
         }
         break;
     default:
@@ -820,7 +817,7 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
     } else if (conv && same_conv(s)) {
         run_shifted(gc, j, b0, b1, scr, dwp);
     } else {
-        int m = sizes(s).imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m images, as even as can be */
+        int m = sizes(s).imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m, as even as can be */
         for (int k = 0; k < q; k++) {
             int c0 = b0 + (b1 - b0) * k / q, c1 = b0 + (b1 - b0) * (k + 1) / q;
             run_unfold(gc, j, c0, c1 - c0, scr, dwp);
