@@ -115,10 +115,10 @@ typedef struct geom {
     size_t ld; /* floats from one column row to the next: n Ho Wo for n images side by side */
 } geom;
 
-/* Stride 2: one channel's rows, padded, split into even and odd columns: S[(2 r + par) Ls + pad + k]
- * = img[r - pad][2 k + par] (zero before and past the row, and for the padding rows), for the
- * split_rows rows r = ih + pad that the windows read, Ls = split_len floats each; 8 floats of
- * slack for whole vectors. */
+/* Stride 2: one channel's rows, padded, split into even and odd columns:
+ * S[(2 r + par) Ls + pad + k] = img[r - pad][2 k + par] (zero before and past the row, and for
+ * the padding rows), for the split_rows_n rows r = ih + pad that the windows read, Ls =
+ * split_len floats each; 8 floats of slack for whole vectors. */
 static int split_len(const geom *g) { return g->pad + g->Wo + g->kw + 8; }
 static int split_rows_n(const geom *g) { return g->Ho > 0 ? 2 * (g->Ho - 1) + g->kh : 0; }
 static size_t split_size(const geom *g) { return g->st == 2 ? 2 * (size_t)split_rows_n(g) * (size_t)split_len(g) : 0; }
