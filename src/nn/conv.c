@@ -759,7 +759,8 @@ static void add_bias(float *y, int n, int64_t K, int64_t P, const float *b) {
  * the other, so that one product covers the chunk (the weights packed once, and a long inner
  * dimension for the weight gradient: the conv VAE's convolutions 5 % faster than image by
  * image); the other operand is regrouped the same way in the scratch's `side` buffer (for one
- * image, the image itself). */
+ * image, the image itself). The weight gradient is summed transposed into dwp, (C kk, K) or
+ * (K kk, C): OpenBLAS's product runs 15 % faster that way round on the VAE's shapes. */
 static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, float *scr, float *dwp) {
     const dt_conv_shape *s = j->s;
     conv_sizes z = sizes(s);
@@ -783,7 +784,7 @@ static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, floa
     case OP_CONV_BWD: {
         const float *d = n > 1 ? regroup(dyb, n, s->K, P, T, 1) : dyb;
         im2col(&gconv, xb, xs, n, col, S);
-        dt_gemm(gc, dwp, Ckk, d, nP, 0, col, nP, 1, 1.0f, 1.0f, s->K, Ckk, nP);
+        dt_gemm(gc, dwp, s->K, col, nP, 0, d, nP, 1, 1.0f, 1.0f, Ckk, s->K, nP);
         if (dxb) {
             dt_gemm(gc, col, nP, j->w, Ckk, 1, d, nP, 0, 1.0f, 0.0f, Ckk, nP, s->K);
             col2im(&gconv, col, dxb, xs, n, S);
@@ -797,7 +798,7 @@ static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, floa
         break;
     case OP_CONVT_BWD:
         im2col(&gt, dyb, ys, n, col, S);
-        dt_gemm(gc, dwp, Kkk, n > 1 ? regroup(xb, n, s->C, HW, T, 1) : xb, nHW, 0, col, nHW, 1, 1.0f, 1.0f, s->C, Kkk, nHW);
+        dt_gemm(gc, dwp, s->C, col, nHW, 0, n > 1 ? regroup(xb, n, s->C, HW, T, 1) : xb, nHW, 1, 1.0f, 1.0f, Kkk, s->C, nHW);
         if (dxb) {
             dt_gemm(gc, n > 1 ? T : dxb, nHW, j->w, Kkk, 0, col, nHW, 0, 1.0f, 0.0f, s->C, nHW, Kkk);
             if (n > 1) regroup(T, n, s->C, HW, dxb, 0);
@@ -808,13 +809,19 @@ static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, floa
     }
 }
 
+/* Whether job j's items are unfolded (run_unfold); else Winograd's or the shifted products take
+ * them. */
+static int unfolds(const conv_job *j) {
+    int conv = j->op == OP_CONV_FWD || j->op == OP_CONV_BWD;
+    return !(conv && (wino_conv(j->s) || same_conv(j->s)));
+}
+
 /* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
 static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, float *dwp, float *dbp) {
     const dt_conv_shape *s = j->s;
-    int conv = j->op == OP_CONV_FWD || j->op == OP_CONV_BWD;
-    if (conv && wino_conv(s)) {
+    if (!unfolds(j) && wino_conv(s)) {
         run_wino(gc, j, b0, b1, scr, dwp);
-    } else if (conv && same_conv(s)) {
+    } else if (!unfolds(j)) {
         run_shifted(gc, j, b0, b1, scr, dwp);
     } else {
         int m = sizes(s).imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m, as even as can be */
@@ -856,13 +863,17 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
         run_items(gc, &jw, b0, b1, col, bwd ? dwp : NULL, bwd && db ? dbp : NULL);
     }
     if (!bwd) return;
-    /* partial gradients added in group order */
+    /* partial gradients added in group order; the unfolded ones are transposed (see run_unfold) */
+    size_t rows = j->op == OP_CONV_BWD ? (size_t)s->K : (size_t)s->C, cols = z.w / rows;
+    int tr = unfolds(j);
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && z.w * (size_t)G > 65536)
-    for (size_t i = 0; i < z.w; i++) {
-        float acc = 0.0f;
-        for (int g = 0; g < G; g++) acc += work[(size_t)g * z.group + z.col + i];
-        dw[i] += acc;
-    }
+    for (size_t a = 0; a < rows; a++)
+        for (size_t r = 0; r < cols; r++) {
+            size_t at = tr ? r * rows + a : a * cols + r;
+            float acc = 0.0f;
+            for (int g = 0; g < G; g++) acc += work[(size_t)g * z.group + z.col + at];
+            dw[a * cols + r] += acc;
+        }
     if (db)
         for (int k = 0; k < s->K; k++) {
             float acc = 0.0f;
