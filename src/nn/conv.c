@@ -819,16 +819,16 @@ static int unfolds(const conv_job *j) {
 /* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
 static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, float *dwp, float *dbp) {
     const dt_conv_shape *s = j->s;
-    if (!unfolds(j) && wino_conv(s)) {
-        run_wino(gc, j, b0, b1, scr, dwp);
-    } else if (!unfolds(j)) {
-        run_shifted(gc, j, b0, b1, scr, dwp);
-    } else {
+    if (unfolds(j)) {
         int m = sizes(s).imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m, as even as can be */
         for (int k = 0; k < q; k++) {
             int c0 = b0 + (b1 - b0) * k / q, c1 = b0 + (b1 - b0) * (k + 1) / q;
             run_unfold(gc, j, c0, c1 - c0, scr, dwp);
         }
+    } else if (wino_conv(s)) {
+        run_wino(gc, j, b0, b1, scr, dwp);
+    } else {
+        run_shifted(gc, j, b0, b1, scr, dwp);
     }
     if (j->dy && dbp) {
         size_t P = (size_t)j->Ho * (size_t)j->Wo;
