@@ -2,13 +2,13 @@
  * activations, time embedding (see conv.h).
  *
  * The fast convolutions unfold images into columns (im2col), a few images side by side, and
- * multiply with dt_gemm; the backward passes fold columns back (col2im). The batch is cut into a fixed number of groups
- * (min(B, DT_CONV_GROUPS), whatever the thread count); each group is handled by one thread with its
- * own column buffer and its own partial weight/bias gradient, and the partials are added in
- * group order, so results do not depend on the thread count. Each thread takes a run of
- * neighbouring groups: the images the point-wise loops around a layer (static schedules over
- * the batch) gave it too, still in its cache (2 threads: U-Net +7 %, GAN +10 % against
- * alternating groups). With a single group (B == 1) the
+ * multiply with dt_gemm; the backward passes fold columns back (col2im). The batch is cut into
+ * a fixed number of groups (min(B, DT_CONV_GROUPS), whatever the thread count); each group is
+ * handled by one thread with its own column buffer and its own partial weight/bias gradient,
+ * and the partials are added in group order, so results do not depend on the thread count.
+ * Each thread takes a run of neighbouring groups: the images the point-wise loops around a
+ * layer (static schedules over the batch) gave it too, still in its cache (2 threads: U-Net
+ * +7 %, GAN +10 % against alternating groups). With a single group (B == 1) the
  * products themselves are split over the threads by dt_gemm.
  * Stride-1 "same" convolutions (kh = kw = 2 pad + 1, the U-Net's 3x3 layers) skip the unfolding:
  * the image is copied once into a zero border of pad pixels, (C, Hp, Wp), and each of the
@@ -398,6 +398,7 @@ typedef struct conv_job {
     const float *x, *w, *b, *dy;
     float *y, *dx;
     const float *u; /* Winograd's transformed weights, shared by the groups */
+    conv_sizes z;   /* the scratch's layout, worked out once per call (run_job) */
 } conv_job;
 
 /* src (n, H, W) into dst (n, Hp, Wp) inside a border of p zeros (dst's border and slack are
@@ -763,7 +764,7 @@ static void add_bias(float *y, int n, int64_t K, int64_t P, const float *b) {
  * (K kk, C): OpenBLAS's product runs 15 % faster that way round on the VAE's shapes. */
 static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, float *scr, float *dwp) {
     const dt_conv_shape *s = j->s;
-    conv_sizes z = sizes(s);
+    const conv_sizes *z = &j->z;
     int64_t kk = (int64_t)s->kh * s->kw, HW = (int64_t)s->H * s->W, P = (int64_t)j->Ho * j->Wo;
     int64_t Ckk = (int64_t)s->C * kk, Kkk = (int64_t)s->K * kk, nP = n * P, nHW = n * HW;
     size_t xs = (size_t)s->C * (size_t)HW, ys = (size_t)s->K * (size_t)P;
@@ -771,7 +772,7 @@ static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, floa
      * unfolded at the input's positions */
     geom gconv = {s->C, s->H, s->W, s->kh, s->kw, s->stride, s->pad, j->Ho, j->Wo, (size_t)nP};
     geom gt = {s->K, j->Ho, j->Wo, s->kh, s->kw, s->stride, s->pad, s->H, s->W, (size_t)nHW};
-    float *col = scr, *S = scr + z.split, *T = scr + z.side;
+    float *col = scr, *S = scr + z->split, *T = scr + z->side;
     const float *xb = j->x ? j->x + (size_t)b * xs : NULL, *dyb = j->dy ? j->dy + (size_t)b * ys : NULL;
     float *yb = j->y ? j->y + (size_t)b * ys : NULL, *dxb = j->dx ? j->dx + (size_t)b * xs : NULL;
     switch (j->op) {
@@ -820,7 +821,7 @@ static int unfolds(const conv_job *j) {
 static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, float *dwp, float *dbp) {
     const dt_conv_shape *s = j->s;
     if (unfolds(j)) {
-        int m = sizes(s).imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m, as even as can be */
+        int m = j->z.imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m, as even as can be */
         for (int k = 0; k < q; k++) {
             int c0 = b0 + (b1 - b0) * k / q, c1 = b0 + (b1 - b0) * (k + 1) / q;
             run_unfold(gc, j, c0, c1 - c0, scr, dwp);
@@ -848,6 +849,7 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
     one.n_threads = 1;
     const duet_ctx *gc = nt > 1 ? &one : ctx; /* a lone group lets dt_gemm use the threads */
     conv_job jw = *j;
+    jw.z = z;
     if ((j->op == OP_CONV_FWD || (j->op == OP_CONV_BWD && j->dx)) && wino_conv(s)) { /* in group 0's slot */
         wino_weights(nth, j, work + wino_layout(s).u);
         jw.u = work + wino_layout(s).u;
@@ -884,28 +886,28 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
 
 void dt_conv2d_fwd(const duet_ctx *ctx, const dt_conv_shape *s, const float *x, const float *w, const float *b,
                    float *y, float *work) {
-    conv_job j = {OP_CONV_FWD, s, 0, 0, x, w, b, NULL, y, NULL, NULL};
+    conv_job j = {.op = OP_CONV_FWD, .s = s, .x = x, .w = w, .b = b, .y = y};
     dt_conv_out(s, &j.Ho, &j.Wo);
     run_job(ctx, &j, NULL, NULL, work);
 }
 
 void dt_conv2d_bwd(const duet_ctx *ctx, const dt_conv_shape *s, const float *dy, const float *x, const float *w,
                    float *dx, float *dw, float *db, float *work) {
-    conv_job j = {OP_CONV_BWD, s, 0, 0, x, w, NULL, dy, NULL, dx, NULL};
+    conv_job j = {.op = OP_CONV_BWD, .s = s, .x = x, .w = w, .dy = dy, .dx = dx};
     dt_conv_out(s, &j.Ho, &j.Wo);
     run_job(ctx, &j, dw, db, work);
 }
 
 void dt_convt2d_fwd(const duet_ctx *ctx, const dt_conv_shape *s, int opad, const float *x, const float *w,
                     const float *b, float *y, float *work) {
-    conv_job j = {OP_CONVT_FWD, s, 0, 0, x, w, b, NULL, y, NULL, NULL};
+    conv_job j = {.op = OP_CONVT_FWD, .s = s, .x = x, .w = w, .b = b, .y = y};
     dt_convt_out(s, opad, &j.Ho, &j.Wo);
     run_job(ctx, &j, NULL, NULL, work);
 }
 
 void dt_convt2d_bwd(const duet_ctx *ctx, const dt_conv_shape *s, int opad, const float *dy, const float *x,
                     const float *w, float *dx, float *dw, float *db, float *work) {
-    conv_job j = {OP_CONVT_BWD, s, 0, 0, x, w, NULL, dy, NULL, dx, NULL};
+    conv_job j = {.op = OP_CONVT_BWD, .s = s, .x = x, .w = w, .dy = dy, .dx = dx};
     dt_convt_out(s, opad, &j.Ho, &j.Wo);
     run_job(ctx, &j, dw, db, work);
 }
