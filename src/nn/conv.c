@@ -21,6 +21,10 @@
  * 3x3 stride-1 pad-1 convolutions with at least 8 channels on each side (all but the first and
  * last of the U-Net's) go by Winograd's F(2x2, 3x3) instead: 16 products per chunk of images in
  * a transformed domain, 2.25x fewer multiplications than the direct sum (section below).
+ * 4x4 stride-2 pad-1 convolutions and transposed ones (the VAE's and GAN's inner layers) with at
+ * least 8 channels on each side go by Winograd's F(2x2, 2x2) on the four 2x2 stride-1 phases of
+ * the window: 9 products per chunk of images, 1.36x fewer multiplications than the unfolding at
+ * 7x7 (section below).
  * Not here: weights, whole models, optimisers.
  */
 #include "conv.h"
@@ -29,6 +33,10 @@
 
 #include "../core/gemm.h"
 #include "vexp.h"
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #define DT_CONV_GROUPS 8
 
@@ -110,6 +118,47 @@ static wino_sizes wino_layout(const dt_conv_shape *s) {
     return z;
 }
 
+/* Winograd F(2x2, 2x2) on the phases of 4x4 stride-2 pad-1 layers with at least PH_MIN channels
+ * on each side whose wide side is twice the narrow one (see the section below). A layer links a
+ * wide side (Cw, 2h, 2w) with a narrow side (Cn, h, w): a convolution's input is wide, a
+ * transposed one's input narrow. Images go PH_LANES at a time, one in each lane of a vector.
+ * The scratch, at these offsets (floats): the transformed weights (9, Cn, 4 Cw), their gradient
+ * (9, Cn, 4 Cw), 9 planes (4 Cw, T) and 9 planes (Cn, T) for a chunk of images, T = tiles x
+ * PH_LANES, and lanes: one wide channel's padded (input, output), every narrow input channel's
+ * padded, one narrow output channel's. */
+#define PH_MIN 8
+#define PH_LANES 8
+#define PH_COLS 64 /* columns per product: OpenBLAS runs the VAE's 15-25 % faster 64 at a time than 128 */
+
+typedef struct ph_sizes {
+    int Cn, Cw, h, w; /* the narrow side's channels and size, the wide side's channels */
+    int tH, tW;       /* tiles down and across */
+    int Hw, Ww, Hn, Wn; /* the lane buffers' rows and pixels per row: wide, narrow */
+    size_t tiles, T;  /* tiles per image, product columns per chunk */
+    size_t u, du, a, b, wi, wo, ni, no, total;
+} ph_sizes;
+
+static int ph_shape(const dt_conv_shape *s) {
+    return s->kh == 4 && s->kw == 4 && s->stride == 2 && s->pad == 1 && s->C >= PH_MIN && s->K >= PH_MIN && s->H > 0 && s->W > 0;
+}
+
+static int max_i(int a, int b) { return a > b ? a : b; }
+
+/* The layout for shape s as a convolution (transposed 0: H and W even) or a transposed one. */
+static ph_sizes ph_layout(const dt_conv_shape *s, int transposed) {
+    ph_sizes z;
+    z.Cn = transposed ? s->C : s->K, z.Cw = transposed ? s->K : s->C;
+    z.h = transposed ? s->H : s->H / 2, z.w = transposed ? s->W : s->W / 2;
+    z.tH = z.h / 2 + 1, z.tW = z.w / 2 + 1, z.tiles = (size_t)z.tH * (size_t)z.tW, z.T = z.tiles * PH_LANES;
+    /* rows and pixels the tiles read and write, and to_lanes's whole vectors */
+    z.Hw = 4 * z.tH + 2, z.Ww = max_i(4 * z.tW + 2, 1 + (2 * z.w + 7) / 8 * 8);
+    z.Hn = 2 * z.tH + 1, z.Wn = max_i(2 * z.tW + 1, 1 + (z.w + 7) / 8 * 8);
+    size_t u = 9 * (size_t)z.Cn * 4 * (size_t)z.Cw, lw = (size_t)z.Hw * (size_t)z.Ww * PH_LANES, ln = (size_t)z.Hn * (size_t)z.Wn * PH_LANES;
+    z.u = 0, z.du = u, z.a = 2 * u, z.b = z.a + 9 * (4 * (size_t)z.Cw * z.T + 8), z.wi = z.b + 9 * ((size_t)z.Cn * z.T + 8);
+    z.wo = z.wi + lw, z.ni = z.wo + lw, z.no = z.ni + (size_t)z.Cn * ln, z.total = z.no + ln;
+    return z;
+}
+
 typedef struct geom {
     int Ci, Hi, Wi, kh, kw, st, pad, Ho, Wo;
     size_t ld; /* floats from one column row to the next: n Ho Wo for n images side by side */
@@ -148,6 +197,11 @@ static conv_sizes sizes(const dt_conv_shape *s) {
     if (same_conv(s) && shift_layout(s).total > z.col) /* a transposed one of that shape unfolds */
         z.col = shift_layout(s).total;
     if (wino_conv(s) && wino_layout(s).total > z.col) z.col = wino_layout(s).total;
+    if (ph_shape(s)) { /* as a convolution or as a transposed one, whichever the caller runs */
+        size_t t = ph_layout(s, 1).total;
+        if (s->H % 2 == 0 && s->W % 2 == 0 && ph_layout(s, 0).total > t) t = ph_layout(s, 0).total;
+        if (t > z.col) z.col = t;
+    }
     z.w = (size_t)s->K * (size_t)s->C * kk;
     z.group = z.col + z.w + (size_t)s->K;
     return z;
@@ -520,10 +574,9 @@ static void wino_gt(const float *du, size_t ds, float *dg) {
  * even columns and E its odd ones one place on. split_row reads past a row where `avail` (the
  * floats readable from img on) allows, and writes whole vectors: up to 8 floats past a row, into
  * the next row (written after it) or the buffer's slack. */
-static void wino_split(const float *img, size_t avail, int H, int W, int off, const wino_sizes *z, float *restrict E,
+static void wino_split(const float *img, size_t avail, int H, int W, int off, int Hp, int L, float *restrict E,
                        float *restrict O) {
-    int L = z->L;
-    for (int r = 0; r < z->Hp; r++) {
+    for (int r = 0; r < Hp; r++) {
         float *e = E + (size_t)r * (size_t)L, *o = O + (size_t)r * (size_t)L;
         int h = r - off;
         if (h < 0 || h >= H) {
@@ -611,7 +664,7 @@ static void wino_tiles(const float *img, int nch, int n, int H, int W, int grad,
     for (int c = 0; c < nch; c++)
         for (int i = 0; i < n; i++) {
             size_t at = ((size_t)i * (size_t)nch + (size_t)c) * HW;
-            wino_split(img + at, (size_t)n * (size_t)nch * HW - at, H, W, !grad, z, scr + z->even, scr + z->odd);
+            wino_split(img + at, (size_t)n * (size_t)nch * HW - at, H, W, !grad, z->Hp, z->L, scr + z->even, scr + z->odd);
             float *dst = v + (size_t)c * T + (size_t)i * z->tiles;
             if (grad) wino_dy(scr + z->even, scr + z->odd, z, dst, ps);
             else wino_in(scr + z->even, scr + z->odd, z, dst, ps);
@@ -738,6 +791,256 @@ static void run_wino(const duet_ctx *gc, const conv_job *j, int b0, int b1, floa
             }
 }
 
+/* --- Winograd F(2x2, 2x2) on the stride-2 phases ---------------------------------------------
+ * A 4x4 stride-2 pad-1 layer with weights w (Cn, Cw, 4, 4) links wide (Cw, 2h, 2w) and narrow
+ * (Cn, h, w) by narrow[n][r][s] ~ wide[c][2r - 1 + i][2s - 1 + j] w[n][c][i][j]: a convolution
+ * sums it from wide to narrow, a transposed one from narrow to wide (both with weights in that
+ * order). Split into phases p, q (i = 2a + p, j = 2b + q) the wide-to-narrow sum is four 2x2
+ * stride-1 correlations, narrow[r][s] = sum_pq,ab w_pq[a][b] X_pq[r + a][s + b] with
+ * X_pq[r][s] = wide[2r + p - 1][2s + q - 1], and the narrow-to-wide one is four full ones,
+ * Y_pq[r][s] = wide[2r + p - 1][2s + q - 1] = sum_ab w_pq[1 - a][1 - b] narrow[r - 1 + a][s - 1 + b].
+ * Winograd's F(2x2, 2x2) gives 2x2 outputs from 3x3 inputs d:
+ *   y = G^T [(G g G^T) . (B^T d B)] G,  G = [1 0; 1 1; 0 1], B^T = [1 -1 0; 0 1 0; 0 -1 1],
+ * so that the sums over channels and phases are 9 products (Cn, 4 Cw) x (4 Cw, tiles): 36
+ * multiplications per 2x2 tile and channel pair where the direct sum has 64 (at odd h, whose
+ * last tiles reach past the edge, 1.36x fewer). Flipping g reverses G g G^T's rows and columns,
+ * so the narrow-to-wide products use entry 8 - xi's weights, transposed. The weight gradient is
+ * G^T [sum over tiles (G dY G^T) . (B^T d B)] G, its sums products (4 Cw, tiles) x (tiles, Cn)
+ * (transposed; see ph_dw). Tiles run on one grid for every pass, tH x tW = (h/2 + 1) x (w/2 + 1), which covers
+ * the h + 1 rows of each Y_pq. The transforms work on PH_LANES images at once, one in each lane
+ * of a vector: each channel of the chunk's images is first turned into rows of pixels of 8
+ * floats (to_lanes: 8x8 transposes), so that every tile's transform is plain vector arithmetic,
+ * and the products' columns are (tile, image). */
+
+typedef float v8 __attribute__((vector_size(32)));
+
+static inline v8 ld8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+#if defined(__AVX2__) && defined(__FMA__)
+/* r[i][k] <-> r[k][i]. */
+static inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    for (int i = 0; i < 8; i += 4) { /* u[i + k]: column k of rows i..i+3, then column k + 4 */
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int k = 0; k < 4; k++) r[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20), r[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
+}
+
+static inline __m256i first_lanes(int m) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+#endif
+
+/* Pixel (r, c) of a lane buffer with rows of Wp pixels: 8 floats, image i's in lane i. */
+static inline float *px(float *L, int Wp, int r, int c) { return L + ((size_t)r * (size_t)Wp + (size_t)c) * PH_LANES; }
+
+/* Planes x + i xs (H, W) of images i < n <= 8 into lane buffer L at row r + off, pixel c + off;
+ * lanes past n are zero. 8 pixels at a time: a row's last vectors write zeros past it (Wp is
+ * at least off + W rounded up to 8). */
+static void to_lanes(const float *x, size_t xs, int n, int H, int W, int off, int Wp, float *L) {
+    for (int r = 0; r < H; r++)
+        for (int c = 0; c < W; c += 8) {
+            float *d = px(L, Wp, r + off, c + off);
+            const float *s = x + (size_t)r * (size_t)W + (size_t)c;
+            int m = W - c < 8 ? W - c : 8;
+#if defined(__AVX2__) && defined(__FMA__)
+            __m256 v[8];
+            __m256i k8 = first_lanes(m);
+            for (int i = 0; i < 8; i++)
+                v[i] = i >= n ? _mm256_setzero_ps() : m == 8 ? _mm256_loadu_ps(s + i * xs) : _mm256_maskload_ps(s + i * xs, k8);
+            transpose8(v);
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(d + 8 * k, v[k]);
+#else
+            for (int k = 0; k < m; k++)
+                for (int i = 0; i < 8; i++) d[8 * k + i] = i < n ? s[(size_t)i * xs + (size_t)k] : 0.0f;
+#endif
+        }
+}
+
+/* The way back: lane buffer L's row r + off, pixels c + off (c < W) into planes y + i ys, i < n.
+ * Reads whole vectors of 8 pixels (Wp as for to_lanes). */
+static void from_lanes(float *L, int Wp, int off, int H, int W, int n, float *y, size_t ys) {
+    for (int r = 0; r < H; r++)
+        for (int c = 0; c < W; c += 8) {
+            const float *s = px(L, Wp, r + off, c + off);
+            float *d = y + (size_t)r * (size_t)W + (size_t)c;
+            int m = W - c < 8 ? W - c : 8;
+#if defined(__AVX2__) && defined(__FMA__)
+            __m256 v[8];
+            __m256i k8 = first_lanes(m);
+            for (int k = 0; k < 8; k++) v[k] = _mm256_loadu_ps(s + 8 * k);
+            transpose8(v);
+            for (int i = 0; i < n; i++) {
+                if (m == 8) _mm256_storeu_ps(d + i * ys, v[i]);
+                else _mm256_maskstore_ps(d + i * ys, k8, v[i]);
+            }
+#else
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < m; k++) d[(size_t)i * ys + (size_t)k] = s[8 * k + i];
+#endif
+        }
+}
+
+/* B^T d B of the 3x3 tile d[a][b] = x[a rs + b cs] (8 lanes each): entry xi into o[xi ps]. */
+static inline void ph_in(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
+    v8 e[3][3];
+    for (int b = 0; b < 3; b++) {
+        v8 d0 = ld8(x + b * cs), d1 = ld8(x + rs + b * cs), d2 = ld8(x + 2 * rs + b * cs);
+        e[0][b] = d0 - d1, e[1][b] = d1, e[2][b] = d2 - d1;
+    }
+    for (int i = 0; i < 3; i++, o += 3 * ps) st8(o, e[i][0] - e[i][1]), st8(o + ps, e[i][1]), st8(o + 2 * ps, e[i][2] - e[i][1]);
+}
+
+/* G t G^T of the 2x2 tile t[a][b] = x[a rs + b cs]: entry xi into o[xi ps]. */
+static inline void ph_up(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
+    v8 t00 = ld8(x), t01 = ld8(x + cs), t10 = ld8(x + rs), t11 = ld8(x + rs + cs);
+    v8 u[3][2] = {{t00, t01}, {t00 + t10, t01 + t11}, {t10, t11}};
+    for (int i = 0; i < 3; i++, o += 3 * ps) st8(o, u[i][0]), st8(o + ps, u[i][0] + u[i][1]), st8(o + 2 * ps, u[i][1]);
+}
+
+/* G^T m G + bias of the tile whose entry xi is at m[xi ps]: y[a][b] into x[a rs + b cs]. */
+static inline void ph_down(const float *m, size_t ps, float bias, float *x, size_t rs, size_t cs) {
+    v8 s[2][3], bv = {bias, bias, bias, bias, bias, bias, bias, bias};
+    for (int j = 0; j < 3; j++) {
+        v8 m1 = ld8(m + (size_t)(3 + j) * ps);
+        s[0][j] = ld8(m + (size_t)j * ps) + m1, s[1][j] = m1 + ld8(m + (size_t)(6 + j) * ps);
+    }
+    for (int a = 0; a < 2; a++) st8(x + a * rs, s[a][0] + s[a][1] + bv), st8(x + a * rs + cs, s[a][1] + s[a][2] + bv);
+}
+
+/* The transformed weights u[xi] (Cn, 4 Cw): entry xi of G w_pq G^T at column 4 cw + 2p + q. Once
+ * per call, before the groups share it. */
+static void ph_weights(int nth, const conv_job *j, const ph_sizes *z, float *u) {
+    size_t U9 = (size_t)z->Cn * 4 * (size_t)z->Cw;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && U9 >= 4096)
+    for (int cn = 0; cn < z->Cn; cn++)
+        for (int cw = 0; cw < z->Cw; cw++)
+            for (int pq = 0; pq < 4; pq++) {
+                const float *g = j->w + ((size_t)cn * (size_t)z->Cw + (size_t)cw) * 16 + 4 * (pq / 2) + pq % 2;
+                float g00 = g[0], g01 = g[2], g10 = g[8], g11 = g[10];
+                float t[3][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g10, g11}};
+                float *o = u + (size_t)cn * 4 * (size_t)z->Cw + 4 * (size_t)cw + (size_t)pq;
+                for (int i = 0; i < 3; i++) {
+                    o[(size_t)(3 * i) * U9] = t[i][0];
+                    o[(size_t)(3 * i + 1) * U9] = t[i][0] + t[i][1];
+                    o[(size_t)(3 * i + 2) * U9] = t[i][1];
+                }
+            }
+}
+
+static int transposed_op(const conv_job *j) { return j->op == OP_CONVT_FWD || j->op == OP_CONVT_BWD; }
+
+/* Whether job j goes by the phases' products: a convolution of even size or a transposed one
+ * of exactly twice its input's. */
+static int phased(const conv_job *j) {
+    const dt_conv_shape *s = j->s;
+    if (!ph_shape(s)) return 0;
+    return transposed_op(j) ? j->Ho == 2 * s->H && j->Wo == 2 * s->W : s->H % 2 == 0 && s->W % 2 == 0;
+}
+
+/* Items b0..b1 by the phases' products, PH_LANES images at a time, with the transformed weights
+ * j->u; the weight gradient is summed over the chunks in the transformed domain, into the
+ * scratch's du (ph_dw turns it back). Each plane has 8 floats of slack. */
+static void run_phased(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, int dw) {
+    int tr = transposed_op(j);
+    ph_sizes z = ph_layout(j->s, tr);
+    int Cn = z.Cn, Cw = z.Cw, h = z.h, w = z.w, tH = z.tH, tW = z.tW, Ww = z.Ww, Wn = z.Wn;
+    size_t hw = (size_t)h * (size_t)w, U9 = (size_t)Cn * 4 * (size_t)Cw, T = z.T, Cw4 = 4 * (size_t)Cw;
+    size_t pa = Cw4 * T + 8, pb = (size_t)Cn * T + 8; /* plane strides */
+    size_t rw = 2 * (size_t)Ww * PH_LANES, rn = (size_t)Wn * PH_LANES; /* lane buffer rows: a tile's, the narrow side's */
+    size_t ln = (size_t)z.Hn * rn;                                      /* a narrow channel's lanes */
+    /* the wide side's input (the forward's, or the gradient's), the narrow one's, the outputs */
+    const float *win = j->op == OP_CONVT_BWD ? j->dy : j->op == OP_CONVT_FWD ? NULL : j->x;
+    const float *nin = j->op == OP_CONV_BWD ? j->dy : j->op == OP_CONV_FWD ? NULL : j->x;
+    float *nout = j->op == OP_CONV_FWD ? j->y : j->op == OP_CONVT_BWD ? j->dx : NULL;
+    float *wout = j->op == OP_CONVT_FWD ? j->y : j->op == OP_CONV_BWD ? j->dx : NULL;
+    const float *bias = j->b;
+    float *du = scr + z.du, *va = scr + z.a, *vb = scr + z.b, *Lwi = scr + z.wi, *Lwo = scr + z.wo, *Lni = scr + z.ni, *Lno = scr + z.no;
+    memset(Lwi, 0, (z.total - z.wi) * sizeof(float)); /* the input lanes' borders stay zero */
+    for (int b = b0; b < b1; b += PH_LANES) {
+        int n = b1 - b < PH_LANES ? b1 - b : PH_LANES;
+        if (win && (nout || dw)) /* the wide input's phases' B^T d B into va */
+            for (int c = 0; c < Cw; c++) {
+                to_lanes(win + ((size_t)b * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw, n, 2 * h, 2 * w, 1, Ww, Lwi);
+                for (int ty = 0; ty < tH; ty++)
+                    for (int tx = 0; tx < tW; tx++)
+                        for (int pq = 0; pq < 4; pq++)
+                            ph_in(px(Lwi, Ww, 4 * ty + pq / 2, 4 * tx + pq % 2), rw, 2 * PH_LANES,
+                                  va + (4 * (size_t)c + (size_t)pq) * T + (size_t)(ty * tW + tx) * PH_LANES, pa);
+            }
+        if (nin && (dw || wout)) { /* the narrow input's G dY G^T into vb, then (after the weight gradient's products) its B^T d B */
+            for (int c = 0; c < Cn; c++) {
+                float *Lc = Lni + (size_t)c * ln;
+                to_lanes(nin + ((size_t)b * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw, n, h, w, 1, Wn, Lc);
+                if (dw)
+                    for (int ty = 0; ty < tH; ty++)
+                        for (int tx = 0; tx < tW; tx++)
+                            ph_up(px(Lc, Wn, 2 * ty + 1, 2 * tx + 1), rn, PH_LANES, vb + (size_t)c * T + (size_t)(ty * tW + tx) * PH_LANES, pb);
+            }
+            if (dw)
+                for (int xi = 0; xi < 9; xi++)
+                    dt_gemm(gc, du + xi * U9, Cn, va + xi * pa, (int64_t)T, 0, vb + xi * pb, (int64_t)T, 1, 1.0f, b > b0 ? 1.0f : 0.0f,
+                            (int64_t)Cw4, Cn, (int64_t)T);
+            if (wout)
+                for (int c = 0; c < Cn; c++)
+                    for (int ty = 0; ty < tH; ty++)
+                        for (int tx = 0; tx < tW; tx++)
+                            ph_in(px(Lni + (size_t)c * ln, Wn, 2 * ty, 2 * tx), rn, PH_LANES, vb + (size_t)c * T + (size_t)(ty * tW + tx) * PH_LANES, pb);
+        }
+        if (nout) { /* wide to narrow */
+            for (size_t c0 = 0; c0 < T; c0 += PH_COLS)
+                for (int xi = 0; xi < 9; xi++)
+                    dt_gemm(gc, vb + xi * pb + c0, (int64_t)T, j->u + xi * U9, (int64_t)Cw4, 0, va + xi * pa + c0, (int64_t)T, 0, 1.0f, 0.0f, Cn,
+                            (int64_t)(T - c0 < PH_COLS ? T - c0 : PH_COLS), (int64_t)Cw4);
+            for (int c = 0; c < Cn; c++) {
+                float bc = bias && !tr ? bias[c] : 0.0f;
+                for (int ty = 0; ty < tH; ty++)
+                    for (int tx = 0; tx < tW; tx++)
+                        ph_down(vb + (size_t)c * T + (size_t)(ty * tW + tx) * PH_LANES, pb, bc, px(Lno, Wn, 2 * ty, 2 * tx), rn, PH_LANES);
+                from_lanes(Lno, Wn, 0, h, w, n, nout + ((size_t)b * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw);
+            }
+        }
+        if (wout) { /* narrow to wide: the flipped weights, entry 8 - xi transposed */
+            for (size_t c0 = 0; c0 < T; c0 += PH_COLS)
+                for (int xi = 0; xi < 9; xi++)
+                    dt_gemm(gc, va + xi * pa + c0, (int64_t)T, j->u + (8 - xi) * U9, (int64_t)Cw4, 1, vb + xi * pb + c0, (int64_t)T, 0, 1.0f,
+                            0.0f, (int64_t)Cw4, (int64_t)(T - c0 < PH_COLS ? T - c0 : PH_COLS), Cn);
+            for (int c = 0; c < Cw; c++) {
+                float bc = bias && tr ? bias[c] : 0.0f;
+                for (int ty = 0; ty < tH; ty++)
+                    for (int tx = 0; tx < tW; tx++)
+                        for (int pq = 0; pq < 4; pq++)
+                            ph_down(va + (4 * (size_t)c + (size_t)pq) * T + (size_t)(ty * tW + tx) * PH_LANES, pa, bc,
+                                    px(Lwo, Ww, 4 * ty + pq / 2, 4 * tx + pq % 2), rw, 2 * PH_LANES);
+                from_lanes(Lwo, Ww, 1, 2 * h, 2 * w, n, wout + ((size_t)b * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw);
+            }
+        }
+    }
+}
+
+/* dw (Cn, Cw, 4, 4) += G^T du G: entry (4 cw + 2p + q, cn) of the 9 planes du[xi U9] (the
+ * products sum it transposed: OpenBLAS runs them 5 % faster that way round) into
+ * w[cn][cw][2a + p][2b + q]. */
+static void ph_dw(const float *du, const ph_sizes *z, float *dw) {
+    size_t U9 = (size_t)z->Cn * 4 * (size_t)z->Cw, Cn = (size_t)z->Cn;
+    for (size_t k = 0; k < U9; k++) {
+        float m[9], t[2][3];
+        for (int xi = 0; xi < 9; xi++) m[xi] = du[xi * U9 + k];
+        for (int c = 0; c < 3; c++) t[0][c] = m[c] + m[3 + c], t[1][c] = m[3 + c] + m[6 + c];
+        size_t cn = k % Cn, cw = k / Cn / 4, pq = k / Cn % 4;
+        float *g = dw + (cn * (size_t)z->Cw + cw) * 16 + 4 * (pq / 2) + pq % 2;
+        for (int a = 0; a < 2; a++) g[8 * a] += t[a][0] + t[a][1], g[8 * a + 2] += t[a][1] + t[a][2];
+    }
+}
+
 /* n images' (ch, P) blocks from src into dst, from image order (n, ch, P) to side by side
  * (ch, n P) when `to_side`, back otherwise; returns dst. */
 static float *regroup(const float *src, int n, int64_t ch, int64_t P, float *dst, int to_side) {
@@ -814,13 +1117,15 @@ static void run_unfold(const duet_ctx *gc, const conv_job *j, int b, int n, floa
  * them. */
 static int unfolds(const conv_job *j) {
     int conv = j->op == OP_CONV_FWD || j->op == OP_CONV_BWD;
-    return !(conv && (wino_conv(j->s) || same_conv(j->s)));
+    return !phased(j) && !(conv && (wino_conv(j->s) || same_conv(j->s)));
 }
 
 /* Items b0..b1 with one thread's gemm context `gc` and its slice of the scratch. */
 static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, float *dwp, float *dbp) {
     const dt_conv_shape *s = j->s;
-    if (unfolds(j)) {
+    if (phased(j)) {
+        run_phased(gc, j, b0, b1, scr, dwp != NULL);
+    } else if (unfolds(j)) {
         int m = j->z.imgs, q = (b1 - b0 + m - 1) / m; /* q chunks of at most m, as even as can be */
         for (int k = 0; k < q; k++) {
             int c0 = b0 + (b1 - b0) * k / q, c1 = b0 + (b1 - b0) * (k + 1) / q;
@@ -854,6 +1159,11 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
         wino_weights(nth, j, work + wino_layout(s).u);
         jw.u = work + wino_layout(s).u;
     }
+    if (phased(j) && (!bwd || j->dx)) { /* likewise */
+        ph_sizes pz = ph_layout(s, transposed_op(j));
+        ph_weights(nth, j, &pz, work + pz.u);
+        jw.u = work + pz.u;
+    }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int g = 0; g < G; g++) {
         float *col = work + (size_t)g * z.group, *dwp = col + z.col, *dbp = dwp + z.w;
@@ -865,17 +1175,29 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
         run_items(gc, &jw, b0, b1, col, bwd ? dwp : NULL, bwd && db ? dbp : NULL);
     }
     if (!bwd) return;
-    /* partial gradients added in group order; the unfolded ones are transposed (see run_unfold) */
-    size_t rows = j->op == OP_CONV_BWD ? (size_t)s->K : (size_t)s->C, cols = z.w / rows;
-    int tr = unfolds(j);
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && z.w * (size_t)G > 65536)
-    for (size_t a = 0; a < rows; a++)
-        for (size_t r = 0; r < cols; r++) {
-            size_t at = tr ? r * rows + a : a * cols + r;
-            float acc = 0.0f;
-            for (int g = 0; g < G; g++) acc += work[(size_t)g * z.group + z.col + at];
-            dw[a * cols + r] += acc;
+    if (phased(j)) { /* the transformed partial gradients added in group order, then turned back */
+        ph_sizes pz = ph_layout(s, transposed_op(j));
+        size_t n9 = 9 * (size_t)pz.Cn * 4 * (size_t)pz.Cw;
+        float *du = work + pz.du;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n9 * (size_t)G > 65536)
+        for (size_t k = 0; k < n9; k++) {
+            float acc = du[k];
+            for (int g = 1; g < G; g++) acc += work[(size_t)g * z.group + pz.du + k];
+            du[k] = acc;
         }
+        ph_dw(du, &pz, dw);
+    } else { /* partial gradients added in group order; the unfolded ones are transposed (see run_unfold) */
+        size_t rows = j->op == OP_CONV_BWD ? (size_t)s->K : (size_t)s->C, cols = z.w / rows;
+        int tr = unfolds(j);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && z.w * (size_t)G > 65536)
+        for (size_t a = 0; a < rows; a++)
+            for (size_t r = 0; r < cols; r++) {
+                size_t at = tr ? r * rows + a : a * cols + r;
+                float acc = 0.0f;
+                for (int g = 0; g < G; g++) acc += work[(size_t)g * z.group + z.col + at];
+                dw[a * cols + r] += acc;
+            }
+    }
     if (db)
         for (int k = 0; k < s->K; k++) {
             float acc = 0.0f;
