@@ -22,9 +22,9 @@
  * last of the U-Net's) go by Winograd's F(2x2, 3x3) instead: 16 products per chunk of images in
  * a transformed domain, 2.25x fewer multiplications than the direct sum (section below).
  * 4x4 stride-2 pad-1 convolutions and transposed ones (the VAE's and GAN's inner layers) with at
- * least 8 channels on each side go by Winograd's F(2x2, 2x2) on the four 2x2 stride-1 phases of
- * the window: 9 products per chunk of images, 1.36x fewer multiplications than the unfolding at
- * 7x7 (section below).
+ * least 16 channels on each side go by Winograd's F(4x4, 2x2) on the four 2x2 stride-1 phases
+ * of the window: 25 products per chunk of images, 1.96x fewer multiplications than the
+ * unfolding at 7x7 (section below).
  * Not here: weights, whole models, optimisers.
  */
 #include "conv.h"
@@ -118,23 +118,25 @@ static wino_sizes wino_layout(const dt_conv_shape *s) {
     return z;
 }
 
-/* Winograd F(2x2, 2x2) on the phases of 4x4 stride-2 pad-1 layers with at least PH_MIN channels
+/* Winograd F(4x4, 2x2) on the phases of 4x4 stride-2 pad-1 layers with at least PH_MIN channels
  * on each side whose wide side is twice the narrow one (see the section below). A layer links a
  * wide side (Cw, 2h, 2w) with a narrow side (Cn, h, w): a convolution's input is wide, a
- * transposed one's input narrow. Images go PH_LANES at a time, one in each lane of a vector.
- * The scratch, at these offsets (floats): the transformed weights (9, Cn, 4 Cw), their gradient
- * (9, Cn, 4 Cw), 9 planes (4 Cw, T) and 9 planes (Cn, T) for a chunk of images, T = tiles x
- * PH_LANES, and lanes: one wide channel's padded (input, output), every narrow input channel's
- * padded, one narrow output channel's. */
-#define PH_MIN 8
+ * transposed one's input narrow. Images go PH_LANES at a time, one in each lane of a vector, a
+ * few such lane groups per chunk. The scratch, at these offsets (floats): the transformed weights
+ * (25 planes of Cn x 4 Cw), the weight gradient's sums (the same), 25 planes (4 Cw, T) and 25
+ * planes (Cn, T) for a chunk of images, T = lane groups x tiles x PH_LANES columns, and lanes:
+ * one wide channel's padded (input, output), every narrow input channel's of the chunk, padded,
+ * one narrow output channel's. */
+#define PH_MIN 16 /* the GAN's first layer, 11 channels in at 28x28, runs 10 % slower this way */
 #define PH_LANES 8
-#define PH_COLS 64 /* columns per product: OpenBLAS runs the VAE's 15-25 % faster 64 at a time than 128 */
+#define PH_COLS 32 /* columns per chunk at most (one lane group at least): the planes stay in cache */
 
 typedef struct ph_sizes {
-    int Cn, Cw, h, w; /* the narrow side's channels and size, the wide side's channels */
-    int tH, tW;       /* tiles down and across */
+    int Cn, Cw, h, w;   /* the narrow side's channels and size, the wide side's channels */
+    int tH, tW, groups; /* tiles down and across, lane groups per chunk */
     int Hw, Ww, Hn, Wn; /* the lane buffers' rows and pixels per row: wide, narrow */
-    size_t tiles, T;  /* tiles per image, product columns per chunk */
+    size_t tiles, T;    /* tiles per image, product columns per chunk */
+    size_t us;          /* floats from one weight plane to the next: Cn 4 Cw and 16 (no multiple of 4 KiB apart) */
     size_t u, du, a, b, wi, wo, ni, no, total;
 } ph_sizes;
 
@@ -149,13 +151,19 @@ static ph_sizes ph_layout(const dt_conv_shape *s, int transposed) {
     ph_sizes z;
     z.Cn = transposed ? s->C : s->K, z.Cw = transposed ? s->K : s->C;
     z.h = transposed ? s->H : s->H / 2, z.w = transposed ? s->W : s->W / 2;
-    z.tH = z.h / 2 + 1, z.tW = z.w / 2 + 1, z.tiles = (size_t)z.tH * (size_t)z.tW, z.T = z.tiles * PH_LANES;
+    z.tH = z.h / 4 + 1, z.tW = z.w / 4 + 1, z.tiles = (size_t)z.tH * (size_t)z.tW;
+    int G = conv_groups(s->B), most = (s->B + G - 1) / G, lanes = (most + PH_LANES - 1) / PH_LANES;
+    z.groups = PH_COLS / (int)(z.tiles * PH_LANES);
+    if (z.groups < 1) z.groups = 1;
+    if (z.groups > lanes) z.groups = lanes;
+    z.T = (size_t)z.groups * z.tiles * PH_LANES;
     /* rows and pixels the tiles read and write, and to_lanes's whole vectors */
-    z.Hw = 4 * z.tH + 2, z.Ww = max_i(4 * z.tW + 2, 1 + (2 * z.w + 7) / 8 * 8);
-    z.Hn = 2 * z.tH + 1, z.Wn = max_i(2 * z.tW + 1, 1 + (z.w + 7) / 8 * 8);
-    size_t u = 9 * (size_t)z.Cn * 4 * (size_t)z.Cw, lw = (size_t)z.Hw * (size_t)z.Ww * PH_LANES, ln = (size_t)z.Hn * (size_t)z.Wn * PH_LANES;
-    z.u = 0, z.du = u, z.a = 2 * u, z.b = z.a + 9 * (4 * (size_t)z.Cw * z.T + 8), z.wi = z.b + 9 * ((size_t)z.Cn * z.T + 8);
-    z.wo = z.wi + lw, z.ni = z.wo + lw, z.no = z.ni + (size_t)z.Cn * ln, z.total = z.no + ln;
+    z.Hw = 8 * z.tH + 2, z.Ww = max_i(8 * z.tW + 2, 1 + (2 * z.w + 7) / 8 * 8);
+    z.Hn = 4 * z.tH + 1, z.Wn = max_i(4 * z.tW + 1, 1 + (z.w + 7) / 8 * 8);
+    z.us = (size_t)z.Cn * 4 * (size_t)z.Cw + 16;
+    size_t u = 25 * z.us, lw = (size_t)z.Hw * (size_t)z.Ww * PH_LANES, ln = (size_t)z.Hn * (size_t)z.Wn * PH_LANES;
+    z.u = 0, z.du = u, z.a = 2 * u, z.b = z.a + 25 * (4 * (size_t)z.Cw * z.T + 8), z.wi = z.b + 25 * ((size_t)z.Cn * z.T + 8);
+    z.wo = z.wi + lw, z.ni = z.wo + lw, z.no = z.ni + (size_t)z.groups * (size_t)z.Cn * ln, z.total = z.no + ln;
     return z;
 }
 
@@ -791,7 +799,7 @@ static void run_wino(const duet_ctx *gc, const conv_job *j, int b0, int b1, floa
             }
 }
 
-/* --- Winograd F(2x2, 2x2) on the stride-2 phases ---------------------------------------------
+/* --- Winograd F(4x4, 2x2) on the stride-2 phases ---------------------------------------------
  * A 4x4 stride-2 pad-1 layer with weights w (Cn, Cw, 4, 4) links wide (Cw, 2h, 2w) and narrow
  * (Cn, h, w) by narrow[n][r][s] ~ wide[c][2r - 1 + i][2s - 1 + j] w[n][c][i][j]: a convolution
  * sums it from wide to narrow, a transposed one from narrow to wide (both with weights in that
@@ -799,18 +807,20 @@ static void run_wino(const duet_ctx *gc, const conv_job *j, int b0, int b1, floa
  * stride-1 correlations, narrow[r][s] = sum_pq,ab w_pq[a][b] X_pq[r + a][s + b] with
  * X_pq[r][s] = wide[2r + p - 1][2s + q - 1], and the narrow-to-wide one is four full ones,
  * Y_pq[r][s] = wide[2r + p - 1][2s + q - 1] = sum_ab w_pq[1 - a][1 - b] narrow[r - 1 + a][s - 1 + b].
- * Winograd's F(2x2, 2x2) gives 2x2 outputs from 3x3 inputs d:
- *   y = G^T [(G g G^T) . (B^T d B)] G,  G = [1 0; 1 1; 0 1], B^T = [1 -1 0; 0 1 0; 0 -1 1],
- * so that the sums over channels and phases are 9 products (Cn, 4 Cw) x (4 Cw, tiles): 36
- * multiplications per 2x2 tile and channel pair where the direct sum has 64 (at odd h, whose
- * last tiles reach past the edge, 1.36x fewer). Flipping g reverses G g G^T's rows and columns,
- * so the narrow-to-wide products use entry 8 - xi's weights, transposed. The weight gradient is
- * G^T [sum over tiles (G dY G^T) . (B^T d B)] G, its sums products (4 Cw, tiles) x (tiles, Cn)
- * (transposed; see ph_dw). Tiles run on one grid for every pass, tH x tW = (h/2 + 1) x (w/2 + 1), which covers
- * the h + 1 rows of each Y_pq. The transforms work on PH_LANES images at once, one in each lane
- * of a vector: each channel of the chunk's images is first turned into rows of pixels of 8
- * floats (to_lanes: 8x8 transposes), so that every tile's transform is plain vector arithmetic,
- * and the products' columns are (tile, image). */
+ * Winograd's F(4x4, 2x2) (points 0, 1, -1, 2 and infinity) gives 4x4 outputs from 5x5 inputs d:
+ *   y = A^T [(G g G^T) . (B^T d B)] A,
+ *   B^T = [2 -1 -2 1 0; 0 2 1 -1 0; 0 2 -3 1 0; 0 -1 0 1 0; 0 2 -1 -2 1],
+ *   G = [1/2 0; 1/2 1/2; -1/6 1/6; 1/6 1/3; 0 1],  A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1],
+ * so that the sums over channels and phases are 25 products (Cn, 4 Cw) x (4 Cw, tiles): 100
+ * multiplications per 4x4 tile and channel pair where the direct sum has 256 (at 7x7, whose
+ * last tiles reach past the edge, 1.96x fewer). The narrow-to-wide products take the flipped
+ * weights' transform, (4 Cw, Cn). The weight gradient is G^T [sum over tiles (A dY A^T) .
+ * (B^T d B)] G, its sums products (4 Cw, tiles) x (tiles, Cn) (transposed; see ph_dw). Tiles run
+ * on one grid for every pass, tH x tW = (h/4 + 1) x (w/4 + 1), which covers the h + 1 rows of
+ * each Y_pq. The transforms work on PH_LANES images at once, one in each lane of a vector: each
+ * channel of a lane group's images is first turned into rows of pixels of 8 floats (to_lanes:
+ * 8x8 transposes), so that every tile's transform is plain vector arithmetic, and the products'
+ * columns are (lane group, tile, image). */
 
 typedef float v8 __attribute__((vector_size(32)));
 
@@ -836,6 +846,14 @@ static inline void transpose8(__m256 r[8]) {
     for (int k = 0; k < 4; k++) r[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20), r[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
 }
 
+/* The first m < 8 floats of v into d (a masked store is slow on AMD's cores). */
+static inline void store_first(float *d, __m256 v, int m) {
+    __m128 q = _mm256_castps256_ps128(v);
+    if (m >= 4) _mm_storeu_ps(d, q), q = _mm256_extractf128_ps(v, 1), d += 4, m -= 4;
+    if (m >= 2) _mm_storel_pi((__m64 *)d, q), q = _mm_movehl_ps(q, q), d += 2, m -= 2;
+    if (m) _mm_store_ss(d, q);
+}
+
 static inline __m256i first_lanes(int m) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
 #endif
 
@@ -854,6 +872,11 @@ static void to_lanes(const float *x, size_t xs, int n, int H, int W, int off, in
 #if defined(__AVX2__) && defined(__FMA__)
             __m256 v[8];
             __m256i k8 = first_lanes(m);
+            if (c == 0) /* the next channel's row: the images' planes are far apart for the prefetcher */
+                for (int i = 0; i < n; i++) {
+                    _mm_prefetch((const char *)(s + i * xs + (size_t)H * (size_t)W), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(s + i * xs + (size_t)H * (size_t)W + W - 1), _MM_HINT_T0);
+                }
             for (int i = 0; i < 8; i++)
                 v[i] = i >= n ? _mm256_setzero_ps() : m == 8 ? _mm256_loadu_ps(s + i * xs) : _mm256_maskload_ps(s + i * xs, k8);
             transpose8(v);
@@ -863,6 +886,21 @@ static void to_lanes(const float *x, size_t xs, int n, int H, int W, int off, in
                 for (int i = 0; i < 8; i++) d[8 * k + i] = i < n ? s[(size_t)i * xs + (size_t)k] : 0.0f;
 #endif
         }
+}
+
+/* Zeros of a lane buffer of `rows` rows of Wp pixels around the H rows of W pixels that
+ * to_lanes writes at (1, 1): the rows above and below, the pixel left of each row and those
+ * right of its whole vectors. */
+static void zero_border(float *L, int rows, int Wp, int H, int W) {
+    int right = 1 + (W + 7) / 8 * 8;
+    for (int r = 0; r < rows; r++) {
+        if (r < 1 || r > H) {
+            memset(px(L, Wp, r, 0), 0, (size_t)Wp * PH_LANES * sizeof(float));
+            continue;
+        }
+        memset(px(L, Wp, r, 0), 0, PH_LANES * sizeof(float));
+        if (right < Wp) memset(px(L, Wp, r, right), 0, (size_t)(Wp - right) * PH_LANES * sizeof(float));
+    }
 }
 
 /* The way back: lane buffer L's row r + off, pixels c + off (c < W) into planes y + i ys, i < n.
@@ -875,12 +913,11 @@ static void from_lanes(float *L, int Wp, int off, int H, int W, int n, float *y,
             int m = W - c < 8 ? W - c : 8;
 #if defined(__AVX2__) && defined(__FMA__)
             __m256 v[8];
-            __m256i k8 = first_lanes(m);
             for (int k = 0; k < 8; k++) v[k] = _mm256_loadu_ps(s + 8 * k);
             transpose8(v);
             for (int i = 0; i < n; i++) {
                 if (m == 8) _mm256_storeu_ps(d + i * ys, v[i]);
-                else _mm256_maskstore_ps(d + i * ys, k8, v[i]);
+                else store_first(d + i * ys, v[i], m);
             }
 #else
             for (int i = 0; i < n; i++)
@@ -889,51 +926,107 @@ static void from_lanes(float *L, int Wp, int off, int H, int W, int n, float *y,
         }
 }
 
-/* B^T d B of the 3x3 tile d[a][b] = x[a rs + b cs] (8 lanes each): entry xi into o[xi ps]. */
-static inline void ph_in(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
-    v8 e[3][3];
-    for (int b = 0; b < 3; b++) {
-        v8 d0 = ld8(x + b * cs), d1 = ld8(x + rs + b * cs), d2 = ld8(x + 2 * rs + b * cs);
-        e[0][b] = d0 - d1, e[1][b] = d1, e[2][b] = d2 - d1;
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+/* B^T d (see the section's comment). */
+INLINE void bt5(const v8 d[5], v8 o[5]) {
+    v8 t = d[3] - d[1];
+    o[0] = 2.0f * (d[0] - d[2]) + t, o[1] = 2.0f * d[1] + d[2] - d[3], o[2] = 2.0f * d[1] - 3.0f * d[2] + d[3];
+    o[3] = t, o[4] = d[4] - d[2] - 2.0f * t;
+}
+
+/* A t: the 4 values of a tile's side to the 5 of the transformed one. */
+INLINE void a5(const v8 t[4], v8 o[5]) {
+    v8 e = t[0] + t[2], f = t[1] + t[3];
+    o[0] = t[0], o[1] = e + f, o[2] = e - f, o[3] = t[0] + 2.0f * t[1] + 4.0f * t[2] + 8.0f * t[3], o[4] = t[3];
+}
+
+/* A^T m: back from 5 to 4. */
+INLINE void at4(const v8 m[5], v8 o[4]) {
+    v8 e = m[1] + m[2], f = m[1] - m[2];
+    o[0] = m[0] + e + m[3], o[1] = f + 2.0f * m[3], o[2] = e + 4.0f * m[3], o[3] = f + 8.0f * m[3] + m[4];
+}
+
+/* B^T d B of the 5x5 tile d[a][b] = x[a rs + b cs] (8 lanes each): entry 5i + j into o[(5i + j) ps]. */
+INLINE void ph_in(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
+    v8 f[5][5];
+    for (int a = 0; a < 5; a++) {
+        v8 d[5];
+        for (int b = 0; b < 5; b++) d[b] = ld8(x + a * rs + b * cs);
+        bt5(d, f[a]);
     }
-    for (int i = 0; i < 3; i++, o += 3 * ps) st8(o, e[i][0] - e[i][1]), st8(o + ps, e[i][1]), st8(o + 2 * ps, e[i][2] - e[i][1]);
-}
-
-/* G t G^T of the 2x2 tile t[a][b] = x[a rs + b cs]: entry xi into o[xi ps]. */
-static inline void ph_up(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
-    v8 t00 = ld8(x), t01 = ld8(x + cs), t10 = ld8(x + rs), t11 = ld8(x + rs + cs);
-    v8 u[3][2] = {{t00, t01}, {t00 + t10, t01 + t11}, {t10, t11}};
-    for (int i = 0; i < 3; i++, o += 3 * ps) st8(o, u[i][0]), st8(o + ps, u[i][0] + u[i][1]), st8(o + 2 * ps, u[i][1]);
-}
-
-/* G^T m G + bias of the tile whose entry xi is at m[xi ps]: y[a][b] into x[a rs + b cs]. */
-static inline void ph_down(const float *m, size_t ps, float bias, float *x, size_t rs, size_t cs) {
-    v8 s[2][3], bv = {bias, bias, bias, bias, bias, bias, bias, bias};
-    for (int j = 0; j < 3; j++) {
-        v8 m1 = ld8(m + (size_t)(3 + j) * ps);
-        s[0][j] = ld8(m + (size_t)j * ps) + m1, s[1][j] = m1 + ld8(m + (size_t)(6 + j) * ps);
+    for (int j = 0; j < 5; j++) {
+        v8 c[5] = {f[0][j], f[1][j], f[2][j], f[3][j], f[4][j]}, e[5];
+        bt5(c, e);
+        for (int i = 0; i < 5; i++) st8(o + (size_t)(5 * i + j) * ps, e[i]);
     }
-    for (int a = 0; a < 2; a++) st8(x + a * rs, s[a][0] + s[a][1] + bv), st8(x + a * rs + cs, s[a][1] + s[a][2] + bv);
 }
 
-/* The transformed weights u[xi] (Cn, 4 Cw): entry xi of G w_pq G^T at column 4 cw + 2p + q. Once
- * per call, before the groups share it. */
-static void ph_weights(int nth, const conv_job *j, const ph_sizes *z, float *u) {
-    size_t U9 = (size_t)z->Cn * 4 * (size_t)z->Cw;
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && U9 >= 4096)
-    for (int cn = 0; cn < z->Cn; cn++)
-        for (int cw = 0; cw < z->Cw; cw++)
-            for (int pq = 0; pq < 4; pq++) {
-                const float *g = j->w + ((size_t)cn * (size_t)z->Cw + (size_t)cw) * 16 + 4 * (pq / 2) + pq % 2;
-                float g00 = g[0], g01 = g[2], g10 = g[8], g11 = g[10];
-                float t[3][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g10, g11}};
-                float *o = u + (size_t)cn * 4 * (size_t)z->Cw + 4 * (size_t)cw + (size_t)pq;
-                for (int i = 0; i < 3; i++) {
-                    o[(size_t)(3 * i) * U9] = t[i][0];
-                    o[(size_t)(3 * i + 1) * U9] = t[i][0] + t[i][1];
-                    o[(size_t)(3 * i + 2) * U9] = t[i][1];
-                }
+/* A t A^T of the 4x4 tile t[a][b] = x[a rs + b cs]: entry 5i + j into o[(5i + j) ps]. */
+INLINE void ph_up(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
+    v8 f[4][5];
+    for (int a = 0; a < 4; a++) {
+        v8 t[4];
+        for (int b = 0; b < 4; b++) t[b] = ld8(x + a * rs + b * cs);
+        a5(t, f[a]);
+    }
+    for (int j = 0; j < 5; j++) {
+        v8 c[4] = {f[0][j], f[1][j], f[2][j], f[3][j]}, e[5];
+        a5(c, e);
+        for (int i = 0; i < 5; i++) st8(o + (size_t)(5 * i + j) * ps, e[i]);
+    }
+}
+
+/* A^T m A + bias of the tile whose entry 5i + j is at m[(5i + j) ps]: y[a][b] into x[a rs + b cs]. */
+INLINE void ph_down(const float *m, size_t ps, float bias, float *x, size_t rs, size_t cs) {
+    v8 f[5][4];
+    for (int i = 0; i < 5; i++) {
+        v8 r[5];
+        for (int j = 0; j < 5; j++) r[j] = ld8(m + (size_t)(5 * i + j) * ps);
+        at4(r, f[i]);
+    }
+    for (int b = 0; b < 4; b++) {
+        v8 c[5] = {f[0][b], f[1][b], f[2][b], f[3][b], f[4][b]}, y[4];
+        at4(c, y);
+        for (int a = 0; a < 4; a++) st8(x + a * rs + b * cs, y[a] + bias);
+    }
+}
+
+/* G g of a kernel side's 2 values, and G^T u back. */
+static void g5(float g0, float g1, float o[5]) {
+    o[0] = 0.5f * g0, o[1] = 0.5f * (g0 + g1), o[2] = (g1 - g0) / 6.0f, o[3] = (g0 + 2.0f * g1) / 6.0f, o[4] = g1;
+}
+
+static void gt2(const float u[5], float o[2]) {
+    o[0] = 0.5f * (u[0] + u[1]) + (u[3] - u[2]) / 6.0f;
+    o[1] = 0.5f * u[1] + u[2] / 6.0f + u[3] / 3.0f + u[4];
+}
+
+/* The transformed weights u[xi], entry xi of G w_pq G^T: for the wide-to-narrow products
+ * (Cn, 4 Cw) at column 4 cw + 2p + q; for narrow to wide (flip), of the flipped w_pq, (4 Cw, Cn).
+ * Once per call, before the groups share it. */
+static void ph_weights(int nth, const conv_job *j, const ph_sizes *z, int flip, float *u) {
+    int Cw4 = 4 * z->Cw, rows = flip ? Cw4 : z->Cn, cols = flip ? z->Cn : Cw4;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && (size_t)rows * (size_t)cols >= 4096)
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < cols; q++) { /* row by row, so that each plane is written in order */
+            int cn = flip ? q : r, cwpq = flip ? r : q, pq = cwpq % 4;
+            const float *g = j->w + ((size_t)cn * (size_t)z->Cw + (size_t)(cwpq / 4)) * 16 + 4 * (pq / 2) + pq % 2;
+            float k[2][2] = {{g[0], g[2]}, {g[8], g[10]}}, f[2][5], col[5];
+            if (flip) {
+                float t = k[0][0];
+                k[0][0] = k[1][1], k[1][1] = t, t = k[0][1], k[0][1] = k[1][0], k[1][0] = t;
             }
+            for (int a = 0; a < 2; a++) g5(k[a][0], k[a][1], f[a]);
+            for (int jj = 0; jj < 5; jj++) {
+                g5(f[0][jj], f[1][jj], col);
+                for (int i = 0; i < 5; i++) u[(size_t)(5 * i + jj) * z->us + (size_t)r * (size_t)cols + (size_t)q] = col[i];
+            }
+        }
 }
 
 static int transposed_op(const conv_job *j) { return j->op == OP_CONVT_FWD || j->op == OP_CONVT_BWD; }
@@ -946,17 +1039,20 @@ static int phased(const conv_job *j) {
     return transposed_op(j) ? j->Ho == 2 * s->H && j->Wo == 2 * s->W : s->H % 2 == 0 && s->W % 2 == 0;
 }
 
-/* Items b0..b1 by the phases' products, PH_LANES images at a time, with the transformed weights
- * j->u; the weight gradient is summed over the chunks in the transformed domain, into the
- * scratch's du (ph_dw turns it back). Each plane has 8 floats of slack. */
+/* Whether job j's products go from narrow to wide (with the flipped weights). */
+static int ph_flip(const conv_job *j) { return j->op == OP_CONVT_FWD || j->op == OP_CONV_BWD; }
+
+/* Items b0..b1 by the phases' products, z.groups lane groups of PH_LANES images at a time, with
+ * the transformed weights j->u; the weight gradient is summed over the chunks in the transformed
+ * domain, into the scratch's du (ph_dw turns it back). Each plane has 8 floats of slack. */
 static void run_phased(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, int dw) {
     int tr = transposed_op(j);
     ph_sizes z = ph_layout(j->s, tr);
     int Cn = z.Cn, Cw = z.Cw, h = z.h, w = z.w, tH = z.tH, tW = z.tW, Ww = z.Ww, Wn = z.Wn;
-    size_t hw = (size_t)h * (size_t)w, U9 = (size_t)Cn * 4 * (size_t)Cw, T = z.T, Cw4 = 4 * (size_t)Cw;
+    size_t hw = (size_t)h * (size_t)w, U = z.us, T = z.T, Cw4 = 4 * (size_t)Cw;
     size_t pa = Cw4 * T + 8, pb = (size_t)Cn * T + 8; /* plane strides */
-    size_t rw = 2 * (size_t)Ww * PH_LANES, rn = (size_t)Wn * PH_LANES; /* lane buffer rows: a tile's, the narrow side's */
-    size_t ln = (size_t)z.Hn * rn;                                      /* a narrow channel's lanes */
+    size_t rw = 2 * (size_t)Ww * PH_LANES, rn = (size_t)Wn * PH_LANES; /* lane buffer rows: a phase's, the narrow side's */
+    size_t ln = (size_t)z.Hn * rn, gt = z.tiles * PH_LANES;            /* a narrow channel's lanes; a lane group's columns */
     /* the wide side's input (the forward's, or the gradient's), the narrow one's, the outputs */
     const float *win = j->op == OP_CONVT_BWD ? j->dy : j->op == OP_CONVT_FWD ? NULL : j->x;
     const float *nin = j->op == OP_CONV_BWD ? j->dy : j->op == OP_CONV_FWD ? NULL : j->x;
@@ -964,80 +1060,100 @@ static void run_phased(const duet_ctx *gc, const conv_job *j, int b0, int b1, fl
     float *wout = j->op == OP_CONVT_FWD ? j->y : j->op == OP_CONV_BWD ? j->dx : NULL;
     const float *bias = j->b;
     float *du = scr + z.du, *va = scr + z.a, *vb = scr + z.b, *Lwi = scr + z.wi, *Lwo = scr + z.wo, *Lni = scr + z.ni, *Lno = scr + z.no;
-    memset(Lwi, 0, (z.total - z.wi) * sizeof(float)); /* the input lanes' borders stay zero */
-    for (int b = b0; b < b1; b += PH_LANES) {
-        int n = b1 - b < PH_LANES ? b1 - b : PH_LANES;
-        if (win && (nout || dw)) /* the wide input's phases' B^T d B into va */
-            for (int c = 0; c < Cw; c++) {
-                to_lanes(win + ((size_t)b * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw, n, 2 * h, 2 * w, 1, Ww, Lwi);
-                for (int ty = 0; ty < tH; ty++)
-                    for (int tx = 0; tx < tW; tx++)
-                        for (int pq = 0; pq < 4; pq++)
-                            ph_in(px(Lwi, Ww, 4 * ty + pq / 2, 4 * tx + pq % 2), rw, 2 * PH_LANES,
-                                  va + (4 * (size_t)c + (size_t)pq) * T + (size_t)(ty * tW + tx) * PH_LANES, pa);
-            }
-        if (nin && (dw || wout)) { /* the narrow input's G dY G^T into vb, then (after the weight gradient's products) its B^T d B */
-            for (int c = 0; c < Cn; c++) {
-                float *Lc = Lni + (size_t)c * ln;
-                to_lanes(nin + ((size_t)b * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw, n, h, w, 1, Wn, Lc);
-                if (dw)
+    zero_border(Lwi, z.Hw, Ww, 2 * h, 2 * w); /* the input lanes' borders stay zero */
+    for (size_t k = 0; k < (size_t)z.groups * (size_t)Cn; k++) zero_border(Lni + k * ln, z.Hn, Wn, h, w);
+    memset(Lwo, 0, (z.ni - z.wo) * sizeof(float)), memset(Lno, 0, (z.total - z.no) * sizeof(float));
+    for (int b = b0; b < b1; b += z.groups * PH_LANES) {
+        int n = b1 - b < z.groups * PH_LANES ? b1 - b : z.groups * PH_LANES, ng = (n + PH_LANES - 1) / PH_LANES;
+        size_t Tn = (size_t)ng * gt; /* columns in use */
+        for (int g = 0; g < ng; g++) {
+            int bg = b + g * PH_LANES, m = n - g * PH_LANES < PH_LANES ? n - g * PH_LANES : PH_LANES;
+            size_t col = (size_t)g * gt;
+            if (win && (nout || dw)) /* the wide input's phases' B^T d B into va */
+                for (int c = 0; c < Cw; c++) {
+                    to_lanes(win + ((size_t)bg * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw, m, 2 * h, 2 * w, 1, Ww, Lwi);
                     for (int ty = 0; ty < tH; ty++)
                         for (int tx = 0; tx < tW; tx++)
-                            ph_up(px(Lc, Wn, 2 * ty + 1, 2 * tx + 1), rn, PH_LANES, vb + (size_t)c * T + (size_t)(ty * tW + tx) * PH_LANES, pb);
+                            for (int pq = 0; pq < 4; pq++)
+                                ph_in(px(Lwi, Ww, 8 * ty + pq / 2, 8 * tx + pq % 2), rw, 2 * PH_LANES,
+                                      va + (4 * (size_t)c + (size_t)pq) * T + col + (size_t)(ty * tW + tx) * PH_LANES, pa);
+                }
+            if (nin && (dw || wout)) /* the narrow input's lanes, kept for both passes; A dY A^T into vb */
+                for (int c = 0; c < Cn; c++) {
+                    float *Lc = Lni + ((size_t)g * (size_t)Cn + (size_t)c) * ln;
+                    to_lanes(nin + ((size_t)bg * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw, m, h, w, 1, Wn, Lc);
+                    if (dw)
+                        for (int ty = 0; ty < tH; ty++)
+                            for (int tx = 0; tx < tW; tx++)
+                                ph_up(px(Lc, Wn, 4 * ty + 1, 4 * tx + 1), rn, PH_LANES, vb + (size_t)c * T + col + (size_t)(ty * tW + tx) * PH_LANES, pb);
+                }
+        }
+        if (nin && dw)
+            for (int xi = 0; xi < 25; xi++)
+                dt_gemm(gc, du + xi * U, Cn, va + xi * pa, (int64_t)T, 0, vb + xi * pb, (int64_t)T, 1, 1.0f, b > b0 ? 1.0f : 0.0f, (int64_t)Cw4,
+                        Cn, (int64_t)Tn);
+        if (nout) { /* wide to narrow */
+            for (size_t c0 = 0; c0 < Tn; c0 += PH_COLS)
+                for (int xi = 0; xi < 25; xi++)
+                    dt_gemm(gc, vb + xi * pb + c0, (int64_t)T, j->u + xi * U, (int64_t)Cw4, 0, va + xi * pa + c0, (int64_t)T, 0, 1.0f, 0.0f, Cn,
+                            (int64_t)(Tn - c0 < PH_COLS ? Tn - c0 : PH_COLS), (int64_t)Cw4);
+            for (int g = 0; g < ng; g++) {
+                int bg = b + g * PH_LANES, m = n - g * PH_LANES < PH_LANES ? n - g * PH_LANES : PH_LANES;
+                for (int c = 0; c < Cn; c++) {
+                    float bc = bias && !tr ? bias[c] : 0.0f;
+                    for (int ty = 0; ty < tH; ty++)
+                        for (int tx = 0; tx < tW; tx++)
+                            ph_down(vb + (size_t)c * T + (size_t)g * gt + (size_t)(ty * tW + tx) * PH_LANES, pb, bc, px(Lno, Wn, 4 * ty, 4 * tx), rn,
+                                    PH_LANES);
+                    from_lanes(Lno, Wn, 0, h, w, m, nout + ((size_t)bg * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw);
+                }
             }
-            if (dw)
-                for (int xi = 0; xi < 9; xi++)
-                    dt_gemm(gc, du + xi * U9, Cn, va + xi * pa, (int64_t)T, 0, vb + xi * pb, (int64_t)T, 1, 1.0f, b > b0 ? 1.0f : 0.0f,
-                            (int64_t)Cw4, Cn, (int64_t)T);
-            if (wout)
+        }
+        if (wout) { /* narrow to wide: the narrow input's B^T d B into vb, the flipped weights' products */
+            for (int g = 0; g < ng; g++)
                 for (int c = 0; c < Cn; c++)
                     for (int ty = 0; ty < tH; ty++)
                         for (int tx = 0; tx < tW; tx++)
-                            ph_in(px(Lni + (size_t)c * ln, Wn, 2 * ty, 2 * tx), rn, PH_LANES, vb + (size_t)c * T + (size_t)(ty * tW + tx) * PH_LANES, pb);
-        }
-        if (nout) { /* wide to narrow */
-            for (size_t c0 = 0; c0 < T; c0 += PH_COLS)
-                for (int xi = 0; xi < 9; xi++)
-                    dt_gemm(gc, vb + xi * pb + c0, (int64_t)T, j->u + xi * U9, (int64_t)Cw4, 0, va + xi * pa + c0, (int64_t)T, 0, 1.0f, 0.0f, Cn,
-                            (int64_t)(T - c0 < PH_COLS ? T - c0 : PH_COLS), (int64_t)Cw4);
-            for (int c = 0; c < Cn; c++) {
-                float bc = bias && !tr ? bias[c] : 0.0f;
-                for (int ty = 0; ty < tH; ty++)
-                    for (int tx = 0; tx < tW; tx++)
-                        ph_down(vb + (size_t)c * T + (size_t)(ty * tW + tx) * PH_LANES, pb, bc, px(Lno, Wn, 2 * ty, 2 * tx), rn, PH_LANES);
-                from_lanes(Lno, Wn, 0, h, w, n, nout + ((size_t)b * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw);
-            }
-        }
-        if (wout) { /* narrow to wide: the flipped weights, entry 8 - xi transposed */
-            for (size_t c0 = 0; c0 < T; c0 += PH_COLS)
-                for (int xi = 0; xi < 9; xi++)
-                    dt_gemm(gc, va + xi * pa + c0, (int64_t)T, j->u + (8 - xi) * U9, (int64_t)Cw4, 1, vb + xi * pb + c0, (int64_t)T, 0, 1.0f,
-                            0.0f, (int64_t)Cw4, (int64_t)(T - c0 < PH_COLS ? T - c0 : PH_COLS), Cn);
-            for (int c = 0; c < Cw; c++) {
-                float bc = bias && tr ? bias[c] : 0.0f;
-                for (int ty = 0; ty < tH; ty++)
-                    for (int tx = 0; tx < tW; tx++)
-                        for (int pq = 0; pq < 4; pq++)
-                            ph_down(va + (4 * (size_t)c + (size_t)pq) * T + (size_t)(ty * tW + tx) * PH_LANES, pa, bc,
-                                    px(Lwo, Ww, 4 * ty + pq / 2, 4 * tx + pq % 2), rw, 2 * PH_LANES);
-                from_lanes(Lwo, Ww, 1, 2 * h, 2 * w, n, wout + ((size_t)b * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw);
+                            ph_in(px(Lni + ((size_t)g * (size_t)Cn + (size_t)c) * ln, Wn, 4 * ty, 4 * tx), rn, PH_LANES,
+                                  vb + (size_t)c * T + (size_t)g * gt + (size_t)(ty * tW + tx) * PH_LANES, pb);
+            for (size_t c0 = 0; c0 < Tn; c0 += PH_COLS)
+                for (int xi = 0; xi < 25; xi++)
+                    dt_gemm(gc, va + xi * pa + c0, (int64_t)T, j->u + xi * U, Cn, 0, vb + xi * pb + c0, (int64_t)T, 0, 1.0f, 0.0f, (int64_t)Cw4,
+                            (int64_t)(Tn - c0 < PH_COLS ? Tn - c0 : PH_COLS), Cn);
+            for (int g = 0; g < ng; g++) {
+                int bg = b + g * PH_LANES, m = n - g * PH_LANES < PH_LANES ? n - g * PH_LANES : PH_LANES;
+                for (int c = 0; c < Cw; c++) {
+                    float bc = bias && tr ? bias[c] : 0.0f;
+                    for (int ty = 0; ty < tH; ty++)
+                        for (int tx = 0; tx < tW; tx++)
+                            for (int pq = 0; pq < 4; pq++)
+                                ph_down(va + (4 * (size_t)c + (size_t)pq) * T + (size_t)g * gt + (size_t)(ty * tW + tx) * PH_LANES, pa, bc,
+                                        px(Lwo, Ww, 8 * ty + pq / 2, 8 * tx + pq % 2), rw, 2 * PH_LANES);
+                    from_lanes(Lwo, Ww, 1, 2 * h, 2 * w, m, wout + ((size_t)bg * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw);
+                }
             }
         }
     }
 }
 
-/* dw (Cn, Cw, 4, 4) += G^T du G: entry (4 cw + 2p + q, cn) of the 9 planes du[xi U9] (the
+/* dw (Cn, Cw, 4, 4) += G^T du G: entry (4 cw + 2p + q, cn) of the 25 planes du[xi us] (the
  * products sum it transposed: OpenBLAS runs them 5 % faster that way round) into
  * w[cn][cw][2a + p][2b + q]. */
 static void ph_dw(const float *du, const ph_sizes *z, float *dw) {
-    size_t U9 = (size_t)z->Cn * 4 * (size_t)z->Cw, Cn = (size_t)z->Cn;
-    for (size_t k = 0; k < U9; k++) {
-        float m[9], t[2][3];
-        for (int xi = 0; xi < 9; xi++) m[xi] = du[xi * U9 + k];
-        for (int c = 0; c < 3; c++) t[0][c] = m[c] + m[3 + c], t[1][c] = m[3 + c] + m[6 + c];
+    size_t U = (size_t)z->Cn * 4 * (size_t)z->Cw, Cn = (size_t)z->Cn;
+    for (size_t k = 0; k < U; k++) {
+        float m[5], f[5][2], c[5], o[2];
+        for (int i = 0; i < 5; i++) {
+            for (int jj = 0; jj < 5; jj++) m[jj] = du[(size_t)(5 * i + jj) * z->us + k];
+            gt2(m, f[i]);
+        }
         size_t cn = k % Cn, cw = k / Cn / 4, pq = k / Cn % 4;
         float *g = dw + (cn * (size_t)z->Cw + cw) * 16 + 4 * (pq / 2) + pq % 2;
-        for (int a = 0; a < 2; a++) g[8 * a] += t[a][0] + t[a][1], g[8 * a + 2] += t[a][1] + t[a][2];
+        for (int b = 0; b < 2; b++) {
+            for (int i = 0; i < 5; i++) c[i] = f[i][b];
+            gt2(c, o);
+            g[2 * b] += o[0], g[8 + 2 * b] += o[1];
+        }
     }
 }
 
@@ -1161,7 +1277,7 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
     }
     if (phased(j) && (!bwd || j->dx)) { /* likewise */
         ph_sizes pz = ph_layout(s, transposed_op(j));
-        ph_weights(nth, j, &pz, work + pz.u);
+        ph_weights(nth, j, &pz, ph_flip(j), work + pz.u);
         jw.u = work + pz.u;
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -1177,14 +1293,14 @@ static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db
     if (!bwd) return;
     if (phased(j)) { /* the transformed partial gradients added in group order, then turned back */
         ph_sizes pz = ph_layout(s, transposed_op(j));
-        size_t n9 = 9 * (size_t)pz.Cn * 4 * (size_t)pz.Cw;
+        size_t n9 = 25 * pz.us;
         float *du = work + pz.du;
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && n9 * (size_t)G > 65536)
-        for (size_t k = 0; k < n9; k++) {
-            float acc = du[k];
-            for (int g = 1; g < G; g++) acc += work[(size_t)g * z.group + pz.du + k];
-            du[k] = acc;
-        }
+        for (size_t k0 = 0; k0 < n9; k0 += 2048) /* a block of group 0's sums in cache while the others are added */
+            for (int g = 1; g < G; g++) {
+                const float *part = work + (size_t)g * z.group + pz.du;
+                for (size_t k = k0; k < n9 && k < k0 + 2048; k++) du[k] += part[k];
+            }
         ph_dw(du, &pz, dw);
     } else { /* partial gradients added in group order; the unfolded ones are transposed (see run_unfold) */
         size_t rows = j->op == OP_CONV_BWD ? (size_t)s->K : (size_t)s->C, cols = z.w / rows;

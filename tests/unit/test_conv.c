@@ -173,12 +173,14 @@ static void test_conv2d(void) {
         {37, 8, 3, 5, 8, 3, 3, 1, 1, 0, 0},   /* tiny images: a row's vector reads into the next channels */
         {2, 12, 28, 28, 10, 3, 3, 1, 1, 0, 0}, /* the U-Net's size */
         {1, 8, 1, 1, 8, 3, 3, 1, 1, 0, 0},    /* one pixel */
-        /* 4x4 stride-2 with at least 8 channels each side: Winograd on the phases */
-        {3, 8, 14, 14, 16, 4, 4, 2, 1, 0, 0},  /* the VAE's second layer: 7x7 out, tiles past the edge */
-        {37, 9, 8, 12, 8, 4, 4, 2, 1, 0, 0},   /* 4x6 out; groups of 4 and 5 images, several per chunk */
-        {2, 8, 18, 34, 10, 4, 4, 2, 1, 0, 0},  /* 17 tiles across: 4 at a time and a part */
-        {1, 16, 2, 2, 8, 4, 4, 2, 1, 0, 0},    /* one output pixel */
-        {2, 8, 7, 8, 8, 4, 4, 2, 1, 0, 0},     /* odd height: unfolds */
+        /* 4x4 stride-2 with at least 16 channels each side: Winograd on the phases */
+        {3, 16, 14, 14, 16, 4, 4, 2, 1, 0, 0},  /* the VAE's second layer's size: 7x7 out, tiles past the edge */
+        {37, 17, 8, 12, 16, 4, 4, 2, 1, 0, 0},  /* 4x6 out; groups of 4 and 5 images */
+        {80, 16, 6, 6, 18, 4, 4, 2, 1, 0, 0},   /* groups of 10 images: two lane groups a chunk, one part full */
+        {2, 16, 18, 34, 16, 4, 4, 2, 1, 0, 0},  /* 9x17 out: more tiles than a chunk's columns */
+        {1, 16, 2, 2, 16, 4, 4, 2, 1, 0, 0},    /* one output pixel */
+        {2, 16, 7, 8, 16, 4, 4, 2, 1, 0, 0},    /* odd height: unfolds */
+        {2, 15, 8, 8, 16, 4, 4, 2, 1, 0, 0},    /* 15 channels in: unfolds */
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) run_case(&cs[i]);
 }
@@ -196,12 +198,13 @@ static void test_convt2d(void) {
         {19, 6, 5, 4, 4, 3, 3, 1, 0, 0, 1}, /* groups of 2 and 3 images side by side, stride 1 */
         {19, 6, 10, 11, 48, 3, 3, 2, 1, 1, 1}, /* 2 images' columns per chunk: chunks of 2 and 1 */
         {2, 1, 6, 6, 8, 3, 3, 1, 1, 0, 1},  /* stride-1 "same" shape: unfolds, its columns larger than the shifted scratch */
-        /* 4x4 stride-2 with at least 8 channels each side and no output padding: Winograd on the phases */
-        {3, 16, 7, 7, 8, 4, 4, 2, 1, 0, 1},   /* the VAE's third layer */
-        {37, 8, 4, 6, 9, 4, 4, 2, 1, 0, 1},   /* groups of 4 and 5 images, several per chunk */
-        {2, 10, 9, 17, 8, 4, 4, 2, 1, 0, 1},  /* 9 tiles across: 4 at a time and a part */
-        {1, 8, 1, 1, 16, 4, 4, 2, 1, 0, 1},   /* one input pixel */
-        {2, 8, 3, 4, 8, 4, 4, 2, 1, 1, 1},    /* output padding: unfolds */
+        /* 4x4 stride-2 with at least 16 channels each side and no output padding: Winograd on the phases */
+        {3, 16, 7, 7, 16, 4, 4, 2, 1, 0, 1},   /* the VAE's third layer's size */
+        {37, 16, 4, 6, 17, 4, 4, 2, 1, 0, 1},  /* groups of 4 and 5 images */
+        {80, 18, 3, 3, 16, 4, 4, 2, 1, 0, 1},  /* groups of 10 images: two lane groups a chunk, one part full */
+        {2, 16, 9, 17, 16, 4, 4, 2, 1, 0, 1},  /* more tiles than a chunk's columns */
+        {1, 16, 1, 1, 16, 4, 4, 2, 1, 0, 1},   /* one input pixel */
+        {2, 16, 3, 4, 16, 4, 4, 2, 1, 1, 1},   /* output padding: unfolds */
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) run_case(&cs[i]);
 }
