@@ -526,7 +526,9 @@ int dt_gan_gradcheck(duet_ctx *ctx, int H, int W, int K, double *worst, duet_err
                 P[i] = keep - 1e-3f;
                 double dn = pass ? g_loss(ctx, t, &s, pw, y, z, B, NULL, NULL) : d_loss(ctx, t, &s, pw, real, y, z, B, NULL);
                 P[i] = keep;
-                double num = (up - dn) / 2e-3, e = fabs(num - G[i]) / (2e-3 + 3e-2 * fabs(G[i]));
+                /* the absolute part allows for the loss's rounding over the step: about 5e-6
+                 * with the 4x4 stride-2 layers' Winograd products, 1e-6 unfolded */
+                double num = (up - dn) / 2e-3, e = fabs(num - G[i]) / (5e-3 + 3e-2 * fabs(G[i]));
                 if (e > bad) bad = e;
             }
         }
