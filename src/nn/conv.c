@@ -996,35 +996,41 @@ INLINE void ph_down(const float *m, size_t ps, float bias, float *x, size_t rs, 
     }
 }
 
-/* G g of a kernel side's 2 values, and G^T u back. */
-static void g5(float g0, float g1, float o[5]) {
-    o[0] = 0.5f * g0, o[1] = 0.5f * (g0 + g1), o[2] = (g1 - g0) / 6.0f, o[3] = (g0 + 2.0f * g1) / 6.0f, o[4] = g1;
+/* G g of a kernel side's 2 values (8 kernels at once), and G^T u back (one). */
+INLINE void g5(v8 g0, v8 g1, v8 o[5]) {
+    o[0] = 0.5f * g0, o[1] = 0.5f * (g0 + g1), o[2] = (g1 - g0) * (1.0f / 6.0f), o[3] = (g0 + 2.0f * g1) * (1.0f / 6.0f), o[4] = g1;
 }
 
 static void gt2(const float u[5], float o[2]) {
-    o[0] = 0.5f * (u[0] + u[1]) + (u[3] - u[2]) / 6.0f;
-    o[1] = 0.5f * u[1] + u[2] / 6.0f + u[3] / 3.0f + u[4];
+    o[0] = 0.5f * (u[0] + u[1]) + (u[3] - u[2]) * (1.0f / 6.0f);
+    o[1] = 0.5f * u[1] + u[2] * (1.0f / 6.0f) + u[3] * (1.0f / 3.0f) + u[4];
 }
 
 /* The transformed weights u[xi], entry xi of G w_pq G^T: for the wide-to-narrow products
  * (Cn, 4 Cw) at column 4 cw + 2p + q; for narrow to wide (flip), of the flipped w_pq, (4 Cw, Cn).
- * Once per call, before the groups share it. */
+ * 8 columns of a row at a time, so that each plane is written in whole vectors. Once per call,
+ * before the groups share it. */
 static void ph_weights(int nth, const conv_job *j, const ph_sizes *z, int flip, float *u) {
     int Cw4 = 4 * z->Cw, rows = flip ? Cw4 : z->Cn, cols = flip ? z->Cn : Cw4;
 #pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && (size_t)rows * (size_t)cols >= 4096)
     for (int r = 0; r < rows; r++)
-        for (int q = 0; q < cols; q++) { /* row by row, so that each plane is written in order */
-            int cn = flip ? q : r, cwpq = flip ? r : q, pq = cwpq % 4;
-            const float *g = j->w + ((size_t)cn * (size_t)z->Cw + (size_t)(cwpq / 4)) * 16 + 4 * (pq / 2) + pq % 2;
-            float k[2][2] = {{g[0], g[2]}, {g[8], g[10]}}, f[2][5], col[5];
-            if (flip) {
-                float t = k[0][0];
-                k[0][0] = k[1][1], k[1][1] = t, t = k[0][1], k[0][1] = k[1][0], k[1][0] = t;
+        for (int q0 = 0; q0 < cols; q0 += 8) {
+            int n = cols - q0 < 8 ? cols - q0 : 8;
+            v8 k[2][2] = {{{0}}}, f[2][5], col[5];
+            for (int l = 0; l < n; l++) {
+                int cn = flip ? q0 + l : r, cwpq = flip ? r : q0 + l, pq = cwpq % 4;
+                const float *g = j->w + ((size_t)cn * (size_t)z->Cw + (size_t)(cwpq / 4)) * 16 + 4 * (pq / 2) + pq % 2;
+                if (flip) k[0][0][l] = g[10], k[0][1][l] = g[8], k[1][0][l] = g[2], k[1][1][l] = g[0];
+                else k[0][0][l] = g[0], k[0][1][l] = g[2], k[1][0][l] = g[8], k[1][1][l] = g[10];
             }
             for (int a = 0; a < 2; a++) g5(k[a][0], k[a][1], f[a]);
             for (int jj = 0; jj < 5; jj++) {
                 g5(f[0][jj], f[1][jj], col);
-                for (int i = 0; i < 5; i++) u[(size_t)(5 * i + jj) * z->us + (size_t)r * (size_t)cols + (size_t)q] = col[i];
+                for (int i = 0; i < 5; i++) {
+                    float *o = u + (size_t)(5 * i + jj) * z->us + (size_t)r * (size_t)cols + (size_t)q0;
+                    if (n == 8) st8(o, col[i]);
+                    else memcpy(o, &col[i], (size_t)n * sizeof(float));
+                }
             }
         }
 }
