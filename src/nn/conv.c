@@ -121,19 +121,18 @@ static wino_sizes wino_layout(const dt_conv_shape *s) {
 /* Winograd F(4x4, 2x2) on the phases of 4x4 stride-2 pad-1 layers with at least PH_MIN channels
  * on each side whose wide side is twice the narrow one (see the section below). A layer links a
  * wide side (Cw, 2h, 2w) with a narrow side (Cn, h, w): a convolution's input is wide, a
- * transposed one's input narrow. Images go PH_LANES at a time, one in each lane of a vector, a
- * few such lane groups per chunk. The scratch, at these offsets (floats): the transformed weights
- * (25 planes of Cn x 4 Cw), the weight gradient's sums (the same), 25 planes (4 Cw, T) and 25
- * planes (Cn, T) for a chunk of images, T = lane groups x tiles x PH_LANES columns, and lanes:
- * one wide channel's padded (input, output), every narrow input channel's of the chunk, padded,
- * one narrow output channel's. */
+ * transposed one's input narrow. Images go PH_LANES at a time, one in each lane of a vector.
+ * The scratch, at these offsets (floats): the transformed weights (25 planes of Cn x 4 Cw, us
+ * apart), the weight gradient's sums (the same), 25 planes (4 Cw, T) and 25 planes (Cn, T) for a
+ * chunk of images, T = tiles x PH_LANES columns, and lanes: one wide channel's padded (input,
+ * output), every narrow input channel's, padded, one narrow output channel's. */
 #define PH_MIN 16 /* the GAN's first layer, 11 channels in at 28x28, runs 10 % slower this way */
 #define PH_LANES 8
-#define PH_COLS 32 /* columns per chunk at most (one lane group at least): the planes stay in cache */
+#define PH_COLS 64 /* columns per product at most */
 
 typedef struct ph_sizes {
     int Cn, Cw, h, w;   /* the narrow side's channels and size, the wide side's channels */
-    int tH, tW, groups; /* tiles down and across, lane groups per chunk */
+    int tH, tW;         /* tiles down and across */
     int Hw, Ww, Hn, Wn; /* the lane buffers' rows and pixels per row: wide, narrow */
     size_t tiles, T;    /* tiles per image, product columns per chunk */
     size_t us;          /* floats from one weight plane to the next: Cn 4 Cw and 16 (no multiple of 4 KiB apart) */
@@ -152,18 +151,14 @@ static ph_sizes ph_layout(const dt_conv_shape *s, int transposed) {
     z.Cn = transposed ? s->C : s->K, z.Cw = transposed ? s->K : s->C;
     z.h = transposed ? s->H : s->H / 2, z.w = transposed ? s->W : s->W / 2;
     z.tH = z.h / 4 + 1, z.tW = z.w / 4 + 1, z.tiles = (size_t)z.tH * (size_t)z.tW;
-    int G = conv_groups(s->B), most = (s->B + G - 1) / G, lanes = (most + PH_LANES - 1) / PH_LANES;
-    z.groups = PH_COLS / (int)(z.tiles * PH_LANES);
-    if (z.groups < 1) z.groups = 1;
-    if (z.groups > lanes) z.groups = lanes;
-    z.T = (size_t)z.groups * z.tiles * PH_LANES;
+    z.T = z.tiles * PH_LANES;
     /* rows and pixels the tiles read and write, and to_lanes's whole vectors */
     z.Hw = 8 * z.tH + 2, z.Ww = max_i(8 * z.tW + 2, 1 + (2 * z.w + 7) / 8 * 8);
     z.Hn = 4 * z.tH + 1, z.Wn = max_i(4 * z.tW + 1, 1 + (z.w + 7) / 8 * 8);
     z.us = (size_t)z.Cn * 4 * (size_t)z.Cw + 16;
     size_t u = 25 * z.us, lw = (size_t)z.Hw * (size_t)z.Ww * PH_LANES, ln = (size_t)z.Hn * (size_t)z.Wn * PH_LANES;
     z.u = 0, z.du = u, z.a = 2 * u, z.b = z.a + 25 * (4 * (size_t)z.Cw * z.T + 8), z.wi = z.b + 25 * ((size_t)z.Cn * z.T + 8);
-    z.wo = z.wi + lw, z.ni = z.wo + lw, z.no = z.ni + (size_t)z.groups * (size_t)z.Cn * ln, z.total = z.no + ln;
+    z.wo = z.wi + lw, z.ni = z.wo + lw, z.no = z.ni + (size_t)z.Cn * ln, z.total = z.no + ln;
     return z;
 }
 
@@ -1048,96 +1043,99 @@ static int phased(const conv_job *j) {
 /* Whether job j's products go from narrow to wide (with the flipped weights). */
 static int ph_flip(const conv_job *j) { return j->op == OP_CONVT_FWD || j->op == OP_CONV_BWD; }
 
-/* Items b0..b1 by the phases' products, z.groups lane groups of PH_LANES images at a time, with
- * the transformed weights j->u; the weight gradient is summed over the chunks in the transformed
- * domain, into the scratch's du (ph_dw turns it back). Each plane has 8 floats of slack. */
+/* The chunk's wide input (m images from x, each (Cw, 2h, 2w)) into va: phase p, q's B^T d B of
+ * tile t of channel c at column 8 t of row 4c + 2p + q of each plane. */
+static void ph_wide_in(const float *x, int m, const ph_sizes *z, float *L, float *va) {
+    size_t is = (size_t)z->Cw * 4 * (size_t)z->h * (size_t)z->w, pa = 4 * (size_t)z->Cw * z->T + 8, rw = 2 * (size_t)z->Ww * PH_LANES;
+    for (int c = 0; c < z->Cw; c++) {
+        to_lanes(x + (size_t)c * 4 * (size_t)z->h * (size_t)z->w, is, m, 2 * z->h, 2 * z->w, 1, z->Ww, L);
+        for (int ty = 0; ty < z->tH; ty++)
+            for (int tx = 0; tx < z->tW; tx++)
+                for (int pq = 0; pq < 4; pq++)
+                    ph_in(px(L, z->Ww, 8 * ty + pq / 2, 8 * tx + pq % 2), rw, 2 * PH_LANES,
+                          va + (4 * (size_t)c + (size_t)pq) * z->T + (size_t)(ty * z->tW + tx) * PH_LANES, pa);
+    }
+}
+
+/* The chunk's narrow input, already in lanes (one buffer of ln floats per channel), into vb:
+ * tile t of channel c at column 8 t of row c of each plane, A dY A^T (grad) or B^T d B. */
+static void ph_narrow_in(float *L, size_t ln, int grad, const ph_sizes *z, float *vb) {
+    size_t pb = (size_t)z->Cn * z->T + 8, rn = (size_t)z->Wn * PH_LANES;
+    for (int c = 0; c < z->Cn; c++)
+        for (int ty = 0; ty < z->tH; ty++)
+            for (int tx = 0; tx < z->tW; tx++) {
+                float *o = vb + (size_t)c * z->T + (size_t)(ty * z->tW + tx) * PH_LANES;
+                float *Lc = L + (size_t)c * ln;
+                if (grad) ph_up(px(Lc, z->Wn, 4 * ty + 1, 4 * tx + 1), rn, PH_LANES, o, pb);
+                else ph_in(px(Lc, z->Wn, 4 * ty, 4 * tx), rn, PH_LANES, o, pb);
+            }
+}
+
+/* Output channels of the chunk's m images from the planes at out (rows: nch channels, or 4
+ * phases of each for the wide side), A^T m A of each tile plus bias[c] (bias may be NULL), through
+ * lane buffer L, into y (m images of nch channels). */
+INLINE void ph_out(const float *out, int wide, const float *bias, int m, const ph_sizes *z, float *L, float *y) {
+    int nch = wide ? z->Cw : z->Cn, ph = wide ? 4 : 1, Wp = wide ? z->Ww : z->Wn, H = wide ? 2 * z->h : z->h, W = wide ? 2 * z->w : z->w;
+    size_t ps = (size_t)ph * (size_t)nch * z->T + 8, rs = (size_t)Wp * PH_LANES * (size_t)(wide ? 2 : 1), hw = (size_t)H * (size_t)W;
+    for (int c = 0; c < nch; c++) {
+        float bc = bias ? bias[c] : 0.0f;
+        for (int ty = 0; ty < z->tH; ty++)
+            for (int tx = 0; tx < z->tW; tx++)
+                for (int pq = 0; pq < ph; pq++) /* phase p, q's tile: every other row and pixel of the wide side */
+                    ph_down(out + ((size_t)(ph * c + pq)) * z->T + (size_t)(ty * z->tW + tx) * PH_LANES, ps, bc,
+                            px(L, Wp, (wide ? 8 : 4) * ty + pq / 2, (wide ? 8 : 4) * tx + pq % 2), rs, (size_t)(wide ? 2 : 1) * PH_LANES);
+        from_lanes(L, Wp, wide, H, W, m, y + (size_t)c * hw, (size_t)nch * hw);
+    }
+}
+
+/* The 25 products into C (rows M, columns T) = A[xi] (M, K) x B (K, T), PH_COLS columns at a time
+ * (OpenBLAS runs the VAE's 15-25 % faster 64 at a time than 128). */
+static void ph_products(const duet_ctx *gc, float *C, size_t pc, const float *A, size_t pA, int64_t K, const float *B, size_t pB,
+                        int64_t M, size_t T) {
+    for (size_t c0 = 0; c0 < T; c0 += PH_COLS)
+        for (int xi = 0; xi < 25; xi++)
+            dt_gemm(gc, C + xi * pc + c0, (int64_t)T, A + xi * pA, K, 0, B + xi * pB + c0, (int64_t)T, 0, 1.0f, 0.0f, M,
+                    (int64_t)(T - c0 < PH_COLS ? T - c0 : PH_COLS), K);
+}
+
+/* Items b0..b1 by the phases' products, PH_LANES images at a time, with the transformed weights
+ * j->u; the weight gradient is summed over the chunks in the transformed domain, into the
+ * scratch's du (ph_dw turns it back). Each plane has 8 floats of slack. */
 static void run_phased(const duet_ctx *gc, const conv_job *j, int b0, int b1, float *scr, int dw) {
     int tr = transposed_op(j);
     ph_sizes z = ph_layout(j->s, tr);
-    int Cn = z.Cn, Cw = z.Cw, h = z.h, w = z.w, tH = z.tH, tW = z.tW, Ww = z.Ww, Wn = z.Wn;
-    size_t hw = (size_t)h * (size_t)w, U = z.us, T = z.T, Cw4 = 4 * (size_t)Cw;
-    size_t pa = Cw4 * T + 8, pb = (size_t)Cn * T + 8; /* plane strides */
-    size_t rw = 2 * (size_t)Ww * PH_LANES, rn = (size_t)Wn * PH_LANES; /* lane buffer rows: a phase's, the narrow side's */
-    size_t ln = (size_t)z.Hn * rn, gt = z.tiles * PH_LANES;            /* a narrow channel's lanes; a lane group's columns */
+    int Cn = z.Cn, Cw4 = 4 * z.Cw;
+    size_t hw = (size_t)z.h * (size_t)z.w, U = z.us, T = z.T, pa = (size_t)Cw4 * T + 8, pb = (size_t)Cn * T + 8;
+    size_t ln = (size_t)z.Hn * (size_t)z.Wn * PH_LANES; /* a narrow channel's lanes */
     /* the wide side's input (the forward's, or the gradient's), the narrow one's, the outputs */
     const float *win = j->op == OP_CONVT_BWD ? j->dy : j->op == OP_CONVT_FWD ? NULL : j->x;
     const float *nin = j->op == OP_CONV_BWD ? j->dy : j->op == OP_CONV_FWD ? NULL : j->x;
     float *nout = j->op == OP_CONV_FWD ? j->y : j->op == OP_CONVT_BWD ? j->dx : NULL;
     float *wout = j->op == OP_CONVT_FWD ? j->y : j->op == OP_CONV_BWD ? j->dx : NULL;
-    const float *bias = j->b;
-    float *du = scr + z.du, *va = scr + z.a, *vb = scr + z.b, *Lwi = scr + z.wi, *Lwo = scr + z.wo, *Lni = scr + z.ni, *Lno = scr + z.no;
-    zero_border(Lwi, z.Hw, Ww, 2 * h, 2 * w); /* the input lanes' borders stay zero */
-    for (size_t k = 0; k < (size_t)z.groups * (size_t)Cn; k++) zero_border(Lni + k * ln, z.Hn, Wn, h, w);
-    memset(Lwo, 0, (z.ni - z.wo) * sizeof(float)), memset(Lno, 0, (z.total - z.no) * sizeof(float));
-    for (int b = b0; b < b1; b += z.groups * PH_LANES) {
-        int n = b1 - b < z.groups * PH_LANES ? b1 - b : z.groups * PH_LANES, ng = (n + PH_LANES - 1) / PH_LANES;
-        size_t Tn = (size_t)ng * gt; /* columns in use */
-        for (int g = 0; g < ng; g++) {
-            int bg = b + g * PH_LANES, m = n - g * PH_LANES < PH_LANES ? n - g * PH_LANES : PH_LANES;
-            size_t col = (size_t)g * gt;
-            if (win && (nout || dw)) /* the wide input's phases' B^T d B into va */
-                for (int c = 0; c < Cw; c++) {
-                    to_lanes(win + ((size_t)bg * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw, m, 2 * h, 2 * w, 1, Ww, Lwi);
-                    for (int ty = 0; ty < tH; ty++)
-                        for (int tx = 0; tx < tW; tx++)
-                            for (int pq = 0; pq < 4; pq++)
-                                ph_in(px(Lwi, Ww, 8 * ty + pq / 2, 8 * tx + pq % 2), rw, 2 * PH_LANES,
-                                      va + (4 * (size_t)c + (size_t)pq) * T + col + (size_t)(ty * tW + tx) * PH_LANES, pa);
-                }
-            if (nin && (dw || wout)) /* the narrow input's lanes, kept for both passes; A dY A^T into vb */
-                for (int c = 0; c < Cn; c++) {
-                    float *Lc = Lni + ((size_t)g * (size_t)Cn + (size_t)c) * ln;
-                    to_lanes(nin + ((size_t)bg * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw, m, h, w, 1, Wn, Lc);
-                    if (dw)
-                        for (int ty = 0; ty < tH; ty++)
-                            for (int tx = 0; tx < tW; tx++)
-                                ph_up(px(Lc, Wn, 4 * ty + 1, 4 * tx + 1), rn, PH_LANES, vb + (size_t)c * T + col + (size_t)(ty * tW + tx) * PH_LANES, pb);
-                }
-        }
-        if (nin && dw)
+    float *du = scr + z.du, *va = scr + z.a, *vb = scr + z.b, *Lni = scr + z.ni;
+    zero_border(scr + z.wi, z.Hw, z.Ww, 2 * z.h, 2 * z.w); /* the input lanes' borders stay zero */
+    for (int c = 0; c < Cn; c++) zero_border(Lni + (size_t)c * ln, z.Hn, z.Wn, z.h, z.w);
+    memset(scr + z.wo, 0, (z.ni - z.wo) * sizeof(float)), memset(scr + z.no, 0, (z.total - z.no) * sizeof(float));
+    for (int b = b0; b < b1; b += PH_LANES) {
+        int m = b1 - b < PH_LANES ? b1 - b : PH_LANES;
+        if (win && (nout || dw)) ph_wide_in(win + (size_t)b * (size_t)Cw4 * hw, m, &z, scr + z.wi, va);
+        if (nin && (dw || wout))
+            for (int c = 0; c < Cn; c++)
+                to_lanes(nin + ((size_t)b * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw, m, z.h, z.w, 1, z.Wn, Lni + (size_t)c * ln);
+        if (nin && dw) { /* (4 Cw, T) x (T, Cn) summed into du */
+            ph_narrow_in(Lni, ln, 1, &z, vb);
             for (int xi = 0; xi < 25; xi++)
-                dt_gemm(gc, du + xi * U, Cn, va + xi * pa, (int64_t)T, 0, vb + xi * pb, (int64_t)T, 1, 1.0f, b > b0 ? 1.0f : 0.0f, (int64_t)Cw4,
-                        Cn, (int64_t)Tn);
-        if (nout) { /* wide to narrow */
-            for (size_t c0 = 0; c0 < Tn; c0 += PH_COLS)
-                for (int xi = 0; xi < 25; xi++)
-                    dt_gemm(gc, vb + xi * pb + c0, (int64_t)T, j->u + xi * U, (int64_t)Cw4, 0, va + xi * pa + c0, (int64_t)T, 0, 1.0f, 0.0f, Cn,
-                            (int64_t)(Tn - c0 < PH_COLS ? Tn - c0 : PH_COLS), (int64_t)Cw4);
-            for (int g = 0; g < ng; g++) {
-                int bg = b + g * PH_LANES, m = n - g * PH_LANES < PH_LANES ? n - g * PH_LANES : PH_LANES;
-                for (int c = 0; c < Cn; c++) {
-                    float bc = bias && !tr ? bias[c] : 0.0f;
-                    for (int ty = 0; ty < tH; ty++)
-                        for (int tx = 0; tx < tW; tx++)
-                            ph_down(vb + (size_t)c * T + (size_t)g * gt + (size_t)(ty * tW + tx) * PH_LANES, pb, bc, px(Lno, Wn, 4 * ty, 4 * tx), rn,
-                                    PH_LANES);
-                    from_lanes(Lno, Wn, 0, h, w, m, nout + ((size_t)bg * (size_t)Cn + (size_t)c) * hw, (size_t)Cn * hw);
-                }
-            }
+                dt_gemm(gc, du + xi * U, Cn, va + xi * pa, (int64_t)T, 0, vb + xi * pb, (int64_t)T, 1, 1.0f, b > b0 ? 1.0f : 0.0f, Cw4, Cn,
+                        (int64_t)T);
         }
-        if (wout) { /* narrow to wide: the narrow input's B^T d B into vb, the flipped weights' products */
-            for (int g = 0; g < ng; g++)
-                for (int c = 0; c < Cn; c++)
-                    for (int ty = 0; ty < tH; ty++)
-                        for (int tx = 0; tx < tW; tx++)
-                            ph_in(px(Lni + ((size_t)g * (size_t)Cn + (size_t)c) * ln, Wn, 4 * ty, 4 * tx), rn, PH_LANES,
-                                  vb + (size_t)c * T + (size_t)g * gt + (size_t)(ty * tW + tx) * PH_LANES, pb);
-            for (size_t c0 = 0; c0 < Tn; c0 += PH_COLS)
-                for (int xi = 0; xi < 25; xi++)
-                    dt_gemm(gc, va + xi * pa + c0, (int64_t)T, j->u + xi * U, Cn, 0, vb + xi * pb + c0, (int64_t)T, 0, 1.0f, 0.0f, (int64_t)Cw4,
-                            (int64_t)(Tn - c0 < PH_COLS ? Tn - c0 : PH_COLS), Cn);
-            for (int g = 0; g < ng; g++) {
-                int bg = b + g * PH_LANES, m = n - g * PH_LANES < PH_LANES ? n - g * PH_LANES : PH_LANES;
-                for (int c = 0; c < Cw; c++) {
-                    float bc = bias && tr ? bias[c] : 0.0f;
-                    for (int ty = 0; ty < tH; ty++)
-                        for (int tx = 0; tx < tW; tx++)
-                            for (int pq = 0; pq < 4; pq++)
-                                ph_down(va + (4 * (size_t)c + (size_t)pq) * T + (size_t)g * gt + (size_t)(ty * tW + tx) * PH_LANES, pa, bc,
-                                        px(Lwo, Ww, 8 * ty + pq / 2, 8 * tx + pq % 2), rw, 2 * PH_LANES);
-                    from_lanes(Lwo, Ww, 1, 2 * h, 2 * w, m, wout + ((size_t)bg * (size_t)Cw + (size_t)c) * 4 * hw, (size_t)Cw * 4 * hw);
-                }
-            }
+        if (nout) { /* wide to narrow */
+            ph_products(gc, vb, pb, j->u, U, Cw4, va, pa, Cn, T);
+            ph_out(vb, 0, tr ? NULL : j->b, m, &z, scr + z.no, nout + (size_t)b * (size_t)Cn * hw);
+        }
+        if (wout) { /* narrow to wide, with the flipped weights */
+            ph_narrow_in(Lni, ln, 0, &z, vb);
+            ph_products(gc, va, pa, j->u, U, Cn, vb, pb, Cw4, T);
+            ph_out(va, 1, tr ? j->b : NULL, m, &z, scr + z.wo, wout + (size_t)b * (size_t)Cw4 * hw);
         }
     }
 }
