@@ -946,32 +946,22 @@ INLINE void at4(const v8 m[5], v8 o[4]) {
     o[0] = m[0] + e + m[3], o[1] = f + 2.0f * m[3], o[2] = e + 4.0f * m[3], o[3] = f + 8.0f * m[3] + m[4];
 }
 
-/* B^T d B of the 5x5 tile d[a][b] = x[a rs + b cs] (8 lanes each): entry 5i + j into o[(5i + j) ps]. */
-INLINE void ph_in(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
+/* The 5x5 transformed tile of the n x n tile d[a][b] = x[a rs + b cs] (8 lanes each), each side
+ * by its 1-D transform: B^T d B of a 5x5 input tile (n 5), A t A^T of a 4x4 gradient tile (n 4);
+ * entry 5i + j into o[(5i + j) ps]. */
+INLINE void ph_to5(const float *x, int n, size_t rs, size_t cs, float *o, size_t ps) {
     v8 f[5][5];
-    for (int a = 0; a < 5; a++) {
+    for (int a = 0; a < n; a++) {
         v8 d[5];
-        for (int b = 0; b < 5; b++) d[b] = ld8(x + a * rs + b * cs);
-        bt5(d, f[a]);
+        for (int b = 0; b < n; b++) d[b] = ld8(x + a * rs + b * cs);
+        if (n == 5) bt5(d, f[a]);
+        else a5(d, f[a]);
     }
     for (int j = 0; j < 5; j++) {
-        v8 c[5] = {f[0][j], f[1][j], f[2][j], f[3][j], f[4][j]}, e[5];
-        bt5(c, e);
-        for (int i = 0; i < 5; i++) st8(o + (size_t)(5 * i + j) * ps, e[i]);
-    }
-}
-
-/* A t A^T of the 4x4 tile t[a][b] = x[a rs + b cs]: entry 5i + j into o[(5i + j) ps]. */
-INLINE void ph_up(const float *x, size_t rs, size_t cs, float *o, size_t ps) {
-    v8 f[4][5];
-    for (int a = 0; a < 4; a++) {
-        v8 t[4];
-        for (int b = 0; b < 4; b++) t[b] = ld8(x + a * rs + b * cs);
-        a5(t, f[a]);
-    }
-    for (int j = 0; j < 5; j++) {
-        v8 c[4] = {f[0][j], f[1][j], f[2][j], f[3][j]}, e[5];
-        a5(c, e);
+        v8 col[5], e[5];
+        for (int a = 0; a < n; a++) col[a] = f[a][j];
+        if (n == 5) bt5(col, e);
+        else a5(col, e);
         for (int i = 0; i < 5; i++) st8(o + (size_t)(5 * i + j) * ps, e[i]);
     }
 }
@@ -1052,7 +1042,7 @@ static void ph_wide_in(const float *x, int m, const ph_sizes *z, float *L, float
         for (int ty = 0; ty < z->tH; ty++)
             for (int tx = 0; tx < z->tW; tx++)
                 for (int pq = 0; pq < 4; pq++)
-                    ph_in(px(L, z->Ww, 8 * ty + pq / 2, 8 * tx + pq % 2), rw, 2 * PH_LANES,
+                    ph_to5(px(L, z->Ww, 8 * ty + pq / 2, 8 * tx + pq % 2), 5, rw, 2 * PH_LANES,
                           va + (4 * (size_t)c + (size_t)pq) * z->T + (size_t)(ty * z->tW + tx) * PH_LANES, pa);
     }
 }
@@ -1066,8 +1056,8 @@ static void ph_narrow_in(float *L, size_t ln, int grad, const ph_sizes *z, float
             for (int tx = 0; tx < z->tW; tx++) {
                 float *o = vb + (size_t)c * z->T + (size_t)(ty * z->tW + tx) * PH_LANES;
                 float *Lc = L + (size_t)c * ln;
-                if (grad) ph_up(px(Lc, z->Wn, 4 * ty + 1, 4 * tx + 1), rn, PH_LANES, o, pb);
-                else ph_in(px(Lc, z->Wn, 4 * ty, 4 * tx), rn, PH_LANES, o, pb);
+                if (grad) ph_to5(px(Lc, z->Wn, 4 * ty + 1, 4 * tx + 1), 4, rn, PH_LANES, o, pb);
+                else ph_to5(px(Lc, z->Wn, 4 * ty, 4 * tx), 5, rn, PH_LANES, o, pb);
             }
 }
 
