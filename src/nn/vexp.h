@@ -1,5 +1,5 @@
 /* vexp.h — e^x of 8 floats at a time (AVX2 and FMA), for the layers' exponentials: attention's
- * softmax, SwiGLU (layers.c) and SiLU (conv.c); the sigmoid, the natural log and the softplus of
+ * softmax, SwiGLU (layers.c) and SiLU (image.c); the sigmoid, the natural log and the softplus of
  * 8 floats (the VAE's Bernoulli likelihood). Callers run the tail of a row with the scalar libm.
  */
 #ifndef DT_VEXP_H
