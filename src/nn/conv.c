@@ -812,10 +812,10 @@ static void run_wino(const duet_ctx *gc, const conv_job *j, int b0, int b1, floa
  * weights' transform, (4 Cw, Cn). The weight gradient is G^T [sum over tiles (A dY A^T) .
  * (B^T d B)] G, its sums products (4 Cw, tiles) x (tiles, Cn) (transposed; see ph_dw). Tiles run
  * on one grid for every pass, tH x tW = (h/4 + 1) x (w/4 + 1), which covers the h + 1 rows of
- * each Y_pq. The transforms work on PH_LANES images at once, one in each lane of a vector: each
- * channel of a lane group's images is first turned into rows of pixels of 8 floats (to_lanes:
- * 8x8 transposes), so that every tile's transform is plain vector arithmetic, and the products'
- * columns are (lane group, tile, image). */
+ * each Y_pq. The transforms work on a chunk of PH_LANES images at once, one in each lane of a
+ * vector: each channel of the chunk's images is first turned into rows of pixels of 8 floats
+ * (to_lanes: 8x8 transposes), so that every tile's transform is plain vector arithmetic, and
+ * the products' columns are (tile, image). */
 
 typedef float v8 __attribute__((vector_size(32)));
 
