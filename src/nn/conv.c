@@ -8,7 +8,8 @@
  * and the partials are added in group order, so results do not depend on the thread count.
  * Each thread takes a run of neighbouring groups: the images the point-wise loops around a
  * layer (static schedules over the batch) gave it too, still in its cache (2 threads: U-Net
- * +7 %, GAN +10 % against alternating groups). With a single group (B == 1) the
+ * +7 %, GAN +10 % against alternating groups); the phases' Winograd products (below) take at
+ * most PH_GROUPS groups. With a single group (B == 1) the
  * products themselves are split over the threads by dt_gemm.
  * Stride-1 "same" convolutions (kh = kw = 2 pad + 1, the U-Net's 3x3 layers) skip the unfolding:
  * the image is copied once into a zero border of pad pixels, (C, Hp, Wp), and each of the
@@ -129,6 +130,10 @@ static wino_sizes wino_layout(const dt_conv_shape *s) {
 #define PH_MIN 16 /* the GAN's first layer, 11 channels in at 28x28, runs 10 % slower this way */
 #define PH_LANES 8
 #define PH_COLS 64 /* columns per product at most */
+/* batch groups at most (whatever the thread count, as for the others): each keeps a transformed
+ * weight gradient 6.25x the weights' size, which the groups' sum reads back (half the groups: GAN
+ * on two threads +12 %, conv VAE +4-20 %) */
+#define PH_GROUPS 4
 
 typedef struct ph_sizes {
     int Cn, Cw, h, w;   /* the narrow side's channels and size, the wide side's channels */
@@ -1260,7 +1265,7 @@ static void run_items(const duet_ctx *gc, const conv_job *j, int b0, int b1, flo
 
 static void run_job(const duet_ctx *ctx, const conv_job *j, float *dw, float *db, float *work) {
     const dt_conv_shape *s = j->s;
-    int G = conv_groups(s->B), nth = dt_threads(ctx);
+    int G = phased(j) && s->B > PH_GROUPS ? PH_GROUPS : conv_groups(s->B), nth = dt_threads(ctx);
     int nt = nth < G ? nth : G;
     conv_sizes z = sizes(s);
     int bwd = j->op == OP_CONV_BWD || j->op == OP_CONVT_BWD;

@@ -183,8 +183,8 @@ static void test_conv2d(void) {
         {1, 8, 1, 1, 8, 3, 3, 1, 1, 0, 0},    /* one pixel */
         /* 4x4 stride-2 with at least 16 channels each side: Winograd on the phases */
         {3, 16, 14, 14, 16, 4, 4, 2, 1, 0, 0},  /* the VAE's second layer's size: 7x7 out, tiles past the edge */
-        {37, 17, 8, 12, 16, 4, 4, 2, 1, 0, 0},  /* 4x6 out; groups of 4 and 5 images */
-        {80, 16, 6, 6, 18, 4, 4, 2, 1, 0, 0},   /* groups of 10 images: two lane groups a chunk, one part full */
+        {37, 17, 8, 12, 16, 4, 4, 2, 1, 0, 0},  /* 4x6 out; 4 groups of 9 and 10 images: chunks of 8 and 1 or 2 */
+        {80, 16, 6, 6, 18, 4, 4, 2, 1, 0, 0},   /* 4 groups of 20 images: chunks of 8, 8 and 4 */
         {2, 16, 18, 34, 16, 4, 4, 2, 1, 0, 0},  /* 9x17 out: more tiles than a chunk's columns */
         {1, 16, 2, 2, 16, 4, 4, 2, 1, 0, 0},    /* one output pixel */
         {2, 16, 7, 8, 16, 4, 4, 2, 1, 0, 0},    /* odd height: unfolds */
@@ -208,8 +208,8 @@ static void test_convt2d(void) {
         {2, 1, 6, 6, 8, 3, 3, 1, 1, 0, 1},  /* stride-1 "same" shape: unfolds, its columns larger than the shifted scratch */
         /* 4x4 stride-2 with at least 16 channels each side and no output padding: Winograd on the phases */
         {3, 16, 7, 7, 16, 4, 4, 2, 1, 0, 1},   /* the VAE's third layer's size */
-        {37, 16, 4, 6, 17, 4, 4, 2, 1, 0, 1},  /* groups of 4 and 5 images */
-        {80, 18, 3, 3, 16, 4, 4, 2, 1, 0, 1},  /* groups of 10 images: two lane groups a chunk, one part full */
+        {37, 16, 4, 6, 17, 4, 4, 2, 1, 0, 1},  /* 4 groups of 9 and 10 images */
+        {80, 18, 3, 3, 16, 4, 4, 2, 1, 0, 1},  /* 4 groups of 20 images: chunks of 8, 8 and 4 */
         {2, 16, 9, 17, 16, 4, 4, 2, 1, 0, 1},  /* more tiles than a chunk's columns */
         {1, 16, 1, 1, 16, 4, 4, 2, 1, 0, 1},   /* one input pixel */
         {2, 16, 3, 4, 16, 4, 4, 2, 1, 1, 1},   /* output padding: unfolds */
