@@ -646,7 +646,8 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         a.X = &Xs, a.y = ys, a.sw = sws;
         dt_model_meta_set(m, "processes", "%lld (data-parallel, %lld rows here)", (long long)S, (long long)n);
     }
-    int applies = ops->tune && (!ops->tunes || ops->tunes(m, &a));
+    int applies = ops->tune != NULL;
+    if (applies && ops->tunes) DT_TRY(ops->tunes(m, &a, &applies, err));
     int tuned = applies && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
     if (tuned) DT_TRY(tune(ctx, m, &a, &p, err));
     else if (applies) dt_model_meta_set(m, ops->tune, "%g", strcmp(ops->tune, "C") == 0 ? p.C : p.alpha);

@@ -106,6 +106,30 @@ static inline const char *t_shared(const char *rel) {
     return access(p, R_OK) == 0 ? p : NULL;
 }
 
+/* Loads the data at path (with o, or the defaults; o->labels_path too) into *out. A file that
+ * is missing is a skip, said at file:line; a file that is there and fails to load is a failure,
+ * with the reader's message. 1 when loaded. */
+#define T_LOAD(ctx, path, o, out) t_load(__FILE__, __LINE__, ctx, path, o, out)
+static inline int t_load(const char *file, int line, duet_ctx *ctx, const char *path, const duet_load_opts *o,
+                         duet_data **out) {
+    *out = NULL;
+    const char *miss = !path || access(path, R_OK) != 0 ? path : o && o->labels_path && access(o->labels_path, R_OK) != 0 ? o->labels_path : NULL;
+    if (miss || !path) {
+        t_skip++;
+        fprintf(stderr, "%s:%d: skipped: %s is missing\n", file, line, path ? miss : "a data file");
+        return 0;
+    }
+    duet_load_opts d = duet_load_opts_default();
+    duet_err e = {0, ""};
+    if (duet_data_load(ctx, path, o ? o : &d, out, &e) != DUET_OK) {
+        t_fail++;
+        fprintf(stderr, "%s:%d: %s is there but does not load: %s\n", file, line, path, e.msg);
+        return 0;
+    }
+    t_pass++;
+    return 1;
+}
+
 /* A failing allocator: fails the k-th allocation (1-based) and counts live blocks. */
 typedef struct t_failalloc {
     long count, fail_at, live;

@@ -13,6 +13,7 @@
 
 #ifdef DT_HAVE_BLAS
 #include <cblas.h>
+#include <pthread.h>
 #endif
 
 #define IB 4   /* rows of C per task */
@@ -89,7 +90,14 @@ static void rows_nt(float *C, int64_t ldc, const float *A, int64_t lda, int ta, 
 }
 
 #ifdef DT_HAVE_BLAS
-void dt_blas_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
+/* BLAS threading is decided here, once per process: OpenBLAS runs every call on the calling
+ * thread, and large products are split over duet's own OpenMP threads (see dt_gemm). OpenBLAS's
+ * threads would busy-wait between calls and fight OpenMP's for the cores, and its thread count
+ * is process-wide state: setting it per call, as server workers run products concurrently, was
+ * a race. */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_one_thread(void) { openblas_set_num_threads(1); }
+static void blas_init(void) { pthread_once(&blas_once, blas_one_thread); }
 
 const char *dt_blas_core(void) {
     const char *c = openblas_get_corename();
@@ -112,21 +120,69 @@ const char *dt_blas_advice(void) {
     return NULL;
 }
 
-/* One cblas_sgemm on rows i0..i1 or columns j0..j1 of C (part of a split product). */
-static void blas_part(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B, int64_t ldb, int tb,
-                      float alpha, float beta, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K) {
-    const float *a = ta ? A + i0 : A + (size_t)i0 * (size_t)lda;
-    const float *b = tb ? B + (size_t)j0 * (size_t)ldb : B + j0;
-    if (i1 - i0 == 1) { /* one row (decoding a token): a matrix-vector product reads B once */
-        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (int)(tb ? j1 - j0 : K), (int)(tb ? K : j1 - j0), alpha,
-                    b, (int)ldb, a, ta ? (int)lda : 1, beta, C + (size_t)i0 * (size_t)ldc + j0, 1);
+/* A product handed to BLAS, in float or double (dbl), and split over OpenMP threads. */
+typedef struct blas_prod {
+    int dbl;
+    void *C;
+    const void *A, *B;
+    int64_t ldc, lda, ldb, M, N, K;
+    int ta, tb;
+    double alpha, beta;
+} blas_prod;
+
+/* One BLAS call on rows i0..i1 or columns j0..j1 of C (part of a split product). */
+static void blas_part(const blas_prod *p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    size_t ao = p->ta ? (size_t)i0 : (size_t)i0 * (size_t)p->lda, bo = p->tb ? (size_t)j0 * (size_t)p->ldb : (size_t)j0;
+    size_t co = (size_t)i0 * (size_t)p->ldc + (size_t)j0;
+    enum CBLAS_TRANSPOSE ta = p->ta ? CblasTrans : CblasNoTrans, tb = p->tb ? CblasTrans : CblasNoTrans;
+    int m = (int)(i1 - i0), n = (int)(j1 - j0), k = (int)p->K, lda = (int)p->lda, ldb = (int)p->ldb, ldc = (int)p->ldc;
+    if (m == 1) { /* one row (decoding a token): a matrix-vector product reads B once */
+        enum CBLAS_TRANSPOSE tv = p->tb ? CblasNoTrans : CblasTrans;
+        int rows = p->tb ? n : k, cols = p->tb ? k : n, inc = p->ta ? lda : 1;
+        if (p->dbl)
+            cblas_dgemv(CblasRowMajor, tv, rows, cols, p->alpha, (const double *)p->B + bo, ldb, (const double *)p->A + ao,
+                        inc, p->beta, (double *)p->C + co, 1);
+        else
+            cblas_sgemv(CblasRowMajor, tv, rows, cols, (float)p->alpha, (const float *)p->B + bo, ldb,
+                        (const float *)p->A + ao, inc, (float)p->beta, (float *)p->C + co, 1);
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)(i1 - i0),
-                (int)(j1 - j0), (int)K, alpha, a, (int)lda, b, (int)ldb, beta, C + (size_t)i0 * (size_t)ldc + j0, (int)ldc);
+    if (p->dbl)
+        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, p->alpha, (const double *)p->A + ao, lda, (const double *)p->B + bo, ldb,
+                    p->beta, (double *)p->C + co, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, (float)p->alpha, (const float *)p->A + ao, lda,
+                    (const float *)p->B + bo, ldb, (float)p->beta, (float *)p->C + co, ldc);
+}
+
+/* 1 when BLAS's int indexes every size of the product */
+static int blas_fits(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
+    return K > 0 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX;
+}
+
+/* The product by single-threaded BLAS calls; one per thread on blocks of rows (or of columns
+ * when C is wide and short) when it is large. */
+static void blas_split(const duet_ctx *ctx, const blas_prod *p) {
+    blas_init();
+    double work = (double)p->M * (double)p->N * (double)p->K;
+    int nt = work >= 1048576.0 ? dt_threads(ctx) : 1;
+    int by_rows = p->M >= p->N || p->M >= 64 * (int64_t)nt;
+    int64_t len = by_rows ? p->M : p->N;
+    if (nt > len / 16) nt = (int)(len / 16) > 1 ? (int)(len / 16) : 1;
+    if (nt <= 1) {
+        blas_part(p, 0, p->M, 0, p->N);
+        return;
+    }
+    int64_t chunk = ((len + nt - 1) / nt + 7) / 8 * 8;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        int64_t s = (int64_t)t * chunk, e = s + chunk < len ? s + chunk : len;
+        if (s >= e) continue;
+        if (by_rows) blas_part(p, s, e, 0, p->N);
+        else blas_part(p, 0, p->M, s, e);
+    }
 }
 #else
-void dt_blas_threads(int n) { (void)n; }
 const char *dt_blas_core(void) { return "none"; }
 const char *dt_blas_advice(void) { return NULL; }
 #endif
@@ -137,27 +193,10 @@ void dt_gemm(const duet_ctx *ctx, float *C, int64_t ldc, const float *A, int64_t
     if (M <= 0 || N <= 0) return;
     double work = (double)M * (double)N * (double)(K > 0 ? K : 1);
 #ifdef DT_HAVE_BLAS
-    if (K > 0 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
-        ldc <= INT_MAX) {
-        /* OpenBLAS's own threads busy-wait between calls and fight OpenMP's for the cores:
-         * BLAS runs single-threaded and large products are split over OpenMP threads here */
-        dt_blas_threads(1);
-        int nt = work >= 1048576.0 ? dt_threads(ctx) : 1;
-        int by_rows = M >= N || M >= 64 * (int64_t)nt;
-        int64_t len = by_rows ? M : N;
-        if (nt > len / 16) nt = (int)(len / 16) > 1 ? (int)(len / 16) : 1;
-        if (nt <= 1) {
-            blas_part(C, ldc, A, lda, ta, B, ldb, tb, alpha, beta, 0, M, 0, N, K);
-            return;
-        }
-        int64_t chunk = ((len + nt - 1) / nt + 7) / 8 * 8;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int t = 0; t < nt; t++) {
-            int64_t s = (int64_t)t * chunk, e = s + chunk < len ? s + chunk : len;
-            if (s >= e) continue;
-            if (by_rows) blas_part(C, ldc, A, lda, ta, B, ldb, tb, alpha, beta, s, e, 0, N, K);
-            else blas_part(C, ldc, A, lda, ta, B, ldb, tb, alpha, beta, 0, M, s, e, K);
-        }
+    if (blas_fits(M, N, K, lda, ldb, ldc)) {
+        blas_prod p = {.dbl = 0, .C = C, .A = A, .B = B, .ldc = ldc, .lda = lda, .ldb = ldb, .M = M, .N = N, .K = K,
+                       .ta = ta, .tb = tb, .alpha = alpha, .beta = beta};
+        blas_split(ctx, &p);
         return;
     }
 #endif
@@ -190,4 +229,32 @@ void dt_gemm_ref(float *C, int64_t ldc, const float *A, int64_t lda, int ta, con
             *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * (double)*c));
         }
     }
+}
+
+void dt_dgemm(const duet_ctx *ctx, double *C, int64_t ldc, const double *A, int64_t lda, int ta, const double *B,
+              int64_t ldb, int tb, double alpha, double beta, int64_t M, int64_t N, int64_t K) {
+    if (M <= 0 || N <= 0) return;
+#ifdef DT_HAVE_BLAS
+    if (blas_fits(M, N, K, lda, ldb, ldc)) {
+        blas_prod p = {.dbl = 1, .C = C, .A = A, .B = B, .ldc = ldc, .lda = lda, .ldb = ldb, .M = M, .N = N, .K = K,
+                       .ta = ta, .tb = tb, .alpha = alpha, .beta = beta};
+        blas_split(ctx, &p);
+        return;
+    }
+#endif
+    /* without BLAS (or past its int): rows of C over the context's threads, each element summed in order */
+    int nt = (double)M * (double)N * (double)(K > 0 ? K : 1) > 65536.0 ? dt_threads(ctx) : 1;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double sum = 0;
+            for (int64_t k = 0; k < K; k++)
+                sum += (ta ? A[(size_t)k * (size_t)lda + (size_t)i] : A[(size_t)i * (size_t)lda + (size_t)k]) *
+                       (tb ? B[(size_t)j * (size_t)ldb + (size_t)k] : B[(size_t)k * (size_t)ldb + (size_t)j]);
+            double *c = C + (size_t)i * (size_t)ldc + (size_t)j;
+            *c = alpha * sum + (beta == 0 ? 0 : beta * *c);
+        }
 }

@@ -20,9 +20,12 @@ void dt_gemm(const duet_ctx *ctx, float *C, int64_t ldc, const float *A, int64_t
 void dt_gemm_ref(float *C, int64_t ldc, const float *A, int64_t lda, int ta, const float *B,
                  int64_t ldb, int tb, float alpha, float beta, int64_t M, int64_t N, int64_t K);
 
-/* Threads OpenBLAS itself may use for the next direct BLAS call (dt_gemm sets 1); no-op
- * without BLAS. */
-void dt_blas_threads(int n);
+/* The same in double, for the linear models' dense passes: cblas_dgemm split over the
+ * context's threads as dt_gemm splits cblas_sgemm; a plain loop over rows without BLAS.
+ * BLAS itself always runs single-threaded: dt_gemm and dt_dgemm are the only callers of BLAS
+ * and set OpenBLAS to one thread once per process (see gemm.c). */
+void dt_dgemm(const duet_ctx *ctx, double *C, int64_t ldc, const double *A, int64_t lda, int ta, const double *B,
+              int64_t ldb, int tb, double alpha, double beta, int64_t M, int64_t N, int64_t K);
 /* The BLAS kernels in use, and the OPENBLAS_CORETYPE that would be better, or NULL (see
  * duet_blas_coretype_advice in duet.h). */
 const char *dt_blas_core(void);

@@ -19,9 +19,6 @@
 #include "optim.h"
 
 #include <math.h>
-#ifdef DT_HAVE_BLAS
-#include <cblas.h>
-#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -65,9 +62,7 @@ static void linear_part(lr_problem *pb, const double *w) {
         return;
     }
     if (pb->xd) {
-        dt_blas_threads(pb->threads);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, K, (int)D, 1.0, pb->xd, (int)D, w, (int)pb->D1, 0.0,
-                    pb->z, K);
+        dt_dgemm(pb->ctx, pb->z, K, pb->xd, D, 0, w, pb->D1, 1, 1.0, 0.0, N, K, D);
         for (int64_t i = 0; i < N; i++)
             for (int k = 0; k < K; k++) pb->z[(size_t)i * (size_t)K + (size_t)k] += w[(size_t)k * (size_t)pb->D1 + (size_t)D];
         return;
@@ -112,11 +107,12 @@ static int dense_copy(duet_ctx *ctx, const dt_mat *X, double **out, duet_err *er
  * p(1-p) = 1/4), 1 / (1 + C/4 sum_i s_i x_ij^2), repeated for each of the K vectors. It leaves
  * the objective alone and fixes the slow progress on features of very different scales
  * (border pixels, rare terms). */
-static double *jacobi(duet_ctx *ctx, const lr_problem *pb, duet_err *err) {
+static int jacobi(duet_ctx *ctx, const lr_problem *pb, double **out, duet_err *err) {
     const dt_mat *X = pb->X;
     int64_t D = pb->D1 - 1;
     double *P = dt_alloc_e(ctx, (size_t)pb->K, (size_t)pb->D1 * sizeof(double), "logreg", err);
-    if (!P) return NULL;
+    *out = NULL;
+    if (!P) return DUET_ENOMEM;
     memset(P, 0, (size_t)pb->D1 * sizeof(double));
     for (int64_t i = 0; i < X->N; i++) {
         double s = pb->sw ? pb->sw[i] : 1;
@@ -128,10 +124,15 @@ static double *jacobi(duet_ctx *ctx, const lr_problem *pb, duet_err *err) {
         }
         P[D] += s;
     }
-    dt_reduce(ctx, P, (size_t)pb->D1, NULL);
+    int rc = dt_reduce(ctx, P, (size_t)pb->D1, err);
+    if (rc) {
+        dt_free(ctx, P);
+        return rc;
+    }
     for (int64_t j = 0; j <= D; j++) P[j] = 1 / (1 + 0.25 * pb->C * P[j]);
     for (int k = 1; k < pb->K; k++) memcpy(P + (size_t)k * (size_t)pb->D1, P, (size_t)pb->D1 * sizeof(double));
-    return P;
+    *out = P;
+    return DUET_OK;
 }
 
 /* For large dense problems (>= 4M values) the BLAS path runs in float: X as it is (or a float
@@ -241,9 +242,7 @@ static void grad_from_z(lr_problem *pb, double *g) {
         return;
     }
     if (pb->xd) { /* G = C z^T X, bias = C sum_i z_i */
-        dt_blas_threads(pb->threads);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)D, (int)N, pb->C, pb->z, K, pb->xd, (int)D, 0.0, g,
-                    (int)pb->D1);
+        dt_dgemm(pb->ctx, g, pb->D1, pb->z, K, 1, pb->xd, D, 0, pb->C, 0.0, K, D, N);
         for (int k = 0; k < K; k++) {
             double s = 0;
             for (int64_t i = 0; i < N; i++) s += pb->z[(size_t)i * (size_t)K + (size_t)k];
@@ -289,15 +288,14 @@ static void grad_from_z(lr_problem *pb, double *g) {
     }
 }
 
-static double lr_fg(void *user, const double *w, double *g) {
+static int lr_fg(void *user, const double *w, double *g, double *fout, duet_err *err) {
     lr_problem *pb = user;
     double f = pb->K == 1 ? fg_binary(pb, w) : fg_softmax(pb, w);
     f *= pb->C;
     grad_from_z(pb, g);
-    if (dt_distributed(pb->ctx)) { /* the data terms of every process's rows */
-        dt_reduce(pb->ctx, g, (size_t)pb->K * (size_t)pb->D1, NULL);
-        dt_reduce(pb->ctx, &f, 1, NULL);
-    }
+    int rc = dt_reduce(pb->ctx, g, (size_t)pb->K * (size_t)pb->D1, err); /* the data terms of every process's rows */
+    if (!rc) rc = dt_reduce(pb->ctx, &f, 1, err);
+    if (rc) return rc;
     if (pb->l2) {
         size_t len = (size_t)pb->K * (size_t)pb->D1;
         double r = 0;
@@ -307,12 +305,13 @@ static double lr_fg(void *user, const double *w, double *g) {
         }
         f += 0.5 * r;
     }
-    return f;
+    *fout = f;
+    return DUET_OK;
 }
 
 /* hv = H v at the latest evaluation: the two passes of the gradient around the Hessian
  * weights (see the top of the file); the L2 term adds v. */
-static void lr_hv(void *user, const double *v, double *hv) {
+static int lr_hv(void *user, const double *v, double *hv, duet_err *err) {
     lr_problem *pb = user;
     int64_t N = pb->X->N;
     int K = pb->K;
@@ -330,13 +329,15 @@ static void lr_hv(void *user, const double *v, double *hv) {
     }
     grad_from_z(pb, hv);
     size_t len = (size_t)K * (size_t)pb->D1;
-    dt_reduce(pb->ctx, hv, len, NULL);
+    int rc = dt_reduce(pb->ctx, hv, len, err);
+    if (rc) return rc;
     for (size_t j = 0; j < len; j++) hv[j] += v[j];
+    return DUET_OK;
 }
 
 /* The Hessian's diagonal at the latest evaluation, 1 + C sum_i c_ik x_ij^2 (bias: x = 1),
  * with c_ik = W_i (binary) or s_i p_ik (1 - p_ik) (softmax). */
-static void lr_hdiag(void *user, double *M) {
+static int lr_hdiag(void *user, double *M, duet_err *err) {
     lr_problem *pb = user;
     const dt_mat *X = pb->X;
     int64_t N = X->N, D = pb->D1 - 1;
@@ -358,8 +359,10 @@ static void lr_hdiag(void *user, double *M) {
             Mk[D] += c;
         }
     }
-    dt_reduce(pb->ctx, M, len, NULL);
+    int rc = dt_reduce(pb->ctx, M, len, err);
+    if (rc) return rc;
     for (size_t j = 0; j < len; j++) M[j] = 1 + pb->C * M[j];
+    return DUET_OK;
 }
 
 /* Threads for one problem's passes over X (K vectors): the context's, but one for a pass over
@@ -494,10 +497,7 @@ static int lr_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
         rc = DUET_ENOMEM;
         goto fail;
     }
-    if (pb.l2 && !newton && !(precond = jacobi(ctx, &pb, err))) {
-        rc = DUET_ENOMEM;
-        goto fail;
-    }
+    if (pb.l2 && !newton) DT_TRY(jacobi(ctx, &pb, &precond, err));
     o.precond = precond;
     o.l1 = pb.l2 ? 0 : 1;
     o.tol = p->tol > 0 ? p->tol : 1e-4;
@@ -678,8 +678,8 @@ int dt_logreg_objective(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const 
     double *xd;
     int rc = test_problem(ctx, X, y, sw, K, pos, C, l2, 0, &pb, &xd, err);
     if (rc == DUET_OK) {
-        *f = lr_fg(&pb, w, g);
-        if (!l2) {
+        rc = lr_fg(&pb, w, g, f, err);
+        if (!rc && !l2) {
             size_t n = (size_t)K * (size_t)pb.D1;
             for (size_t j = 0; j < n; j++) *f += fabs(w[j]);
         }
@@ -694,9 +694,10 @@ int dt_logreg_hessian(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const do
     double *xd, *g = dt_alloc_e(ctx, (size_t)K, (size_t)(X->D + 1) * sizeof(double), "logreg", err);
     int rc = g ? test_problem(ctx, X, y, sw, K, pos, C, 1, 1, &pb, &xd, err) : DUET_ENOMEM;
     if (rc == DUET_OK) {
-        lr_fg(&pb, w, g);
-        if (v && hv) lr_hv(&pb, v, hv);
-        if (diag) lr_hdiag(&pb, diag);
+        double f;
+        rc = lr_fg(&pb, w, g, &f, err);
+        if (!rc && v && hv) rc = lr_hv(&pb, v, hv, err);
+        if (!rc && diag) rc = lr_hdiag(&pb, diag, err);
     }
     if (g) test_problem_free(ctx, &pb, xd);
     dt_free(ctx, g);

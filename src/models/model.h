@@ -74,9 +74,10 @@ typedef struct dt_model_ops {
     /* The hyperparameter chosen by cross-validation when the user gives none ("C" sets
      * duet_train_params.C, "alpha" sets .alpha), with its grid; NULL when none is tuned. */
     const char *tune;
-    /* Optional: 0 when the tuned parameter does not apply to this fit (naive Bayes' alpha for
-     * Gaussian features), so no time is spent choosing it. NULL: it always applies. */
-    int (*tunes)(const duet_model *m, const dt_fit_args *a);
+    /* Optional: *applies = 0 when the tuned parameter does not apply to this fit (naive Bayes'
+     * alpha for Gaussian features), so no time is spent choosing it; a status (it may combine
+     * sums across processes). NULL: it always applies. */
+    int (*tunes)(const duet_model *m, const dt_fit_args *a, int *applies, duet_err *err);
     const double *tune_grid;
     int tune_n;
 

@@ -546,19 +546,26 @@ fail:
 
 /* The kind asked for, or for AUTO: multinomial for non-negative sparse features (counts,
  * TF-IDF), mixed for tables, Gaussian otherwise. */
-static int kind_for(const duet_ctx *ctx, const duet_train_params *p, const dt_mat *X, const dt_pipe *pipe) {
-    if (p->nb_kind != DUET_NB_AUTO) return p->nb_kind;
-    if (dt_pipe_table_cols(pipe) > 0 && X->x) return DUET_NB_MIXED;
-    if (X->x) return DUET_NB_GAUSSIAN;
+static int kind_for(const duet_ctx *ctx, const duet_train_params *p, const dt_mat *X, const dt_pipe *pipe, int *kind,
+                    duet_err *err) {
+    *kind = p->nb_kind;
+    if (p->nb_kind != DUET_NB_AUTO) return DUET_OK;
+    *kind = DUET_NB_GAUSSIAN;
+    if (dt_pipe_table_cols(pipe) > 0 && X->x) *kind = DUET_NB_MIXED;
+    if (X->x) return DUET_OK;
     double negative = 0;
     for (int64_t t = 0; t < X->rowptr[X->N] && !negative; t++)
         if (!(X->val[t] >= 0)) negative = 1;
-    dt_reduce(ctx, &negative, 1, NULL); /* data-parallel: any process's rows decide for all */
-    return negative > 0 ? DUET_NB_GAUSSIAN : DUET_NB_MULTINOMIAL;
+    int rc = dt_reduce(ctx, &negative, 1, err); /* data-parallel: any process's rows decide for all */
+    *kind = negative > 0 ? DUET_NB_GAUSSIAN : DUET_NB_MULTINOMIAL;
+    return rc;
 }
 
-static int nb_tunes(const duet_model *m, const dt_fit_args *a) {
-    return kind_for(m->ctx, a->p, a->X, m->pipe) != DUET_NB_GAUSSIAN;
+static int nb_tunes(const duet_model *m, const dt_fit_args *a, int *applies, duet_err *err) {
+    int kind;
+    int rc = kind_for(m->ctx, a->p, a->X, m->pipe, &kind, err);
+    *applies = kind != DUET_NB_GAUSSIAN;
+    return rc;
 }
 
 static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
@@ -574,8 +581,9 @@ static int nb_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *
     if (K < 2 || X->N < 1 || D < 1)
         return dt_err(err, DUET_EINVAL, "naive Bayes: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", K,
                       (long long)X->N, (long long)D);
-    int kind = kind_for(ctx, p, X, m->pipe);
-    int rc = check_values(X, kind, err);
+    int kind;
+    int rc = kind_for(ctx, p, X, m->pipe, &kind, err);
+    if (!rc) rc = check_values(X, kind, err);
     if (rc) return rc;
     double alpha = p->alpha == 0 ? 1.0 : p->alpha;
     if (alpha < 1e-10) alpha = 1e-10; /* as scikit-learn: never a log of zero */

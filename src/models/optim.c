@@ -67,11 +67,14 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
     int zero = 1;
     for (int64_t i = 0; i < n && zero; i++) zero = w[i] == 0;
     if (!zero) {
+        double f0;
         memset(wn, 0, vec * sizeof *wn);
-        fg(user, wn, gn);
+        DT_TRY(fg(user, wn, gn, &f0, err));
         pseudo_grad(wn, gn, o->l1, pg, n);
     }
-    double f = fg(user, w, g) + o->l1 * l1norm(w, n);
+    double f = 0;
+    DT_TRY(fg(user, w, g, &f, err));
+    f += o->l1 * l1norm(w, n);
     if (zero) pseudo_grad(w, g, o->l1, pg, n);
     double g0 = sqrt(dot(pg, pg, n));
     if (g0 == 0) g0 = 1;
@@ -131,7 +134,8 @@ int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_op
                 }
                 wn[i] = v;
             }
-            fn = fg(user, wn, gn) + o->l1 * l1norm(wn, n);
+            DT_TRY(fg(user, wn, gn, &fn, err));
+            fn += o->l1 * l1norm(wn, n);
             double dec = 0;
             for (int64_t i = 0; i < n; i++) dec += pg[i] * (wn[i] - w[i]);
             if (fn <= f + 1e-4 * dec) {
@@ -186,11 +190,11 @@ fail:
 /* Approximately solves H s = -g within ||s||_M <= delta by preconditioned conjugate gradients
  * (M the Hessian's diagonal and Mi its inverse, or both NULL: the identity); stops when the
  * residual's M^-1-norm falls to eta of the gradient's, or on the boundary. Leaves
- * r = -g - H s. Returns the products used. Three passes over the vectors per product (they
+ * r = -g - H s; adds the products used to *products. Three passes over the vectors per product (they
  * are memory-bound on large n): ||s||_M^2 is updated, not recomputed, and the preconditioned
  * residual M^-1 r is never stored. */
 static int trcg(void *user, dt_hv_fn hv, int64_t n, const double *g, const double *M, const double *Mi, double delta,
-                double *s, double *r, double *d, double *Hd) {
+                double *s, double *r, double *d, double *Hd, int *products, duet_err *err) {
     const double eta = 0.1;
     double rz = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -202,8 +206,10 @@ static int trcg(void *user, dt_hv_fn hv, int64_t n, const double *g, const doubl
     double tol = eta * sqrt(rz), sMs = 0;
     int it = 0;
     while (it < n + 10 && sqrt(rz) > tol) {
-        hv(user, d, Hd);
+        int rc = hv(user, d, Hd, err);
+        if (rc) return rc;
         it++;
+        (*products)++;
         double dHd = 0, sMd = 0, dMd = 0;
         for (int64_t i = 0; i < n; i++) {
             double m = M ? M[i] : 1;
@@ -234,7 +240,7 @@ static int trcg(void *user, dt_hv_fn hv, int64_t n, const double *g, const doubl
         for (int64_t i = 0; i < n; i++) d[i] = (Mi ? r[i] * Mi[i] : r[i]) + beta * d[i];
         rz = rz1;
     }
-    return it;
+    return DUET_OK;
 }
 
 /* sum_i a_i^2 m_i (m NULL: the identity) */
@@ -245,9 +251,11 @@ static double sqnorm_m(const double *a, const double *m, int64_t n) {
 }
 
 /* M = the Hessian's diagonal, Mi = 1 / M */
-static void diag_inverse(void *user, dt_hdiag_fn hdiag, double *M, double *Mi, int64_t n) {
-    hdiag(user, M);
+static int diag_inverse(void *user, dt_hdiag_fn hdiag, double *M, double *Mi, int64_t n, duet_err *err) {
+    int rc = hdiag(user, M, err);
+    if (rc) return rc;
     for (int64_t i = 0; i < n; i++) Mi[i] = 1 / M[i];
+    return DUET_OK;
 }
 
 int dt_tron(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, dt_hv_fn hv, dt_hdiag_fn hdiag, void *user,
@@ -263,25 +271,28 @@ int dt_tron(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, dt_hv_fn hv, dt_hd
            *M = hdiag ? Hd + vec : NULL, *Mi = hdiag ? M + vec : NULL;
     /* the tolerance is relative to the gradient at w = 0, as in dt_lbfgs */
     int zero = 1;
+    double f = 0;
     for (int64_t i = 0; i < n && zero; i++) zero = w[i] == 0;
     if (!zero) {
         memset(wn, 0, vec * sizeof *wn);
-        fg(user, wn, gn);
+        DT_TRY(fg(user, wn, gn, &f, err));
     }
-    double f = fg(user, w, g);
+    DT_TRY(fg(user, w, g, &f, err));
     double g0 = sqrt(dot(zero ? g : gn, zero ? g : gn, n));
     if (g0 == 0) g0 = 1;
-    if (M) diag_inverse(user, hdiag, M, Mi, n);
+    if (M) DT_TRY(diag_inverse(user, hdiag, M, Mi, n, err));
     o->iters = o->inner = 0;
     double gnorm = sqrt(dot(g, g, n)), delta = 0;
     for (int64_t i = 0; i < n; i++) delta += g[i] * g[i] / (M ? M[i] : 1);
     delta = sqrt(delta);
     int first = 1;
     while (o->iters < o->max_iter && gnorm > o->tol * g0) {
-        o->inner += trcg(user, hv, n, g, M, Mi, delta, s, r, d, Hd);
+        DT_TRY(trcg(user, hv, n, g, M, Mi, delta, s, r, d, Hd, &o->inner, err));
         for (int64_t i = 0; i < n; i++) wn[i] = w[i] + s[i];
         double gs = dot(g, s, n), prered = -0.5 * (gs - dot(s, r, n));
-        double fn = fg(user, wn, gn), actred = f - fn, snorm = sqrt(sqnorm_m(s, M, n));
+        double fn = 0;
+        DT_TRY(fg(user, wn, gn, &fn, err));
+        double actred = f - fn, snorm = sqrt(sqnorm_m(s, M, n));
         if (first) delta = delta < snorm ? delta : snorm;
         first = 0;
         /* the step that minimises the quadratic through f, the slope and the new value */
@@ -297,9 +308,10 @@ int dt_tron(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, dt_hv_fn hv, dt_hd
             memcpy(g, gn, vec * sizeof *g);
             f = fn;
             gnorm = sqrt(dot(g, g, n));
-            if (M) diag_inverse(user, hdiag, M, Mi, n);
+            if (M) DT_TRY(diag_inverse(user, hdiag, M, Mi, n, err));
         } else {
-            fg(user, w, gn); /* back to the Hessian at w for the next products */
+            double fw; /* back to the Hessian at w for the next products */
+            DT_TRY(fg(user, w, gn, &fw, err));
         }
         if (!o->quiet)
             dt_log(ctx, 2, "%s: newton %d objective %.8g gradient %.3g radius %.3g cg %d", o->what, o->iters, f,

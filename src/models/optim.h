@@ -12,12 +12,14 @@
 
 #include "../core/dt.h"
 
-/* Returns the smooth part f(w) and writes its gradient g (n). */
-typedef double (*dt_fg_fn)(void *user, const double *w, double *g);
+/* The callbacks return DUET_OK, or a status with err set (a failed sum across processes); the
+ * optimiser then stops with that status. */
+/* *f = the smooth part f(w), and its gradient into g (n). */
+typedef int (*dt_fg_fn)(void *user, const double *w, double *g, double *f, duet_err *err);
 /* hv = H v, the Hessian of f at the point of the latest fg call (n values). */
-typedef void (*dt_hv_fn)(void *user, const double *v, double *hv);
+typedef int (*dt_hv_fn)(void *user, const double *v, double *hv, duet_err *err);
 /* The (positive) diagonal of that Hessian, for preconditioning (n values). */
-typedef void (*dt_hdiag_fn)(void *user, double *diag);
+typedef int (*dt_hdiag_fn)(void *user, double *diag, duet_err *err);
 
 typedef struct dt_opt {
     double l1;        /* weight of the non-smooth term l1 * ||w||_1 (0: plain L-BFGS) */
@@ -44,14 +46,14 @@ static inline size_t dt_opt_work(int64_t n, int memory, int newton) {
 }
 
 /* Minimises f(w) + l1 * ||w||_1 from the w given (n values). Fails only on allocation or
- * cancellation; not converging within max_iter is logged, not an error. */
+ * cancellation or a failed callback; not converging within max_iter is logged, not an error. */
 int dt_lbfgs(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, void *user, dt_opt *o,
              duet_err *err);
 
 /* Minimises the smooth f(w) from the w given by trust-region Newton steps, each solved
  * approximately by conjugate gradients preconditioned with the Hessian's diagonal (hdiag may
  * be NULL: no preconditioning). Stops on the same gradient test as dt_lbfgs (o->l1, memory
- * and precond are not used). Fails only on allocation or cancellation. */
+ * and precond are not used). Fails only on allocation, cancellation or a failed callback. */
 int dt_tron(duet_ctx *ctx, int64_t n, double *w, dt_fg_fn fg, dt_hv_fn hv, dt_hdiag_fn hdiag, void *user,
             dt_opt *o, duet_err *err);
 

@@ -145,26 +145,67 @@ typedef struct quartic {
     double a[40], c[40], x[40];
 } quartic;
 
-static double quartic_fg(void *user, const double *x, double *g) {
+static int quartic_fg(void *user, const double *x, double *g, double *fout, duet_err *err) {
     quartic *q = user;
     double f = 0;
+    (void)err;
     for (int i = 0; i < q->n; i++) {
         double d = x[i] - q->c[i];
         f += 0.5 * q->a[i] * d * d + 0.25 * pow(x[i], 4) / (1 + i);
         g[i] = q->a[i] * d + pow(x[i], 3) / (1 + i);
         q->x[i] = x[i];
     }
-    return f;
+    *fout = f;
+    return DUET_OK;
 }
 
-static void quartic_hv(void *user, const double *v, double *hv) {
+static int quartic_hv(void *user, const double *v, double *hv, duet_err *err) {
     quartic *q = user;
+    (void)err;
     for (int i = 0; i < q->n; i++) hv[i] = (q->a[i] + 3 * q->x[i] * q->x[i] / (1 + i)) * v[i];
+    return DUET_OK;
 }
 
-static void quartic_diag(void *user, double *d) {
+static int quartic_diag(void *user, double *d, duet_err *err) {
     quartic *q = user;
+    (void)err;
     for (int i = 0; i < q->n; i++) d[i] = q->a[i] + 3 * q->x[i] * q->x[i] / (1 + i);
+    return DUET_OK;
+}
+
+/* the quartic whose objective fails (as a sum across processes can) on its fifth call */
+typedef struct failing {
+    quartic q;
+    int calls;
+} failing;
+
+static int failing_fg(void *user, const double *x, double *g, double *f, duet_err *err) {
+    failing *fq = user;
+    if (++fq->calls == 5) return dt_err(err, DUET_EIO, "combining sums failed (test)");
+    return quartic_fg(&fq->q, x, g, f, err);
+}
+
+static int failing_hv(void *user, const double *v, double *hv, duet_err *err) {
+    return quartic_hv(&((failing *)user)->q, v, hv, err);
+}
+
+/* a callback's failure stops either optimiser with its status and message */
+static void test_optim_callback_fails(void) {
+    duet_ctx *ctx;
+    duet_err e;
+    CHECK_OK(duet_ctx_new(&ctx, &e));
+    for (int newton = 0; newton < 2; newton++) {
+        failing fq = {.q = {.n = 40}};
+        double x[40];
+        for (int i = 0; i < 40; i++) fq.q.a[i] = 1 + i, fq.q.c[i] = i, x[i] = 100;
+        dt_opt o = {.tol = 1e-12, .max_iter = 500, .what = "quartic", .quiet = 1};
+        int rc = newton ? dt_tron(ctx, 40, x, failing_fg, failing_hv, NULL, &fq, &o, &e)
+                        : dt_lbfgs(ctx, 40, x, failing_fg, &fq, &o, &e);
+        CHECK(rc == DUET_EIO);
+        CHECK(strstr(e.msg, "combining sums failed") != NULL);
+        CHECK(fq.calls == 5);
+    }
+    duet_ctx_free(ctx);
 }
 
 static void test_tron(void) {
@@ -181,7 +222,8 @@ static void test_tron(void) {
         }
         dt_opt o = {.tol = 1e-10, .max_iter = 500, .what = "quartic", .quiet = 1};
         CHECK_OK(dt_tron(ctx, q.n, x, quartic_fg, quartic_hv, pre ? quartic_diag : NULL, &q, &o, &e));
-        quartic_fg(&q, x, g);
+        double f;
+        CHECK_OK(quartic_fg(&q, x, g, &f, &e));
         double gmax = 0;
         for (int i = 0; i < q.n; i++) gmax = fmax(gmax, fabs(g[i]));
         CHECK(gmax < 1e-6);
@@ -265,13 +307,19 @@ static int fit(duet_ctx *ctx, const dt_model_ops *ops, const problem *p, const d
 }
 
 /* Writes the problem as a LIBSVM file (labels as 0/1 in the order of the first row) and runs
- * liblinear-train; returns its weights (D+1) as the vector of class 1. 0 when unavailable. */
+ * liblinear-train; returns its weights (D+1) as the vector of class 1. 1 when it ran, -1 when
+ * liblinear-train is not installed (a skip), 0 when it is and something failed (a failure). */
 static int liblinear(const problem *p, const char *solver, double C, double *w) {
-    if (system("command -v liblinear-train >/dev/null 2>&1") != 0) return 0;
+    if (system("command -v liblinear-train >/dev/null 2>&1") != 0) return -1;
     char data[] = "/tmp/duet_ll_XXXXXX";
     int fd = mkstemp(data);
     if (fd < 0) return 0;
     FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(data);
+        return 0;
+    }
     for (int64_t i = 0; i < p->N; i++) {
         fprintf(f, "%d", p->y[i]);
         for (int64_t q = p->sparse.rowptr[i]; q < p->sparse.rowptr[i + 1]; q++)
@@ -324,8 +372,11 @@ static void test_vs_liblinear(void) {
     double ref[64], f_ref, f_ours, g[64];
     duet_model m;
     /* L2 logistic regression, -s 0 */
-    if (!liblinear(&p, "0", 2.0, ref)) {
+    int have = liblinear(&p, "0", 2.0, ref);
+    if (have < 0) {
         SKIP("liblinear-train not installed (apt-get install liblinear-tools)");
+    } else if (have == 0) {
+        CHECK(!"liblinear-train ran and gave its weights");
     } else {
         for (int sparse = 0; sparse < 2; sparse++) {
             CHECK_OK(fit(ctx, &dt_logreg_ops, &p, sparse ? &p.sparse : &p.dense, 2, 2.0, DUET_PENALTY_L2, 1e-8, &m, &e));
@@ -350,7 +401,7 @@ static void test_vs_liblinear(void) {
             dt_linear_free(ctx, m.state);
         }
         /* L2-loss SVM, dual, -s 1 */
-        CHECK(liblinear(&p, "1", 0.5, ref));
+        CHECK(liblinear(&p, "1", 0.5, ref) == 1);
         CHECK_OK(fit(ctx, &dt_svm_ops, &p, &p.sparse, 2, 0.5, DUET_PENALTY_L2, 1e-6, &m, &e));
         const dt_linear *l = m.state;
         f_ref = svm_objective(&p, ref, 0.5);
@@ -359,7 +410,7 @@ static void test_vs_liblinear(void) {
         CHECK(l->platt && l->platt[0] < 0); /* larger decision value -> larger P(class 1) */
         dt_linear_free(ctx, m.state);
         /* the same SVM in the primal by trust-region Newton (-s 2; data-parallel training's solver) */
-        CHECK(liblinear(&p, "2", 0.5, ref));
+        CHECK(liblinear(&p, "2", 0.5, ref) == 1);
         for (int sparse = 0; sparse < 2; sparse++) {
             CHECK_OK(fit_with(ctx, &dt_svm_ops, &p, sparse ? &p.sparse : &p.dense, 2, 0.5, DUET_PENALTY_L2, 1e-8,
                               DUET_SOLVER_NEWTON, 0, NULL, &m, &e));
@@ -447,6 +498,7 @@ int main(void) {
     RUN(test_gradients);
     RUN(test_hessian);
     RUN(test_tron);
+    RUN(test_optim_callback_fails);
     RUN(test_solvers_agree);
     RUN(test_vs_liblinear);
     RUN(test_multinomial);
