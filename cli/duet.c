@@ -164,7 +164,7 @@ int pick(const char *flag, const char *s, const char *const *names, int *out) {
 /* --- help ----------------------------------------------------------------------------------- */
 
 static const opt_spec common_opts[] = {
-    {"--threads", "N", "worker threads (default: all cores)"},
+    {"--threads", "N", "worker threads (default: OMP_NUM_THREADS, else all cores)"},
     {"--seed", "S", "random seed (default 1): same seed, same model"},
     {"--quiet", NULL, "no progress or information on stderr"},
     {"--max-memory", "SIZE", "refuse work that needs more memory than SIZE (e.g. 4G, 512M; default: the machine's memory)"},

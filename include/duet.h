@@ -93,7 +93,8 @@ typedef int (*duet_abort_fn)(void *user);
 
 DUET_API int duet_ctx_new(duet_ctx **out, duet_err *err);
 DUET_API void duet_ctx_free(duet_ctx *ctx);
-/* Threads for heavy loops; 0 means all cores. */
+/* Threads for heavy loops; 0 (and a new context's default) means OMP_NUM_THREADS when it is
+ * set, else all the cores this process may run on. */
 DUET_API void duet_ctx_set_threads(duet_ctx *ctx, int n_threads);
 DUET_API int duet_ctx_threads(const duet_ctx *ctx);
 /* Base seed of every random choice the library makes (default 42). */

@@ -62,7 +62,7 @@ const char *duet_status_name(int code) {
 
 static int default_threads(void) {
 #ifdef _OPENMP
-    int n = omp_get_num_procs();
+    int n = omp_get_max_threads(); /* OMP_NUM_THREADS when set, else the cores this process may use */
     return n > 0 ? n : 1;
 #else
     return 1;

@@ -8,12 +8,18 @@ duet=${2:-./duet}
 # itself with OPENBLAS_CORETYPE when OpenBLAS falls back to old ones; see duet.h)
 core=$("$duet" --version 2>/dev/null | sed -n 's/.*BLAS kernels: \([A-Za-z0-9]*\).*/\1/p')
 if [ -z "$OPENBLAS_CORETYPE" ] && [ -n "$core" ] && [ "$core" != none ]; then export OPENBLAS_CORETYPE=$core; fi
+# the same thread count on every machine (results that depend on it then do not change the
+# verdict): every run without --threads takes OMP_NUM_THREADS
+export OMP_NUM_THREADS=2
+# a test that hangs fails (after a bound no healthy run comes near) instead of stopping the gate
+limit=${DUET_TEST_LIMIT:-1800}
 pass=0; fail=0; skip=0
 log=$(mktemp)
 run_one() {
     name=$1; shift
-    "$@" >"$log" 2>&1
+    timeout -k 10 "$limit" "$@" >"$log" 2>&1
     rc=$?
+    [ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "still running after $limit s: stopped" >>"$log"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
     f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')

@@ -4,12 +4,44 @@
 # growing a corpus in BUILD/corpus/TARGET; prints executions and coverage per target, and
 # "N passed, N failed" (a target fails when it finds a crash, leak or timeout; the input is
 # kept in BUILD/crashes/ — add it to tests/fuzz/regress/TARGET once fixed).
+# fuzz.sh BUILD replay TARGET... — runs each target once on each of its seeds and past crashes,
+# no mutation and no clock: the same inputs, the same verdict on every run (make test's stage).
 build=$1 secs=$2
 shift 2
 pass=0 fail=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TMPDIR=${TMPDIR:-/tmp}
+if [ "$secs" = replay ]; then
+    printf "%-8s %8s  %s\n" target inputs result
+    for t in "$@"; do
+        bin=$build/fuzz/fuzz_$t
+        log=$build/replay_$t.log
+        # libFuzzer given files (not folders) runs each once and stops; no time limit per input
+        # beyond a generous one, so that a slow machine does not change the verdict
+        files=$(find tests/fuzz/seeds/$t tests/fuzz/regress/$t -type f 2>/dev/null | sort)
+        n=$(echo "$files" | grep -c .)
+        if [ "$n" -eq 0 ]; then
+            fail=$((fail + 1))
+            printf "%-8s %8s  %s\n" "$t" 0 "FAIL (no seeds in tests/fuzz/seeds/$t)"
+            continue
+        fi
+        # shellcheck disable=SC2086 # the names have no spaces (tests/fuzz/ is ours)
+        "$bin" -timeout=600 -rss_limit_mb=2560 $files >"$log" 2>&1
+        rc=$?
+        ran=$(grep -c '^Executed ' "$log")
+        if [ $rc -eq 0 ] && [ "$ran" -eq "$n" ]; then
+            pass=$((pass + 1)); res=ok
+        else
+            fail=$((fail + 1)); res="FAIL (ran $ran of $n; see $log)"
+            grep -E 'ERROR|SUMMARY|runtime error|Running:' "$log" | tail -n 6 | sed 's/^/    /'
+        fi
+        printf "%-8s %8s  %s\n" "$t" "$n" "$res"
+    done
+    echo "$pass passed, $fail failed"
+    [ $fail -eq 0 ]
+    exit
+fi
 printf "%-8s %12s %8s %8s %8s  %s\n" target executions cov features corpus result
 for t in "$@"; do
     bin=$build/fuzz/fuzz_$t

@@ -61,8 +61,11 @@ expect_err "compare bad share" "--test-share" $duet compare "$t/train.tsv" --tes
 expect_err "compare report on a file" "not a folder" $duet compare "$t/train.tsv" --models nb --curves none --report "$t/train.tsv"
 # synthetic data and missing values with naive Bayes on a table
 printf 'age,colour,size,label\n' > "$t/tab.csv"
-awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { y = i % 2; c = (rand() < (y ? 0.9 : 0.1)) ? "red" : "blue";
-     if (i % 9 == 4) c = ""; printf "%d,%s,%.2f,%s\n", 30 + 20 * y + int(rand() * 6), c, 1 + 2 * y + rand() / 5, y ? "old" : "young" } }' >> "$t/tab.csv"
+# the same numbers from every awk (mawk's and gawk's rand differ): Park and Miller's generator,
+# exact in doubles
+lcg='function rnd() { s = (s * 16807) % 2147483647; return s / 2147483647 }'
+awk "$lcg"' BEGIN { s = 3; for (i = 0; i < 300; i++) { y = i % 2; c = (rnd() < (y ? 0.9 : 0.1)) ? "red" : "blue";
+     if (i % 9 == 4) c = ""; printf "%d,%s,%.2f,%s\n", 30 + 20 * y + int(rnd() * 6), c, 1 + 2 * y + rnd() / 5, y ? "old" : "young" } }' >> "$t/tab.csv"
 expect_ok "nb on a table" $duet train "$t/tab.csv" --model nb -o "$t/tab.duet" --quiet
 expect_ok "compare augment" $duet compare "$t/tab.csv" --models logreg,nb --C 1 --alpha 1 --curves none --augment old --quiet
 contains "compare augment table" "synthetic 'old' rows"
@@ -150,8 +153,8 @@ expect_err "model over --max-memory" "more than the 3 MiB allowed" $duet train "
 expect_err "bad --max-memory" "--max-memory takes a size" $duet train "$t/train.tsv" --max-memory lots
 # LIBSVM files larger than half the memory limit stream from disk (values in mapped temporary
 # files): the same model as read whole, errors with their line numbers past the first block
-awk 'BEGIN { srand(11); for (i = 0; i < 6000; i++) { y = i % 3; printf "%d", y;
-     for (j = 1; j <= 200; j += 1 + int(rand() * 9)) printf " %d:%.3f", j, rand() + (j % 3 == y ? 0.4 : 0); printf "\n" } }' > "$t/big.svm"
+awk "$lcg"' BEGIN { s = 11; for (i = 0; i < 6000; i++) { y = i % 3; printf "%d", y;
+     for (j = 1; j <= 200; j += 1 + int(rnd() * 9)) printf " %d:%.3f", j, rnd() + (j % 3 == y ? 0.4 : 0); printf "\n" } }' > "$t/big.svm"
 expect_ok "train, read whole" $duet train "$t/big.svm" --C 1 --threads 1 -o "$t/whole.duet" --quiet
 expect_ok "train, streamed (file over half the limit)" $duet train "$t/big.svm" --C 1 --threads 1 -o "$t/streamed.duet" --max-memory 1600K
 contains "streamed train report" "trained logreg on 6000 examples: 3 classes, 200 features"

@@ -41,7 +41,7 @@ static void test_sms(void) {
         const duet_compare_model *m = &c->models[i];
         CHECK(m->ok);
         CHECK(m->accuracy > 0.9 && m->accuracy <= 1 && m->f1 > 0.7);
-        CHECK(m->fit_seconds > 0 && m->predict_us > 0 && m->size_bytes > 1000);
+        CHECK(m->fit_seconds >= 0 && m->predict_us >= 0 && isfinite(m->predict_us) && m->size_bytes > 1000); /* times vary */
         CHECK(m->peak_bytes > m->size_bytes / 4); /* the tracker saw the model's arrays at least */
         CHECK(m->generative == (strcmp(m->name, "nb") == 0));
     }

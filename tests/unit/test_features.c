@@ -561,7 +561,7 @@ static void test_alloc_failures(void) {
     duet_ctx_free(c2);
 }
 
-static void test_sms_speed(void) {
+static void test_sms_pipeline(void) {
     const char *path = t_shared("sms_spam/SMSSpamCollection");
     if (!path) {
         SKIP("sms_spam/SMSSpamCollection not found");
@@ -571,9 +571,9 @@ static void test_sms_speed(void) {
     o.format = DUET_FMT_TEXT;
     duet_data *d = NULL;
     duet_err err = {0, ""};
-    if (dt_data_load(ctx, path, &o, &d, &err)) {
-        fprintf(stderr, "  (could not read %s: %s)\n", path, err.msg);
-        SKIP("reader");
+    if (dt_data_load(ctx, path, &o, &d, &err)) { /* the file is there: failing to read it is a failure */
+        fprintf(stderr, "  could not read %s: %s\n", path, err.msg);
+        CHECK(!"SMSSpamCollection loads");
         return;
     }
     duet_train_params tp = params();
@@ -585,8 +585,7 @@ static void test_sms_speed(void) {
     double dt = dt_now() - t0;
     char buf[128];
     fprintf(stderr, "  sms: %lld docs, %s, %.3f s\n", (long long)d->N, dt_pipe_describe(p, buf, sizeof buf), dt);
-    CHECK(X.N == d->N && csr_sorted(&X));
-    CHECK(dt < 5.0);
+    CHECK(X.N == d->N && csr_sorted(&X)); /* the time is printed, not checked: bench/run.sh measures it */
     dt_mat_free(ctx, &X);
     dt_pipe_free(p);
     dt_data_free(d);
@@ -604,7 +603,7 @@ int main(void) {
     RUN(test_save_load);
     RUN(test_corrupt);
     RUN(test_alloc_failures);
-    RUN(test_sms_speed);
+    RUN(test_sms_pipeline);
     duet_ctx_free(ctx);
     TEST_END();
 }

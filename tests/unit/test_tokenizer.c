@@ -164,8 +164,7 @@ static void test_bpe_shakespeare(void) {
     double t0 = dt_now();
     CHECK_OK(dt_tok_train_bpe(ctx, "input.txt", text, len, 512, &t, &err));
     double secs = dt_now() - t0;
-    fprintf(stderr, "    bpe 512 on %zu bytes: %.2f s\n", len, secs);
-    CHECK(secs < 10);
+    fprintf(stderr, "    bpe 512 on %zu bytes: %.2f s\n", len, secs); /* printed, not checked: no timed assertions */
     if (t) {
         CHECK(dt_tok_vocab(t) == 512);
         int32_t *ids = NULL;
