@@ -99,7 +99,12 @@ static uint64_t request_seed(job *j) {
     if (num_field(j->req, "seed", 0, 9007199254740991.0, 1, &v, &st, &b) == 0 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j->req, "seed")))
         return (uint64_t)v;
     free(b);
-    return (uint64_t)time(NULL) * 6364136223846793005ull + atomic_fetch_add(&j->s->next_id, 1);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    uint64_t now = 0; /* the fuzz target replays the same way every time */
+#else
+    uint64_t now = (uint64_t)time(NULL);
+#endif
+    return now * 6364136223846793005ull + atomic_fetch_add(&j->s->next_id, 1);
 }
 
 // --- language models: completions and chat ------------------------------------------------------
@@ -251,26 +256,6 @@ static int emit_chunk(gen_run *r, const char *text, size_t n, const char *finish
 }
 
 /* Releases the first n bytes of the pending text to the client (or the answer). */
-/* p[0..n) with every byte that breaks UTF-8 replaced by U+FFFD: a new string (free()), its
- * length in *len. A model's byte-level tokens can form such bytes; JSON must not carry them. */
-static char *utf8_clean(const char *p, size_t n, size_t *len) {
-    char *o = malloc(3 * n + 1);
-    if (!o) return NULL;
-    size_t k = 0, bad = 0;
-    while (n > 0) {
-        if (duet_utf8_valid(p, n, &bad)) bad = n;
-        memcpy(o + k, p, bad);
-        k += bad;
-        if (bad == n) break;
-        memcpy(o + k, "\xEF\xBF\xBD", 3);
-        k += 3;
-        p += bad + 1, n -= bad + 1;
-    }
-    o[k] = 0;
-    *len = k;
-    return o;
-}
-
 static int release(gen_run *r, size_t n) {
     size_t skip = 0;
     if (r->g->chat && r->first && r->olen == 0) /* the reply starts after "Assistant:" and its spaces */
@@ -278,7 +263,7 @@ static int release(gen_run *r, size_t n) {
     int rc = 0;
     if (n > skip) {
         size_t len = 0;
-        char *t = utf8_clean(r->pending + skip, n - skip, &len);
+        char *t = srv_utf8_clean(r->pending + skip, n - skip, &len);
         if (!t) return -1;
         if (r->j->stream) {
             rc = emit_chunk(r, t, len, NULL);
@@ -291,7 +276,7 @@ static int release(gen_run *r, size_t n) {
         }
         free(t);
     }
-    memmove(r->pending, r->pending + n, r->plen - n);
+    if (r->plen > n) memmove(r->pending, r->pending + n, r->plen - n); /* pending is NULL before any piece */
     r->plen -= n;
     return rc;
 }
@@ -508,7 +493,9 @@ bad:
 
 // --- classify and score: inputs as the model reads them ----------------------------------------
 
-/* A CSV field: quoted when it holds a separator, quote or line break. */
+/* A CSV field: quoted when it holds a separator, quote or line break, or starts with '|' (the
+ * reader takes such a first line for a comment); "?" when it is empty or blank, which the reader
+ * takes for missing (a blank line would be no row at all). */
 static int csv_field(char **b, size_t *len, size_t *cap, const char *s);
 /* A separator, then the field (the first field of a row has none). */
 static int csv_next(char **b, size_t *len, size_t *cap, int64_t c, const char *s) {
@@ -520,9 +507,11 @@ static int csv_next(char **b, size_t *len, size_t *cap, int64_t c, const char *s
 }
 
 static int csv_field(char **b, size_t *len, size_t *cap, const char *s) {
-    size_t n = strlen(s);
+    size_t n = strlen(s), k = 0;
+    while (k < n && (s[k] == ' ' || (s[k] >= '\t' && s[k] <= '\r'))) k++;
+    if (k == n) s = "?", n = 1;
     if (grow(b, cap, *len + 2 * n + 4)) return -1;
-    int q = strpbrk(s, ",\"\r\n") != NULL;
+    int q = strpbrk(s, ",\"\r\n") != NULL || s[0] == '|';
     if (q) (*b)[(*len)++] = '"';
     for (; *s; s++) {
         if (*s == '"') (*b)[(*len)++] = '"';
@@ -534,7 +523,7 @@ static int csv_field(char **b, size_t *len, size_t *cap, const char *s) {
 
 static int cell_text(const cJSON *v, char *buf, size_t cap) {
     if (!v || cJSON_IsNull(v)) buf[0] = 0; /* missing */
-    else if (cJSON_IsString(v)) snprintf(buf, cap, "%s", v->valuestring);
+    else if (cJSON_IsString(v) && strlen(v->valuestring) < cap) snprintf(buf, cap, "%s", v->valuestring);
     else if (cJSON_IsNumber(v)) snprintf(buf, cap, "%.17g", v->valuedouble);
     else if (cJSON_IsBool(v)) snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
     else return -1;
@@ -550,7 +539,8 @@ static int table_row(const duet_model *m, const cJSON *row, char **b, size_t *le
         int64_t c = 0;
         const cJSON *v;
         cJSON_ArrayForEach(v, row) {
-            if (cell_text(v, cell, sizeof cell)) return snprintf(msg, mcap, "value %lld of a row is not a string, number or null", (long long)c + 1), -1;
+            if (cell_text(v, cell, sizeof cell))
+                return snprintf(msg, mcap, "value %lld of a row is not a string (under %zu bytes), number or null", (long long)c + 1, sizeof cell), -1;
             if (csv_next(b, len, cap, c++, cell)) return snprintf(msg, mcap, "out of memory"), -1;
         }
     } else if (cJSON_IsObject(row)) {
@@ -562,7 +552,7 @@ static int table_row(const duet_model *m, const cJSON *row, char **b, size_t *le
         }
         for (int64_t c = 0; c < C; c++) {
             if (cell_text(cJSON_GetObjectItemCaseSensitive(row, duet_model_table_column(m, c)), cell, sizeof cell))
-                return snprintf(msg, mcap, "column '%.100s' is not a string, number or null", duet_model_table_column(m, c)), -1;
+                return snprintf(msg, mcap, "column '%.100s' is not a string (under %zu bytes), number or null", duet_model_table_column(m, c), sizeof cell), -1;
             if (csv_next(b, len, cap, c, cell)) return snprintf(msg, mcap, "out of memory"), -1;
         }
     } else if (cJSON_IsString(row)) { /* "39, State-gov, ...": split at commas (or tabs, or semicolons) */
@@ -606,9 +596,10 @@ static duet_data *input_data(duet_ctx *ctx, const duet_model *m, const cJSON *in
     *batch = list;
     if (list && cJSON_GetArraySize(in) < 1) return snprintf(msg, mcap, "\"input\" is an empty list"), NULL;
     if (list && cJSON_GetArraySize(in) > 10000) return snprintf(msg, mcap, "at most 10000 inputs per request"), NULL;
-    size_t len = 0, cap = 256;
+    size_t len = 1, cap = 256;
     char *b = malloc(cap);
     if (!b) return snprintf(msg, mcap, "out of memory"), NULL;
+    b[0] = '\n'; /* a blank first line, so that a byte-order mark that starts the first input stays its text */
     const cJSON *item = list ? in->child : in;
     int64_t n = 0;
     for (; item; item = list ? item->next : NULL, n++) {
@@ -622,7 +613,7 @@ static duet_data *input_data(duet_ctx *ctx, const duet_model *m, const cJSON *in
         }
         const char *t = item->valuestring;
         size_t tl = strlen(t), k = 0;
-        while (k < tl && (t[k] == ' ' || t[k] == '\t' || t[k] == '\n' || t[k] == '\r')) k++;
+        while (k < tl && (t[k] == ' ' || (t[k] >= '\t' && t[k] <= '\r'))) k++; /* the reader's blanks */
         if (k == tl) {
             snprintf(msg, mcap, "input %lld is empty", (long long)n + 1);
             goto bad;
@@ -650,9 +641,10 @@ static duet_data *input_data(duet_ctx *ctx, const duet_model *m, const cJSON *in
         goto bad;
     }
     free(b);
-    if (duet_data_rows(d) != n) {
+    int64_t got = duet_data_rows(d);
+    if (got != n) { /* each input is one line, none blank: a reader that disagrees is a bug */
         duet_data_free(d);
-        return snprintf(msg, mcap, "input: read %lld rows from %lld inputs", (long long)duet_data_rows(d), (long long)n), NULL;
+        return snprintf(msg, mcap, "input: read %lld rows from %lld inputs", (long long)got, (long long)n), NULL;
     }
     return d;
 bad:
@@ -928,6 +920,116 @@ static job *post_images(srv *s, cJSON *req, int *status, char **body) {
     job *j = job_new(s, EP_IMAGES, m, req, run_images, 0);
     if (!j) err_out(status, body, 503, "out of memory");
     return j;
+}
+
+// --- the body ----------------------------------------------------------------------------------
+
+/* Where the scan of a body is: one frame per open object or array. */
+typedef struct json_frame {
+    int array;            /* 1: an array, 0: an object */
+    int64_t index;        /* an array's element */
+    const char *key;      /* an object's last key (raw, escapes kept) */
+    size_t klen;
+    int want_key;         /* an object expects a key next */
+} json_frame;
+
+#define PATH_FRAMES 16 /* levels named in a message; deeper ones are "..." */
+
+/* The path of the value being scanned, e.g. "input[1]" or "messages[0].content". */
+static void json_path(const json_frame *f, int depth, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < depth && n + 1 < cap; i++) {
+        int w;
+        if (i == PATH_FRAMES) w = snprintf(out + n, cap - n, "...");
+        else if (f[i].array) w = snprintf(out + n, cap - n, "[%lld]", (long long)f[i].index);
+        else if (f[i].key) w = snprintf(out + n, cap - n, "%s%.*s", n ? "." : "", (int)(f[i].klen > 40 ? 40 : f[i].klen), f[i].key);
+        else w = 0;
+        if (w < 0) break;
+        n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
+        if (i == PATH_FRAMES) break;
+    }
+}
+
+/* JSON forbids raw control characters (below 0x20) inside strings (RFC 8259, section 7) and
+ * allows only space, tab, CR and LF between values; cJSON accepts them, and a NUL cuts a string
+ * short. 0, or -1 with a message that names the field. */
+static int json_controls(const char *b, size_t len, char *msg, size_t mcap) {
+    json_frame f[PATH_FRAMES + 1];
+    int depth = 0;                 /* frames open; only the first PATH_FRAMES + 1 are kept */
+    const char *str = NULL;        /* the string being read, or NULL between values */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)b[i];
+        json_frame *top = depth > 0 && depth <= PATH_FRAMES + 1 ? &f[depth - 1] : NULL;
+        if (str) {
+            if (c == '\\') {
+                if (i + 5 < len && b[i + 1] == 'u' && !memcmp(b + i + 2, "0000", 4)) {
+                    char path[256];
+                    json_path(f, depth, path, sizeof path);
+                    snprintf(msg, mcap, "%s%s%s: \\u0000 (NUL) at offset %zu: texts cannot hold it", path[0] ? "\"" : "",
+                             path[0] ? path : "the body", path[0] ? "\"" : "", i);
+                    return -1;
+                }
+                i++;
+                continue;
+            }
+            if (c == '"') {
+                if (top && !top->array && top->want_key) top->key = str, top->klen = (size_t)(b + i - str), top->want_key = 0;
+                str = NULL;
+                continue;
+            }
+        } else if (c == '"') {
+            str = b + i + 1;
+            continue;
+        } else if (c == '{' || c == '[') {
+            if (depth <= PATH_FRAMES) f[depth] = (json_frame){.array = c == '[', .want_key = c == '{'};
+            depth++;
+            continue;
+        } else if (c == '}' || c == ']') {
+            if (depth > 0) depth--;
+            continue;
+        } else if (c == ',') {
+            if (top && top->array) top->index++;
+            else if (top) top->want_key = 1;
+            continue;
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            continue;
+        }
+        if (c >= 0x20) continue;
+        char path[256];
+        int in_key = str && top && !top->array && top->want_key;
+        json_path(f, depth, path, sizeof path);
+        if (!str)
+            snprintf(msg, mcap, "the body has a raw control character (byte 0x%02x at offset %zu) between values%s%s%s; JSON allows only space, tab, CR and LF there",
+                     c, i, path[0] ? " in \"" : "", path, path[0] ? "\"" : "");
+        else
+            snprintf(msg, mcap, "%s%s%s: a raw control character (byte 0x%02x at offset %zu) in a %s; JSON needs it escaped, e.g. \\u%04x",
+                     path[0] ? "\"" : "", path[0] ? path : "the body", path[0] ? "\"" : "", c, i, in_key ? "key" : "string", c);
+        return -1;
+    }
+    return 0;
+}
+
+cJSON *parse_body(const char *body, size_t len, char *msg, size_t mcap) {
+    if (len == 0) return snprintf(msg, mcap, "the body is empty: send a JSON object"), NULL;
+    size_t bad = 0;
+    if (!duet_utf8_valid(body, len, &bad)) return snprintf(msg, mcap, "the body is not valid UTF-8 (at byte %zu)", bad), NULL;
+    if (json_controls(body, len, msg, mcap)) return NULL;
+    const char *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!req) {
+        size_t at = end && end >= body ? (size_t)(end - body) : 0;
+        snprintf(msg, mcap, "the body is not valid JSON (at byte %zu)", at);
+        return NULL;
+    }
+    size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : len;
+    while (at < len && (body[at] == ' ' || body[at] == '\t' || body[at] == '\n' || body[at] == '\r')) at++;
+    if (at < len) {
+        cJSON_Delete(req);
+        snprintf(msg, mcap, "the body has more after its JSON value (at byte %zu): send one object", at);
+        return NULL;
+    }
+    return req;
 }
 
 // --- dispatch -------------------------------------------------------------------------------------

@@ -183,22 +183,10 @@ static int wait_job(struct MHD_Connection *c, job *j, int first_bytes) {
 }
 
 static enum MHD_Result serve_post(srv *s, struct MHD_Connection *c, conn *cs) {
-    if (cs->len == 0) return send_error(c, cs, 400, "the body is empty: send a JSON object");
-    cs->body[cs->len] = 0;
-    size_t bad = 0;
-    if (!duet_utf8_valid(cs->body, cs->len, &bad)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "the body is not valid UTF-8 (at byte %zu)", bad);
-        return send_error(c, cs, 400, msg);
-    }
-    const char *end = NULL;
-    cJSON *req = cJSON_ParseWithLengthOpts(cs->body, cs->len, &end, 0);
-    if (!req) {
-        char msg[160];
-        size_t at = end && end >= cs->body ? (size_t)(end - cs->body) : 0;
-        snprintf(msg, sizeof msg, "the body is not valid JSON (at byte %zu)", at);
-        return send_error(c, cs, 400, msg);
-    }
+    char msg[512];
+    cs->body[cs->len] = 0; /* room was kept for it */
+    cJSON *req = parse_body(cs->body, cs->len, msg, sizeof msg);
+    if (!req) return send_error(c, cs, 400, msg);
     int status = 0;
     char *err = NULL;
     job *j = handle_post(s, cs->ep, req, &status, &err);

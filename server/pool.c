@@ -61,6 +61,24 @@ void job_answer(job *j, int status, char *body) {
     pthread_mutex_unlock(&j->mu);
 }
 
+char *srv_utf8_clean(const char *p, size_t n, size_t *len) {
+    char *o = malloc(3 * n + 1);
+    if (!o) return NULL;
+    size_t k = 0, bad = 0;
+    while (n > 0) {
+        if (duet_utf8_valid(p, n, &bad)) bad = n;
+        memcpy(o + k, p, bad);
+        k += bad;
+        if (bad == n) break;
+        memcpy(o + k, "\xEF\xBF\xBD", 3);
+        k += 3;
+        p += bad + 1, n -= bad + 1;
+    }
+    o[k] = 0;
+    *len = k;
+    return o;
+}
+
 char *error_json(int status, const char *msg) {
     /* OpenAI's shape: {"error": {"message", "type", "param", "code"}}, code a string or null */
     const char *type = status == 401 ? "authentication_error"
@@ -71,10 +89,13 @@ char *error_json(int status, const char *msg) {
                        : status == 503 ? "overloaded" : status == 504 ? "timeout" : NULL;
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
     char *txt = NULL;
-    if (e && cJSON_AddStringToObject(e, "message", msg) && cJSON_AddStringToObject(e, "type", type) && cJSON_AddNullToObject(e, "param") &&
+    size_t n;
+    char *clean = srv_utf8_clean(msg, strlen(msg), &n); /* a message cut short may end inside a character */
+    if (e && clean && cJSON_AddStringToObject(e, "message", clean) && cJSON_AddStringToObject(e, "type", type) && cJSON_AddNullToObject(e, "param") &&
         (code ? cJSON_AddStringToObject(e, "code", code) : cJSON_AddNullToObject(e, "code")))
         txt = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
+    free(clean);
     return txt;
 }
 

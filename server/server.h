@@ -131,13 +131,20 @@ double srv_now(void);
 
 /* --- endpoints (handlers.c) ---------------------------------------------------------------------- */
 
+/* The parsed JSON of a POST body, or NULL with a message: the body must be UTF-8 and JSON with
+ * no raw control characters (RFC 8259; the message names the field that has one). */
+cJSON *parse_body(const char *body, size_t len, char *msg, size_t mcap);
 /* Checks a POST body for endpoint ep and, when it is well-formed, returns the job that does the
  * work (NULL after writing an error status and JSON into *status, *err_body). */
 job *handle_post(srv *s, int ep, cJSON *req, int *status, char **err_body);
 /* GET /v1/models */
 char *models_json(const srv *s);
-/* {"error": {...}} as a new string */
+/* {"error": {...}} as a new string (bytes of msg that break UTF-8 become U+FFFD) */
 char *error_json(int status, const char *msg);
+/* p[0..n) with every byte that breaks UTF-8 replaced by U+FFFD: a new string (free()), its
+ * length in *len. A model's byte-level tokens, or a message cut short, can form such bytes;
+ * JSON must not carry them. */
+char *srv_utf8_clean(const char *p, size_t n, size_t *len);
 
 /* --- HTTP (http.c) ------------------------------------------------------------------------------ */
 
