@@ -30,7 +30,10 @@ for await (const chunk of stream) {
 }
 check(pieces > 5 && text.length > 0, `a streamed chat arrives in pieces (${pieces}: "${text}")`);
 check(finish === "length", `the stream ends with a finish reason (${finish})`);
-const cs = await client.completions.create({ model: "stories260K", prompt: "The dog", max_tokens: 10, stream: true, stop: ["\n"] });
+// greedy (and seeded): the server seeds unseeded sampling from the clock, and a story that began
+// with a newline or ended at once would stream no text
+const cs = await client.completions.create({ model: "stories260K", prompt: "The dog", max_tokens: 10, temperature: 0, seed: 1,
+                                             stream: true, stop: ["\n"] });
 let n = 0;
 for await (const chunk of cs) n += chunk.choices[0].text.length > 0 ? 1 : 0;
 check(n > 0, "a streamed completion");
@@ -56,15 +59,18 @@ try {
   page.on("requestfailed", (r) => failures.push(r.url()));
   const res = await page.goto(url, { waitUntil: "load" });
   check(res && res.ok(), "the page loads");
-  await page.waitForFunction(() => document.querySelector("#lm").options.length > 0, null, { timeout: 10000 });
+  // (the waits' limits are bounds on a hang, far above what any of them takes)
+  await page.waitForFunction(() => document.querySelector("#lm").options.length > 0, null, { timeout: 60000 });
   check((await page.textContent("#models")).includes("stories260K"), "the page lists the models");
 
-  // stream a completion and watch it grow
+  // stream a completion and watch it grow (temperature 0: the page sends no seed, and a sampled
+  // story may end after a few words; the greedy one runs to the 200 tokens)
   await page.selectOption("#lm", "stories260K");
   await page.fill("#prompt", "Once upon a time");
   await page.fill("#max", "200");
+  await page.fill("#temp", "0");
   await page.click("#go");
-  await page.waitForFunction(() => document.querySelector("#gstats").textContent.includes("pieces"), null, { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelector("#gstats").textContent.includes("pieces"), null, { timeout: 60000 });
   const gen = await page.textContent("#gen"), stats = await page.textContent("#gstats");
   check(gen.length > 50, `the completion streams into the page (${gen.length} characters)`);
   const m = stats.match(/(\d+) pieces/);
@@ -74,7 +80,7 @@ try {
   await page.selectOption("#clf", "spam");
   await page.fill("#text", "WINNER! You have won a free prize. Call now to claim your cash");
   await page.click("#cls");
-  await page.waitForSelector("#result .label", { timeout: 10000 });
+  await page.waitForSelector("#result .label", { timeout: 60000 });
   check((await page.textContent("#result .label")) === "spam", "the text is classified as spam");
   const chips = await page.$$eval("#result .chip", (all) => all.map((x) => x.textContent));
   check(chips.length >= 3, `the features that decided it are shown (${chips.join(" | ")})`);
@@ -85,8 +91,9 @@ try {
   await page.selectOption("#ilabel", "bag");
   await page.fill("#count", "8");
   await page.click("#drawbtn");
-  await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 8, null, { timeout: 20000 });
-  await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every((i) => i.complete && i.naturalWidth > 0));
+  await page.waitForFunction(() => document.querySelectorAll("#grid img").length === 8, null, { timeout: 60000 });
+  await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every((i) => i.complete && i.naturalWidth > 0), null,
+                             { timeout: 60000 });
   const sizes = await page.$$eval("#grid img", (all) => all.map((i) => `${i.naturalWidth}x${i.naturalHeight}`));
   check(sizes.every((s) => s === "28x28"), `eight 28x28 images are drawn (${sizes})`);
 
