@@ -6,7 +6,7 @@
 # The kills come from an LD_PRELOAD shim (tests/cli/crash_shim.c, compiled here with cc) that
 # raises SIGKILL at the chosen libc call of the chosen checkpoint write: no sleeps, no timing,
 # the same points on every machine. Some kills also simulate a power loss (data not fsynced is
-# dropped), which catches a rename before fsync. The timing-based version: bench/crash.sh.
+# dropped), which catches a rename before fsync.
 # usage: sh tests/cli/test_crash.sh ./duet       last line: "N passed, N failed"
 duet=${1:-./duet}
 case $duet in /*) ;; *) duet=$PWD/$duet ;; esac
