@@ -93,6 +93,16 @@ static inline char *t_tmpfile(const char *suffix, const char *s, size_t n) {
 }
 #define T_TMP(suffix, str) t_tmpfile(suffix, str, strlen(str))
 
+/* A path under /tmp for a file the test writes, its name with the process id (two test runs on
+ * one machine do not meet); a static buffer per call site's turn, 16 kept. */
+static inline const char *t_path(const char *name) {
+    static char paths[16][256];
+    static int next;
+    char *p = paths[next++ % 16];
+    snprintf(p, 256, "/tmp/duet_test_%d_%s", (int)getpid(), name);
+    return p;
+}
+
 /* Path of a file under ../shared/data (or the project's data/), or NULL when it is missing:
  * the caller skips, saying why. */
 static inline const char *t_shared(const char *rel) {

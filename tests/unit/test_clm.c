@@ -55,7 +55,7 @@ static void test_clm(void) {
     if (mt && mt->accuracy < 0.95) fprintf(stderr, "  clm accuracy %.3f\n", mt->accuracy);
     duet_metrics_free(ctx, mt);
     /* save and load: the same probabilities */
-    const char *path = "/tmp/duet_test_clm.duet";
+    const char *path = t_path("clm.duet");
     CHECK_OK(duet_model_save(ctx, m, path, &e));
     CHECK_OK(duet_model_load(ctx, path, &m2, &e));
     int32_t l1[100], l2[100];

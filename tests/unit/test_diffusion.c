@@ -127,7 +127,7 @@ static void test_train(void) {
     duet_data_free(s4);
     s4 = NULL;
     /* save and load: the same samples */
-    const char *path = "/tmp/duet_test_diffusion.duet";
+    const char *path = t_path("diffusion.duet");
     CHECK_OK(duet_model_save(ctx, m, path, &e));
     CHECK_OK(duet_model_load(ctx, path, &m2, &e));
     if (m2) CHECK_OK(duet_model_sample_ex(ctx, m2, "1", 8, 7, &ddpm, &s4, &e));

@@ -116,7 +116,7 @@ static void test_llama2c(void) {
     CHECK(st.tokens == 256 && st.prompt_tokens == 1);
 
     /* imported -> saved -> loaded generates the same text */
-    const char *path = "/tmp/duet_test_stories.duet";
+    const char *path = t_path("stories.duet");
     CHECK_OK(duet_model_save(ctx, m, path, &e));
     CHECK_OK(duet_model_load(ctx, path, &m2, &e));
     static sbuf b2;
@@ -276,7 +276,7 @@ static void test_train(void) {
     CHECK(b.n >= 100);
     duet_lm_score junk;
     CHECK_ERR(duet_model_score_text(ctx, m, "the Zebra", 9, NULL, NULL, &junk, &e), &e, DUET_EINVAL, "U+005A");
-    const char *path = "/tmp/duet_test_gpt.duet";
+    const char *path = t_path("gpt.duet");
     CHECK_OK(duet_model_save(ctx, m, path, &e));
     CHECK_OK(duet_model_load(ctx, path, &m2, &e));
     duet_lm_score sc2;
@@ -335,7 +335,7 @@ static void test_resume(void) {
     p.steps = 30;
     duet_model *full = NULL, *cut = NULL, *resumed = NULL;
     CHECK_OK(duet_model_train(ctx, d, &p, &full, &e));
-    const char *ck = "/tmp/duet_test_ckpt.duet";
+    const char *ck = t_path("ckpt.duet");
     remove(ck);
     p.checkpoint = ck;
     p.checkpoint_every = 10;
