@@ -25,7 +25,7 @@ stage() {
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 }
 stage "tests" $make --no-print-directory check
-stage "fuzz targets: seeds and regressions replayed" $make --no-print-directory fuzz-replay
+stage "fuzz targets: seeds, kept corpus and regressions replayed once" $make --no-print-directory fuzz-replay
 stage "tests under AddressSanitizer and UBSan" $make --no-print-directory check SAN=address,undefined
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
