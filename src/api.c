@@ -239,9 +239,9 @@ fail:
 duet_train_params duet_train_params_default(void) {
     duet_train_params p;
     memset(&p, 0, sizeof p);
-    p.model = "logreg";
+    p.model = dt_model_for(DT_ROLE_DEFAULT)->name;
     p.penalty = DUET_PENALTY_L2;
-    p.text_mode = -1; /* model's default: TF-IDF, counts for naive Bayes */
+    p.text_mode = -1; /* the model's default: TF-IDF, or counts (dt_model_ops.text_counts) */
     return p;
 }
 
@@ -356,18 +356,25 @@ int dt_model_class(const duet_model *m, const char *label) {
     return -1;
 }
 
-static int check_params(const duet_train_params *p, duet_err *err) {
+static int takes_arch(const dt_model_ops *o) { return o->archs; }
+static int takes_lbfgs(const dt_model_ops *o) { return (o->solvers >> DUET_SOLVER_LBFGS) & 1; }
+
+static int check_params(const dt_model_ops *ops, const duet_train_params *p, duet_err *err) {
+    char names[256];
     if (!(p->C >= 0) || isinf(p->C)) return dt_err(err, DUET_EINVAL, "C must be a positive number (got %g)", p->C);
     if (!(p->alpha >= 0) || isinf(p->alpha)) return dt_err(err, DUET_EINVAL, "alpha must be >= 0 (got %g)", p->alpha);
     if (p->penalty != DUET_PENALTY_L1 && p->penalty != DUET_PENALTY_L2)
         return dt_err(err, DUET_EINVAL, "penalty must be l1 or l2");
     if (p->arch < DUET_ARCH_MLP || p->arch > DUET_ARCH_CONV) return dt_err(err, DUET_EINVAL, "unknown architecture %d", p->arch);
-    if (p->arch != DUET_ARCH_MLP && (!p->model || strcmp(p->model, "vae") != 0))
-        return dt_err(err, DUET_EINVAL, "--arch chooses the vae's architecture (%s has one)", p->model ? p->model : "logreg");
+    if (p->arch != DUET_ARCH_MLP && !ops->archs)
+        return dt_err(err, DUET_EINVAL, "--arch chooses the architecture of %s (%s has one)", dt_model_names_if(takes_arch, names, sizeof names),
+                      ops->name);
     if (p->solver < DUET_SOLVER_AUTO || p->solver > DUET_SOLVER_LBFGS)
         return dt_err(err, DUET_EINVAL, "unknown solver %d", p->solver);
-    if (p->solver == DUET_SOLVER_LBFGS && p->model && strcmp(p->model, "svm") == 0)
-        return dt_err(err, DUET_EINVAL, "svm solves the dual by coordinate descent or, with --solver newton, the primal (not lbfgs)");
+    if (p->solver != DUET_SOLVER_AUTO && ops->solvers && !((ops->solvers >> p->solver) & 1))
+        return dt_err(err, DUET_EINVAL, "%s does not take --solver %s (its solvers: auto%s%s; lbfgs is for %s)", ops->name,
+                      p->solver == DUET_SOLVER_NEWTON ? "newton" : "lbfgs", (ops->solvers >> DUET_SOLVER_NEWTON) & 1 ? ", newton" : "",
+                      (ops->solvers >> DUET_SOLVER_LBFGS) & 1 ? ", lbfgs" : "", dt_model_names_if(takes_lbfgs, names, sizeof names));
     if (p->solver == DUET_SOLVER_NEWTON && p->penalty == DUET_PENALTY_L1)
         return dt_err(err, DUET_EINVAL, "the Newton solver needs the L2 penalty (L1 is solved by OWL-QN: --solver lbfgs)");
     if (p->cv_folds < 0 || p->cv_folds == 1 || p->cv_folds > 100)
@@ -456,8 +463,7 @@ static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_p
         DT_TRY(dt_mat_rows(ctx, a->X, te, nte, &Xte, err));
         for (int g = 0; g < G; g++) {
             duet_train_params q = *p;
-            if (strcmp(ops->tune, "C") == 0) q.C = ops->tune_grid[g];
-            else q.alpha = ops->tune_grid[g];
+            *dt_tuned_param(ops, &q) = ops->tune_grid[g];
             if (!q.max_iter) q.max_iter = TUNE_MAX_ITER; /* ranking C needs no tight optimum */
             dt_fit_args fa = {&Xtr, ytr, K, swtr, &q, 0};
             DT_TRY(ops->fit(ctx, &fold, &fa, err));
@@ -497,8 +503,7 @@ static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_p
                (double)correct[g] / (double)cap);
         if (correct[g] > correct[bi]) bi = g;
     }
-    if (strcmp(ops->tune, "C") == 0) p->C = ops->tune_grid[bi];
-    else p->alpha = ops->tune_grid[bi];
+    *dt_tuned_param(ops, p) = ops->tune_grid[bi];
     dt_model_meta_set(m, ops->tune, "%g", ops->tune_grid[bi]);
     dt_model_meta_set(m, "cv", "%d-fold on %lld rows: accuracy %.4f", folds, (long long)cap,
                       (double)correct[bi] / (double)cap);
@@ -556,10 +561,10 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     *out = NULL;
     if (!ctx || !data) return dt_err(err, DUET_EINVAL, "duet_model_train: ctx and data are required");
     duet_train_params p = params ? *params : duet_train_params_default();
-    if (!p.model) p.model = "logreg";
+    if (!p.model) p.model = dt_model_for(DT_ROLE_DEFAULT)->name;
     const dt_model_ops *ops = dt_model_find(p.model);
     if (!ops) return dt_err(err, DUET_EINVAL, "unknown model '%s' (models: %s)", p.model, dt_model_names());
-    int rc = check_params(&p, err);
+    int rc = check_params(ops, &p, err);
     if (rc) return rc;
     if ((p.checkpoint || p.resume) && !ops->resumable)
         return dt_err(err, DUET_EINVAL, "%s trains in one go: checkpoints and resume are for gpt, vae, gan and diffusion",
@@ -569,13 +574,13 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     if (ops->input == DUET_DATA_CORPUS || data->kind == DUET_DATA_CORPUS) return train_corpus(ctx, data, ops, &p, out, err);
     if (!data->labels) return dt_err(err, DUET_EINVAL, "%s: training needs labelled data", data->src);
     if (data->N < 2) return dt_err(err, DUET_EINVAL, "%s: %lld examples; training needs at least 2", data->src, (long long)data->N);
-    if (p.text_mode < 0) p.text_mode = strcmp(ops->name, "nb") == 0 ? DUET_TEXT_COUNTS : DUET_TEXT_TFIDF;
+    if (p.text_mode < 0) p.text_mode = ops->text_counts ? DUET_TEXT_COUNTS : DUET_TEXT_TFIDF;
     if (!p.ngram_min) p.ngram_min = 1;
     if (!p.ngram_max) p.ngram_max = p.ngram_min > 2 ? p.ngram_min : 2;
     if (!p.min_df && data->kind == DUET_DATA_TEXT && data->N >= 5000) p.min_df = 2;
     if (p.char_ngram_min < 0 || p.char_ngram_max < 0) {
         p.char_ngram_min = p.char_ngram_max = 0;
-    } else if (!p.char_ngram_min && !p.char_ngram_max && data->kind == DUET_DATA_TEXT && strcmp(ops->name, "nb") != 0) {
+    } else if (!p.char_ngram_min && !p.char_ngram_max && data->kind == DUET_DATA_TEXT && !ops->words_only) {
         /* short texts (messages, titles, reviews) gain from character n-grams: on SMS spam
          * they take logistic regression from 0.979 to 0.990 accuracy */
         double bytes = 0;
@@ -648,9 +653,9 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     }
     int applies = ops->tune != NULL;
     if (applies && ops->tunes) DT_TRY(ops->tunes(m, &a, &applies, err));
-    int tuned = applies && ((strcmp(ops->tune, "C") == 0 && p.C == 0) || (strcmp(ops->tune, "alpha") == 0 && p.alpha == 0));
+    int tuned = applies && *dt_tuned_param(ops, &p) == 0;
     if (tuned) DT_TRY(tune(ctx, m, &a, &p, err));
-    else if (applies) dt_model_meta_set(m, ops->tune, "%g", strcmp(ops->tune, "C") == 0 ? p.C : p.alpha);
+    else if (applies) dt_model_meta_set(m, ops->tune, "%g", *dt_tuned_param(ops, &p));
     a.p = &p;
     DT_TRY(ops->fit(ctx, m, &a, err));
     char desc[256];
@@ -999,7 +1004,7 @@ int duet_cross_validate(duet_ctx *ctx, const duet_data *d, const duet_train_para
         rc = dt_err(err, DUET_ENOMEM, "cross-validation: out of memory");
         goto fail;
     }
-    DT_TRY(dt_model_new(ctx, dt_model_find("nb"), &all, err));
+    DT_TRY(dt_model_new(ctx, dt_model_for(DT_ROLE_DEFAULT), &all, err)); /* any kind: it only holds the classes */
     DT_TRY(dt_collect_classes(all, d, y, err));
     int K = all->K;
     P = dt_calloc(ctx, (size_t)N * (size_t)K, sizeof(float));

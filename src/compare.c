@@ -71,12 +71,30 @@ duet_compare_opts duet_compare_opts_default(void) {
 /* The default models for a kind of data: the discriminative three, naive Bayes, for text the
  * class-conditional language model, and for images
  * the conditional VAE. */
-static const char *default_models(int kind) {
-    return kind == DUET_DATA_DENSE ? "logreg,mlp,nb,vae" : kind == DUET_DATA_TEXT ? "logreg,svm,nb,mlp,clm" : "logreg,svm,nb,mlp";
+/* The entry of the language model that classifies without training (o->lm): not a registered
+ * model, a way compare itself uses one. */
+#define ZERO_SHOT "zero-shot"
+
+/* The models compare puts side by side on data of this kind when none are named (each model's
+ * compare_on), as a comma-separated list in buf. */
+static const char *default_models(int kind, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; dt_model_at(i); i++) {
+        const dt_model_ops *m = dt_model_at(i);
+        if (!((m->compare_on >> kind) & 1)) continue;
+        int w = snprintf(buf + n, cap - n, "%s%s", n ? "," : "", m->name);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+    return buf;
 }
 
 /* Models whose fits take a fraction of a second on thousands of rows: the default curves. */
-static int cheap(const char *name) { return !strcmp(name, "logreg") || !strcmp(name, "svm") || !strcmp(name, "nb"); }
+static int quick(const char *name) {
+    const dt_model_ops *m = dt_model_find(name);
+    return m && m->quick;
+}
 
 /* Splits a comma-separated list into at most max names (each < 32 bytes); returns the count or
  * -1 with err set. */
@@ -157,9 +175,10 @@ done:
 static duet_train_params fixed_params(const duet_compare_opts *o, const char *name, const duet_compare_model *main) {
     duet_train_params p = o->params;
     p.model = name;
-    if (!strcmp(name, "vae") || !strcmp(name, "diffusion") || !strcmp(name, "gan")) p.conditional = 1;
-    if (main && !strncmp(main->tuned, "C=", 2)) p.C = atof(main->tuned + 2);
-    if (main && !strncmp(main->tuned, "alpha=", 6)) p.alpha = atof(main->tuned + 6);
+    const dt_model_ops *ops = dt_model_find(name);
+    if (ops && ops->compare_conditional) p.conditional = 1;
+    size_t n = ops && ops->tune ? strlen(ops->tune) : 0;
+    if (main && n && !strncmp(main->tuned, ops->tune, n) && main->tuned[n] == '=') *dt_tuned_param(ops, &p) = atof(main->tuned + n + 1);
     return p;
 }
 
@@ -227,7 +246,7 @@ static void measure_lm(duet_ctx *ctx, const duet_compare_opts *o, const duet_mod
     float *P = dt_alloc_e(ctx, (size_t)te->N, (size_t)K * sizeof(float), "zero-shot", &e);
     int32_t *y = dt_calloc(ctx, (size_t)te->N, sizeof(int32_t)), *pred = dt_calloc(ctx, (size_t)te->N, sizeof(int32_t));
     double *lat = dt_calloc(ctx, (size_t)(n_one ? n_one : 1), sizeof(double));
-    snprintf(r->name, sizeof r->name, "zero-shot");
+    snprintf(r->name, sizeof r->name, ZERO_SHOT);
     snprintf(r->learns, sizeof r->learns, "%s", o->lm->ops->learns);
     snprintf(r->tuned, sizeof r->tuned, "pretrained");
     r->generative = 1;
@@ -303,14 +322,11 @@ static int curve_point(duet_ctx *ctx, const char *name, const duet_compare_model
 
 // --- the recommendation ----------------------------------------------------------------------------
 
+/* A model's name in a sentence (its title), or the entry's own name. */
 static const char *pretty(const char *name) {
-    if (!strcmp(name, "logreg")) return "logistic regression";
-    if (!strcmp(name, "svm")) return "the linear SVM";
-    if (!strcmp(name, "nb")) return "naive Bayes";
-    if (!strcmp(name, "mlp")) return "the MLP";
-    if (!strcmp(name, "vae")) return "the conditional VAE";
-    if (!strcmp(name, "clm")) return "the class-conditional language model";
-    if (!strcmp(name, "zero-shot")) return "the zero-shot language model";
+    const dt_model_ops *m = dt_model_find(name);
+    if (m && m->title) return m->title;
+    if (!strcmp(name, ZERO_SHOT)) return "the zero-shot language model";
     return name;
 }
 
@@ -398,7 +414,8 @@ static void recommend(duet_compare *c) {
     if (q != best)
         snprintf(b + n, len - n, " %s is within half a point (%.2f %%) and fits %.1fx faster%s.", pretty(q->name), 100 * q->accuracy,
                  best->fit_seconds / fmax(q->fit_seconds, 1e-9), q->predict_us < best->predict_us / 1.5 ? ", predicting faster too" : "");
-    crossing(c, "nb", "logreg", b, len);
+    for (int i = 0; dt_model_at(i); i++) /* generative classifiers against their discriminative twins */
+        if (dt_model_at(i)->versus) crossing(c, dt_model_at(i)->name, dt_model_at(i)->versus, b, len);
     /* sentences that begin with a model's name begin with a capital */
     for (size_t i = 0; b[i]; i++)
         if ((i == 0 || (i >= 2 && b[i - 2] == '.' && b[i - 1] == ' ')) && b[i] >= 'a' && b[i] <= 'z') b[i] = (char)(b[i] - 32);
@@ -511,7 +528,7 @@ static int augment_run(duet_ctx *ctx, duet_compare *c, const duet_compare_opts *
                        const duet_data *te, duet_err *err) {
     int k = dt_model_class(lab, o->augment);
     if (k < 0) return dt_err(err, DUET_EINVAL, "--augment: '%s' is not one of the %d classes", o->augment, lab->K);
-    const char *gname = o->augment_model ? o->augment_model : "nb";
+    const char *gname = o->augment_model ? o->augment_model : dt_model_for(DT_ROLE_AUGMENT)->name;
     if (!dt_model_find(gname)) return dt_err(err, DUET_EINVAL, "--augment-model: unknown model '%s' (models: %s)", gname, dt_model_names());
     int64_t real = 0;
     for (int64_t i = 0; i < tr->N; i++) real += strcmp(tr->labels[i], o->augment) == 0;
@@ -582,7 +599,8 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
     if (points < 2 || points > 30 || repeats < 1 || repeats > 100)
         return dt_err(err, DUET_EINVAL, "learning curves take 2..30 sizes and 1..100 repeats (got %d, %d)", points, repeats);
     char names[16][32], cnames[16][32];
-    int nm = parse_list(o.models ? o.models : default_models(data->kind), names, 16, err);
+    char dflt[256];
+    int nm = parse_list(o.models ? o.models : default_models(data->kind, dflt, sizeof dflt), names, 16, err);
     if (nm < 0) return err ? err->code : DUET_EINVAL;
     if (nm == 0) return dt_err(err, DUET_EINVAL, "no models to compare");
     int nc = 0;
@@ -590,7 +608,7 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
         if ((nc = parse_list(o.curve_models, cnames, 16, err)) < 0) return err ? err->code : DUET_EINVAL;
     } else {
         for (int i = 0; i < nm; i++)
-            if (cheap(names[i])) memcpy(cnames[nc++], names[i], 32);
+            if (quick(names[i])) memcpy(cnames[nc++], names[i], 32);
     }
 
     int rc = DUET_OK;
@@ -607,7 +625,7 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
         goto fail;
     }
     /* classes, then a stratified split: fold 0 of round(1 / share) is held out */
-    DT_TRY(dt_model_new(ctx, dt_model_find("nb"), &lab, err));
+    DT_TRY(dt_model_new(ctx, dt_model_for(DT_ROLE_DEFAULT), &lab, err)); /* any kind: it only holds the classes */
     DT_TRY(dt_collect_classes(lab, data, y, err));
     int K = lab->K, folds = (int)lround(1.0 / share);
     dt_stratified_folds(y, data->N, K, folds < 2 ? 2 : folds, ctx->seed, tmp, fold);

@@ -202,4 +202,6 @@ const dt_model_ops dt_clm_ops = {
     .fit_text = clm_fit_text,
     .distributed = 1, /* every process writes the same corpus; gpt.c shares each batch out */
     .predict_text = clm_predict_text,
+    .title = "the class-conditional language model",
+    .compare_on = 1u << DUET_DATA_TEXT,
 };

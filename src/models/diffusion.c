@@ -847,4 +847,5 @@ const dt_model_ops dt_diffusion_ops = {
     .load = df_load,
     .free_state = df_free_state,
     .resumable = 1,
+    .compare_conditional = 1,
 };

@@ -557,4 +557,5 @@ const dt_model_ops dt_gan_ops = {
     .load = gan_load,
     .free_state = gan_free_state,
     .resumable = 1,
+    .compare_conditional = 1,
 };

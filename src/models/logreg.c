@@ -19,6 +19,7 @@
 #include "optim.h"
 
 #include <math.h>
+#include <stddef.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -597,8 +598,14 @@ const dt_model_ops dt_logreg_ops = {
     .load = dt_linear_load,
     .free_state = dt_linear_free,
     .tune = "C",
+    .tune_field = offsetof(duet_train_params, C),
     .tune_grid = c_grid,
     .tune_n = (int)(sizeof c_grid / sizeof *c_grid),
+    .title = "logistic regression",
+    .roles = DT_ROLE_DEFAULT,
+    .compare_on = (1u << DUET_DATA_DENSE) | (1u << DUET_DATA_SPARSE) | (1u << DUET_DATA_TEXT) | (1u << DUET_DATA_TABLE),
+    .quick = 1,
+    .solvers = (1u << DUET_SOLVER_NEWTON) | (1u << DUET_SOLVER_LBFGS),
 };
 
 int dt_svm_primal(duet_ctx *ctx, const dt_mat *X, const int32_t *y, const double *sw, int pos, double C, double tol,

@@ -802,4 +802,6 @@ const dt_model_ops dt_mlp_ops = {
     .load = mlp_load,
     .free_state = mlp_free,
     .embed = mlp_embed,
+    .title = "the MLP",
+    .compare_on = (1u << DUET_DATA_DENSE) | (1u << DUET_DATA_SPARSE) | (1u << DUET_DATA_TEXT) | (1u << DUET_DATA_TABLE),
 };

@@ -4,16 +4,40 @@
 #include "model.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 
 #define FORMAT_VERSION 1
 
+/* Every model, in the order compare lists them. */
 static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops,  &dt_mlp_ops,       &dt_vae_ops,
-                                               &dt_gan_ops,    &dt_gpt_ops, &dt_clm_ops, &dt_diffusion_ops};
+                                               &dt_clm_ops,    &dt_gan_ops, &dt_gpt_ops, &dt_diffusion_ops};
+#define N_MODELS (sizeof registry / sizeof *registry)
 
 const dt_model_ops *dt_model_find(const char *name) {
-    for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
+    for (size_t i = 0; name && i < N_MODELS; i++)
         if (strcmp(registry[i]->name, name) == 0) return registry[i];
     return NULL;
+}
+
+const dt_model_ops *dt_model_at(int i) { return i >= 0 && (size_t)i < N_MODELS ? registry[i] : NULL; }
+
+const dt_model_ops *dt_model_for(unsigned role) {
+    for (size_t i = 0; i < N_MODELS; i++)
+        if (registry[i]->roles & role) return registry[i];
+    return registry[0]; /* not reached: tests/unit/test_api.c checks every role has its model */
+}
+
+const char *dt_model_names_if(int (*keep)(const dt_model_ops *ops), char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < N_MODELS && n < cap; i++) {
+        if (keep && !keep(registry[i])) continue;
+        int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", registry[i]->name);
+        if (w < 0) break;
+        n += (size_t)w;
+    }
+    if (!buf[0]) snprintf(buf, cap, "none");
+    return buf;
 }
 
 int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, int32_t *y,
@@ -27,7 +51,14 @@ int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_
     return DUET_OK;
 }
 
-const char *dt_model_names(void) { return "logreg, svm, nb, mlp, vae, gan, gpt, diffusion"; }
+static char all_names[256];
+static void fill_names(void) { dt_model_names_if(NULL, all_names, sizeof all_names); }
+
+const char *dt_model_names(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fill_names);
+    return all_names;
+}
 
 int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...) {
     char buf[512];

@@ -9,6 +9,8 @@
 #ifndef DT_MODEL_H
 #define DT_MODEL_H
 
+#include <stddef.h>
+
 #include "../core/dt.h"
 #include "../data/data.h"
 #include "../io/safetensors.h"
@@ -71,9 +73,11 @@ typedef struct dt_model_ops {
     /* Fills m->state from f; K and D are already set on m and must be checked. */
     int (*load)(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *err);
     void (*free_state)(duet_ctx *ctx, void *state);
-    /* The hyperparameter chosen by cross-validation when the user gives none ("C" sets
-     * duet_train_params.C, "alpha" sets .alpha), with its grid; NULL when none is tuned. */
+    /* The hyperparameter chosen by cross-validation when the user gives none: its name ("C"),
+     * the duet_train_params field it sets (tune_field: offsetof, a double; 0 there means "choose
+     * it"), and its grid; NULL when none is tuned. See dt_tuned_param. */
     const char *tune;
+    size_t tune_field;
     /* Optional: *applies = 0 when the tuned parameter does not apply to this fit (naive Bayes'
      * alpha for Gaussian features), so no time is spent choosing it; a status (it may combine
      * sums across processes). NULL: it always applies. */
@@ -83,6 +87,21 @@ typedef struct dt_model_ops {
 
     /* 1: fit honours duet_train_params.checkpoint, checkpoint_every and resume (ckpt.c) */
     int resumable;
+
+    /* --- what the program needs to know of the model: api.c, compare.c, cli/ and server/ read
+     * these and never name a model --- */
+    const char *title;         /* in sentences: "logistic regression", "the linear SVM" */
+    unsigned roles;            /* DT_ROLE_*: the one model duet train fits when none is named, ... */
+    unsigned compare_on;       /* data kinds (1 << DUET_DATA_*) compare includes it on by default */
+    int quick;                 /* 1: fits in a fraction of a second on thousands of rows (compare's
+                                  default learning curves) */
+    int compare_conditional;   /* 1: compare trains it class-conditional, a classifier by Bayes' rule */
+    const char *versus;        /* a generative classifier's discriminative twin (naive Bayes: logreg,
+                                  Ng & Jordan 2001): compare says where their learning curves cross */
+    int text_counts;           /* 1: text features are term counts by default (else TF-IDF) */
+    int words_only;            /* 1: no character n-grams by default (others add 2-5-grams on short texts) */
+    unsigned solvers;          /* the --solver values it takes besides auto (1 << DUET_SOLVER_*) */
+    int archs;                 /* 1: --arch chooses its architecture (mlp or conv) */
 
     /* Models of raw labelled text (raw_text 1: no feature pipeline, D = 0): fit_text trains on
      * texts (N) with classes y; predict_text writes P (N, K). The class-conditional language
@@ -186,6 +205,25 @@ int dt_ckpt_check_epoch(duet_ctx *ctx, const dt_ckpt *c, const int64_t *order, i
 const dt_model_ops *dt_model_find(const char *name);
 /* Names of all models, comma-separated, for messages. */
 const char *dt_model_names(void);
+
+/* Roles a model can hold (dt_model_ops.roles), each held by exactly one model. */
+enum {
+    DT_ROLE_DEFAULT = 1, /* duet train fits it when no model is named */
+    DT_ROLE_AUGMENT = 2, /* compare --augment draws synthetic rows from it unless told otherwise */
+};
+/* The model that holds role (never NULL: the registry gives every role to one model). */
+const dt_model_ops *dt_model_for(unsigned role);
+/* The i-th model of the registry (in the order compare lists them), NULL past the last. */
+const dt_model_ops *dt_model_at(int i);
+/* Names of the models flagged by keep (e.g. those that take --arch), comma-separated, written
+ * into buf; "none" when none is. */
+const char *dt_model_names_if(int (*keep)(const dt_model_ops *ops), char *buf, size_t cap);
+
+/* The training setting ops tunes, in p (a double: 0 means "choose it by cross-validation");
+ * NULL when the model tunes none. */
+static inline double *dt_tuned_param(const dt_model_ops *ops, duet_train_params *p) {
+    return ops->tune ? (double *)(void *)((char *)p + ops->tune_field) : NULL;
+}
 /* Records a training fact shown by `duet info` and saved in the file (replaces same key). */
 int dt_model_meta_set(duet_model *m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -11,6 +11,7 @@
 #include "linear.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #define CAL_FOLDS 3
 
@@ -272,6 +273,11 @@ const dt_model_ops dt_svm_ops = {
     .load = dt_linear_load,
     .free_state = dt_linear_free,
     .tune = "C",
+    .tune_field = offsetof(duet_train_params, C),
     .tune_grid = c_grid,
     .tune_n = (int)(sizeof c_grid / sizeof *c_grid),
+    .title = "the linear SVM",
+    .compare_on = (1u << DUET_DATA_SPARSE) | (1u << DUET_DATA_TEXT) | (1u << DUET_DATA_TABLE),
+    .quick = 1,
+    .solvers = 1u << DUET_SOLVER_NEWTON,
 };

@@ -738,4 +738,8 @@ const dt_model_ops dt_vae_ops = {
     .load = vae_load,
     .free_state = vae_free_state,
     .resumable = 1,
+    .title = "the conditional VAE",
+    .compare_on = 1u << DUET_DATA_DENSE,
+    .compare_conditional = 1,
+    .archs = 1,
 };

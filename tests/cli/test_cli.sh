@@ -115,7 +115,7 @@ expect_err "unknown model" "unknown model" $duet train "$t/train.tsv" --model fo
 expect_err "bad C" "--C must be" $duet train "$t/train.tsv" --C -1
 expect_err "Newton with L1" "needs the L2 penalty" $duet train "$t/train.tsv" --C 1 --penalty l1 --solver newton
 expect_err "unknown solver" "--solver must be one of" $duet train "$t/train.tsv" --solver sgd
-expect_err "svm with L-BFGS" "svm solves the dual by coordinate descent" $duet train "$t/train.tsv" --model svm --solver lbfgs
+expect_err "svm with L-BFGS" "svm does not take --solver lbfgs (its solvers: auto, newton; lbfgs is for logreg)" $duet train "$t/train.tsv" --model svm --solver lbfgs
 for s in newton lbfgs; do
     expect_ok "solver $s" $duet train "$t/train.tsv" --C 10 --solver $s -o "$t/$s.duet" --quiet
     expect_ok "eval solver $s" $duet eval "$t/$s.duet" "$t/test.tsv" --format json
@@ -289,7 +289,7 @@ expect_ok "conv vae scores" $duet score "$t/cv.duet" $img --format json
 contains "conv vae scores" '"elbo":'
 expect_ok "conv vae info" $duet info "$t/cv.duet"
 contains "conv vae info" "conv 28x28"
-expect_err "arch for a gan" "--arch chooses the vae" $duet train $img --model gan --arch conv
+expect_err "arch for a gan" "--arch chooses the architecture of vae (gan has one)" $duet train $img --model gan --arch conv
 printf '\000\000\010\003\000\000\000\002\000\000\000\003\000\000\000\003abcdefghiabcdefghi' > "$t/two-idx3-ubyte"
 printf '\000\000\010\001\000\000\000\002\001\000' > "$t/two-idx1-ubyte"
 expect_err "conv vae on 3x3 images" "multiples of 4" $duet train "$t/two-idx3-ubyte" --labels "$t/two-idx1-ubyte" --model vae --arch conv

@@ -4,6 +4,7 @@
  * give errors, never crashes; an allocator that fails at every point in turn leaks nothing.
  */
 #include "core/metrics.h"
+#include "models/model.h"
 #include "test.h"
 
 static const char *TEXT =
@@ -34,6 +35,34 @@ static duet_data *load(duet_ctx *ctx, const char *s, int fmt, int unlabelled) {
     duet_err e;
     if (duet_data_load_mem(ctx, "mem", s, strlen(s), &o, &d, &e)) fprintf(stderr, "load: %s\n", e.msg);
     return d;
+}
+
+/* The registry says what the program needs of each model (api.c, compare.c and cli/ name none):
+ * every role held by exactly one model, names unique, a tuned setting that is a double of
+ * duet_train_params the grid fills, a twin that exists and is discriminative. */
+static void test_registry(void) {
+    static const unsigned roles[] = {DT_ROLE_DEFAULT, DT_ROLE_AUGMENT};
+    for (size_t r = 0; r < sizeof roles / sizeof *roles; r++) {
+        int holders = 0;
+        for (int i = 0; dt_model_at(i); i++) holders += (dt_model_at(i)->roles & roles[r]) != 0;
+        CHECK(holders == 1);
+    }
+    CHECK(strcmp(dt_model_for(DT_ROLE_DEFAULT)->name, duet_train_params_default().model) == 0);
+    int n = 0;
+    for (int i = 0; dt_model_at(i); i++, n++) {
+        const dt_model_ops *m = dt_model_at(i);
+        CHECK(dt_model_find(m->name) == m);
+        CHECK(strstr(dt_model_names(), m->name) != NULL);
+        if (m->tune) {
+            duet_train_params p = duet_train_params_default();
+            CHECK(m->tune_field + sizeof(double) <= sizeof p && m->tune_n > 0 && m->tune_grid);
+            *dt_tuned_param(m, &p) = 7.5;
+            CHECK((strcmp(m->tune, "C") == 0 && p.C == 7.5) || (strcmp(m->tune, "alpha") == 0 && p.alpha == 7.5));
+        }
+        if (m->versus) CHECK(dt_model_find(m->versus) && strcmp(dt_model_find(m->versus)->learns, "p(y|x)") == 0);
+        if (m->compare_on) CHECK(m->caps & DUET_CAN_PREDICT);
+    }
+    CHECK(n >= 9 && dt_model_at(-1) == NULL && dt_model_at(n) == NULL);
 }
 
 static void test_models(void) {
@@ -265,6 +294,7 @@ static void test_failing_allocator(void) {
 }
 
 int main(void) {
+    RUN(test_registry);
     RUN(test_models);
     RUN(test_metrics);
     RUN(test_bad_input);
