@@ -171,6 +171,22 @@ DUET_API int duet_data_load(duet_ctx *ctx, const char *path, const duet_load_opt
 /* Reads a dataset from memory; `name` is used in messages. */
 DUET_API int duet_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t len,
                                 const duet_load_opts *opts, duet_data **out, duet_err *err);
+/* Datasets from a program's own arrays, with nothing to parse (what a server receives, rows an
+ * embedding program holds). Everything is copied and checked as a reader checks a file; messages
+ * name `name` and the row. labels (one per row) may be NULL: unlabelled.
+ *   texts: n UTF-8 texts, none blank.
+ *   table: cells (rows, cols) row-major, as text ("39", "State-gov"); NULL, empty, "?", "NA",
+ *     "N/A" and "NaN" are missing, and blanks around a value are dropped, as the CSV reader reads
+ *     them. colnames (cols) may be NULL ("1", "2", ...); a model matches the columns by name when
+ *     all of its own are there, else by position.
+ *   values: x (rows, cols) row-major, finite; images as rows of pixels 0..255. */
+DUET_API int duet_data_from_texts(duet_ctx *ctx, const char *name, const char *const *texts, int64_t n,
+                                  const char *const *labels, duet_data **out, duet_err *err);
+DUET_API int duet_data_from_table(duet_ctx *ctx, const char *name, const char *const *colnames, int64_t cols,
+                                  const char *const *cells, int64_t rows, const char *const *labels, duet_data **out,
+                                  duet_err *err);
+DUET_API int duet_data_from_values(duet_ctx *ctx, const char *name, const float *x, int64_t rows, int64_t cols,
+                                   const char *const *labels, duet_data **out, duet_err *err);
 DUET_API void duet_data_free(duet_data *data);
 DUET_API int64_t duet_data_rows(const duet_data *data);
 /* A table's columns (the label's excluded); 0 for other kinds of data. */

@@ -493,96 +493,98 @@ bad:
 
 // --- classify and score: inputs as the model reads them ----------------------------------------
 
-/* A CSV field: quoted when it holds a separator, quote or line break, or starts with '|' (the
- * reader takes such a first line for a comment); "?" when it is empty or blank, which the reader
- * takes for missing (a blank line would be no row at all). */
-static int csv_field(char **b, size_t *len, size_t *cap, const char *s);
-/* A separator, then the field (the first field of a row has none). */
-static int csv_next(char **b, size_t *len, size_t *cap, int64_t c, const char *s) {
-    if (c) {
-        if (grow(b, cap, *len + 2)) return -1;
-        (*b)[(*len)++] = ',';
-    }
-    return csv_field(b, len, cap, s);
+/* The cells of table rows as they are collected: each cell's text in one buffer, found by its
+ * offset (the buffer moves as it grows), SIZE_MAX for a missing one. */
+typedef struct cells {
+    char *b;
+    size_t len, cap;
+    size_t *off;
+    size_t n, ncap;
+} cells;
+
+static void cells_free(cells *c) {
+    free(c->b);
+    free(c->off);
 }
 
-static int csv_field(char **b, size_t *len, size_t *cap, const char *s) {
-    size_t n = strlen(s), k = 0;
-    while (k < n && (s[k] == ' ' || (s[k] >= '\t' && s[k] <= '\r'))) k++;
-    if (k == n) s = "?", n = 1;
-    if (grow(b, cap, *len + 2 * n + 4)) return -1;
-    int q = strpbrk(s, ",\"\r\n") != NULL || s[0] == '|';
-    if (q) (*b)[(*len)++] = '"';
-    for (; *s; s++) {
-        if (*s == '"') (*b)[(*len)++] = '"';
-        (*b)[(*len)++] = *s == '\n' || *s == '\r' ? ' ' : *s;
+/* Adds one cell of n bytes (s NULL: missing); -1 when out of memory. */
+static int cell_add(cells *c, const char *s, size_t n) {
+    if (c->n == c->ncap) {
+        size_t nc = c->ncap ? 2 * c->ncap : 64;
+        size_t *o = realloc(c->off, nc * sizeof *o);
+        if (!o) return -1;
+        c->off = o, c->ncap = nc;
     }
-    if (q) (*b)[(*len)++] = '"';
+    if (!s) {
+        c->off[c->n++] = SIZE_MAX;
+        return 0;
+    }
+    if (grow(&c->b, &c->cap, c->len + n + 1)) return -1;
+    memcpy(c->b + c->len, s, n);
+    c->b[c->len + n] = 0;
+    c->off[c->n++] = c->len;
+    c->len += n + 1;
     return 0;
 }
 
-static int cell_text(const cJSON *v, char *buf, size_t cap) {
-    if (!v || cJSON_IsNull(v)) buf[0] = 0; /* missing */
-    else if (cJSON_IsString(v) && strlen(v->valuestring) < cap) snprintf(buf, cap, "%s", v->valuestring);
-    else if (cJSON_IsNumber(v)) snprintf(buf, cap, "%.17g", v->valuedouble);
-    else if (cJSON_IsBool(v)) snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    else return -1;
-    return 0;
+/* A JSON value as a cell: a string, a number, true or false; null (or absent) is missing. 0, 1
+ * when it is of another type, -1 when out of memory. */
+static int cell_value(cells *c, const cJSON *v) {
+    char num[40];
+    if (!v || cJSON_IsNull(v)) return cell_add(c, NULL, 0);
+    if (cJSON_IsString(v)) return cell_add(c, v->valuestring, strlen(v->valuestring));
+    if (cJSON_IsNumber(v)) return snprintf(num, sizeof num, "%.17g", v->valuedouble), cell_add(c, num, strlen(num));
+    if (cJSON_IsBool(v)) return cell_add(c, cJSON_IsTrue(v) ? "true" : "false", cJSON_IsTrue(v) ? 4 : 5);
+    return 1;
 }
 
-/* One table row (an array in column order, or an object by column name) as a CSV line. */
-static int table_row(const duet_model *m, const cJSON *row, char **b, size_t *len, size_t *cap, char *msg, size_t mcap) {
+/* One table row (an array in column order, an object by column name, or a line of text) added
+ * to c; -1 after a message. */
+static int table_row(const duet_model *m, const cJSON *row, cells *c, char *msg, size_t mcap) {
     int64_t C = duet_model_table_columns(m);
-    char cell[4096];
+    int rc;
     if (cJSON_IsArray(row)) {
         if (cJSON_GetArraySize(row) != C) return snprintf(msg, mcap, "a row has %d values, the model %lld columns", cJSON_GetArraySize(row), (long long)C), -1;
-        int64_t c = 0;
+        int64_t k = 0;
         const cJSON *v;
         cJSON_ArrayForEach(v, row) {
-            if (cell_text(v, cell, sizeof cell))
-                return snprintf(msg, mcap, "value %lld of a row is not a string (under %zu bytes), number or null", (long long)c + 1, sizeof cell), -1;
-            if (csv_next(b, len, cap, c++, cell)) return snprintf(msg, mcap, "out of memory"), -1;
+            if ((rc = cell_value(c, v)) > 0) return snprintf(msg, mcap, "value %lld of a row is not a string, number or null", (long long)k + 1), -1;
+            if (rc < 0) return snprintf(msg, mcap, "out of memory"), -1;
+            k++;
         }
     } else if (cJSON_IsObject(row)) {
         const cJSON *v;
         cJSON_ArrayForEach(v, row) { /* every key a column */
-            int64_t c = 0;
-            while (c < C && strcmp(duet_model_table_column(m, c), v->string) != 0) c++;
-            if (c == C) return snprintf(msg, mcap, "unknown column '%.100s'", v->string), -1;
+            int64_t k = 0;
+            while (k < C && strcmp(duet_model_table_column(m, k), v->string) != 0) k++;
+            if (k == C) return snprintf(msg, mcap, "unknown column '%.100s'", v->string), -1;
         }
-        for (int64_t c = 0; c < C; c++) {
-            if (cell_text(cJSON_GetObjectItemCaseSensitive(row, duet_model_table_column(m, c)), cell, sizeof cell))
-                return snprintf(msg, mcap, "column '%.100s' is not a string (under %zu bytes), number or null", duet_model_table_column(m, c), sizeof cell), -1;
-            if (csv_next(b, len, cap, c, cell)) return snprintf(msg, mcap, "out of memory"), -1;
+        for (int64_t k = 0; k < C; k++) {
+            if ((rc = cell_value(c, cJSON_GetObjectItemCaseSensitive(row, duet_model_table_column(m, k)))) > 0)
+                return snprintf(msg, mcap, "column '%.100s' is not a string, number or null", duet_model_table_column(m, k)), -1;
+            if (rc < 0) return snprintf(msg, mcap, "out of memory"), -1;
         }
     } else if (cJSON_IsString(row)) { /* "39, State-gov, ...": split at commas (or tabs, or semicolons) */
         const char *t = row->valuestring;
+        if (strchr(t, '\n')) return snprintf(msg, mcap, "a row given as text is one line"), -1;
         char sep = strchr(t, ',') ? ',' : strchr(t, '\t') ? '\t' : ';';
-        int64_t c = 0;
-        for (const char *p = t;; c++) {
+        int64_t k = 0;
+        for (const char *p = t;; k++) {
             const char *e = strchr(p, sep);
             size_t n = e ? (size_t)(e - p) : strlen(p);
-            while (n && (*p == ' ' || *p == '\t')) p++, n--;
-            while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n')) n--;
-            if (n >= sizeof cell) return snprintf(msg, mcap, "value %lld of the row is too long", (long long)c + 1), -1;
-            if (memchr(p, '\n', n)) return snprintf(msg, mcap, "a row given as text is one line"), -1;
-            memcpy(cell, p, n);
-            cell[n] = 0;
-            if (c < C && csv_next(b, len, cap, c, cell)) return snprintf(msg, mcap, "out of memory"), -1;
+            if (k < C && cell_add(c, p, n)) return snprintf(msg, mcap, "out of memory"), -1;
             if (!e) break;
             p = e + 1;
         }
-        if (c + 1 != C) return snprintf(msg, mcap, "the row has %lld values, the model %lld columns", (long long)c + 1, (long long)C), -1;
+        if (k + 1 != C) return snprintf(msg, mcap, "the row has %lld values, the model %lld columns", (long long)k + 1, (long long)C), -1;
     } else {
         return snprintf(msg, mcap, "a table row is a line of text, an array of values or an object of column: value"), -1;
     }
-    if (grow(b, cap, *len + 2)) return snprintf(msg, mcap, "out of memory"), -1;
-    (*b)[(*len)++] = '\n';
     return 0;
 }
 
-/* "input" as data the model reads: one item or a list (*batch = 1). NULL after an error
- * message in msg. */
+/* "input" as data the model reads (*batch = 1: a list), built from the request's values with no
+ * text to parse again. NULL after an error message in msg. */
 static duet_data *input_data(duet_ctx *ctx, const duet_model *m, const cJSON *in, int *batch, char *msg, size_t mcap) {
     int kind = duet_model_input_kind(m);
     *batch = 0;
@@ -594,62 +596,57 @@ static duet_data *input_data(duet_ctx *ctx, const duet_model *m, const cJSON *in
     int list = cJSON_IsArray(in) && (!table || (cJSON_GetArraySize(in) > 0 && (cJSON_IsArray(cJSON_GetArrayItem(in, 0)) ||
                                                                               cJSON_IsObject(cJSON_GetArrayItem(in, 0)))));
     *batch = list;
-    if (list && cJSON_GetArraySize(in) < 1) return snprintf(msg, mcap, "\"input\" is an empty list"), NULL;
-    if (list && cJSON_GetArraySize(in) > 10000) return snprintf(msg, mcap, "at most 10000 inputs per request"), NULL;
-    size_t len = 1, cap = 256;
-    char *b = malloc(cap);
-    if (!b) return snprintf(msg, mcap, "out of memory"), NULL;
-    b[0] = '\n'; /* a blank first line, so that a byte-order mark that starts the first input stays its text */
+    int64_t n = list ? cJSON_GetArraySize(in) : 1;
+    if (n < 1) return snprintf(msg, mcap, "\"input\" is an empty list"), NULL;
+    if (n > 10000) return snprintf(msg, mcap, "at most 10000 inputs per request"), NULL;
     const cJSON *item = list ? in->child : in;
-    int64_t n = 0;
-    for (; item; item = list ? item->next : NULL, n++) {
-        if (table) {
-            if (table_row(m, item, &b, &len, &cap, msg, mcap)) goto bad;
-            continue;
-        }
-        if (!cJSON_IsString(item)) {
-            snprintf(msg, mcap, "\"input\" must be a text or a list of texts");
-            goto bad;
-        }
-        const char *t = item->valuestring;
-        size_t tl = strlen(t), k = 0;
-        while (k < tl && (t[k] == ' ' || (t[k] >= '\t' && t[k] <= '\r'))) k++; /* the reader's blanks */
-        if (k == tl) {
-            snprintf(msg, mcap, "input %lld is empty", (long long)n + 1);
-            goto bad;
-        }
-        if (grow(&b, &cap, len + tl + 2)) {
-            snprintf(msg, mcap, "out of memory");
-            goto bad;
-        }
-        for (size_t i = 0; i < tl; i++) b[len++] = t[i] == '\n' || t[i] == '\r' ? ' ' : t[i];
-        b[len++] = '\n';
-    }
-    duet_load_opts o = duet_load_opts_default();
-    o.unlabelled = 1;
-    if (table) {
-        o.format = DUET_FMT_CSV;
-        o.header = 0;
-        o.sep = ',';
-    } else {
-        o.format = DUET_FMT_TEXT;
-    }
     duet_data *d = NULL;
     duet_err e = {0, ""};
-    if (duet_data_load_mem(ctx, "input", b, len, &o, &d, &e)) {
-        snprintf(msg, mcap, "%s", e.msg);
-        goto bad;
+    int rc;
+    if (table) {
+        int64_t C = duet_model_table_columns(m);
+        cells c = {0};
+        const char **ptr = NULL, **names = calloc((size_t)C, sizeof *names);
+        for (; item && names; item = list ? item->next : NULL)
+            if (table_row(m, item, &c, msg, mcap)) {
+                free(names);
+                cells_free(&c);
+                return NULL;
+            }
+        if (c.n != (size_t)n * (size_t)C) { /* table_row adds C cells a row */
+            rc = DUET_EINVAL;
+            snprintf(e.msg, sizeof e.msg, "input: %zu values for %lld rows of %lld columns", c.n, (long long)n, (long long)C);
+        } else if (names && (ptr = calloc(c.n ? c.n : 1, sizeof *ptr))) {
+            for (size_t k = 0; k < c.n; k++) ptr[k] = c.off[k] == SIZE_MAX ? NULL : c.b + c.off[k];
+            for (int64_t k = 0; k < C; k++) names[k] = duet_model_table_column(m, k);
+            rc = duet_data_from_table(ctx, "input", names, C, ptr, n, NULL, &d, &e);
+        } else {
+            rc = DUET_ENOMEM;
+            snprintf(e.msg, sizeof e.msg, "out of memory");
+        }
+        free(ptr);
+        free(names);
+        cells_free(&c);
+    } else {
+        const char **texts = calloc((size_t)n, sizeof *texts);
+        int64_t i = 0;
+        for (; item && texts; item = list ? item->next : NULL, i++) {
+            if (!cJSON_IsString(item)) {
+                free(texts);
+                return snprintf(msg, mcap, "\"input\" must be a text or a list of texts"), NULL;
+            }
+            texts[i] = item->valuestring;
+        }
+        if (texts) {
+            rc = duet_data_from_texts(ctx, "input", texts, n, NULL, &d, &e);
+        } else {
+            rc = DUET_ENOMEM;
+            snprintf(e.msg, sizeof e.msg, "out of memory");
+        }
+        free(texts);
     }
-    free(b);
-    int64_t got = duet_data_rows(d);
-    if (got != n) { /* each input is one line, none blank: a reader that disagrees is a bug */
-        duet_data_free(d);
-        return snprintf(msg, mcap, "input: read %lld rows from %lld inputs", (long long)got, (long long)n), NULL;
-    }
+    if (rc) return snprintf(msg, mcap, "%s", e.msg), NULL;
     return d;
-bad:
-    free(b);
-    return NULL;
 }
 
 /* The labels of a zero-shot request ("labels": ["spam", "ham"]): how many, or -1. */

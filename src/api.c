@@ -143,6 +143,30 @@ int duet_data_load_mem(duet_ctx *ctx, const char *name, const char *buf, size_t 
     return dt_data_load_mem(ctx, name ? name : "<memory>", buf, len, &o, out, err);
 }
 
+int duet_data_from_texts(duet_ctx *ctx, const char *name, const char *const *texts, int64_t n, const char *const *labels,
+                         duet_data **out, duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_data_from_texts: out is NULL");
+    *out = NULL;
+    if (!ctx) return dt_err(err, DUET_EINVAL, "duet_data_from_texts: ctx is required");
+    return dt_data_from_texts(ctx, name, texts, n, labels, out, err);
+}
+
+int duet_data_from_table(duet_ctx *ctx, const char *name, const char *const *colnames, int64_t cols, const char *const *cells,
+                         int64_t rows, const char *const *labels, duet_data **out, duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_data_from_table: out is NULL");
+    *out = NULL;
+    if (!ctx) return dt_err(err, DUET_EINVAL, "duet_data_from_table: ctx is required");
+    return dt_data_from_table(ctx, name, colnames, cols, cells, rows, labels, out, err);
+}
+
+int duet_data_from_values(duet_ctx *ctx, const char *name, const float *x, int64_t rows, int64_t cols, const char *const *labels,
+                          duet_data **out, duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_data_from_values: out is NULL");
+    *out = NULL;
+    if (!ctx) return dt_err(err, DUET_EINVAL, "duet_data_from_values: ctx is required");
+    return dt_data_from_dense(ctx, name, x, rows, cols, labels, out, err);
+}
+
 void duet_data_free(duet_data *data) { dt_data_free(data); }
 int64_t duet_data_rows(const duet_data *d) { return d ? d->N : 0; }
 int64_t duet_data_columns(const duet_data *d) { return d && d->kind == DUET_DATA_TABLE ? d->C : 0; }

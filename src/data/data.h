@@ -61,6 +61,18 @@ int dt_data_concat(duet_ctx *ctx, const duet_data *a, const duet_data *b, duet_d
 /* A one-row view of row i of d: shares d's arrays (CSR offsets stay absolute); never freed. */
 void dt_data_view_row(const duet_data *d, int64_t i, duet_data *v);
 
+/* Datasets from a program's own arrays (build.c; see duet_data_from_texts in duet.h): copied
+ * and checked as a reader checks a file; labels (n) may be NULL. */
+int dt_data_from_texts(duet_ctx *ctx, const char *name, const char *const *texts, int64_t n, const char *const *labels,
+                       duet_data **out, duet_err *err);
+int dt_data_from_table(duet_ctx *ctx, const char *name, const char *const *colnames, int64_t cols, const char *const *cells,
+                       int64_t rows, const char *const *labels, duet_data **out, duet_err *err);
+int dt_data_from_dense(duet_ctx *ctx, const char *name, const float *x, int64_t rows, int64_t cols, const char *const *labels,
+                       duet_data **out, duet_err *err);
+/* 1 when a table cell's text (n bytes, blanks trimmed) means a missing value: empty, "?", "NA",
+ * "N/A" or "NaN" (any case), as the CSV reader and dt_data_from_table read it. */
+int dt_cell_missing(const char *s, size_t n);
+
 /* --- readers: each fills a new duet_data; messages name the file and line or offset ---------- */
 
 /* `name` is used in messages; buf need not be NUL-terminated. */

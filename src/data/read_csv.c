@@ -8,7 +8,7 @@
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* A field that holds no value: "", "?", "NA", "N/A", "nan" (any case). */
-static int is_missing_tok(const char *s, size_t n) {
+int dt_cell_missing(const char *s, size_t n) {
     if (n == 0) return 1;
     if (n == 1) return s[0] == '?';
     if (n == 2) return (s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'a';
@@ -155,7 +155,7 @@ static int end_field(csv_parser *p, size_t start, int quoted, duet_err *err) {
         start += a0;
         n -= a0;
     }
-    p->foff[p->nf] = (!quoted && is_missing_tok(p->scratch + start, n)) ? SIZE_MAX : start;
+    p->foff[p->nf] = (!quoted && dt_cell_missing(p->scratch + start, n)) ? SIZE_MAX : start;
     p->flen[p->nf] = n;
     p->nf++;
     return DUET_OK;

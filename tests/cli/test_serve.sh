@@ -197,7 +197,7 @@ printf '{"model":"stories260K","messages":[{"role":"user","content":"Hi\001"}]}'
 expect 400 "a raw control byte in a chat message" POST /v1/chat/completions "@$t/ctl"; contains "chat" 'messages\[0\].content'
 printf '{"model":"spam",\000"input":"x"}' > "$t/ctl"
 expect 400 "a raw NUL between values" POST /v1/classify "@$t/ctl"; contains "between" 'between values'
-expect 400 "an escaped form feed alone is an empty input" POST /v1/classify '{"model":"spam","input":["\f","lunch?"]}'; contains "blank" 'input 1 is empty'
+expect 400 "an escaped form feed alone is an empty input" POST /v1/classify '{"model":"spam","input":["\f","lunch?"]}'; contains "blank" 'input: text 1 is empty'
 expect 200 "escaped control characters are text" POST /v1/classify '{"model":"spam","input":["free\u0001prize\t","lunch?"]}'
 expect 400 "an escaped NUL would cut a text short" POST /v1/classify '{"model":"spam","input":["free\u0000prize","lunch?"]}'
 contains "escaped NUL" '\\"input\[0\]\\": \\\\u0000 (NUL)'

@@ -616,6 +616,82 @@ static void test_alloc_failures(void) {
     }
 }
 
+// --- datasets from arrays --------------------------------------------------------------------------
+
+/* duet_data_from_texts, _table and _values: copies, checks as the readers check, and the same
+ * dataset as the CSV reader makes of the same rows */
+static void test_from_arrays(void) {
+    duet_data *d = NULL;
+    duet_err err = {0, ""};
+    const char *texts[] = {"free prize now", "see you \xc3\xa0 lunch\nlater"}, *labels[] = {" spam ", "ham"};
+    CHECK_OK(duet_data_from_texts(ctx, "msgs", texts, 2, labels, &d, &err));
+    CHECK(d && duet_data_kind(d) == DUET_DATA_TEXT && duet_data_rows(d) == 2 && d->text[0] != texts[0]);
+    CHECK(d && streq(d->text[1], texts[1]) && streq(duet_data_label(d, 0), "spam"));
+    duet_data_free(d);
+    const char *blank[] = {"ok", " \t\f"}, *bad8[] = {"ok", "\xff"}, *none[] = {"ok", NULL};
+    CHECK_ERR(duet_data_from_texts(ctx, "msgs", blank, 2, NULL, &d, &err), &err, DUET_EINVAL, "msgs: text 2 is empty");
+    CHECK_ERR(duet_data_from_texts(ctx, "msgs", bad8, 2, NULL, &d, &err), &err, DUET_EINVAL, "msgs: text 2 is not UTF-8 (byte 1)");
+    CHECK_ERR(duet_data_from_texts(ctx, "msgs", none, 2, NULL, &d, &err), &err, DUET_EINVAL, "text 2 is empty");
+    CHECK_ERR(duet_data_from_texts(ctx, "msgs", texts, 0, NULL, &d, &err), &err, DUET_EINVAL, "msgs: no rows");
+    CHECK_ERR(duet_data_from_texts(ctx, "msgs", NULL, 2, NULL, &d, &err), &err, DUET_EINVAL, "texts is NULL");
+    const char *nolab[] = {"spam", "  "};
+    CHECK_ERR(duet_data_from_texts(ctx, "msgs", texts, 2, nolab, &d, &err), &err, DUET_EINVAL, "msgs: row 2: the label is missing");
+    CHECK(d == NULL);
+
+    /* a table: blanks trimmed, missing tokens missing, names kept, as the CSV reader reads it */
+    const char *names[] = {"age", "job"};
+    const char *cells[] = {" 39 ", "State-gov", "NA", NULL, "50", "", "?", " Private\t"};
+    CHECK_OK(duet_data_from_table(ctx, "rows", names, 2, cells, 4, NULL, &d, &err));
+    duet_data *c = NULL;
+    duet_load_opts o = opts();
+    o.unlabelled = 1;
+    CHECK_OK(load("rows.csv", "age,job\n 39 ,State-gov\nNA,\n50,\n?, Private\t\n", &o, &c, &err));
+    CHECK(d && c && d->N == c->N && d->C == c->C);
+    for (int64_t k = 0; d && c && k < d->N * d->C; k++)
+        CHECK((!d->cells[k] && !c->cells[k]) || streq(d->cells[k], c->cells[k]));
+    CHECK(d && streq(d->colnames[1], "job") && !d->cells[2] && !d->cells[3] && !d->cells[5] && streq(d->cells[7], "Private"));
+    duet_data_free(c);
+    duet_data_free(d);
+    CHECK_OK(duet_data_from_table(ctx, "rows", NULL, 2, cells, 4, NULL, &d, &err));
+    CHECK(d && streq(d->colnames[0], "1") && streq(d->colnames[1], "2"));
+    duet_data_free(d);
+    const char *bcells[] = {"1", "\xc3"};
+    CHECK_ERR(duet_data_from_table(ctx, "rows", names, 2, bcells, 1, NULL, &d, &err), &err, DUET_EINVAL,
+              "rows: row 1, column 2 is not UTF-8");
+    CHECK_ERR(duet_data_from_table(ctx, "rows", names, 0, cells, 4, NULL, &d, &err), &err, DUET_EINVAL, "rows: no columns");
+    CHECK_ERR(duet_data_from_table(ctx, "rows", names, 2, NULL, 4, NULL, &d, &err), &err, DUET_EINVAL, "cells is NULL");
+    CHECK_ERR(duet_data_from_table(ctx, "rows", names, INT64_MAX / 2, cells, 4, NULL, &d, &err), &err, DUET_EINVAL,
+              "more than memory can index");
+
+    /* values */
+    float x[6] = {0, 255, 3, 4, 5, 6};
+    const char *vl[] = {"a", "b"};
+    CHECK_OK(duet_data_from_values(ctx, "px", x, 2, 3, vl, &d, &err));
+    CHECK(d && duet_data_kind(d) == DUET_DATA_DENSE && d->D == 3 && d->x != x && d->x[1] == 255 && streq(duet_data_label(d, 1), "b"));
+    duet_data_free(d);
+    x[4] = NAN;
+    CHECK_ERR(duet_data_from_values(ctx, "px", x, 2, 3, NULL, &d, &err), &err, DUET_EINVAL, "px: row 2, column 2 is not a finite number");
+    CHECK_ERR(duet_data_from_values(ctx, "px", NULL, 2, 3, NULL, &d, &err), &err, DUET_EINVAL, "x is NULL");
+    CHECK_ERR(duet_data_from_values(NULL, "px", x, 2, 3, NULL, &d, &err), &err, DUET_EINVAL, "ctx is required");
+    CHECK(d == NULL);
+}
+
+/* every allocation of duet_data_from_table failing in turn: ENOMEM, nothing leaked */
+static int from_table_body(duet_ctx *c, long k, duet_err *e) {
+    (void)k;
+    const char *names[] = {"a", "b"}, *cells[] = {"1", "x", NULL, "y"}, *labels[] = {"p", "q"};
+    duet_data *d = NULL;
+    int rc = duet_data_from_table(c, "t", names, 2, cells, 2, labels, &d, e);
+    duet_data_free(d);
+    return rc;
+}
+
+static void test_from_arrays_alloc(void) {
+    long total = 0;
+    CHECK(t_each_alloc_failure(from_table_body, &total) == 0);
+    CHECK(total >= 3);
+}
+
 /* "-" reads standard input. */
 static void test_stdin(void) {
     duet_data *d = NULL;
@@ -726,6 +802,8 @@ int main(void) {
     RUN(test_idx);
     RUN(test_mat_rows);
     RUN(test_alloc_failures);
+    RUN(test_from_arrays);
+    RUN(test_from_arrays_alloc);
     RUN(test_stdin);
     RUN(test_real);
     duet_ctx_free(ctx);
