@@ -380,8 +380,8 @@ int dt_model_class(const duet_model *m, const char *label) {
     return -1;
 }
 
-static int takes_arch(const dt_model_ops *o) { return o->archs; }
-static int takes_lbfgs(const dt_model_ops *o) { return (o->solvers >> DUET_SOLVER_LBFGS) & 1; }
+static int takes_arch(const dt_model_ops *o, const void *arg) { return (void)arg, o->archs; }
+static int takes_lbfgs(const dt_model_ops *o, const void *arg) { return (void)arg, (o->solvers >> DUET_SOLVER_LBFGS) & 1; }
 
 static int check_params(const dt_model_ops *ops, const duet_train_params *p, duet_err *err) {
     char names[256];
@@ -391,14 +391,14 @@ static int check_params(const dt_model_ops *ops, const duet_train_params *p, due
         return dt_err(err, DUET_EINVAL, "penalty must be l1 or l2");
     if (p->arch < DUET_ARCH_MLP || p->arch > DUET_ARCH_CONV) return dt_err(err, DUET_EINVAL, "unknown architecture %d", p->arch);
     if (p->arch != DUET_ARCH_MLP && !ops->archs)
-        return dt_err(err, DUET_EINVAL, "--arch chooses the architecture of %s (%s has one)", dt_model_names_if(takes_arch, names, sizeof names),
+        return dt_err(err, DUET_EINVAL, "--arch chooses the architecture of %s (%s has one)", dt_model_names_if(takes_arch, NULL, ", ", names, sizeof names),
                       ops->name);
     if (p->solver < DUET_SOLVER_AUTO || p->solver > DUET_SOLVER_LBFGS)
         return dt_err(err, DUET_EINVAL, "unknown solver %d", p->solver);
     if (p->solver != DUET_SOLVER_AUTO && ops->solvers && !((ops->solvers >> p->solver) & 1))
         return dt_err(err, DUET_EINVAL, "%s does not take --solver %s (its solvers: auto%s%s; lbfgs is for %s)", ops->name,
                       p->solver == DUET_SOLVER_NEWTON ? "newton" : "lbfgs", (ops->solvers >> DUET_SOLVER_NEWTON) & 1 ? ", newton" : "",
-                      (ops->solvers >> DUET_SOLVER_LBFGS) & 1 ? ", lbfgs" : "", dt_model_names_if(takes_lbfgs, names, sizeof names));
+                      (ops->solvers >> DUET_SOLVER_LBFGS) & 1 ? ", lbfgs" : "", dt_model_names_if(takes_lbfgs, NULL, ", ", names, sizeof names));
     if (p->solver == DUET_SOLVER_NEWTON && p->penalty == DUET_PENALTY_L1)
         return dt_err(err, DUET_EINVAL, "the Newton solver needs the L2 penalty (L1 is solved by OWL-QN: --solver lbfgs)");
     if (p->cv_folds < 0 || p->cv_folds == 1 || p->cv_folds > 100)

@@ -75,20 +75,8 @@ duet_compare_opts duet_compare_opts_default(void) {
  * model, a way compare itself uses one. */
 #define ZERO_SHOT "zero-shot"
 
-/* The models compare puts side by side on data of this kind when none are named (each model's
- * compare_on), as a comma-separated list in buf. */
-static const char *default_models(int kind, char *buf, size_t cap) {
-    size_t n = 0;
-    buf[0] = 0;
-    for (int i = 0; dt_model_at(i); i++) {
-        const dt_model_ops *m = dt_model_at(i);
-        if (!((m->compare_on >> kind) & 1)) continue;
-        int w = snprintf(buf + n, cap - n, "%s%s", n ? "," : "", m->name);
-        if (w < 0 || (size_t)w >= cap - n) break;
-        n += (size_t)w;
-    }
-    return buf;
-}
+/* 1 when compare includes model o on data of kind *(const int *)arg by default (compare_on). */
+static int compared_on(const dt_model_ops *o, const void *arg) { return (o->compare_on >> *(const int *)arg) & 1; }
 
 /* Models whose fits take a fraction of a second on thousands of rows: the default curves. */
 static int quick(const char *name) {
@@ -600,7 +588,7 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
         return dt_err(err, DUET_EINVAL, "learning curves take 2..30 sizes and 1..100 repeats (got %d, %d)", points, repeats);
     char names[16][32], cnames[16][32];
     char dflt[256];
-    int nm = parse_list(o.models ? o.models : default_models(data->kind, dflt, sizeof dflt), names, 16, err);
+    int nm = parse_list(o.models ? o.models : dt_model_names_if(compared_on, &data->kind, ",", dflt, sizeof dflt), names, 16, err);
     if (nm < 0) return err ? err->code : DUET_EINVAL;
     if (nm == 0) return dt_err(err, DUET_EINVAL, "no models to compare");
     int nc = 0;

@@ -7,6 +7,12 @@
 
 #include <math.h>
 
+/* s[*a..*n) without the blanks (spaces, tabs) around it, as the CSV reader trims a field. */
+static void trim(const char *s, size_t *a, size_t *n) {
+    while (*a < *n && (s[*a] == ' ' || s[*a] == '\t')) (*a)++;
+    while (*n > *a && (s[*n - 1] == ' ' || s[*n - 1] == '\t')) (*n)--;
+}
+
 /* d->labels from labels (n; NULL: unlabelled): copied, blank ones refused. */
 static int copy_labels(duet_data *d, const char *const *labels, int64_t n, duet_err *err) {
     if (!labels) return DUET_OK;
@@ -15,13 +21,24 @@ static int copy_labels(duet_data *d, const char *const *labels, int64_t n, duet_
     for (int64_t i = 0; i < n; i++) {
         const char *l = labels[i];
         size_t len = l ? strlen(l) : 0, a = 0, bad = 0;
-        while (a < len && (l[a] == ' ' || l[a] == '\t')) a++;
-        while (len > a && (l[len - 1] == ' ' || l[len - 1] == '\t')) len--;
+        trim(l, &a, &len);
         if (a == len) return dt_err(err, DUET_EINVAL, "%s: row %lld: the label is missing", d->src, (long long)i + 1);
         if (!dt_utf8_valid(l + a, len - a, &bad))
             return dt_err(err, DUET_EINVAL, "%s: row %lld: the label is not UTF-8 (byte %zu)", d->src, (long long)i + 1, a + bad + 1);
         if (!(d->labels[i] = dt_pool_strndup(&d->pool, l + a, len - a))) return dt_err(err, DUET_ENOMEM, "%s: out of memory", d->src);
     }
+    return DUET_OK;
+}
+
+/* The end of every builder: d gets its rows and labels and goes to *out, or is freed. */
+static int finish(duet_data *d, int64_t rows, const char *const *labels, duet_data **out, duet_err *err) {
+    d->N = rows;
+    int rc = copy_labels(d, labels, rows, err);
+    if (rc) {
+        dt_data_free(d);
+        return rc;
+    }
+    *out = d;
     return DUET_OK;
 }
 
@@ -54,10 +71,7 @@ int dt_data_from_texts(duet_ctx *ctx, const char *name, const char *const *texts
             DT_TRY(dt_err(err, DUET_EINVAL, "%s: text %lld is not UTF-8 (byte %zu)", name, (long long)i + 1, bad + 1));
         if (!(d->text[i] = dt_pool_strdup(&d->pool, t))) DT_TRY(dt_err(err, DUET_ENOMEM, "%s: out of memory", name));
     }
-    d->N = n;
-    DT_TRY(copy_labels(d, labels, n, err));
-    *out = d;
-    return DUET_OK;
+    return finish(d, n, labels, out, err);
 fail:
     dt_data_free(d);
     return rc;
@@ -89,19 +103,15 @@ int dt_data_from_table(duet_ctx *ctx, const char *name, const char *const *colna
         const char *v = cells[k];
         if (!v) continue; /* missing */
         size_t len = strlen(v), a = 0, bad = 0;
-        while (a < len && (v[a] == ' ' || v[a] == '\t')) a++; /* as the CSV reader trims a field */
-        while (len > a && (v[len - 1] == ' ' || v[len - 1] == '\t')) len--;
+        trim(v, &a, &len);
         if (dt_cell_missing(v + a, len - a)) continue;
         if (!dt_utf8_valid(v + a, len - a, &bad))
             DT_TRY(dt_err(err, DUET_EINVAL, "%s: row %lld, column %lld is not UTF-8 (byte %zu)", name, (long long)(k / (size_t)cols) + 1,
                           (long long)(k % (size_t)cols) + 1, a + bad + 1));
         if (!(d->cells[k] = dt_pool_strndup(&d->pool, v + a, len - a))) DT_TRY(dt_err(err, DUET_ENOMEM, "%s: out of memory", name));
     }
-    d->N = rows;
     d->C = cols;
-    DT_TRY(copy_labels(d, labels, rows, err));
-    *out = d;
-    return DUET_OK;
+    return finish(d, rows, labels, out, err);
 fail:
     dt_data_free(d);
     return rc;
@@ -126,11 +136,8 @@ int dt_data_from_dense(duet_ctx *ctx, const char *name, const float *x, int64_t 
         goto fail;
     }
     memcpy(d->x, x, n * sizeof(float));
-    d->N = rows;
     d->D = cols;
-    DT_TRY(copy_labels(d, labels, rows, err));
-    *out = d;
-    return DUET_OK;
+    return finish(d, rows, labels, out, err);
 fail:
     dt_data_free(d);
     return rc;

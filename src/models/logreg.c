@@ -19,7 +19,6 @@
 #include "optim.h"
 
 #include <math.h>
-#include <stddef.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif

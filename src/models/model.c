@@ -27,16 +27,19 @@ const dt_model_ops *dt_model_for(unsigned role) {
     return registry[0]; /* not reached: tests/unit/test_api.c checks every role has its model */
 }
 
-const char *dt_model_names_if(int (*keep)(const dt_model_ops *ops), char *buf, size_t cap) {
+const char *dt_model_names_if(int (*keep)(const dt_model_ops *ops, const void *arg), const void *arg, const char *sep,
+                              char *buf, size_t cap) {
     size_t n = 0;
     buf[0] = 0;
     for (size_t i = 0; i < N_MODELS && n < cap; i++) {
-        if (keep && !keep(registry[i])) continue;
-        int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", registry[i]->name);
-        if (w < 0) break;
+        if (keep && !keep(registry[i], arg)) continue;
+        int w = snprintf(buf + n, cap - n, "%s%s", n ? sep : "", registry[i]->name);
+        if (w < 0 || (size_t)w >= cap - n) { /* no room: keep the whole names before it */
+            buf[n] = 0;
+            break;
+        }
         n += (size_t)w;
     }
-    if (!buf[0]) snprintf(buf, cap, "none");
     return buf;
 }
 
@@ -52,7 +55,7 @@ int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_
 }
 
 static char all_names[256];
-static void fill_names(void) { dt_model_names_if(NULL, all_names, sizeof all_names); }
+static void fill_names(void) { dt_model_names_if(NULL, NULL, ", ", all_names, sizeof all_names); }
 
 const char *dt_model_names(void) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;

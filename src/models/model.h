@@ -215,9 +215,10 @@ enum {
 const dt_model_ops *dt_model_for(unsigned role);
 /* The i-th model of the registry (in the order compare lists them), NULL past the last. */
 const dt_model_ops *dt_model_at(int i);
-/* Names of the models flagged by keep (e.g. those that take --arch), comma-separated, written
- * into buf; "none" when none is. */
-const char *dt_model_names_if(int (*keep)(const dt_model_ops *ops), char *buf, size_t cap);
+/* Names of the models keep(ops, arg) accepts (NULL: all), in the registry's order, joined by sep,
+ * written into buf (empty when none is); buf is returned. */
+const char *dt_model_names_if(int (*keep)(const dt_model_ops *ops, const void *arg), const void *arg, const char *sep,
+                              char *buf, size_t cap);
 
 /* The training setting ops tunes, in p (a double: 0 means "choose it by cross-validation");
  * NULL when the model tunes none. */

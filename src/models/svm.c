@@ -11,7 +11,6 @@
 #include "linear.h"
 
 #include <math.h>
-#include <stddef.h>
 
 #define CAL_FOLDS 3
 
