@@ -300,9 +300,14 @@ static int load_for_model(duet_ctx *ctx, const args *a, const char *path, const 
     int file = strcmp(path, "-") == 0 || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
     if (duet_model_input_kind(m) == DUET_DATA_TEXT && file && !o.format && !o.text && !jsonl) o.format = DUET_FMT_TEXT;
     if (strcmp(path, "-") != 0 && duet_data_load(ctx, path, &o, d, &e) == DUET_OK) {
-        int ok = 1;
+        int ok = 1, numbers = duet_model_task(m) == DUET_TASK_REGRESSION;
         for (int64_t i = 0; ok && i < duet_data_rows(*d); i++) {
             const char *l = duet_data_label(*d, i);
+            if (numbers) { /* a regressor's data is labelled when every label is a number */
+                char *end;
+                ok = l && (strtod(l, &end), end != l);
+                continue;
+            }
             int found = 0;
             for (int k = 0; l && !found && k < duet_model_classes(m); k++) {
                 const char *c = duet_model_class_name(m, k);
@@ -344,7 +349,8 @@ void json_num(FILE *f, double v) {
 
 const opt_spec train_opts[] = {
     {"-o", "MODEL", "where to write the model (default: model.duet)"},
-    {"--model", "NAME", "logreg (default), svm, nb, mlp, vae (images), or gpt (a language model trained on a running text)"},
+    {"--model", "NAME", "logreg (default for classes), linear (default for numbers), gbdt, svm, nb, mlp, vae (images), or gpt (a language model trained on a running text)"},
+    {"--task", "T", "classification or regression (default: regression when the labels are numbers that are not a few class codes)"},
     {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
     {"--penalty", "l2|l1", "logreg penalty (default l2)"},
     {"--solver", "S", "logreg: newton (trust region) or lbfgs (default: newton for L2 on sparse features); svm: newton solves the primal (default: the dual)"},
@@ -355,15 +361,27 @@ const opt_spec train_opts[] = {
     {"--ovr", NULL, "logreg with more than two classes: one-vs-rest instead of softmax"},
     {"--softmax", NULL, "logreg: softmax even when the weights are many (default past 4M)"},
     {"--nb", "KIND", "naive Bayes kind: multinomial, bernoulli, gaussian or mixed (tables) (default: from the data)"},
-    {"--alpha", "A", "naive Bayes smoothing (default: chosen by cross-validation)"},
+    {"--alpha", "A", "naive Bayes smoothing; linear: penalty weight (default: chosen by cross-validation)"},
+    {"--l1-ratio", "R", "linear: elastic-net share of the L1 penalty, in (0, 1) (default 0: ridge, or lasso with --penalty l1)"},
+    {"--rounds", "N", "gbdt: boosting rounds at most (default 1000, stopped early on a held-out share; 100 with --no-early-stop)"},
+    {"--no-early-stop", NULL, "gbdt: train all --rounds on all rows"},
+    {"--leaves", "N", "gbdt: leaves per tree (default 31)"},
+    {"--depth", "N", "gbdt: largest tree depth (default: no limit)"},
+    {"--min-leaf", "N", "gbdt: fewest rows in a leaf (default 20)"},
+    {"--lambda", "L", "gbdt: L2 penalty on leaf values (default 1; 0 none)"},
+    {"--subsample", "F", "gbdt: share of rows each tree sees (default 1)"},
+    {"--colsample", "F", "gbdt: share of features each tree may split on (default 1)"},
+    {"--bins", "N", "gbdt: histogram bins per feature, 2..255 (default 255)"},
+    {"--objective", "O", "gbdt: logloss (classes), squared (numbers' default), absolute, quantile or poisson"},
+    {"--quantile", "Q", "gbdt: the level of the quantile objective, in (0, 1) (default 0.5)"},
     {"--hidden", "N", "MLP units per hidden layer (default 256); gpt: MLP width (default 8/3 x dim)"},
     {"--layers", "N", "MLP hidden layers (default 1); gpt: transformer blocks (default 4)"},
     {"--epochs", "N", "MLP epochs (default 30)"},
     {"--batch", "N", "MLP mini-batch (default 128); gpt: sequences per micro-batch (default 12)"},
-    {"--lr", "R", "MLP Adam step (default 1e-3); gpt: peak AdamW rate (default 1e-3)"},
+    {"--lr", "R", "MLP Adam step (default 1e-3); gpt: peak AdamW rate (default 1e-3); gbdt: learning rate (default 0.1)"},
     {"--l2", "L", "weight decay (MLP default 1e-4, gpt 0.1; 0 none)"},
-    {"--val-split", "F", "MLP share held out for early stopping (default 0.1)"},
-    {"--patience", "N", "MLP epochs without improvement before stopping (default 5)"},
+    {"--val-split", "F", "MLP, gbdt: share held out for early stopping (default 0.1)"},
+    {"--patience", "N", "MLP epochs (default 5), gbdt rounds (default 20) without improvement before stopping"},
     {"--features", "MODE", "text features: tfidf (default), counts (nb default) or binary"},
     {"--ngram", "A-B", "word n-grams (default 1-2)"},
     {"--char-ngram", "A-B|none", "character n-grams as well (default: 2-5 for short texts, not for nb)"},
@@ -429,7 +447,28 @@ int train_params(const args *a, duet_train_params *p) {
         static const char *const names[] = {"auto", "multinomial", "bernoulli", "gaussian", "mixed", NULL};
         if (pick("--nb", nb, names, &p->nb_kind)) return 1;
     }
-    if (opt_double(a, "--alpha", 1e-10, 1e6, &p->alpha)) return 1;
+    if (opt_double(a, "--alpha", 1e-10, 1e12, &p->alpha)) return 1;
+    const char *task = get(a, "--task");
+    if (task) {
+        static const char *const names[] = {"auto", "classification", "regression", NULL};
+        if (pick("--task", task, names, &p->task)) return 1;
+    }
+    const char *obj = get(a, "--objective");
+    if (obj) {
+        static const char *const names[] = {"auto", "logloss", "squared", "absolute", "quantile", "poisson", NULL};
+        if (pick("--objective", obj, names, &p->objective)) return 1;
+    }
+    if (opt_double(a, "--l1-ratio", 1e-9, 0.999999, &p->l1_ratio) || opt_int(a, "--rounds", 1, 1000000, &p->rounds) ||
+        opt_int(a, "--leaves", 2, 65536, &p->leaves) || opt_int(a, "--depth", 1, 1000, &p->depth) ||
+        opt_int(a, "--min-leaf", 1, 1 << 30, &p->min_leaf) || opt_double(a, "--subsample", 1e-6, 1, &p->subsample) ||
+        opt_double(a, "--colsample", 1e-6, 1, &p->colsample) || opt_int(a, "--bins", 2, 255, &p->bins) ||
+        opt_double(a, "--quantile", 1e-6, 1 - 1e-6, &p->quantile))
+        return 1;
+    if (get(a, "--lambda")) {
+        if (opt_double(a, "--lambda", 0, 1e12, &p->reg_lambda)) return 1;
+        if (p->reg_lambda == 0) p->reg_lambda = -1; /* library: <0 means none */
+    }
+    if (get(a, "--no-early-stop")) p->early_stop = -1;
     if (opt_int(a, "--hidden", 1, 65536, &p->hidden)) return 1;
     if (opt_int(a, "--layers", 1, 1024, &p->layers)) return 1;
     if (opt_int(a, "--epochs", 1, 100000, &p->epochs)) return 1;
@@ -535,6 +574,10 @@ static int cmd_train(duet_ctx *ctx, const args *a) {
                "wrote %s\n", duet_model_name(m), meta(m, "params") ? meta(m, "params") : "?",
                meta(m, "tokenizer") ? meta(m, "tokenizer") : "?", (long long)duet_data_rows(d), duet_model_classes(m),
                meta(m, "steps") ? meta(m, "steps") : "?", meta(m, "val_loss") ? meta(m, "val_loss") : "-", secs ? secs : "?", out);
+    else if (duet_model_task(m) == DUET_TASK_REGRESSION)
+        printf("trained %s on %lld examples: a number (%s), %lld features (%s) in %s s; wrote %s\n", duet_model_name(m),
+               (long long)duet_data_rows(d), meta(m, "target") ? meta(m, "target") : "regression",
+               (long long)duet_model_features(m), feats ? feats : "?", secs ? secs : "?", out);
     else
         printf("trained %s on %lld examples: %d classes, %lld features (%s) in %s s; wrote %s\n", duet_model_name(m),
                (long long)duet_data_rows(d), duet_model_classes(m), (long long)duet_model_features(m), feats ? feats : "?",
@@ -575,6 +618,65 @@ static const opt_spec predict_opts[] = {
     {NULL, NULL, NULL},
 };
 
+/* A regressor's predictions: one number per row (text), {"value": v} (json) or a "value" column
+ * (csv); --explain lists what raised or lowered each. */
+static int predict_values(duet_ctx *ctx, const args *a, const duet_model *m, const duet_data *d, int fmt, int nexp) {
+    if (get(a, "--proba")) return die("--proba is for classifiers; %s predicts a number", a->pos[0]);
+    int64_t N = duet_data_rows(d);
+    double *v = calloc((size_t)N + 1, sizeof *v);
+    duet_feature *fe = calloc((size_t)nexp + 1, sizeof *fe);
+    FILE *out = stdout;
+    duet_err e;
+    int rc = 1;
+    if (!v || !fe) {
+        die("out of memory for %lld predictions", (long long)N);
+        goto done;
+    }
+    if (duet_model_predict_values(ctx, m, d, v, &e)) {
+        fail(&e);
+        goto done;
+    }
+    if (get(a, "-o") && !(out = fopen(get(a, "-o"), "w"))) {
+        die("%s: cannot write: %s", get(a, "-o"), strerror(errno));
+        out = stdout;
+        goto done;
+    }
+    if (fmt == 2) fputs("value\n", out);
+    for (int64_t i = 0; i < N; i++) {
+        int ne = 0;
+        if (nexp && duet_model_explain(ctx, m, d, i, 0, fe, nexp, &ne, &e)) {
+            fail(&e);
+            goto done;
+        }
+        if (fmt == 1) {
+            fputs("{\"value\":", out);
+            json_num(out, v[i]);
+            if (nexp) {
+                fputs(",\"explain\":[", out);
+                for (int t = 0; t < ne; t++) {
+                    fputs(t ? ",{\"feature\":" : "{\"feature\":", out);
+                    json_str(out, fe[t].name);
+                    fputs(",\"value\":", out);
+                    json_num(out, fe[t].value);
+                    fputc('}', out);
+                }
+                fputc(']', out);
+            }
+            fputs("}\n", out);
+            continue;
+        }
+        fprintf(out, "%.10g\n", v[i]);
+        if (fmt == 0)
+            for (int t = 0; t < ne; t++) fprintf(out, "  %+.6g  %s\n", fe[t].value, fe[t].name);
+    }
+    rc = 0;
+done:
+    if (out != stdout && fclose(out) != 0) rc = die("%s: write failed", get(a, "-o"));
+    free(v);
+    free(fe);
+    return rc;
+}
+
 static int cmd_predict(duet_ctx *ctx, const args *a) {
     if (a->npos != 2) return die("predict takes a model and a data file (or - for standard input)");
     int fmt = 0, nexp = 0, proba = get(a, "--proba") != NULL;
@@ -612,6 +714,10 @@ static int cmd_predict(duet_ctx *ctx, const args *a) {
         goto done;
     }
     if (load_for_model(ctx, a, a->pos[1], m, &d)) goto done;
+    if (duet_model_task(m) == DUET_TASK_REGRESSION) {
+        rc = predict_values(ctx, a, m, d, fmt, nexp);
+        goto done;
+    }
     int64_t N = duet_data_rows(d);
     int K = duet_model_classes(m);
     lab = calloc((size_t)N + 1, sizeof *lab);
@@ -706,6 +812,14 @@ static const opt_spec eval_opts[] = {
 
 static void print_metrics_text(const duet_metrics *m) {
     printf("  examples   %lld\n", (long long)m->n);
+    if (m->K == 0) { /* a regressor's */
+        printf("  RMSE       %.6g", m->rmse);
+        if (m->rmse_std > 0) printf(" ± %.4g", m->rmse_std);
+        printf("\n  MAE        %.6g\n  R²         %.4f\n", m->mae, m->r2);
+        if (isfinite(m->mape)) printf("  MAPE       %.4f\n", m->mape);
+        if (isfinite(m->rmsle)) printf("  RMSLE      %.4f\n", m->rmsle);
+        return;
+    }
     printf("  accuracy   %.4f", m->accuracy);
     if (m->accuracy_std > 0) printf(" ± %.4f", m->accuracy_std);
     printf("\n  macro F1   %.4f", m->f1);
@@ -732,6 +846,24 @@ static void print_metrics_text(const duet_metrics *m) {
 }
 
 static void print_metrics_json(const duet_metrics *m, const char *extra) {
+    if (m->K == 0) {
+        printf("{\"n\":%lld,\"rmse\":", (long long)m->n);
+        json_num(stdout, m->rmse);
+        printf(",\"mae\":");
+        json_num(stdout, m->mae);
+        printf(",\"r2\":");
+        json_num(stdout, m->r2);
+        printf(",\"mape\":");
+        json_num(stdout, m->mape);
+        printf(",\"rmsle\":");
+        json_num(stdout, m->rmsle);
+        if (m->rmse_std > 0) {
+            printf(",\"rmse_std\":");
+            json_num(stdout, m->rmse_std);
+        }
+        printf("%s}\n", extra ? extra : "");
+        return;
+    }
     printf("{\"n\":%lld,\"accuracy\":", (long long)m->n);
     json_num(stdout, m->accuracy);
     printf(",\"f1\":");
@@ -791,8 +923,10 @@ static int cmd_eval(duet_ctx *ctx, const args *a) {
             fail(&e);
             goto done;
         }
-        snprintf(extra, sizeof extra, ",\"model\":\"%s\",\"folds\":%d", p.model, folds);
-        if (fmt == 0) printf("%s, %d-fold cross-validation on %s:\n", p.model, folds, a->pos[0]);
+        const char *mn = duet_model_chosen(ctx, d, &p);
+        if (!mn) mn = "?";
+        snprintf(extra, sizeof extra, ",\"model\":\"%s\",\"folds\":%d", mn, folds);
+        if (fmt == 0) printf("%s, %d-fold cross-validation on %s:\n", mn, folds, a->pos[0]);
     } else {
         if (a->npos != 2) return die("eval takes a model and labelled data (or DATA --cv K)");
         if (duet_model_load(ctx, a->pos[0], &m, &e)) {

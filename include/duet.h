@@ -231,9 +231,17 @@ enum { DUET_NB_AUTO = 0, DUET_NB_MULTINOMIAL, DUET_NB_BERNOULLI, DUET_NB_GAUSSIA
 enum { DUET_SOLVER_AUTO = 0, DUET_SOLVER_NEWTON, DUET_SOLVER_LBFGS };
 enum { DUET_ARCH_MLP = 0, DUET_ARCH_CONV };
 enum { DUET_TEXT_TFIDF = 0, DUET_TEXT_COUNTS, DUET_TEXT_BINARY };
+/* What the label is. AUTO: a number when every label is a finite number and they are not a few
+ * whole-number codes (some value has a fraction, or there are more than 50 distinct values) and
+ * the model can learn a number; classes otherwise. */
+enum { DUET_TASK_AUTO = 0, DUET_TASK_CLASSIFICATION, DUET_TASK_REGRESSION };
+/* gradient-boosted trees' loss: AUTO is log-loss for classes and squared error for numbers */
+enum { DUET_OBJ_AUTO = 0, DUET_OBJ_LOGLOSS, DUET_OBJ_SQUARED, DUET_OBJ_ABSOLUTE, DUET_OBJ_QUANTILE, DUET_OBJ_POISSON };
 
 typedef struct duet_train_params {
-    const char *model;   /* "logreg", "svm", "nb", "mlp"; default "logreg" */
+    const char *model;   /* "logreg", "linear", "gbdt", "svm", "nb", "mlp", ...; default "logreg"
+                            for classes, "linear" for numbers */
+    int task;            /* DUET_TASK_*: classes or a number (default: from the labels) */
     /* linear models */
     double C;            /* inverse regularisation; 0 = choose by cross-validation */
     int penalty;         /* DUET_PENALTY_L2 (default) or L1 */
@@ -257,6 +265,23 @@ typedef struct duet_train_params {
     double l2;           /* weight decay; <0 = none, 0 = default (1e-4) */
     double val_split;    /* share held out for early stopping; 0 = default (0.1) */
     int patience;        /* epochs without improvement before stopping; 0 = default (5) */
+    /* gradient-boosted trees (gbdt); `lr` (default 0.1), `val_split` (default 0.1) and
+     * `patience` (default 20) above apply too */
+    int rounds;          /* boosting rounds at most; 0 = default (1000, stopped early on the
+                            held-out share; 100 without early stopping) */
+    int early_stop;      /* 0 = default (on), -1 = off: all `rounds` on all rows */
+    int leaves;          /* leaves per tree; 0 = default (31) */
+    int depth;           /* largest depth; 0 = no limit */
+    int min_leaf;        /* fewest rows in a leaf; 0 = default (20) */
+    double reg_lambda;   /* L2 penalty on leaf values; 0 = default (1); < 0 none */
+    double subsample;    /* share of rows each tree sees; 0 = default (1) */
+    double colsample;    /* share of features each tree may split on; 0 = default (1) */
+    int bins;            /* histogram bins per feature, 2..255; 0 = default (255) */
+    int objective;       /* DUET_OBJ_* */
+    double quantile;     /* DUET_OBJ_QUANTILE's level in (0, 1); 0 = default (0.5) */
+    /* linear regression (linear): `penalty` (L2: ridge, the default; L1: lasso) and `alpha`
+     * (chosen by cross-validation when 0) above apply; l1_ratio in (0, 1) makes it elastic-net */
+    double l1_ratio;
     /* features: text */
     int text_mode;       /* DUET_TEXT_*; NB defaults to counts */
     int ngram_min, ngram_max;           /* word n-grams; 0 = default (1, 2) */
@@ -304,6 +329,9 @@ DUET_API duet_train_params duet_train_params_default(void);
 DUET_API int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_params *p,
                               duet_model **out, duet_err *err);
 DUET_API void duet_model_free(duet_model *model);
+/* The model duet_model_train fits on data with p: p->model, or when NULL the default for the
+ * target (classes or a number); NULL when the settings are invalid for the data. */
+DUET_API const char *duet_model_chosen(duet_ctx *ctx, const duet_data *data, const duet_train_params *p);
 
 /* --- models: description ------------------------------------------------------------------ */
 
@@ -313,6 +341,9 @@ DUET_API const char *duet_model_learns(const duet_model *model);
 DUET_API unsigned duet_model_caps(const duet_model *model); /* DUET_CAN_* mask */
 /* What duet_model_score computes: "logp" (log-likelihood) or "elbo" (a lower bound of it). */
 DUET_API const char *duet_model_score_name(const duet_model *model);
+/* DUET_TASK_CLASSIFICATION or DUET_TASK_REGRESSION (0 for language models). */
+DUET_API int duet_model_task(const duet_model *model);
+/* Classes; 0 for a regressor (and a language model). */
 DUET_API int duet_model_classes(const duet_model *model);
 DUET_API const char *duet_model_class_name(const duet_model *model, int k);
 DUET_API int64_t duet_model_features(const duet_model *model);
@@ -340,7 +371,11 @@ DUET_API int duet_model_top_features(duet_ctx *ctx, const duet_model *model, int
 /* Predicts every row: labels[N] (class indices) and, when proba is not NULL, proba[N*K]. */
 DUET_API int duet_model_predict(duet_ctx *ctx, const duet_model *model, const duet_data *data,
                                 int32_t *labels, float *proba, duet_err *err);
-/* The n features that pushed row i towards class k most (positive) or away (negative). */
+/* A regressor's prediction for every row into values (N); DUET_EINVAL for a classifier. */
+DUET_API int duet_model_predict_values(duet_ctx *ctx, const duet_model *model, const duet_data *data, double *values,
+                                       duet_err *err);
+/* The n features that pushed row i towards class k most (positive) or away (negative); for a
+ * regressor (k 0) those that raised its prediction most or lowered it. */
 DUET_API int duet_model_explain(duet_ctx *ctx, const duet_model *model, const duet_data *data,
                                 int64_t i, int k, duet_feature *out, int n, int *n_out,
                                 duet_err *err);
@@ -429,7 +464,7 @@ DUET_API int duet_judge(duet_ctx *ctx, const duet_model *classifier, const duet_
 /* --- evaluation ------------------------------------------------------------------------------ */
 
 typedef struct duet_metrics {
-    int K;               /* classes */
+    int K;               /* classes; 0: a regressor's metrics (rmse ... mape; the others NaN) */
     int64_t n;           /* rows evaluated */
     double accuracy;
     double f1;           /* macro F1 */
@@ -442,6 +477,12 @@ typedef struct duet_metrics {
     int64_t *confusion;  /* [K*K], row = true, column = predicted */
     char **class_names;  /* [K] */
     double accuracy_std, f1_std; /* across folds (cross-validation only) */
+    /* regressors: root mean squared error, mean absolute error, coefficient of determination,
+     * mean absolute percentage error (rows whose target is 0 left out; NaN when all are), root
+     * mean squared logarithmic error (of counts and other targets >= 0, predictions below 0 taken
+     * as 0; NaN when a target is negative) */
+    double rmse, mae, r2, mape, rmsle;
+    double rmse_std;     /* across folds (cross-validation only) */
 } duet_metrics;
 
 /* Predicts labelled data and compares with its labels; labels the model does not know

@@ -263,7 +263,7 @@ fail:
 duet_train_params duet_train_params_default(void) {
     duet_train_params p;
     memset(&p, 0, sizeof p);
-    p.model = dt_model_for(DT_ROLE_DEFAULT)->name;
+    p.model = NULL; /* the default for the target: see task_of */
     p.penalty = DUET_PENALTY_L2;
     p.text_mode = -1; /* the model's default: TF-IDF, or counts (dt_model_ops.text_counts) */
     return p;
@@ -489,7 +489,7 @@ static int tune(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_train_p
             duet_train_params q = *p;
             *dt_tuned_param(ops, &q) = ops->tune_grid[g];
             if (!q.max_iter) q.max_iter = TUNE_MAX_ITER; /* ranking C needs no tight optimum */
-            dt_fit_args fa = {&Xtr, ytr, K, swtr, &q, 0};
+            dt_fit_args fa = {&Xtr, ytr, K, swtr, &q, 0, NULL};
             DT_TRY(ops->fit(ctx, &fold, &fa, err));
             DT_TRY(ops->predict_proba(ctx, &fold, &Xte, P, err));
             for (int64_t i = 0; i < nte; i++) {
@@ -579,16 +579,103 @@ fail:
     return rc;
 }
 
+
+/* A label as a finite number (blanks around it allowed). */
+static int label_number(const char *s, double *v) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    return n && dt_parse_double(s, n, v) && isfinite(*v);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* 1 when every label of d is a finite number and they look like a quantity rather than a few
+ * class codes: some value has a fraction, or there are more than 50 distinct values. */
+static int labels_numeric(duet_ctx *ctx, const duet_data *d) {
+    double *v = dt_alloc(ctx, (size_t)(d->N ? d->N : 1) * sizeof(double));
+    if (!v) return 0;
+    int frac = 0, ok = 1;
+    for (int64_t i = 0; ok && i < d->N; i++) {
+        ok = label_number(d->labels[i], &v[i]);
+        frac |= ok && v[i] != floor(v[i]);
+    }
+    int64_t distinct = 0;
+    if (ok && !frac) {
+        qsort(v, (size_t)d->N, sizeof *v, cmp_double);
+        for (int64_t i = 0; i < d->N; i++) distinct += i == 0 || v[i] != v[i - 1];
+    }
+    dt_free(ctx, v);
+    return ok && (frac || distinct > 50);
+}
+
+static int learns(const dt_model_ops *o, const void *what) { return (dt_model_targets(o) & *(const unsigned *)what) != 0; }
+
+/* What training on d with p learns: *ops the model (p->model, or the default for the task) and
+ * *regress 1 for a number. */
+static int task_of(duet_ctx *ctx, const duet_data *d, const duet_train_params *p, const dt_model_ops **ops, int *regress,
+                   duet_err *err) {
+    char names[256];
+    unsigned num = DT_TARGET_NUMBER, cls = DT_TARGET_CLASS;
+    if (p->task < DUET_TASK_AUTO || p->task > DUET_TASK_REGRESSION) return dt_err(err, DUET_EINVAL, "unknown task %d", p->task);
+    *ops = p->model ? dt_model_find(p->model) : NULL;
+    if (p->model && !*ops) return dt_err(err, DUET_EINVAL, "unknown model '%s' (models: %s)", p->model, dt_model_names());
+    int corpus = (*ops && (*ops)->input == DUET_DATA_CORPUS) || d->kind == DUET_DATA_CORPUS;
+    if (corpus || !d->labels) {
+        *regress = 0;
+        if (!*ops) *ops = dt_model_for(DT_ROLE_DEFAULT);
+        return DUET_OK;
+    }
+    if (p->task == DUET_TASK_REGRESSION) *regress = 1;
+    else if (p->task == DUET_TASK_CLASSIFICATION) *regress = 0;
+    else if (*ops && !learns(*ops, &cls)) *regress = 1;
+    else if (*ops && !learns(*ops, &num)) *regress = 0;
+    else *regress = labels_numeric(ctx, d);
+    if (!*ops) *ops = dt_model_for(*regress ? DT_ROLE_REGRESS : DT_ROLE_DEFAULT);
+    if (*regress && !learns(*ops, &num))
+        return dt_err(err, DUET_EINVAL, "%s learns classes, not a number (models that learn numbers: %s)", (*ops)->name,
+                      dt_model_names_if(learns, &num, ", ", names, sizeof names));
+    if (!*regress && !learns(*ops, &cls))
+        return dt_err(err, DUET_EINVAL, "%s learns a number, not classes (models that learn classes: %s; or --task regression)",
+                      (*ops)->name, dt_model_names_if(learns, &cls, ", ", names, sizeof names));
+    return DUET_OK;
+}
+
+const char *duet_model_chosen(duet_ctx *ctx, const duet_data *data, const duet_train_params *p) {
+    const dt_model_ops *ops = NULL;
+    int regress;
+    duet_train_params q = p ? *p : duet_train_params_default();
+    return ctx && data && task_of(ctx, data, &q, &ops, &regress, NULL) == DUET_OK ? ops->name : NULL;
+}
+
+/* Every label of d as a number into t (N): a label that is not one is an error naming its row;
+ * a constant target is refused. */
+static int collect_targets(const duet_data *d, double *t, duet_err *err) {
+    for (int64_t i = 0; i < d->N; i++)
+        if (!label_number(d->labels[i], &t[i]))
+            return dt_err(err, DUET_EINVAL, "%s: row %lld: the target '%.40s' is not a finite number (a number is learned here: "
+                          "%s)", d->src, (long long)i + 1, d->labels[i], "--task classification learns classes");
+    int64_t i = 1;
+    while (i < d->N && t[i] == t[0]) i++;
+    if (i == d->N) return dt_err(err, DUET_EINVAL, "%s: the target is %g in every row: nothing to learn", d->src, t[0]);
+    return DUET_OK;
+}
+
 int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_params *params,
                      duet_model **out, duet_err *err) {
     if (!out) return dt_err(err, DUET_EINVAL, "duet_model_train: out is NULL");
     *out = NULL;
     if (!ctx || !data) return dt_err(err, DUET_EINVAL, "duet_model_train: ctx and data are required");
     duet_train_params p = params ? *params : duet_train_params_default();
-    if (!p.model) p.model = dt_model_for(DT_ROLE_DEFAULT)->name;
-    const dt_model_ops *ops = dt_model_find(p.model);
-    if (!ops) return dt_err(err, DUET_EINVAL, "unknown model '%s' (models: %s)", p.model, dt_model_names());
-    int rc = check_params(ops, &p, err);
+    const dt_model_ops *ops = NULL;
+    int regress = 0;
+    int rc = task_of(ctx, data, &p, &ops, &regress, err);
+    if (rc) return rc;
+    p.model = ops->name;
+    rc = check_params(ops, &p, err);
     if (rc) return rc;
     if ((p.checkpoint || p.resume) && !ops->resumable)
         return dt_err(err, DUET_EINVAL, "%s trains in one go: checkpoints and resume are for gpt, vae, gan and diffusion",
@@ -614,17 +701,27 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
 
     duet_model *m = NULL;
     int32_t *y = NULL, *ys = NULL;
-    double *sw = NULL, *sws = NULL;
+    double *sw = NULL, *sws = NULL, *t = NULL;
     int64_t *rows = NULL;
     dt_mat X = {0}, Xs = {0};
     double t0 = dt_now();
     DT_TRY(dt_model_new(ctx, ops, &m, err));
     y = dt_calloc(ctx, (size_t)data->N, sizeof(int32_t));
-    if (!y) {
+    if (regress) t = dt_calloc(ctx, (size_t)data->N, sizeof(double));
+    if (!y || (regress && !t)) {
         rc = dt_err(err, DUET_ENOMEM, "labels: out of memory");
         goto fail;
     }
-    DT_TRY(dt_collect_classes(m, data, y, err));
+    if (regress) {
+        if (p.class_weight_balanced) {
+            rc = dt_err(err, DUET_EINVAL, "class weights are for classes, and this target is a number");
+            goto fail;
+        }
+        DT_TRY(collect_targets(data, t, err));
+        m->K = 0;
+    } else {
+        DT_TRY(dt_collect_classes(m, data, y, err));
+    }
     if (ops->raw_text) { /* a model of the raw text: no features */
         if (data->kind != DUET_DATA_TEXT) {
             rc = dt_err(err, DUET_EINVAL, "%s: %s models text (label<TAB>text, JSONL, a folder of texts), not %s data", data->src,
@@ -639,11 +736,11 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         m = NULL;
         goto fail;
     }
-    DT_TRY(dt_pipe_fit(ctx, data, &p, &m->pipe, err));
+    DT_TRY(dt_pipe_fit(ctx, data, &p, ops->features, &m->pipe, err));
     DT_TRY(dt_pipe_apply(ctx, m->pipe, data, &X, err));
     m->D = X.D;
     if (p.class_weight_balanced) DT_TRY(class_weights(ctx, y, data->N, m->K, &sw, err));
-    dt_fit_args a = {&X, y, m->K, sw, &p, 1};
+    dt_fit_args a = {&X, regress ? NULL : y, m->K, sw, &p, 1, t};
     if (ops->fit_bytes && ctx->mem_limit) { /* refuse up front what cannot fit in memory */
         double need = ops->fit_bytes(m, &a);
         if (need > (double)ctx->mem_limit) {
@@ -686,6 +783,15 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
     dt_model_meta_set(m, "trained_on", "%s (%lld %s examples)", data->src, (long long)data->N, kind_name(data->kind));
     dt_model_meta_set(m, "pipeline", "%s", dt_pipe_describe(m->pipe, desc, sizeof desc));
     if (p.class_weight_balanced) dt_model_meta_set(m, "class_weight", "balanced");
+    if (regress) {
+        double mn = t[0], mx = t[0], mean = 0;
+        for (int64_t i = 0; i < data->N; i++) {
+            mn = t[i] < mn ? t[i] : mn, mx = t[i] > mx ? t[i] : mx;
+            mean += t[i] / (double)data->N;
+        }
+        dt_model_meta_set(m, "task", "regression");
+        dt_model_meta_set(m, "target", "mean %.6g, range %.6g to %.6g", mean, mn, mx);
+    }
     dt_model_meta_set(m, "seed", "%llu", (unsigned long long)ctx->seed);
     dt_model_meta_set(m, "fit_seconds", "%.4g", dt_now() - t0);
     *out = m;
@@ -695,6 +801,7 @@ fail:
     dt_mat_free(ctx, &X);
     dt_mat_free(ctx, &Xs);
     dt_free(ctx, y);
+    dt_free(ctx, t);
     dt_free(ctx, sw);
     dt_free(ctx, ys);
     dt_free(ctx, sws);
@@ -709,6 +816,10 @@ const char *duet_model_learns(const duet_model *m) { return m->ops->learns; }
 unsigned duet_model_caps(const duet_model *m) { return m->ops->caps; }
 const char *duet_model_score_name(const duet_model *m) { return m->ops->score_name ? m->ops->score_name : "logp"; }
 int duet_model_classes(const duet_model *m) { return m->K; }
+int duet_model_task(const duet_model *m) {
+    if (m->ops->input == DUET_DATA_CORPUS) return 0;
+    return m->K ? DUET_TASK_CLASSIFICATION : DUET_TASK_REGRESSION;
+}
 const char *duet_model_class_name(const duet_model *m, int k) { return k >= 0 && k < m->K ? m->classes[k] : NULL; }
 int64_t duet_model_features(const duet_model *m) { return m->D; }
 int64_t duet_model_table_columns(const duet_model *m) { return dt_pipe_table_cols(m->pipe); }
@@ -746,7 +857,7 @@ int duet_model_top_features(duet_ctx *ctx, const duet_model *m, int k, duet_feat
                             int *n_out, duet_err *err) {
     *n_out = 0;
     if (!m->ops->feature_weights) return dt_err(err, DUET_EUNSUPPORTED, "%s has no per-feature weights", m->ops->name);
-    if (k < 0 || k >= m->K) return dt_err(err, DUET_ERANGE, "class %d out of range (%d classes)", k, m->K);
+    if (k < 0 || k >= (m->K ? m->K : 1)) return dt_err(err, DUET_ERANGE, "class %d out of range (%d classes)", k, m->K);
     double *w = dt_calloc(ctx, (size_t)m->D, sizeof(double));
     featval *v = dt_calloc(ctx, (size_t)m->D, sizeof(featval));
     int rc = DUET_OK;
@@ -777,6 +888,7 @@ int duet_model_predict(duet_ctx *ctx, const duet_model *m, const duet_data *d, i
     if (!ctx || !m || !d || !labels) return dt_err(err, DUET_EINVAL, "duet_model_predict: missing argument");
     if (!(m->ops->caps & DUET_CAN_PREDICT) || (!m->ops->predict_proba && !m->ops->predict_text))
         return dt_err(err, DUET_EUNSUPPORTED, "%s cannot predict labels", m->ops->name);
+    if (m->K == 0) return dt_err(err, DUET_EINVAL, "this %s model predicts a number, not a class (duet_model_predict_values)", m->ops->name);
     if (m->ops->raw_text && d->kind != DUET_DATA_TEXT)
         return dt_err(err, DUET_EINVAL, "%s: %s reads text, not %s data", d->src, m->ops->name, kind_name(d->kind));
     dt_mat X = {0};
@@ -803,12 +915,24 @@ int duet_model_predict(duet_ctx *ctx, const duet_model *m, const duet_data *d, i
     return rc;
 }
 
+int duet_model_predict_values(duet_ctx *ctx, const duet_model *m, const duet_data *d, double *values, duet_err *err) {
+    if (!ctx || !m || !d || !values) return dt_err(err, DUET_EINVAL, "duet_model_predict_values: missing argument");
+    if (m->K != 0 || !m->ops->predict_values)
+        return dt_err(err, DUET_EINVAL, "this %s model predicts classes, not a number (duet_model_predict)", m->ops->name);
+    dt_mat X = {0};
+    int rc = featurize(ctx, m, d, &X, err);
+    if (rc) return rc;
+    rc = m->ops->predict_values(ctx, m, &X, values, err);
+    dt_mat_free(ctx, &X);
+    return rc;
+}
+
 int duet_model_explain(duet_ctx *ctx, const duet_model *m, const duet_data *d, int64_t i, int k, duet_feature *out,
                        int n, int *n_out, duet_err *err) {
     *n_out = 0;
     if (!m->ops->explain) return dt_err(err, DUET_EUNSUPPORTED, "%s cannot explain its decisions", m->ops->name);
     if (i < 0 || i >= d->N) return dt_err(err, DUET_ERANGE, "row %lld out of range", (long long)i);
-    if (k < 0 || k >= m->K) return dt_err(err, DUET_ERANGE, "class %d out of range", k);
+    if (k < 0 || k >= (m->K ? m->K : 1)) return dt_err(err, DUET_ERANGE, "class %d out of range", k);
     duet_data row;
     dt_data_view_row(d, i, &row);
     dt_mat X = {0};
@@ -980,9 +1104,26 @@ static int true_labels(const duet_model *m, const duet_data *d, int32_t *y, duet
     return DUET_OK;
 }
 
+static int eval_values(duet_ctx *ctx, const duet_model *m, const duet_data *d, duet_metrics **out, duet_err *err) {
+    if (!d->labels) return dt_err(err, DUET_EINVAL, "%s: evaluation needs the targets (a label column)", d->src);
+    double *t = dt_alloc_e(ctx, (size_t)d->N, sizeof(double), "eval", err);
+    double *v = dt_alloc_e(ctx, (size_t)d->N, sizeof(double), "eval", err);
+    int rc = !t || !v ? DUET_ENOMEM : DUET_OK;
+    for (int64_t i = 0; !rc && i < d->N; i++)
+        if (!label_number(d->labels[i], &t[i]))
+            rc = dt_err(err, DUET_EINVAL, "%s: row %lld: the target '%.40s' is not a finite number", d->src, (long long)i + 1,
+                        d->labels[i]);
+    if (!rc) rc = duet_model_predict_values(ctx, m, d, v, err);
+    if (!rc) rc = dt_metrics_regression(ctx, d->N, t, v, out, err);
+    dt_free(ctx, t);
+    dt_free(ctx, v);
+    return rc;
+}
+
 int duet_model_eval(duet_ctx *ctx, const duet_model *m, const duet_data *d, duet_metrics **out, duet_err *err) {
     *out = NULL;
     if (d->N < 1) return dt_err(err, DUET_EINVAL, "%s: no rows to evaluate", d->src);
+    if (m->K == 0) return eval_values(ctx, m, d, out, err);
     int32_t *y = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
     int32_t *pred = dt_calloc(ctx, (size_t)d->N, sizeof(int32_t));
     float *P = dt_calloc(ctx, (size_t)d->N * (size_t)m->K, sizeof(float));
@@ -1001,13 +1142,90 @@ fail:
     return rc;
 }
 
+
+/* Cross-validation of a regressor: plain K folds (rows shuffled by the seed, dealt round-robin),
+ * predictions pooled. */
+static int cv_values(duet_ctx *ctx, const duet_data *d, const duet_train_params *p, const dt_model_ops *ops, int folds,
+                     duet_metrics **out, duet_err *err) {
+    int64_t N = d->N;
+    int rc = DUET_OK;
+    duet_data *dtr = NULL, *dte = NULL;
+    duet_model *m = NULL;
+    duet_train_params q = *p;
+    q.model = ops->name;
+    q.task = DUET_TASK_REGRESSION;
+    double *t = dt_alloc_e(ctx, (size_t)N, sizeof(double), "cross-validation", err);
+    double *v = dt_alloc_e(ctx, (size_t)N, sizeof(double), "cross-validation", err);
+    double *fv = dt_alloc_e(ctx, (size_t)N, sizeof(double), "cross-validation", err);
+    double *frmse = dt_alloc_e(ctx, (size_t)folds, sizeof(double), "cross-validation", err);
+    int64_t *perm = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "cross-validation", err);
+    int64_t *tr = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "cross-validation", err);
+    int64_t *te = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "cross-validation", err);
+    if (!t || !v || !fv || !frmse || !perm || !tr || !te) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    DT_TRY(collect_targets(d, t, err));
+    dt_rng r;
+    dt_rng_seed(&r, ctx->seed ^ 0x5f0f5f0fULL);
+    for (int64_t i = 0; i < N; i++) perm[i] = i;
+    dt_rng_shuffle(&r, perm, N);
+    for (int f = 0; f < folds; f++) {
+        int64_t ntr = 0, nte = 0;
+        for (int64_t j = 0; j < N; j++) {
+            if (j % folds == f) te[nte++] = perm[j];
+            else tr[ntr++] = perm[j];
+        }
+        rc = dt_data_subset(ctx, d, tr, ntr, &dtr, err);
+        if (!rc) rc = dt_data_subset(ctx, d, te, nte, &dte, err);
+        if (!rc) rc = duet_model_train(ctx, dtr, &q, &m, err);
+        if (!rc) rc = duet_model_predict_values(ctx, m, dte, fv, err);
+        if (!rc) {
+            double e = 0;
+            for (int64_t k = 0; k < nte; k++) {
+                v[te[k]] = fv[k];
+                e += (fv[k] - t[te[k]]) * (fv[k] - t[te[k]]);
+            }
+            frmse[f] = sqrt(e / (double)nte);
+        }
+        duet_model_free(m);
+        dt_data_free(dtr);
+        dt_data_free(dte);
+        m = NULL;
+        dtr = dte = NULL;
+        if (rc) {
+            dt_err_prefix(err, rc, "fold %d of %d", f + 1, folds);
+            goto fail;
+        }
+        dt_log(ctx, 0, "fold %d/%d: RMSE %.6g", f + 1, folds, frmse[f]);
+    }
+    DT_TRY(dt_metrics_regression(ctx, N, t, v, out, err));
+    double mr = 0, vr = 0;
+    for (int f = 0; f < folds; f++) mr += frmse[f] / folds;
+    for (int f = 0; f < folds; f++) vr += (frmse[f] - mr) * (frmse[f] - mr) / folds;
+    (*out)->rmse_std = sqrt(vr);
+fail:
+    dt_free(ctx, t);
+    dt_free(ctx, v);
+    dt_free(ctx, fv);
+    dt_free(ctx, frmse);
+    dt_free(ctx, perm);
+    dt_free(ctx, tr);
+    dt_free(ctx, te);
+    return rc;
+}
+
 int duet_cross_validate(duet_ctx *ctx, const duet_data *d, const duet_train_params *p, int folds,
                         duet_metrics **out, duet_err *err) {
     *out = NULL;
     if (folds < 2 || folds > 100) return dt_err(err, DUET_EINVAL, "--cv needs 2..100 folds (got %d)", folds);
     if (!d->labels) return dt_err(err, DUET_EINVAL, "%s: cross-validation needs labelled data", d->src);
     if (d->N < folds) return dt_err(err, DUET_EINVAL, "%s: %lld rows for %d folds", d->src, (long long)d->N, folds);
-    int rc = DUET_OK;
+    const dt_model_ops *ops = NULL;
+    int regress = 0;
+    int rc = task_of(ctx, d, p, &ops, &regress, err);
+    if (rc) return rc;
+    if (regress) return cv_values(ctx, d, p, ops, folds, out, err);
     int64_t N = d->N;
     duet_model *all = NULL; /* holds the class list of the whole data */
     duet_data *dtr = NULL, *dte = NULL;

@@ -1,7 +1,10 @@
 /* metrics.c — classification metrics. Not here: predicting (models) or printing (the CLI).
  * Definitions follow scikit-learn's: precision/recall/F1 per class with 0 where undefined,
  * macro = unweighted mean over classes; log-loss with probabilities clipped to [1e-15, 1-1e-15];
- * ROC-AUC by the Mann-Whitney rank statistic with average ranks for ties.
+ * ROC-AUC by the Mann-Whitney rank statistic with average ranks for ties. Regression: RMSE, MAE,
+ * R^2 = 1 - SSE / SST (constant targets: 1 when predicted exactly, else 0, as scikit-learn),
+ * MAPE over the rows whose target is not 0, RMSLE (of log(1 + x), predictions below 0 taken as
+ * 0; NaN when a target is negative).
  */
 #include "metrics.h"
 
@@ -63,6 +66,7 @@ int dt_metrics_compute(duet_ctx *ctx, int K, int64_t n, const int32_t *ytrue, co
     if (!m) return dt_err(err, DUET_ENOMEM, "metrics: out of memory");
     m->K = K;
     m->n = n;
+    m->rmse = m->mae = m->r2 = m->mape = m->rmsle = m->rmse_std = NAN;
     size_t kk = (size_t)K;
     m->class_precision = dt_calloc(ctx, kk, sizeof(double));
     m->class_recall = dt_calloc(ctx, kk, sizeof(double));
@@ -127,4 +131,38 @@ int dt_metrics_compute(duet_ctx *ctx, int K, int64_t n, const int32_t *ytrue, co
 oom:
     duet_metrics_free(ctx, m);
     return dt_err(err, DUET_ENOMEM, "metrics: out of memory");
+}
+
+int dt_metrics_regression(duet_ctx *ctx, int64_t n, const double *t, const double *v, duet_metrics **out, duet_err *err) {
+    *out = NULL;
+    if (n < 1) return dt_err(err, DUET_EINVAL, "metrics: nothing to evaluate (%lld rows)", (long long)n);
+    duet_metrics *m = dt_calloc(ctx, 1, sizeof *m);
+    if (!m) return dt_err(err, DUET_ENOMEM, "metrics: out of memory");
+    m->K = 0;
+    m->n = n;
+    m->accuracy = m->f1 = m->precision = m->recall = m->log_loss = m->roc_auc = NAN;
+    m->accuracy_std = m->f1_std = m->rmse_std = NAN;
+    double mean = 0, sse = 0, sae = 0, sst = 0, ape = 0;
+    int64_t nz = 0;
+    for (int64_t i = 0; i < n; i++) mean += t[i];
+    mean /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        double e = v[i] - t[i];
+        sse += e * e;
+        sae += fabs(e);
+        sst += (t[i] - mean) * (t[i] - mean);
+        if (t[i] != 0) ape += fabs(e / t[i]), nz++;
+    }
+    m->rmse = sqrt(sse / (double)n);
+    m->mae = sae / (double)n;
+    m->r2 = sst > 0 ? 1 - sse / sst : sse == 0 ? 1 : 0;
+    m->mape = nz ? ape / (double)nz : NAN;
+    double sle = 0;
+    for (int64_t i = 0; i < n && isfinite(sle); i++) {
+        double p = v[i] > 0 ? v[i] : 0; /* a count predicted below 0 counts as 0 */
+        sle = t[i] >= 0 ? sle + (log1p(p) - log1p(t[i])) * (log1p(p) - log1p(t[i])) : NAN;
+    }
+    m->rmsle = sqrt(sle / (double)n);
+    *out = m;
+    return DUET_OK;
 }

@@ -173,7 +173,13 @@ struct dt_st_file;
  *             categorical columns one-hot (+ missing indicator)
  *   DENSE  -> pixels scaled to [0, 1]
  *   SPARSE -> passed through (D from the training data; larger indices are dropped) */
-int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *p,
+enum { /* the features a model asks for (dt_model_ops.features) */
+    DT_FEATURES_SCALED = 0, /* as described above: linear models, networks, naive Bayes */
+    DT_FEATURES_RAW = 1     /* trees: a table column is one feature, its number as it is or its
+                               category's index (dt_pipe_categories), NaN when missing or unknown;
+                               pixels unscaled; text and sparse vectors as above */
+};
+int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *p, int features,
                 dt_pipe **out, duet_err *err);
 /* Featurizes any data of the same kind (labelled or not) into a new matrix. */
 int dt_pipe_apply(duet_ctx *ctx, const dt_pipe *pipe, const duet_data *data, dt_mat *out,
@@ -207,6 +213,10 @@ int64_t dt_pipe_table_cols(const dt_pipe *pipe);
 int dt_pipe_table_missing(const dt_pipe *pipe, const duet_data *d, unsigned char *miss, duet_err *err);
 /* TABLE: column c's header name, or NULL. */
 const char *dt_pipe_table_colname(const dt_pipe *pipe, int64_t c);
+/* Raw table features: how many categories feature j has (its values are 0..n-1 or NaN), 0 when
+ * it is a number (or the pipeline is not one of raw table features); category k's text. */
+int64_t dt_pipe_categories(const dt_pipe *pipe, int64_t j);
+const char *dt_pipe_category(const dt_pipe *pipe, int64_t j, int64_t k);
 int dt_pipe_table_col(const dt_pipe *pipe, int64_t c, int *categorical, int64_t *first, int64_t *n, int64_t *miss);
 /* TABLE: writes one CSV row (no label) from a feature vector x (D): numeric columns undo the
  * scaling, categorical columns take the category with the largest value. */

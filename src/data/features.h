@@ -58,6 +58,8 @@ typedef struct dt_table_col {
 typedef struct dt_table_pipe {
     int64_t C;                 /* columns */
     int scale;                 /* 1: standardise numeric columns */
+    int codes;                 /* 1: raw features (DT_FEATURES_RAW): a column is one feature, its
+                                  number or category index, NaN when missing */
     dt_table_col *cols;        /* (C) */
     dt_pool pool;              /* names and categories */
 } dt_table_pipe;
@@ -82,7 +84,7 @@ int dt_text_load(dt_pipe *p, const dt_st_file *f, duet_err *err);
 void dt_text_free(dt_pipe *p);
 
 /* Tables, dense vectors and sparse vectors (table_features.c). */
-int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, duet_err *err);
+int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, int features, duet_err *err);
 int dt_table_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err *err);
 int dt_table_save(const dt_pipe *p, dt_st_writer *w, duet_err *err);
 int dt_table_load(dt_pipe *p, const dt_st_file *f, duet_err *err);

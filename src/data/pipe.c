@@ -30,7 +30,7 @@ static const char *kind_word(int kind) {
     }
 }
 
-int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *tp, dt_pipe **out,
+int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *tp, int features, dt_pipe **out,
                 duet_err *err) {
     *out = NULL;
     if (!ctx || !data || !tp) return dt_err(err, DUET_EINVAL, "dt_pipe_fit: ctx, data and params are required");
@@ -46,7 +46,7 @@ int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *t
     int rc = DUET_OK;
     switch (data->kind) {
     case DUET_DATA_TEXT: DT_TRY(dt_text_fit(p, data, tp, err)); break;
-    case DUET_DATA_TABLE: DT_TRY(dt_table_fit(p, data, tp, err)); break;
+    case DUET_DATA_TABLE: DT_TRY(dt_table_fit(p, data, tp, features, err)); break;
     case DUET_DATA_DENSE:
         if (data->D < 1 || data->D > DT_PIPE_MAX_DIM) {
             rc = dt_err(err, DUET_EINVAL, "%s: %lld values per example (must be 1..%lld)", src, (long long)data->D,
@@ -58,7 +58,7 @@ int dt_pipe_fit(duet_ctx *ctx, const duet_data *data, const duet_train_params *t
             p->H = data->H;
             p->W = data->W;
         }
-        p->scale = !tp->no_scale;
+        p->scale = !tp->no_scale && features != DT_FEATURES_RAW;
         break;
     case DUET_DATA_SPARSE:
         if (data->D < 1 || data->D > DT_PIPE_MAX_DIM) {
@@ -181,8 +181,12 @@ const char *dt_pipe_describe(const dt_pipe *pipe, char *buf, size_t len) {
             if (pipe->table.cols[c].categorical) cat++;
             else num++;
         }
-        snprintf(buf, len, "table: %lld numeric%s, %lld categorical -> %lld features", (long long)num,
-                 pipe->table.scale ? "" : " (unscaled)", (long long)cat, (long long)pipe->D);
+        if (pipe->table.codes)
+            snprintf(buf, len, "table: %lld numeric, %lld categorical (as category codes) -> %lld features", (long long)num,
+                     (long long)cat, (long long)pipe->D);
+        else
+            snprintf(buf, len, "table: %lld numeric%s, %lld categorical -> %lld features", (long long)num,
+                     pipe->table.scale ? "" : " (unscaled)", (long long)cat, (long long)pipe->D);
         return buf;
     }
     case DUET_DATA_DENSE:

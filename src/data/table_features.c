@@ -6,7 +6,10 @@
  * missing values there, sets a "name?" indicator feature. Categorical columns are one-hot over
  * the sorted training categories ("name=value"); unknown categories give all zeros; missing
  * ones set "name?". A missing cell is NULL (or empty).
- * Dense: values / 255 unless no_scale. Sparse: passed through, columns >= D dropped (the
+ * Raw features (DT_FEATURES_RAW, for trees): one feature per column instead, numbers as they are
+ * and categories as their index among the sorted training categories, a missing cell (or an
+ * unknown category) NaN; no indicators.
+ * Dense: values / 255 unless no_scale (or raw). Sparse: passed through, columns >= D dropped (the
  * dataset's own arrays, borrowed, when nothing is dropped).
  * Not here: text (text_features.c), dispatch and model-file string lists (pipe.c).
  */
@@ -33,15 +36,15 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* Features of a column and the next column's first feature. */
-static int64_t col_width(const dt_table_col *c) {
-    return (c->categorical ? c->ncat : 1) + c->missing;
+static int64_t col_width(const dt_table_pipe *t, const dt_table_col *c) {
+    return t->codes ? 1 : (c->categorical ? c->ncat : 1) + c->missing;
 }
 
 static int set_layout(dt_pipe *p, const char *where, int code, duet_err *err) {
     int64_t D = 0;
     for (int64_t c = 0; c < p->table.C; c++) {
         p->table.cols[c].first = D;
-        D += col_width(&p->table.cols[c]);
+        D += col_width(&p->table, &p->table.cols[c]);
         if (D > DT_PIPE_MAX_DIM)
             return dt_err(err, code, "%s: more than %lld table features", where, (long long)DT_PIPE_MAX_DIM);
     }
@@ -50,12 +53,13 @@ static int set_layout(dt_pipe *p, const char *where, int code, duet_err *err) {
     return DUET_OK;
 }
 
-int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, duet_err *err) {
+int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, int features, duet_err *err) {
     dt_table_pipe *t = &p->table;
     const char *src = d->src ? d->src : "data";
     if (d->C < 1 || d->C > DT_PIPE_MAX_DIM) return dt_err(err, DUET_EINVAL, "%s: %lld columns", src, (long long)d->C);
     t->C = d->C;
-    t->scale = !tp->no_scale;
+    t->codes = features == DT_FEATURES_RAW;
+    t->scale = !tp->no_scale && !t->codes;
     t->cols = dt_calloc(p->ctx, (size_t)t->C, sizeof(dt_table_col));
     const char **vals = dt_calloc(p->ctx, (size_t)d->N, sizeof(char *));
     int rc = DUET_OK;
@@ -195,13 +199,15 @@ int dt_table_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err *
             const char *s = d->cells[i * d->C + map[c]];
             float *f = x + col->first;
             if (missing(s)) {
-                if (!col->categorical) f[0] = t->scale ? 0.0f : (float)col->mean;
-                if (col->missing) f[col_width(col) - 1] = 1;
+                if (t->codes) f[0] = NAN;
+                else if (!col->categorical) f[0] = t->scale ? 0.0f : (float)col->mean;
+                if (col->missing && !t->codes) f[col_width(t, col) - 1] = 1;
                 continue;
             }
             if (col->categorical) {
                 int64_t k = find_cat(col, s);
-                if (k >= 0) f[k] = 1;
+                if (t->codes) f[0] = k >= 0 ? (float)k : NAN;
+                else if (k >= 0) f[k] = 1;
                 continue;
             }
             double v;
@@ -232,7 +238,8 @@ static int64_t col_of(const dt_table_pipe *t, int64_t j) {
 const char *dt_table_feature_name(const dt_pipe *p, int64_t j, char *buf, size_t len) {
     const dt_table_col *col = &p->table.cols[col_of(&p->table, j)];
     int64_t k = j - col->first;
-    if (col->missing && k == col_width(col) - 1) snprintf(buf, len, "%s?", col->name);
+    if (p->table.codes) snprintf(buf, len, "%s", col->name);
+    else if (col->missing && k == col_width(&p->table, col) - 1) snprintf(buf, len, "%s?", col->name);
     else if (col->categorical) snprintf(buf, len, "%s=%s", col->name, col->cats[k]);
     else snprintf(buf, len, "%s", col->name);
     return buf;
@@ -261,8 +268,18 @@ const char *dt_pipe_table_colname(const dt_pipe *p, int64_t c) {
     return p && p->kind == DUET_DATA_TABLE && c >= 0 && c < p->table.C ? p->table.cols[c].name : NULL;
 }
 
+int64_t dt_pipe_categories(const dt_pipe *p, int64_t j) {
+    if (!p || p->kind != DUET_DATA_TABLE || !p->table.codes || j < 0 || j >= p->table.C) return 0;
+    return p->table.cols[j].categorical ? p->table.cols[j].ncat : 0;
+}
+
+const char *dt_pipe_category(const dt_pipe *p, int64_t j, int64_t k) {
+    if (!dt_pipe_categories(p, j) || k < 0 || k >= p->table.cols[j].ncat) return NULL;
+    return p->table.cols[j].cats[k];
+}
+
 int dt_pipe_table_col(const dt_pipe *p, int64_t c, int *categorical, int64_t *first, int64_t *n, int64_t *miss) {
-    if (!p || p->kind != DUET_DATA_TABLE || c < 0 || c >= p->table.C) return 0;
+    if (!p || p->kind != DUET_DATA_TABLE || p->table.codes || c < 0 || c >= p->table.C) return 0;
     const dt_table_col *col = &p->table.cols[c];
     *categorical = col->categorical;
     *first = col->first;
@@ -272,7 +289,8 @@ int dt_pipe_table_col(const dt_pipe *p, int64_t c, int *categorical, int64_t *fi
 }
 
 int dt_pipe_table_row(const dt_pipe *p, const float *x, char *buf, size_t len, duet_err *err) {
-    if (!p || p->kind != DUET_DATA_TABLE) return dt_err(err, DUET_EINVAL, "dt_pipe_table_row: not a table pipeline");
+    if (!p || p->kind != DUET_DATA_TABLE || p->table.codes)
+        return dt_err(err, DUET_EINVAL, "dt_pipe_table_row: not a table pipeline of scaled and one-hot features");
     if (!buf || !len) return dt_err(err, DUET_ERANGE, "dt_pipe_table_row: no buffer");
     const dt_table_pipe *t = &p->table;
     size_t pos = 0;
@@ -285,7 +303,7 @@ int dt_pipe_table_row(const dt_pipe *p, const float *x, char *buf, size_t len, d
         if (col->categorical) {
             int64_t best = -1;
             float bv = 0;
-            for (int64_t k = 0; k < col_width(col); k++)
+            for (int64_t k = 0; k < col_width(t, col); k++)
                 if (best < 0 || f[k] > bv) {
                     best = k;
                     bv = f[k];
@@ -337,6 +355,7 @@ int dt_table_save(const dt_pipe *p, dt_st_writer *w, duet_err *err) {
     }
     DT_TRY(dt_st_metaf(w, err, "pipe.C", "%lld", (long long)t->C));
     DT_TRY(dt_st_metaf(w, err, "pipe.scale", "%d", t->scale));
+    if (t->codes) DT_TRY(dt_st_metaf(w, err, "pipe.codes", "%d", t->codes));
     DT_TRY(dt_st_metaf(w, err, "pipe.ncat", "%lld", (long long)total));
     DT_TRY(dt_pipe_strings_save(ctx, w, "pipe.colnames", names, t->C, err));
     if (total) DT_TRY(dt_pipe_strings_save(ctx, w, "pipe.cats", cats, total, err));
@@ -359,10 +378,12 @@ fail:
 int dt_table_load(dt_pipe *p, const dt_st_file *f, duet_err *err) {
     dt_table_pipe *t = &p->table;
     const char *fn = dt_st_name(f);
-    int64_t scale, total, sum = 0;
+    int64_t scale, total, codes = 0, sum = 0;
     int rc = DUET_OK;
     DT_TRY(dt_st_meta_i64(f, "pipe.C", 1, DT_PIPE_MAX_DIM, &t->C, err));
     DT_TRY(dt_st_meta_i64(f, "pipe.scale", 0, 1, &scale, err));
+    if (dt_st_meta_get(f, "pipe.codes")) DT_TRY(dt_st_meta_i64(f, "pipe.codes", 0, 1, &codes, err));
+    t->codes = (int)codes;
     DT_TRY(dt_st_meta_i64(f, "pipe.ncat", 0, DT_PIPE_MAX_DIM, &total, err));
     t->scale = (int)scale;
     const void *fl, *nc, *mn, *sd;

@@ -29,10 +29,11 @@ void dt_linear_decision(const dt_linear *l, const dt_mat *X, double *z) {
         }
 }
 
-/* Weight of feature j for class k: the class's vector, or +-w for two classes. */
-static double weight(const dt_linear *l, int k, int64_t j) {
+/* Weight of feature j for class k: the class's vector, or +-w for two classes (a regressor's
+ * one vector, K 0, as it is). */
+static double weight(const dt_linear *l, int K, int k, int64_t j) {
     int64_t D1 = l->D + 1;
-    if (l->V == 1) return k == 1 ? l->W[j] : -l->W[j];
+    if (l->V == 1) return K == 2 && k == 0 ? -l->W[j] : l->W[j];
     return l->W[(size_t)k * (size_t)D1 + (size_t)j];
 }
 
@@ -47,12 +48,12 @@ int dt_linear_explain(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int64
         for (int64_t j = 0; j < X->D; j++)
             if (r[j] != 0) {
                 feat[c] = j;
-                val[c++] = weight(l, k, j) * r[j];
+                val[c++] = weight(l, m->K, k, j) * r[j];
             }
     } else {
         for (int64_t p = X->rowptr[i]; p < X->rowptr[i + 1]; p++) {
             feat[c] = X->col[p];
-            val[c++] = weight(l, k, X->col[p]) * X->val[p];
+            val[c++] = weight(l, m->K, k, X->col[p]) * X->val[p];
         }
     }
     *n = c;
@@ -63,7 +64,7 @@ int dt_linear_weights(duet_ctx *ctx, const duet_model *m, int k, double *val, du
     (void)ctx;
     (void)err;
     const dt_linear *l = m->state;
-    for (int64_t j = 0; j < l->D; j++) val[j] = weight(l, k, j);
+    for (int64_t j = 0; j < l->D; j++) val[j] = weight(l, m->K, k, j);
     return DUET_OK;
 }
 
@@ -81,7 +82,7 @@ int dt_linear_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
 }
 
 int dt_linear_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err *err) {
-    int V = m->K == 2 ? 1 : m->K;
+    int V = m->K <= 2 ? 1 : m->K; /* one vector for two classes or a number */
     int64_t shape[2] = {V, m->D + 1}, got[8];
     const void *W = NULL, *P = NULL;
     int rc = dt_st_get(f, "model.W", DT_F64, 2, shape, &W, got, err);

@@ -38,11 +38,13 @@ typedef struct net {
     size_t offW[DT_MLP_MAX_LAYERS + 1], offb[DT_MLP_MAX_LAYERS + 1];
     size_t n;                                /* parameters */
     int64_t maxw;                            /* largest of size[1..nw] */
+    int reg;                                 /* 1: a regressor: one linear output, squared loss */
 } net;
 
 typedef struct mlp_state {
     net nt;
     float *theta;                            /* (nt.n) */
+    double tmean, tstd;                      /* regressors: the output is (target - tmean) / tstd */
 } mlp_state;
 
 /* Scratch for one batch of up to cap rows. */
@@ -136,7 +138,7 @@ static int work_new(duet_ctx *ctx, const net *nt, int64_t cap, int dense, work *
 /* Forward pass over rows[0..B): leaves softmax probabilities in act[nw]; when y is given,
  * *lsum = sum_i s_i (-log p_i[y_i]) and *wsum = sum_i s_i. */
 static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
-                    int64_t B, work *w, const int32_t *y, const double *sw, double *lsum, double *wsum) {
+                    int64_t B, work *w, const int32_t *y, const double *t, const double *sw, double *lsum, double *wsum) {
     int nw = nt->nw;
     for (int l = 0; l < nw; l++) {
         int64_t I = nt->size[l], O = nt->size[l + 1];
@@ -164,10 +166,20 @@ static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_m
             }
         }
         if (l + 1 < nw)
-            for (size_t t = 0; t < (size_t)B * (size_t)O; t++) z[t] = z[t] > 0 ? z[t] : 0;
+            for (size_t q = 0; q < (size_t)B * (size_t)O; q++) z[q] = z[q] > 0 ? z[q] : 0;
     }
     int64_t K = nt->size[nw];
     double ls = 0, ws = 0;
+    if (nt->reg) { /* the output as it is; loss 1/2 (z - t)^2 */
+        for (int64_t i = 0; t && i < B; i++) {
+            double s = sw ? sw[rows[i]] : 1.0, e = (double)w->act[nw][i] - t[rows[i]];
+            ls += s * 0.5 * e * e;
+            ws += s;
+        }
+        if (lsum) *lsum = ls;
+        if (wsum) *wsum = ws;
+        return;
+    }
     for (int64_t i = 0; i < B; i++) {
         float *z = w->act[nw] + (size_t)i * (size_t)K;
         double mx = z[0], se = 0;
@@ -190,7 +202,7 @@ static void forward(duet_ctx *ctx, const net *nt, const float *theta, const dt_m
  * lazy0 and CSR input, W0's part is only the data term added to the rows of the features used,
  * into a gradient that must be zero there (adam_update adds the L2 term and clears it). */
 static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
-                     int64_t B, work *w, const int32_t *y, const double *sw, double wsum, double l2,
+                     int64_t B, work *w, const int32_t *y, const double *t, const double *sw, double wsum, double l2,
                      int lazy0, float *grad) {
     int nw = nt->nw;
     int64_t K = nt->size[nw];
@@ -199,7 +211,9 @@ static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_
         const float *p = w->act[nw] + (size_t)i * (size_t)K;
         float *di = d + (size_t)i * (size_t)K;
         double c = wsum > 0 ? (sw ? sw[rows[i]] : 1.0) / wsum : 0;
-        for (int64_t k = 0; k < K; k++) di[k] = (float)(c * ((double)p[k] - (k == y[rows[i]])));
+        if (nt->reg) di[0] = (float)(c * ((double)p[0] - t[rows[i]]));
+        else
+            for (int64_t k = 0; k < K; k++) di[k] = (float)(c * ((double)p[k] - (k == y[rows[i]])));
     }
     for (int l = nw - 1; l >= 0; l--) {
         int64_t I = nt->size[l], O = nt->size[l + 1];
@@ -229,7 +243,7 @@ static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_
         if (l2 > 0 && !lazy) {
             float c = (float)l2;
             size_t n = (size_t)I * (size_t)O;
-            for (size_t t = 0; t < n; t++) gW[t] += c * W[t];
+            for (size_t q = 0; q < n; q++) gW[q] += c * W[q];
         }
         for (int64_t o = 0; o < O; o++) {
             double s = 0;
@@ -239,8 +253,8 @@ static void backward(duet_ctx *ctx, const net *nt, const float *theta, const dt_
         if (l == 0) break;
         dt_gemm(ctx, dn, I, d, O, 0, W, O, 1, 1.0f, 0.0f, B, I, O);
         const float *a = w->act[l];
-        for (size_t t = 0; t < (size_t)B * (size_t)I; t++)
-            if (!(a[t] > 0)) dn[t] = 0;
+        for (size_t q = 0; q < (size_t)B * (size_t)I; q++)
+            if (!(a[q] > 0)) dn[q] = 0;
         float *tmp = d;
         d = dn;
         dn = tmp;
@@ -259,19 +273,21 @@ static double l2_term(const net *nt, const float *theta, double l2) {
 }
 
 int dt_mlp_loss_grad(duet_ctx *ctx, const int64_t *size, int nw, const float *theta, const dt_mat *X,
-                     const int64_t *rows, int64_t B, const int32_t *y, const double *sw, double l2,
+                     const int64_t *rows, int64_t B, const int32_t *y, const double *t, const double *sw, double l2,
                      double *loss, float *grad, duet_err *err) {
     net nt;
     work w;
     int rc = net_init(&nt, size, nw, err);
     if (rc) return rc;
+    nt.reg = t != NULL;
+    if (nt.reg && size[nw] != 1) return dt_err(err, DUET_EINVAL, "mlp: a regressor has one output");
     if (X->D != size[0] || B < 1) return dt_err(err, DUET_EINVAL, "mlp: %lld features for %lld inputs, %lld rows", (long long)X->D, (long long)size[0], (long long)B);
     rc = work_new(ctx, &nt, B, X->x != NULL, &w, err);
     if (rc) return rc;
     double ls, ws;
-    forward(ctx, &nt, theta, X, rows, B, &w, y, sw, &ls, &ws);
+    forward(ctx, &nt, theta, X, rows, B, &w, y, t, sw, &ls, &ws);
     *loss = (ws > 0 ? ls / ws : 0) + l2_term(&nt, theta, l2);
-    if (grad) backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2, 0, grad);
+    if (grad) backward(ctx, &nt, theta, X, rows, B, &w, y, t, sw, ws, l2, 0, grad);
     work_free(ctx, &w);
     return DUET_OK;
 }
@@ -384,9 +400,9 @@ int dt_mlp_adam_step(duet_ctx *ctx, const int64_t *size, int nw, float *theta, f
     }
     int64_t ntouched = touched ? touched_rows(X, rows, B, seen, touched) : 0;
     double ls, ws;
-    forward(ctx, &nt, theta, X, rows, B, &w, y, sw, &ls, &ws);
+    forward(ctx, &nt, theta, X, rows, B, &w, y, NULL, sw, &ls, &ws);
     if (ws > 0) {
-        backward(ctx, &nt, theta, X, rows, B, &w, y, sw, ws, l2 > 0 ? l2 : 0, touched != NULL, grad);
+        backward(ctx, &nt, theta, X, rows, B, &w, y, NULL, sw, ws, l2 > 0 ? l2 : 0, touched != NULL, grad);
         adam_update(&nt, theta, grad, m, v, touched, ntouched, l2 > 0 ? l2 : 0, pow(0.9, (double)t), pow(0.999, (double)t), lr,
                     dt_threads(ctx));
     }
@@ -448,12 +464,12 @@ static int read_params(const duet_train_params *p, hyper *h, duet_err *err) {
 
 /* Weighted loss sum and weight sum of rows[0..n) in batches (no gradient). */
 static void eval_loss(duet_ctx *ctx, const net *nt, const float *theta, const dt_mat *X, const int64_t *rows,
-                      int64_t n, work *w, const int32_t *y, const double *sw, double *ls, double *ws) {
+                      int64_t n, work *w, const int32_t *y, const double *t, const double *sw, double *ls, double *ws) {
     *ls = *ws = 0;
     for (int64_t b0 = 0; b0 < n; b0 += w->cap) {
         int64_t B = n - b0 < w->cap ? n - b0 : w->cap;
         double l, s;
-        forward(ctx, nt, theta, X, rows + b0, B, w, y, sw, &l, &s);
+        forward(ctx, nt, theta, X, rows + b0, B, w, y, t, sw, &l, &s);
         *ls += l;
         *ws += s;
     }
@@ -500,16 +516,17 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     hyper h;
     int rc = read_params(a->p, &h, err);
     if (rc) return rc;
-    if (a->K < 2 || N < 1 || X->D < 1)
-        return dt_err(err, DUET_EINVAL, "mlp: need 2+ classes, rows and features (K=%d, N=%lld, D=%lld)", a->K, (long long)N,
-                      (long long)X->D);
+    if (a->K == 1 || a->K < 0 || N < 1 || X->D < 1)
+        return dt_err(err, DUET_EINVAL, "mlp: need 2+ classes or a number, rows and features (K=%d, N=%lld, D=%lld)", a->K,
+                      (long long)N, (long long)X->D);
     int dist = dt_distributed(ctx);
     int64_t size[DT_MLP_MAX_LAYERS + 2];
     int nw = h.layers + 1;
     size[0] = X->D;
     for (int l = 1; l < nw; l++) size[l] = h.hidden;
-    size[nw] = a->K;
+    size[nw] = a->K ? a->K : 1;
     mlp_state *s = NULL;
+    double *ts = NULL; /* regressors: the targets, standardised */
     float *opt = NULL, *best = NULL; /* grad, Adam m and v: 3n (zeroed); the best theta: n */
     int64_t *perm = NULL, *lrows = NULL; /* lrows: data-parallel, this process's rows of a batch */
     double *gd = NULL;                    /* data-parallel: the gradient while it is added */
@@ -520,11 +537,26 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     s = dt_calloc(ctx, 1, sizeof *s);
     if (!s) return dt_err(err, DUET_ENOMEM, "mlp: out of memory");
     DT_TRY(net_init(&s->nt, size, nw, err));
+    s->nt.reg = a->K == 0;
     const net *nt = &s->nt;
     /* data-parallel: the batches are drawn from all processes' rows, the same on each, and
      * every process works on its own rows of each batch; losses and gradients are added */
     int64_t Ng = N;
     DT_TRY(dt_reduce_count(ctx, &Ng, err));
+    if (nt->reg) { /* targets scaled to mean 0 and variance 1 over all processes' rows */
+        double sums[3] = {0, 0, 0};
+        for (int64_t i = 0; i < N; i++) sums[0] += a->t[i], sums[1] += a->t[i] * a->t[i], sums[2] += 1;
+        DT_TRY(dt_reduce(ctx, sums, 3, err));
+        s->tmean = sums[0] / sums[2];
+        double var = sums[1] / sums[2] - s->tmean * s->tmean;
+        s->tstd = var > 0 ? sqrt(var) : 1;
+        ts = dt_alloc_e(ctx, (size_t)N, sizeof(double), "mlp targets", err);
+        if (!ts) {
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
+        for (int64_t i = 0; i < N; i++) ts[i] = (a->t[i] - s->tmean) / s->tstd;
+    }
     size_t n = nt->n, n3;
     if (!dt_mul_ok(n, 4, &n3) || !dt_mul_ok(n, 3, &n3)) {
         rc = dt_err(err, DUET_ERANGE, "mlp: %zu parameters is too many", n);
@@ -577,7 +609,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             const int64_t *rb = trows + b0;
             if (dist) B = local_rows(ctx, trows + b0, B, lrows), rb = lrows;
             double ls = 0, ws = 0;
-            if (B > 0) forward(ctx, nt, s->theta, X, rb, B, &w, a->y, a->sw, &ls, &ws);
+            if (B > 0) forward(ctx, nt, s->theta, X, rb, B, &w, a->y, ts, a->sw, &ls, &ws);
             if (dist) {
                 double v[2] = {ls, ws};
                 DT_TRY(dt_reduce(ctx, v, 2, err));
@@ -589,7 +621,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
             int64_t ntouched = touched ? touched_rows(X, rb, B, seen, touched) : 0;
             double l2 = h.l2 > 0 && ctx->dist_rank == 0 ? h.l2 : 0; /* data-parallel: the penalty's gradient once */
             if (B > 0) {
-                backward(ctx, nt, s->theta, X, rb, B, &w, a->y, a->sw, ws, l2, touched != NULL, grad);
+                backward(ctx, nt, s->theta, X, rb, B, &w, a->y, ts, a->sw, ws, l2, touched != NULL, grad);
             } else { /* no rows here this time: only the penalty */
                 memset(grad, 0, n * sizeof(float));
                 for (int l = touched ? 1 : 0; l < nw && l2 > 0; l++) /* lazy W0: its penalty comes with Adam */
@@ -610,10 +642,10 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         if (nv > 0) {
             double v[2];
             if (dist) {
-                eval_loss(ctx, nt, s->theta, X, lrows, local_rows(ctx, vrows, nv, lrows), &w, a->y, a->sw, &v[0], &v[1]);
+                eval_loss(ctx, nt, s->theta, X, lrows, local_rows(ctx, vrows, nv, lrows), &w, a->y, ts, a->sw, &v[0], &v[1]);
                 DT_TRY(dt_reduce(ctx, v, 2, err));
             } else {
-                eval_loss(ctx, nt, s->theta, X, vrows, nv, &w, a->y, a->sw, &v[0], &v[1]);
+                eval_loss(ctx, nt, s->theta, X, vrows, nv, &w, a->y, ts, a->sw, &v[0], &v[1]);
             }
             val_loss = v[1] > 0 ? v[0] / v[1] : 0;
         }
@@ -648,7 +680,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
         int pos = snprintf(arch, sizeof arch, "%lld", (long long)size[0]);
         for (int l = 1; l <= nw && pos > 0 && (size_t)pos < sizeof arch; l++)
             pos += snprintf(arch + pos, sizeof arch - (size_t)pos, "-%lld", (long long)size[l]);
-        dt_model_meta_set(m, "network", "%s relu, softmax", arch);
+        dt_model_meta_set(m, "network", "%s relu, %s", arch, nt->reg ? "linear output (squared error)" : "softmax");
         dt_model_meta_set(m, "epochs", "%d (best %d, %s loss %.4f)", epoch, best_epoch, nv > 0 ? "validation" : "training", best_loss);
     }
     if (m->state) mlp_free(ctx, m->state);
@@ -656,6 +688,7 @@ static int mlp_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err 
     s = NULL;
 fail:
     mlp_free(ctx, s);
+    dt_free(ctx, ts);
     dt_free(ctx, opt);
     dt_free(ctx, best);
     dt_free(ctx, perm);
@@ -685,7 +718,7 @@ static int layer_rows(duet_ctx *ctx, const mlp_state *s, const dt_mat *X, int la
     for (int64_t b0 = 0; b0 < X->N; b0 += cap) {
         int64_t B = X->N - b0 < cap ? X->N - b0 : cap;
         for (int64_t i = 0; i < B; i++) rows[i] = b0 + i;
-        forward(ctx, nt, s->theta, X, rows, B, &w, NULL, NULL, NULL, NULL);
+        forward(ctx, nt, s->theta, X, rows, B, &w, NULL, NULL, NULL, NULL, NULL);
         memcpy(out + (size_t)b0 * (size_t)width, w.act[layer], (size_t)B * (size_t)width * sizeof(float));
     }
     work_free(ctx, &w);
@@ -699,6 +732,17 @@ static int mlp_predict_proba(duet_ctx *ctx, const duet_model *m, const dt_mat *X
 }
 
 /* The last hidden layer (after ReLU): act[nw - 1]. */
+static int mlp_values(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *v, duet_err *err) {
+    const mlp_state *s = m->state;
+    if (!s || !s->nt.reg) return dt_err(err, DUET_EINVAL, "mlp: this model predicts classes, not a number");
+    float *z = dt_alloc_e(ctx, (size_t)(X->N ? X->N : 1), sizeof(float), "mlp predictions", err);
+    if (!z) return DUET_ENOMEM;
+    int rc = layer_rows(ctx, s, X, s->nt.nw, z, err);
+    for (int64_t i = 0; !rc && i < X->N; i++) v[i] = (double)z[i] * s->tstd + s->tmean;
+    dt_free(ctx, z);
+    return rc;
+}
+
 static int mlp_embed(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *E, int64_t *dim, duet_err *err) {
     const mlp_state *s = m->state;
     int last = s->nt.nw - 1;
@@ -717,6 +761,10 @@ static int mlp_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
     char name[64];
     DT_TRY(dt_st_metaf(w, err, "model.layers", "%d", nt->nw - 1));
     DT_TRY(dt_st_metaf(w, err, "model.hidden", "%lld", (long long)(nt->nw > 1 ? nt->size[1] : 0)));
+    if (nt->reg) {
+        DT_TRY(dt_st_metaf(w, err, "model.target_mean", "%.17g", s->tmean));
+        DT_TRY(dt_st_metaf(w, err, "model.target_std", "%.17g", s->tstd));
+    }
     for (int l = 0; l < nt->nw; l++) {
         int64_t shape[2] = {nt->size[l], nt->size[l + 1]};
         snprintf(name, sizeof name, "model.W%d", l);
@@ -737,10 +785,20 @@ static int mlp_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err 
     int nw = (int)layers + 1;
     size[0] = m->D;
     for (int l = 1; l < nw; l++) size[l] = hidden;
-    size[nw] = m->K;
+    size[nw] = m->K ? m->K : 1;
     mlp_state *s = dt_calloc(ctx, 1, sizeof *s);
     if (!s) return dt_err(err, DUET_ENOMEM, "mlp: out of memory");
     rc = net_init(&s->nt, size, nw, err);
+    s->nt.reg = m->K == 0;
+    if (!rc && s->nt.reg) {
+        rc = dt_st_meta_f64(f, "model.target_mean", &s->tmean, err);
+        if (!rc) rc = dt_st_meta_f64(f, "model.target_std", &s->tstd, err);
+        if (!rc && (!isfinite(s->tmean) || !(s->tstd > 0) || !isfinite(s->tstd))) {
+            rc = dt_err(err, DUET_EFORMAT, "%s: the target's mean and scale are not finite numbers", dt_st_name(f));
+            goto fail;
+        }
+        if (rc) goto fail;
+    }
     if (rc) {
         dt_err_prefix(err, DUET_EFORMAT, "%s", dt_st_name(f));
         if (err) err->code = DUET_EFORMAT;
@@ -786,7 +844,7 @@ fail:
 static double mlp_fit_bytes(const duet_model *m, const dt_fit_args *a) {
     (void)m;
     double h = a->p->hidden ? a->p->hidden : 256;
-    return 4.0 * 4.0 * h * ((double)a->X->D + (double)a->K + h * (a->p->layers > 1 ? a->p->layers - 1 : 0));
+    return 4.0 * 4.0 * h * ((double)a->X->D + (double)(a->K ? a->K : 1) + h * (a->p->layers > 1 ? a->p->layers - 1 : 0));
 }
 
 const dt_model_ops dt_mlp_ops = {
@@ -798,10 +856,12 @@ const dt_model_ops dt_mlp_ops = {
     .fit_bytes = mlp_fit_bytes,
     .distributed = 1,
     .predict_proba = mlp_predict_proba,
+    .predict_values = mlp_values,
     .save = mlp_save,
     .load = mlp_load,
     .free_state = mlp_free,
     .embed = mlp_embed,
     .title = "the MLP",
+    .targets = DT_TARGET_CLASS | DT_TARGET_NUMBER,
     .compare_on = (1u << DUET_DATA_DENSE) | (1u << DUET_DATA_SPARSE) | (1u << DUET_DATA_TEXT) | (1u << DUET_DATA_TABLE),
 };

@@ -9,8 +9,9 @@
 #define FORMAT_VERSION 1
 
 /* Every model, in the order compare lists them. */
-static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_svm_ops, &dt_nb_ops,  &dt_mlp_ops,       &dt_vae_ops,
-                                               &dt_clm_ops,    &dt_gan_ops, &dt_gpt_ops, &dt_diffusion_ops};
+static const dt_model_ops *const registry[] = {&dt_logreg_ops, &dt_linreg_ops, &dt_svm_ops, &dt_gbdt_ops,
+                                               &dt_nb_ops,     &dt_mlp_ops,    &dt_vae_ops, &dt_clm_ops,
+                                               &dt_gan_ops,    &dt_gpt_ops,    &dt_diffusion_ops};
 #define N_MODELS (sizeof registry / sizeof *registry)
 
 const dt_model_ops *dt_model_find(const char *name) {
@@ -49,6 +50,17 @@ int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_
     if (rc) return rc;
     for (int64_t i = 0; i < n; i++) {
         y[i] = a->y[rows[i]];
+        if (a->sw && sw) sw[i] = a->sw[rows[i]];
+    }
+    return DUET_OK;
+}
+
+int dt_fit_rows_t(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, double *t,
+                  double *sw, duet_err *err) {
+    int rc = dt_mat_rows(ctx, a->X, rows, n, X, err);
+    if (rc) return rc;
+    for (int64_t i = 0; i < n; i++) {
+        t[i] = a->t[rows[i]];
         if (a->sw && sw) sw[i] = a->sw[rows[i]];
     }
     return DUET_OK;
@@ -179,7 +191,13 @@ int dt_model_from_file(duet_ctx *ctx, const dt_st_file *f, duet_model **out, due
     }
     int corpus = ops->input == DUET_DATA_CORPUS; /* language models: no classes, no pipeline */
     int nopipe = corpus || ops->raw_text;       /* ... models of raw text: classes, no pipeline */
-    DT_TRY(dt_st_meta_i64(f, "K", corpus ? 0 : 2, corpus ? 0 : 100000, &K, err));
+    int numbers = (dt_model_targets(ops) & DT_TARGET_NUMBER) != 0; /* K 0: a regressor */
+    DT_TRY(dt_st_meta_i64(f, "K", corpus || numbers ? 0 : 2, corpus ? 0 : 100000, &K, err));
+    if (K == 1) {
+        rc = dt_err(err, DUET_EFORMAT, "%s: metadata 'K' = 1: a model has 0 classes (it learns a number) or at least 2", path);
+        goto fail;
+    }
+
     DT_TRY(dt_st_meta_i64(f, "D", nopipe ? 0 : 1, nopipe ? 0 : (int64_t)1 << 31, &D, err));
     DT_TRY(dt_model_new(ctx, ops, &m, err));
     m->K = (int)K;

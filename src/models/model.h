@@ -3,8 +3,9 @@
  * learns decides what it can do), dt_fit_args, the registry (dt_model_find) and helpers
  * shared by models (class weights, meta entries).
  *
- * A model sees only numeric features (dt_mat) and class indices; the feature pipeline and
- * label names are handled around it by api.c.
+ * A model sees only numeric features (dt_mat) and a target per row: a class index, or a number
+ * (a regressor's; K == 0). The feature pipeline and label names are handled around it by api.c,
+ * which gives each model the features it asks for (dt_model_ops.features).
  */
 #ifndef DT_MODEL_H
 #define DT_MODEL_H
@@ -17,11 +18,12 @@
 
 typedef struct dt_fit_args {
     const dt_mat *X;           /* (N, D) features */
-    const int32_t *y;          /* (N) class indices 0..K-1 */
-    int K;                     /* classes, >= 2 */
+    const int32_t *y;          /* (N) class indices 0..K-1 (classifiers) */
+    int K;                     /* classes, >= 2; 0: the target is a number, t */
     const double *sw;          /* (N) sample weights (class weights), or NULL for all 1 */
     const duet_train_params *p;
     int verbose;               /* 1: log progress lines through ctx */
+    const double *t;           /* (N) finite targets when K == 0, else NULL */
 } dt_fit_args;
 
 typedef struct dt_model_ops {
@@ -40,11 +42,15 @@ typedef struct dt_model_ops {
     /* 1: fit combines its sums with dt_reduce, so it trains data-parallel (each process on a
      * share of the rows; see duet_ctx_set_distributed) */
     int distributed;
+    /* Regressors (K == 0): one number per row of X into v (N). NULL for models that learn only
+     * classes. */
+    int (*predict_values)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, double *v, duet_err *err);
     /* P (N, K) class probabilities for every row of X. */
     int (*predict_proba)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, float *P,
                          duet_err *err);
-    /* Contribution of each stored feature of row i to class k: writes up to nnz(row i)
-     * (feature index, value) pairs into feat/val, *n = count. NULL when it cannot explain. */
+    /* Contribution of each stored feature of row i to class k (a regressor's k is 0): writes up
+     * to nnz(row i) (D for models of raw features) (feature index, value) pairs into feat/val,
+     * *n = count. NULL when it cannot explain. */
     int (*explain)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int64_t i, int k,
                    int64_t *feat, double *val, int64_t *n, duet_err *err);
     /* Weight of every feature for class k, val (D), for "top features". NULL if none. */
@@ -91,6 +97,8 @@ typedef struct dt_model_ops {
     /* --- what the program needs to know of the model: api.c, compare.c, cli/ and server/ read
      * these and never name a model --- */
     const char *title;         /* in sentences: "logistic regression", "the linear SVM" */
+    unsigned targets;          /* DT_TARGET_*: what it learns (0 means classes only) */
+    int features;              /* DT_FEATURES_* (data.h): scaled and one-hot, or raw for trees */
     unsigned roles;            /* DT_ROLE_*: the one model duet train fits when none is named, ... */
     unsigned compare_on;       /* data kinds (1 << DUET_DATA_*) compare includes it on by default */
     int quick;                 /* 1: fits in a fraction of a second on thousands of rows (compare's
@@ -141,6 +149,9 @@ struct duet_model {
  * and weights written into y (n) and sw (n; skipped when a->sw is NULL). */
 int dt_fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, int32_t *y,
                 double *sw, duet_err *err);
+/* The same for a regressor's rows (a->K == 0): their targets into t (n). */
+int dt_fit_rows_t(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, dt_mat *X, double *t,
+                  double *sw, duet_err *err);
 
 /* The sorted distinct labels of d become m->classes (m->K); y (N) receives each row's class
  * (api.c). Fewer than two classes, or more than 100000, are an error naming the data. */
@@ -210,7 +221,11 @@ const char *dt_model_names(void);
 enum {
     DT_ROLE_DEFAULT = 1, /* duet train fits it when no model is named */
     DT_ROLE_AUGMENT = 2, /* compare --augment draws synthetic rows from it unless told otherwise */
+    DT_ROLE_REGRESS = 4, /* duet train fits it when no model is named and the target is a number */
 };
+/* What a model learns (dt_model_ops.targets). */
+enum { DT_TARGET_CLASS = 1, DT_TARGET_NUMBER = 2 };
+static inline unsigned dt_model_targets(const dt_model_ops *ops) { return ops->targets ? ops->targets : DT_TARGET_CLASS; }
 /* The model that holds role (never NULL: the registry gives every role to one model). */
 const dt_model_ops *dt_model_for(unsigned role);
 /* The i-th model of the registry (in the order compare lists them), NULL past the last. */
@@ -237,7 +252,19 @@ int dt_gan_gradcheck(duet_ctx *ctx, int H, int W, int K, double *worst, duet_err
  * the decoder (0: unconditional). */
 int dt_vae_gradcheck(duet_ctx *ctx, int conv, int K, double *worst, duet_err *err);
 
+/* Gradient-boosted trees (gbdt.c): exact TreeSHAP values of row x (D values) for tree set v (a
+ * class beyond two classes, else 0) into phi (D + 1, the last the expected value), and the same
+ * by brute force over all subsets of at most 16 features (the reference the tests compare). */
+int dt_gbdt_shap(duet_ctx *ctx, const duet_model *m, const float *x, int v, double *phi, duet_err *err);
+int dt_gbdt_shap_reference(duet_ctx *ctx, const duet_model *m, const float *x, int v, double *phi, duet_err *err);
+/* Gain (D) and split counts (D) of every feature over all trees; 0 when m is not gbdt. */
+int dt_gbdt_importance(const duet_model *m, double *gain, int64_t *splits);
+/* Linear regression's objective at w (D + 1, the intercept last) in scikit-learn's terms (Ridge,
+ * Lasso, ElasticNet: see linreg.c), for tests against it. */
+double dt_linreg_objective(const duet_train_params *p, double alpha, const dt_mat *X, const double *t, const double *sw,
+                           const double *w);
+
 extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gan_ops, dt_gpt_ops, dt_diffusion_ops,
-    dt_clm_ops;
+    dt_clm_ops, dt_gbdt_ops, dt_linreg_ops;
 
 #endif /* DT_MODEL_H */

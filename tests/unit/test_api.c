@@ -41,13 +41,15 @@ static duet_data *load(duet_ctx *ctx, const char *s, int fmt, int unlabelled) {
  * every role held by exactly one model, names unique, a tuned setting that is a double of
  * duet_train_params the grid fills, a twin that exists and is discriminative. */
 static void test_registry(void) {
-    static const unsigned roles[] = {DT_ROLE_DEFAULT, DT_ROLE_AUGMENT};
+    static const unsigned roles[] = {DT_ROLE_DEFAULT, DT_ROLE_AUGMENT, DT_ROLE_REGRESS};
     for (size_t r = 0; r < sizeof roles / sizeof *roles; r++) {
         int holders = 0;
         for (int i = 0; dt_model_at(i); i++) holders += (dt_model_at(i)->roles & roles[r]) != 0;
         CHECK(holders == 1);
     }
-    CHECK(strcmp(dt_model_for(DT_ROLE_DEFAULT)->name, duet_train_params_default().model) == 0);
+    CHECK(duet_train_params_default().model == NULL); /* the default for the target */
+    CHECK(dt_model_targets(dt_model_for(DT_ROLE_DEFAULT)) & DT_TARGET_CLASS);
+    CHECK(dt_model_targets(dt_model_for(DT_ROLE_REGRESS)) & DT_TARGET_NUMBER);
     int n = 0;
     for (int i = 0; dt_model_at(i); i++, n++) {
         const dt_model_ops *m = dt_model_at(i);
@@ -61,6 +63,9 @@ static void test_registry(void) {
         }
         if (m->versus) CHECK(dt_model_find(m->versus) && strcmp(dt_model_find(m->versus)->learns, "p(y|x)") == 0);
         if (m->compare_on) CHECK(m->caps & DUET_CAN_PREDICT);
+        /* a model that learns numbers predicts them, and one of classes their probabilities */
+        CHECK(!(dt_model_targets(m) & DT_TARGET_NUMBER) == !m->predict_values);
+        if (dt_model_targets(m) & DT_TARGET_CLASS && m->caps & DUET_CAN_PREDICT) CHECK(m->predict_proba || m->predict_text);
     }
     CHECK(n >= 9 && dt_model_at(-1) == NULL && dt_model_at(n) == NULL);
 }

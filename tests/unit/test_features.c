@@ -69,7 +69,7 @@ static void test_tfidf_matches_sklearn(void) {
     dt_pipe *p = NULL;
     dt_mat X = {0};
     char buf[128];
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(dt_pipe_dim(p) == 37);
     CHECK(dt_pipe_kind(p) == DUET_DATA_TEXT && dt_pipe_text_mode(p) == DUET_TEXT_TFIDF);
@@ -108,14 +108,14 @@ static void test_counts_binary_limits(void) {
     dt_pipe *p = NULL;
     dt_mat X = {0};
     tp.text_mode = DUET_TEXT_COUNTS;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(csr_at(&X, 3, 10) == 2 && csr_at(&X, 0, 5) == 2 && csr_at(&X, 1, 28) == 2 && csr_at(&X, 1, 8) == 1);
     dt_mat_free(ctx, &X);
     dt_pipe_free(p);
 
     tp.text_mode = DUET_TEXT_BINARY;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(csr_at(&X, 3, 10) == 1 && csr_at(&X, 0, 5) == 1 && X.rowptr[4] == 6 + 12 + 12 + 10);
     dt_mat_free(ctx, &X);
@@ -123,7 +123,7 @@ static void test_counts_binary_limits(void) {
 
     /* CountVectorizer(ngram_range=(1,2), min_df=2).fit(DOCS) -> café, naïve, éclair */
     tp.min_df = 2;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK(dt_pipe_dim(p) == 3 && strcmp(dt_pipe_term(p, 0), "café") == 0 && strcmp(dt_pipe_term(p, 1), "naïve") == 0 &&
           strcmp(dt_pipe_term(p, 2), "éclair") == 0);
     dt_pipe_free(p);
@@ -131,7 +131,7 @@ static void test_counts_binary_limits(void) {
     tp.min_df = 0;
     tp.max_features = 3;
     tp.ngram_max = 1;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK(dt_pipe_dim(p) == 3 && strcmp(dt_pipe_term(p, 0), "au") == 0 && strcmp(dt_pipe_term(p, 1), "café") == 0 &&
           strcmp(dt_pipe_term(p, 2), "cd") == 0);
     dt_pipe_free(p);
@@ -139,7 +139,7 @@ static void test_counts_binary_limits(void) {
     duet_err err = {0, ""};
     tp.min_df = 5;
     tp.max_features = 0;
-    CHECK_ERR(dt_pipe_fit(ctx, d, &tp, &p, &err), &err, DUET_EINVAL, "min_df");
+    CHECK_ERR(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, &err), &err, DUET_EINVAL, "min_df");
     CHECK(p == NULL);
     dt_data_free(d);
 }
@@ -153,7 +153,7 @@ static void test_sublinear_and_case(void) {
        naïve .453294655, éclair .453294655 (columns 2, 10, 15 of 17) */
     tp.sublinear_tf = 1;
     tp.ngram_max = 1;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(X.D == 17);
     CHECK_NEAR(csr_at(&X, 0, 2), 0.767494567, 1e-6);
@@ -163,7 +163,7 @@ static void test_sublinear_and_case(void) {
     dt_pipe_free(p);
     tp.sublinear_tf = 0;
     tp.no_lowercase = 1;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK(term_index(p, "CD") >= 0 && term_index(p, "ÉCLAIR") >= 0 && term_index(p, "Éclair") >= 0 &&
           term_index(p, "éclair") < 0);
     dt_pipe_free(p);
@@ -179,7 +179,7 @@ static void test_char_wb(void) {
     tp.text_mode = DUET_TEXT_COUNTS;
     tp.char_ngram_min = 2;
     tp.char_ngram_max = 3;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     /* CountVectorizer(analyzer='char_wb', ngram_range=(2,3)): 128 n-grams over DOCS, 208
        occurrences; on DOCS[:1] 39 n-grams, ' ca' twice */
@@ -216,7 +216,7 @@ static void test_hashing(void) {
     char buf[64];
     tp.text_mode = DUET_TEXT_COUNTS;
     tp.hash_dims = 16;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(dt_pipe_dim(p) == 16 && X.D == 16 && csr_sorted(&X));
     CHECK(dt_pipe_term(p, 0) == NULL && !dt_pipe_is_ngram(p, 0));
@@ -232,7 +232,7 @@ static void test_hashing(void) {
     /* tfidf in hashing mode: rows still unit length */
     tp.text_mode = DUET_TEXT_TFIDF;
     tp.hash_dims = 1000003;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     double ss = 0;
     for (int64_t q = X.rowptr[1]; q < X.rowptr[2]; q++) ss += (double)X.val[q] * X.val[q];
@@ -267,7 +267,7 @@ static void test_table(void) {
     dt_mat X = {0};
     char buf[128];
     duet_err err = {0, ""};
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     /* age (numeric, missing -> age?), city=Oslo, city=Paris, city=Paris, FR, city?, score */
     CHECK(dt_pipe_dim(p) == 7);
     const char *want[] = {"age", "age?", "city=Oslo", "city=Paris", "city=Paris, FR", "city?", "score"};
@@ -310,7 +310,7 @@ static void test_table(void) {
     dt_pipe_free(p);
 
     tp.no_scale = 1;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(X.x[0] == 20 && X.x[14] == 30 && X.x[6] == 1);
     dt_mat_free(ctx, &X);
@@ -334,7 +334,7 @@ static void test_dense_sparse(void) {
     d->W = 3;
     d->x = dt_calloc(ctx, 12, sizeof(float));
     for (int i = 0; i < 12; i++) d->x[i] = (float)(i * 20);
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(X.D == 6 && X.x && fabs(X.x[11] - 220.0 / 255) < 1e-7);
     CHECK(strcmp(dt_pipe_feature_name(p, 4, buf, sizeof buf), "pixel[1,1]") == 0);
@@ -360,7 +360,7 @@ static void test_dense_sparse(void) {
         d->col[i] = cl[i];
         d->val[i] = (float)(i + 1);
     }
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     duet_data v;
     dt_data_view_row(d, 2, &v);
     CHECK_OK(dt_pipe_apply(ctx, p, &v, &X, NULL));
@@ -368,7 +368,7 @@ static void test_dense_sparse(void) {
     dt_mat_free(ctx, &X);
     dt_pipe_free(p);
     d->D = 4; /* a pipeline fitted on 4 features drops column 4 */
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     d->D = 5;
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     CHECK(X.D == 4 && X.rowptr[1] == 1 && X.rowptr[3] == 4 && csr_sorted(&X));
@@ -426,25 +426,25 @@ static void test_save_load(void) {
     duet_data *d = text_data(DOCS, 4);
     duet_train_params tp = params();
     dt_pipe *p = NULL;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     check_round_trip(p, d);
     dt_pipe_free(p);
     tp.char_ngram_min = 1;
     tp.char_ngram_max = 4;
     tp.sublinear_tf = 1;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     check_round_trip(p, d);
     dt_pipe_free(p);
     tp.hash_dims = 64;
     tp.text_mode = DUET_TEXT_BINARY;
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     check_round_trip(p, d);
     dt_pipe_free(p);
     dt_data_free(d);
 
     tp = params();
     d = table_data(TNAMES, 3, TCELLS, 4);
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     check_round_trip(p, d);
     dt_pipe_free(p);
     dt_data_free(d);
@@ -455,7 +455,7 @@ static void test_corrupt(void) {
     duet_train_params tp = params();
     dt_pipe *p = NULL, *q = NULL;
     duet_err err = {0, ""};
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_ERR(round_trip(p, "pipe.D", "36", &q, &err), &err, DUET_EFORMAT, "does not match");
     CHECK_ERR(round_trip(p, "pipe.D", "99999999999", &q, &err), &err, DUET_EFORMAT, "pipe.D");
     CHECK_ERR(round_trip(p, "pipe.V", "38", &q, &err), &err, DUET_EFORMAT, "does not match");
@@ -517,7 +517,7 @@ static void test_corrupt(void) {
 
     /* table metadata */
     d = table_data(TNAMES, 3, TCELLS, 4);
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_ERR(round_trip(p, "pipe.D", "8", &q, &err), &err, DUET_EFORMAT, "table columns make 7 features");
     CHECK_ERR(round_trip(p, "pipe.C", "4", &q, &err), &err, DUET_EFORMAT, "pipe.col_flags");
     CHECK_ERR(round_trip(p, "pipe.ncat", "2", &q, &err), &err, DUET_EFORMAT, "pipe.cats");
@@ -546,7 +546,7 @@ static void test_alloc_failures(void) {
             long live0 = fa.live;
             fa.count = 0;
             fa.fail_at = k;
-            int rc = dt_pipe_fit(c2, which ? t : d, &tp, &p, NULL);
+            int rc = dt_pipe_fit(c2, which ? t : d, &tp, DT_FEATURES_SCALED, &p, NULL);
             if (!rc) rc = dt_pipe_apply(c2, p, which ? t : d, &X, NULL);
             fa.fail_at = 0;
             if (rc && rc != DUET_ENOMEM && rc != DUET_ERANGE) bad++;
@@ -580,7 +580,7 @@ static void test_sms_pipeline(void) {
     dt_pipe *p = NULL;
     dt_mat X = {0};
     double t0 = dt_now();
-    CHECK_OK(dt_pipe_fit(ctx, d, &tp, &p, NULL));
+    CHECK_OK(dt_pipe_fit(ctx, d, &tp, DT_FEATURES_SCALED, &p, NULL));
     CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
     double dt = dt_now() - t0;
     char buf[128];

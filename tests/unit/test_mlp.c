@@ -42,8 +42,8 @@ static void test_gradient_check(void) {
     dt_mat Xs = t_to_csr(x, B, D);
     duet_err err = {0, ""};
     double l2 = 0.05, loss, loss2;
-    CHECK_OK(dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, sw, l2, &loss, grad, &err));
-    CHECK_OK(dt_mlp_loss_grad(&CTX, size, nw, theta, &Xs, rows, B, y, sw, l2, &loss2, grad2, &err));
+    CHECK_OK(dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, NULL, sw, l2, &loss, grad, &err));
+    CHECK_OK(dt_mlp_loss_grad(&CTX, size, nw, theta, &Xs, rows, B, y, NULL, sw, l2, &loss2, grad2, &err));
     CHECK_NEAR(loss, loss2, 1e-6);
     CHECK(loss > 0);
     int bad = 0, bad_sparse = 0;
@@ -52,9 +52,9 @@ static void test_gradient_check(void) {
         float keep = theta[t];
         double eps = 1e-2, lp, lm;
         theta[t] = keep + (float)eps;
-        dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, sw, l2, &lp, NULL, &err);
+        dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, NULL, sw, l2, &lp, NULL, &err);
         theta[t] = keep - (float)eps;
-        dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, sw, l2, &lm, NULL, &err);
+        dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, NULL, sw, l2, &lm, NULL, &err);
         theta[t] = keep;
         double fd = (lp - lm) / (2 * eps), g = grad[t];
         double e = fabs(fd - g) / (1e-3 + fabs(fd) + fabs(g));
@@ -70,7 +70,7 @@ static void test_gradient_check(void) {
     CHECK(bad_sparse == 0);
     /* unit weights and no L2: still consistent, and zero weights give zero gradient */
     double zero[B] = {0};
-    CHECK_OK(dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, zero, 0, &loss, grad, &err));
+    CHECK_OK(dt_mlp_loss_grad(&CTX, size, nw, theta, &X, rows, B, y, NULL, zero, 0, &loss, grad, &err));
     int nz = 0;
     for (size_t t = 0; t < n; t++) nz += grad[t] != 0;
     CHECK(nz == 0 && loss == 0);
