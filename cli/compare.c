@@ -35,7 +35,27 @@ static const char *human(int64_t b, char *buf, size_t len) {
     return buf;
 }
 
+/* Regressors side by side: RMSE, MAE and R² on the held-out rows. */
+static void print_numbers(const duet_compare *c) {
+    printf("compare on %s: a number; %lld rows to train on, %lld held out (at random)\n\n", c->data, (long long)c->n_train,
+           (long long)c->n_test);
+    printf("%-9s %11s %11s %7s %9s %11s %10s %10s  %s\n", "model", "RMSE", "MAE", "R²", "fit s", "predict ms", "size",
+           "peak mem", "tuned");
+    for (int i = 0; i < c->n_models; i++) {
+        const duet_compare_model *m = &c->models[i];
+        if (!m->ok) {
+            printf("%-9s failed: %s\n", m->name, m->error);
+            continue;
+        }
+        char s1[32], s2[32];
+        printf("%-9s %11.5g %11.5g %7.4f %9.2f %11.3f %10s %10s  %s\n", m->name, m->rmse, m->mae, m->r2, m->fit_seconds,
+               m->predict_us / 1000.0, human(m->size_bytes, s1, sizeof s1), human(m->peak_bytes, s2, sizeof s2), m->tuned);
+    }
+}
+
 static void print_text(const duet_compare *c) {
+    if (c->K == 0) print_numbers(c);
+    else {
     printf("compare on %s: %d classes; %lld rows to train on, %lld held out (stratified)\n\n", c->data, c->K,
            (long long)c->n_train, (long long)c->n_test);
     printf("%-9s %-15s %-22s %9s %9s %9s %11s %10s %10s  %s\n", "model", "family", "learns", "accuracy", "macro F1",
@@ -51,8 +71,10 @@ static void print_text(const duet_compare *c) {
                m->generative ? "generative" : "discriminative", m->learns, m->accuracy, m->f1, m->fit_seconds,
                m->predict_us / 1000.0, human(m->size_bytes, s1, sizeof s1), human(m->peak_bytes, s2, sizeof s2), m->tuned);
     }
+    }
     if (c->n_curves > 0) {
-        printf("\nlearning curves: error on the held-out rows, mean +- sd over %d random subsets per size\n", c->repeats);
+        printf("\nlearning curves: %s on the held-out rows, mean +- sd over %d random subsets per size\n", c->K ? "error" : "RMSE",
+               c->repeats);
         printf("%9s", "rows");
         for (int j = 0; j < c->n_curves; j++) printf("  %-17s", c->curves[j].name);
         printf("\n");
@@ -60,7 +82,8 @@ static void print_text(const duet_compare *c) {
             printf("%9lld", (long long)c->sizes[s]);
             for (int j = 0; j < c->n_curves; j++) {
                 double m = c->curves[j].err_mean[s], d = c->curves[j].err_std[s];
-                if (isfinite(m)) printf("  %.4f +- %.4f   ", m, isfinite(d) ? d : 0.0);
+                if (isfinite(m) && !c->K) printf("  %-8.4g +- %-6.3g ", m, isfinite(d) ? d : 0.0);
+                else if (isfinite(m)) printf("  %.4f +- %.4f   ", m, isfinite(d) ? d : 0.0);
                 else printf("  %-17s", "-");
             }
             printf("\n");

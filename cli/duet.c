@@ -300,7 +300,9 @@ static int load_for_model(duet_ctx *ctx, const args *a, const char *path, const 
     int file = strcmp(path, "-") == 0 || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
     if (duet_model_input_kind(m) == DUET_DATA_TEXT && file && !o.format && !o.text && !jsonl) o.format = DUET_FMT_TEXT;
     if (strcmp(path, "-") != 0 && duet_data_load(ctx, path, &o, d, &e) == DUET_OK) {
-        int ok = 1, numbers = duet_model_task(m) == DUET_TASK_REGRESSION;
+        /* a table short of the model's columns read its last feature as the label */
+        int ok = duet_model_table_columns(m) == 0 || duet_data_columns(*d) >= duet_model_table_columns(m);
+        int numbers = duet_model_task(m) == DUET_TASK_REGRESSION;
         for (int64_t i = 0; ok && i < duet_data_rows(*d); i++) {
             const char *l = duet_data_label(*d, i);
             if (numbers) { /* a regressor's data is labelled when every label is a number */
@@ -1002,14 +1004,48 @@ static int cmd_info(duet_ctx *ctx, const args *a) {
             putchar(':');
             json_str(stdout, duet_model_meta_value(m, i));
         }
-        printf("},\"classes\":[");
+        printf("},");
     }
-    for (int k = 0; k < K; k++) {
+    int trees = 0; /* models of trees: split importances instead of weights */
+    for (int by = 0; by < 2 && top; by++) {
         int n = 0;
-        if (top && (caps & DUET_CAN_EXPLAIN) && duet_model_top_features(ctx, m, k, fe, top, &n, &e)) {
+        int r = duet_model_importance(ctx, m, by, fe, top, &n, &e);
+        if (r == DUET_EUNSUPPORTED) break;
+        if (r) {
             fail(&e);
             goto done;
         }
+        trees = 1;
+        if (fmt == 0) {
+            printf("\n  features by %s:\n", by ? "number of splits" : "total split gain");
+            for (int t = 0; t < n; t++) printf(by ? "    %9.0f  %s\n" : "    %9.4g  %s\n", fe[t].value, fe[t].name);
+        } else {
+            printf(by ? ",\"splits\":[" : "\"importance\":{\"gain\":[");
+            for (int t = 0; t < n; t++) {
+                printf(t ? ",{\"feature\":" : "{\"feature\":");
+                json_str(stdout, fe[t].name);
+                printf(",\"value\":");
+                json_num(stdout, fe[t].value);
+                putchar('}');
+            }
+            printf(by ? "]}," : "]");
+        }
+    }
+    if (fmt == 1 && !duet_model_classes(m)) printf("\"task\":\"%s\",", duet_model_task(m) == DUET_TASK_REGRESSION ? "regression" : "none");
+    if (fmt == 1) printf("\"classes\":[");
+    for (int k = 0; k < (K ? K : 1) && !trees; k++) { /* a regressor's one set of weights */
+        int n = 0;
+        int r = top && (caps & DUET_CAN_EXPLAIN) ? duet_model_top_features(ctx, m, k, fe, top, &n, &e) : DUET_OK;
+        if (r && r != DUET_EUNSUPPORTED) {
+            fail(&e);
+            goto done;
+        }
+        if (!K && fmt == 0 && n) {
+            printf("\n  top features (weight on the prediction):\n");
+            for (int t = 0; t < n; t++) printf("    %+11.6g  %s\n", fe[t].value, fe[t].name);
+            continue;
+        }
+        if (!K) continue;
         if (K == 2 && k == 0 && fmt == 0 && n) printf("\n");
         if (fmt == 0 && n) {
             if (k == 0 && K != 2) printf("\n");
@@ -1363,19 +1399,36 @@ done:
 }
 
 static const opt_spec import_opts[] = {
-    {"--tokenizer", "FILE", "the checkpoint's tokenizer (llama2.c tokenizer.bin format)"},
+    {"--tokenizer", "FILE", "llama2.c: the checkpoint's tokenizer (tokenizer.bin format)"},
     {"-o", "MODEL", "where to write the duet model (default: model.duet)"},
     {NULL, NULL, NULL},
 };
 
+/* 1 when the file starts (after blanks) with '{': a JSON model (XGBoost's). */
+static int json_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    int c = ' ';
+    if (!f) return 0;
+    while (c == ' ' || c == '\t' || c == '\n' || c == '\r') c = fgetc(f);
+    fclose(f);
+    return c == '{';
+}
+
 static int cmd_import(duet_ctx *ctx, const args *a) {
-    if (a->npos != 1) return die("import takes one llama2.c checkpoint");
-    if (!get(a, "--tokenizer")) return die("import needs --tokenizer FILE (the checkpoint's tokenizer.bin)");
+    if (a->npos != 1) return die("import takes one model: an XGBoost JSON model, or a llama2.c checkpoint with --tokenizer");
+    int xgb = json_file(a->pos[0]);
+    if (!xgb && !get(a, "--tokenizer"))
+        return die("%s: not a JSON model; a llama2.c checkpoint needs --tokenizer FILE (its tokenizer.bin)", a->pos[0]);
     const char *out = get(a, "-o") ? get(a, "-o") : "model.duet";
     duet_model *m = NULL;
     duet_err e;
     int rc = 1;
-    if (open_model(ctx, a->pos[0], get(a, "--tokenizer"), &m)) goto done;
+    if (xgb) {
+        if (duet_model_import_xgboost(ctx, a->pos[0], &m, &e)) {
+            fail(&e);
+            goto done;
+        }
+    } else if (open_model(ctx, a->pos[0], get(a, "--tokenizer"), &m)) goto done;
     if (duet_model_save(ctx, m, out, &e)) {
         fail(&e);
         goto done;
@@ -1426,8 +1479,9 @@ static const command commands[] = {
     {"serve", "duet serve MODEL... [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--threads N]",
      "serve models over HTTP: OpenAI-style completions and chat, classify, images, score, a web page", serve_opts, 0, 0,
      cmd_serve},
-    {"import", "duet import CHECKPOINT --tokenizer FILE [-o MODEL]",
-     "turn a llama2.c checkpoint and its tokenizer into a duet model file", import_opts, 0, 0, cmd_import},
+    {"import", "duet import MODEL.json [-o MODEL]   or   duet import CHECKPOINT --tokenizer FILE [-o MODEL]",
+     "turn an XGBoost JSON model, or a llama2.c checkpoint and its tokenizer, into a duet model file", import_opts, 0, 0,
+     cmd_import},
 };
 #define NCMD (int)(sizeof commands / sizeof *commands)
 

@@ -362,7 +362,12 @@ typedef struct duet_feature {
     double value;   /* weight, contribution or log-likelihood ratio */
 } duet_feature;
 
-/* The n features that weigh most for class k; *n_out receives how many were written. */
+/* Models of trees: the n features whose splits gained most in total (by 0), or that were split
+ * on most often (by 1), with that total; DUET_EUNSUPPORTED for other models. */
+DUET_API int duet_model_importance(duet_ctx *ctx, const duet_model *model, int by, duet_feature *out, int n, int *n_out,
+                                   duet_err *err);
+/* The n features that weigh most for class k (a regressor's k is 0); *n_out receives how many
+ * were written; DUET_EUNSUPPORTED when the model has no per-feature weights. */
 DUET_API int duet_model_top_features(duet_ctx *ctx, const duet_model *model, int k,
                                      duet_feature *out, int n, int *n_out, duet_err *err);
 
@@ -437,6 +442,13 @@ DUET_API int duet_model_score_text(duet_ctx *ctx, const duet_model *model, const
  * duet language model; save it with duet_model_save. */
 DUET_API int duet_model_import_llama2c(duet_ctx *ctx, const char *checkpoint, const char *tokenizer,
                                        duet_model **out, duet_err *err);
+/* An XGBoost model saved with save_model("model.json") as a duet gradient-boosted tree model
+ * ("gbdt") that predicts the same margins and probabilities: gbtree boosters with the
+ * objectives binary:logistic, binary:logitraw, reg:logistic, multi:softprob/softmax (at most 10
+ * classes, named "0", "1", ...), reg:squarederror, reg:absoluteerror, count:poisson, reg:gamma,
+ * reg:tweedie; numeric and categorical splits. It reads tables of XGBoost's features, matched by
+ * the model's feature_names when the table has all of them, else by position. */
+DUET_API int duet_model_import_xgboost(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err);
 /* The kind of data a model of that name trains on (DUET_DATA_CORPUS for language models,
  * 0 for models that take any labelled data); -1 for an unknown name. */
 DUET_API int duet_model_type_input(const char *name);
@@ -561,7 +573,9 @@ DUET_API double duet_roc_auc(duet_ctx *ctx, const double *neg, int64_t n_neg, co
 
 /* Trains several classifiers, discriminative and generative, on one stratified training split
  * of labelled data and measures them on the held-out rest; then learning curves (error against
- * training-set size, Ng & Jordan's protocol) and a recommendation that names the trade-off. */
+ * training-set size, Ng & Jordan's protocol) and a recommendation that names the trade-off.
+ * When the label is a number (params.task, or numbers that are not a few class codes) it
+ * compares the models that learn numbers (default: every one that does) by RMSE instead. */
 typedef struct duet_compare_opts {
     const char *models;       /* comma-separated; NULL: text: logreg,svm,nb,mlp,clm; tables and
                                  LIBSVM: logreg,svm,nb,mlp; images: logreg,mlp,nb,vae (generative
@@ -593,7 +607,8 @@ typedef struct duet_compare_model {
     int generative;           /* 1: it learns p(x|y)p(y) or p(x) */
     int ok;                   /* 0: it could not be trained or evaluated here; error says why */
     char error[256];
-    double accuracy, f1;      /* on the held-out rows; f1 is the macro average */
+    double accuracy, f1;      /* on the held-out rows; f1 is the macro average (NaN for numbers) */
+    double rmse, mae, r2;     /* a number's: on the held-out rows (NaN for classes) */
     double fit_seconds;       /* training: features, cross-validation when it tunes, fit */
     double predict_us;        /* median time to predict one row alone, in microseconds */
     int64_t size_bytes;       /* the model file */
@@ -619,12 +634,13 @@ typedef struct duet_compare_augment {
 
 typedef struct duet_compare_curve {
     char name[32];
-    double *err_mean, *err_std; /* [n_sizes]: error rate (1 - accuracy) over the repeats */
+    double *err_mean, *err_std; /* [n_sizes]: error rate (1 - accuracy), or a number's RMSE, over the repeats */
 } duet_compare_curve;
 
 typedef struct duet_compare {
     const char *data;         /* the data's name (lives as long as the data) */
-    int K;                    /* classes */
+    int K;                    /* classes; 0: the label is a number, the models regressors (compared
+                                 by RMSE on a random held-out share) */
     int64_t n_train, n_test;
     int n_models;
     duet_compare_model *models;

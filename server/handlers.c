@@ -2,6 +2,8 @@
  * the connection's thread, so that a bad request is answered at once) and the job that a worker
  * runs with its own context.
  *   /v1/completions, /v1/chat/completions   OpenAI's shapes, streamed as server-sent events
+ *   /v1/predict                             a regressor's number ("value"), or a classifier's answer
+ *                                           as /v1/classify gives it; with "explain": what decided it
  *   /v1/classify                            a label, probabilities, the words that decided it;
  *                                           a language model classifies zero-shot with "labels"
  *   /v1/images/generations                  PNGs in base64
@@ -661,6 +663,47 @@ static int zs_labels(const cJSON *req, const char **labels, int max) {
     return n;
 }
 
+/* A regressor's answer: {"value": v} (a batch: {"data": [...]}), with "explanation" when asked. */
+static void run_values(job *j, duet_ctx *ctx, const duet_data *d, int batch, int ex) {
+    const duet_model *m = j->model->m;
+    int64_t N = duet_data_rows(d);
+    double *v = calloc((size_t)N + 1, sizeof *v);
+    duet_feature *fe = ex > 0 ? calloc((size_t)ex, sizeof *fe) : NULL;
+    duet_err e = {0, ""};
+    int rc = !v || (ex > 0 && !fe) ? (e.code = DUET_ENOMEM, snprintf(e.msg, sizeof e.msg, "out of memory"), DUET_ENOMEM) : 0;
+    if (!rc) rc = duet_model_predict_values(ctx, m, d, v, &e);
+    if (rc) {
+        job_error(j, lib_status(&e), "%s", e.msg);
+        goto done;
+    }
+    cJSON *root = cJSON_CreateObject(), *list = batch ? cJSON_AddArrayToObject(root, "data") : NULL;
+    cJSON_AddStringToObject(root, "model", j->model->id);
+    for (int64_t i = 0; i < N; i++) {
+        cJSON *o = batch ? cJSON_CreateObject() : root;
+        if (batch) cJSON_AddItemToArray(list, o);
+        cJSON_AddNumberToObject(o, "value", v[i]);
+        if (ex > 0) {
+            int nout = 0;
+            if (duet_model_explain(ctx, m, d, i, 0, fe, ex, &nout, &e)) {
+                cJSON_Delete(root);
+                job_error(j, lib_status(&e), "%s", e.msg);
+                goto done;
+            }
+            cJSON *xs = cJSON_AddArrayToObject(o, "explanation");
+            for (int t = 0; t < nout; t++) {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "feature", fe[t].name);
+                cJSON_AddNumberToObject(x, "weight", fe[t].value);
+                cJSON_AddItemToArray(xs, x);
+            }
+        }
+    }
+    answer_json(j, root);
+done:
+    free(v);
+    free(fe);
+}
+
 static void run_classify(job *j, duet_ctx *ctx) {
     const duet_model *m = j->model->m;
     char msg[512];
@@ -676,6 +719,11 @@ static void run_classify(job *j, duet_ctx *ctx) {
     char *eb = NULL;
     num_field(j->req, "explain", 0, 100, 1, &ex, &st, &eb); /* checked when the request came */
     free(eb);
+    if (!j->model->lm && duet_model_task(m) == DUET_TASK_REGRESSION) {
+        run_values(j, ctx, d, batch, (int)ex);
+        duet_data_free(d);
+        return;
+    }
     const char *labels[64];
     int K = j->model->lm ? zs_labels(j->req, labels, 64) : duet_model_classes(m);
     float *P = calloc((size_t)N * (size_t)(K > 0 ? K : 1), sizeof(float));
@@ -730,9 +778,14 @@ done:
     duet_data_free(d);
 }
 
-static job *post_classify(srv *s, cJSON *req, int *status, char **body) {
+/* /v1/classify, and /v1/predict (ep): the same job, which answers a number for a regressor. */
+static job *post_classify(srv *s, cJSON *req, int ep, int *status, char **body) {
     const srv_model *m = find_model(s, req, 2, status, body);
     if (!m) return NULL;
+    if (ep == EP_CLASSIFY && !m->lm && duet_model_task(m->m) == DUET_TASK_REGRESSION)
+        return err_out(status, body, 400, "'%s' (%s) predicts a number, not a class: POST /v1/predict", m->id, duet_model_name(m->m)), NULL;
+    if (ep == EP_PREDICT && m->lm)
+        return err_out(status, body, 400, "'%s' is a language model: POST /v1/classify with \"labels\" classifies zero-shot", m->id), NULL;
     double ex = 0;
     if (num_field(req, "explain", 0, 100, 1, &ex, status, body)) return NULL;
     if (m->lm) {
@@ -750,7 +803,7 @@ static job *post_classify(srv *s, cJSON *req, int *status, char **body) {
         return err_out(status, body, 400, "'%s' (%s) cannot explain its decisions", m->id, duet_model_name(m->m)), NULL;
     }
     if (!cJSON_GetObjectItemCaseSensitive(req, "input")) return err_out(status, body, 400, "\"input\" is required"), NULL;
-    job *j = job_new(s, EP_CLASSIFY, m, req, run_classify, 0);
+    job *j = job_new(s, ep, m, req, run_classify, 0);
     if (!j) err_out(status, body, 503, "out of memory");
     return j;
 }
@@ -1037,7 +1090,8 @@ job *handle_post(srv *s, int ep, cJSON *req, int *status, char **err_body) {
     switch (ep) {
     case EP_COMPLETIONS:
     case EP_CHAT: return post_generate(s, ep, req, status, err_body);
-    case EP_CLASSIFY: return post_classify(s, req, status, err_body);
+    case EP_CLASSIFY:
+    case EP_PREDICT: return post_classify(s, req, ep, status, err_body);
     case EP_IMAGES: return post_images(s, req, status, err_body);
     case EP_SCORE: return post_score(s, req, status, err_body);
     default: return err_out(status, err_body, 404, "no such endpoint"), NULL;
@@ -1058,7 +1112,10 @@ char *models_json(const srv *s) {
         cJSON_AddStringToObject(o, "type", duet_model_name(m->m));
         cJSON_AddStringToObject(o, "learns", duet_model_learns(m->m));
         if (m->lm) cJSON_AddItemToArray(caps, cJSON_CreateString("completions"));
-        if (m->caps & DUET_CAN_PREDICT || m->lm) cJSON_AddItemToArray(caps, cJSON_CreateString("classify"));
+        int number = !m->lm && duet_model_task(m->m) == DUET_TASK_REGRESSION;
+        if ((m->caps & DUET_CAN_PREDICT && !number) || m->lm) cJSON_AddItemToArray(caps, cJSON_CreateString("classify"));
+        if (m->caps & DUET_CAN_PREDICT && !m->lm) cJSON_AddItemToArray(caps, cJSON_CreateString("predict"));
+        if (number) cJSON_AddStringToObject(o, "task", "regression");
         if (m->caps & DUET_CAN_EXPLAIN) cJSON_AddItemToArray(caps, cJSON_CreateString("explain"));
         if (m->images) cJSON_AddItemToArray(caps, cJSON_CreateString("images"));
         if (m->caps & DUET_CAN_SCORE || m->lm) cJSON_AddItemToArray(caps, cJSON_CreateString("score"));

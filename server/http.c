@@ -44,6 +44,7 @@ static int route(const char *url, const char *method, int *post) {
         {"/v1/classify", EP_CLASSIFY, 1},
         {"/v1/images/generations", EP_IMAGES, 1},
         {"/v1/score", EP_SCORE, 1},
+        {"/v1/predict", EP_PREDICT, 1},
     };
     (void)method;
     for (size_t i = 0; i < sizeof R / sizeof *R; i++)

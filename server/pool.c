@@ -265,7 +265,7 @@ int pool_submit(srv *s, job *j) {
 
 const double srv_buckets[SRV_NBUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 1e300};
 const char *const srv_ep_names[EP_N] = {"/", "/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions",
-                                        "/v1/classify", "/v1/images/generations", "/v1/score", "other"};
+                                        "/v1/classify", "/v1/images/generations", "/v1/score", "/v1/predict", "other"};
 const int srv_status_codes[ST_N] = {200, 400, 401, 404, 405, 413, 499, 500, 503, 504}; /* 499: the client left first */
 
 void srv_observe(srv_metrics *mt, int ep, int status, double seconds) {

@@ -39,7 +39,7 @@ typedef struct srv_model {
 
 /* --- metrics ------------------------------------------------------------------------------------- */
 
-enum { EP_PAGE, EP_HEALTH, EP_METRICS, EP_MODELS, EP_COMPLETIONS, EP_CHAT, EP_CLASSIFY, EP_IMAGES, EP_SCORE, EP_OTHER, EP_N };
+enum { EP_PAGE, EP_HEALTH, EP_METRICS, EP_MODELS, EP_COMPLETIONS, EP_CHAT, EP_CLASSIFY, EP_IMAGES, EP_SCORE, EP_PREDICT, EP_OTHER, EP_N };
 enum { ST_200, ST_400, ST_401, ST_404, ST_405, ST_413, ST_499, ST_500, ST_503, ST_504, ST_N };
 #define SRV_NBUCKETS 12
 

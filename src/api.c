@@ -644,6 +644,12 @@ static int task_of(duet_ctx *ctx, const duet_data *d, const duet_train_params *p
     return DUET_OK;
 }
 
+int dt_learns_number(duet_ctx *ctx, const duet_data *d, const duet_train_params *p, int *regress, duet_err *err) {
+    const dt_model_ops *ops = NULL;
+    *regress = 0;
+    return task_of(ctx, d, p, &ops, regress, err);
+}
+
 const char *duet_model_chosen(duet_ctx *ctx, const duet_data *data, const duet_train_params *p) {
     const dt_model_ops *ops = NULL;
     int regress;
@@ -853,6 +859,29 @@ static void top_n(const duet_model *m, featval *v, int64_t count, duet_feature *
     *n_out = k;
 }
 
+int duet_model_importance(duet_ctx *ctx, const duet_model *m, int by, duet_feature *out, int n, int *n_out, duet_err *err) {
+    *n_out = 0;
+    if (!m->ops->importance) return dt_err(err, DUET_EUNSUPPORTED, "%s has no split importances (it is not made of trees)", m->ops->name);
+    double *gain = dt_calloc(ctx, (size_t)m->D, sizeof(double));
+    int64_t *splits = dt_calloc(ctx, (size_t)m->D, sizeof(int64_t));
+    featval *v = dt_calloc(ctx, (size_t)m->D, sizeof(featval));
+    int rc = DUET_OK;
+    if (!gain || !splits || !v) {
+        rc = dt_err(err, DUET_ENOMEM, "importance: out of memory");
+        goto fail;
+    }
+    DT_TRY(m->ops->importance(m, gain, splits));
+    int64_t used = 0;
+    for (int64_t j = 0; j < m->D; j++)
+        if (splits[j]) v[used++] = (featval){j, by ? (double)splits[j] : gain[j]};
+    top_n(m, v, used, out, n, n_out);
+fail:
+    dt_free(ctx, gain);
+    dt_free(ctx, splits);
+    dt_free(ctx, v);
+    return rc;
+}
+
 int duet_model_top_features(duet_ctx *ctx, const duet_model *m, int k, duet_feature *out, int n,
                             int *n_out, duet_err *err) {
     *n_out = 0;
@@ -886,9 +915,10 @@ static int featurize(duet_ctx *ctx, const duet_model *m, const duet_data *d, dt_
 int duet_model_predict(duet_ctx *ctx, const duet_model *m, const duet_data *d, int32_t *labels, float *proba,
                        duet_err *err) {
     if (!ctx || !m || !d || !labels) return dt_err(err, DUET_EINVAL, "duet_model_predict: missing argument");
+    if (m->K == 0 && m->ops->predict_values)
+        return dt_err(err, DUET_EINVAL, "this %s model predicts a number, not a class (duet_model_predict_values)", m->ops->name);
     if (!(m->ops->caps & DUET_CAN_PREDICT) || (!m->ops->predict_proba && !m->ops->predict_text))
         return dt_err(err, DUET_EUNSUPPORTED, "%s cannot predict labels", m->ops->name);
-    if (m->K == 0) return dt_err(err, DUET_EINVAL, "this %s model predicts a number, not a class (duet_model_predict_values)", m->ops->name);
     if (m->ops->raw_text && d->kind != DUET_DATA_TEXT)
         return dt_err(err, DUET_EINVAL, "%s: %s reads text, not %s data", d->src, m->ops->name, kind_name(d->kind));
     dt_mat X = {0};
@@ -1364,6 +1394,13 @@ int duet_model_load(duet_ctx *ctx, const char *path, duet_model **out, duet_err 
 }
 
 // --- language models -------------------------------------------------------------------------
+
+int duet_model_import_xgboost(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err) {
+    if (!out) return dt_err(err, DUET_EINVAL, "duet_model_import_xgboost: out is NULL");
+    *out = NULL;
+    if (!ctx || !path) return dt_err(err, DUET_EINVAL, "duet_model_import_xgboost: ctx and path are required");
+    return dt_gbdt_import_xgboost(ctx, path, out, err);
+}
 
 int duet_model_type_input(const char *name) {
     const dt_model_ops *ops = name ? dt_model_find(name) : NULL;

@@ -77,6 +77,7 @@ duet_compare_opts duet_compare_opts_default(void) {
 
 /* 1 when compare includes model o on data of kind *(const int *)arg by default (compare_on). */
 static int compared_on(const dt_model_ops *o, const void *arg) { return (o->compare_on >> *(const int *)arg) & 1; }
+static int learns_number(const dt_model_ops *o, const void *arg) { return (dt_model_targets(o) & *(const unsigned *)arg) != 0; }
 
 /* Models whose fits take a fraction of a second on thousands of rows: the default curves. */
 static int quick(const char *name) {
@@ -191,9 +192,11 @@ static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o,
     if (!rc) rc = duet_model_eval(&c, m, te, &mt, &e);
     for (int i = 0; !rc && i < n_one; i++) {
         int32_t lab;
-        float *pr = dt_calloc(ctx, (size_t)m->K, sizeof(float));
+        double v;
+        float *pr = dt_calloc(ctx, (size_t)(m->K ? m->K : 1), sizeof(float));
         double a = dt_now();
-        rc = pr ? duet_model_predict(&c, m, one[i], &lab, pr, &e) : dt_err(&e, DUET_ENOMEM, "compare: out of memory");
+        rc = !pr ? dt_err(&e, DUET_ENOMEM, "compare: out of memory")
+             : m->K ? duet_model_predict(&c, m, one[i], &lab, pr, &e) : duet_model_predict_values(&c, m, one[i], &v, &e);
         lat[i] = dt_now() - a;
         dt_free(ctx, pr);
     }
@@ -205,6 +208,7 @@ static void measure(duet_ctx *ctx, const char *name, const duet_compare_opts *o,
         r->generative = strstr(m->ops->learns, "p(x") != NULL;
         r->accuracy = mt->accuracy;
         r->f1 = mt->f1;
+        r->rmse = mt->rmse, r->mae = mt->mae, r->r2 = mt->r2;
         qsort(lat, (size_t)n_one, sizeof *lat, cmp_double);
         r->predict_us = n_one ? 1e6 * lat[n_one / 2] : NAN;
         const char *tk = m->ops->tune;
@@ -257,6 +261,7 @@ static void measure_lm(duet_ctx *ctx, const duet_compare_opts *o, const duet_mod
         r->ok = 1;
         r->accuracy = mt->accuracy;
         r->f1 = mt->f1;
+        r->rmse = r->mae = r->r2 = NAN;
         qsort(lat, (size_t)n_one, sizeof *lat, cmp_double);
         r->predict_us = n_one ? 1e6 * lat[n_one / 2] : NAN;
     } else {
@@ -291,7 +296,7 @@ static int curve_point(duet_ctx *ctx, const char *name, const duet_compare_model
         if (rc) break;
         if (dt_data_subset(ctx, d, sub, m, &ds, &e) == DUET_OK && duet_model_train(ctx, ds, &p, &mod, &e) == DUET_OK &&
             duet_model_eval(ctx, mod, te, &mt, &e) == DUET_OK)
-            errs[got++] = 1.0 - mt->accuracy;
+            errs[got++] = mt->K ? 1.0 - mt->accuracy : mt->rmse;
         else if (e.code == DUET_ENOMEM || e.code == DUET_ECANCELLED)
             rc = dt_err(err, e.code, "%s", e.msg);
         duet_metrics_free(ctx, mt);
@@ -379,10 +384,40 @@ static void crossing(const duet_compare *c, const char *gn, const char *dn, char
     else if (lat <= 1 / 1.5) snprintf(buf + n, len - n, " %s predicts %.1fx faster than %s.", Dn, 1 / lat, G);
 }
 
+/* Regressors: the lowest RMSE, and the quickest to fit within 1 % of it. */
+static void recommend_numbers(duet_compare *c) {
+    char *b = c->recommendation;
+    size_t len = sizeof c->recommendation;
+    const duet_compare_model *best = NULL;
+    for (int i = 0; i < c->n_models; i++)
+        if (c->models[i].ok && (!best || c->models[i].rmse < best->rmse)) best = &c->models[i];
+    if (!best) {
+        snprintf(b, len, "No model could be trained on this data.");
+        return;
+    }
+    const duet_compare_model *q = best;
+    for (int i = 0; i < c->n_models; i++) {
+        const duet_compare_model *m = &c->models[i];
+        if (m->ok && m->rmse <= best->rmse * 1.01 && m->fit_seconds < q->fit_seconds) q = m;
+    }
+    snprintf(b, len, "The smallest error here is that of %s (RMSE %.4g, MAE %.4g, R² %.3f).", pretty(best->name), best->rmse,
+             best->mae, best->r2);
+    size_t n = strlen(b);
+    if (q != best)
+        snprintf(b + n, len - n, " %s comes within 1 %% (RMSE %.4g) and fits %.1fx faster.", pretty(q->name), q->rmse,
+                 best->fit_seconds / fmax(q->fit_seconds, 1e-9));
+    for (size_t i = 0; b[i]; i++)
+        if ((i == 0 || (i >= 2 && b[i - 2] == '.' && b[i - 1] == ' ')) && b[i] >= 'a' && b[i] <= 'z') b[i] = (char)(b[i] - 32);
+}
+
 static void recommend(duet_compare *c) {
     char *b = c->recommendation;
     size_t len = sizeof c->recommendation;
     b[0] = 0;
+    if (c->K == 0) {
+        recommend_numbers(c);
+        return;
+    }
     const duet_compare_model *best = NULL;
     for (int i = 0; i < c->n_models; i++)
         if (c->models[i].ok && (!best || c->models[i].accuracy > best->accuracy)) best = &c->models[i];
@@ -588,7 +623,15 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
         return dt_err(err, DUET_EINVAL, "learning curves take 2..30 sizes and 1..100 repeats (got %d, %d)", points, repeats);
     char names[16][32], cnames[16][32];
     char dflt[256];
-    int nm = parse_list(o.models ? o.models : dt_model_names_if(compared_on, &data->kind, ",", dflt, sizeof dflt), names, 16, err);
+    duet_train_params tp = o.params;
+    tp.model = NULL;
+    int regress = 0, rc0 = dt_learns_number(ctx, data, &tp, &regress, err);
+    if (rc0) return rc0;
+    if (regress && o.augment) return dt_err(err, DUET_EINVAL, "%s: augmentation is for classes, and this label is a number", data->src);
+    unsigned num = DT_TARGET_NUMBER;
+    const char *all = regress ? dt_model_names_if(learns_number, &num, ",", dflt, sizeof dflt)
+                              : dt_model_names_if(compared_on, &data->kind, ",", dflt, sizeof dflt);
+    int nm = parse_list(o.models ? o.models : all, names, 16, err);
     if (nm < 0) return err ? err->code : DUET_EINVAL;
     if (nm == 0) return dt_err(err, DUET_EINVAL, "no models to compare");
     int nc = 0;
@@ -612,17 +655,18 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
         rc = dt_err(err, DUET_ENOMEM, "compare: out of memory");
         goto fail;
     }
-    /* classes, then a stratified split: fold 0 of round(1 / share) is held out */
+    /* classes, then a stratified split: fold 0 of round(1 / share) is held out (a number: every
+     * row in one class, so the split and the curves' subsets are plain random ones) */
     DT_TRY(dt_model_new(ctx, dt_model_for(DT_ROLE_DEFAULT), &lab, err)); /* any kind: it only holds the classes */
-    DT_TRY(dt_collect_classes(lab, data, y, err));
-    int K = lab->K, folds = (int)lround(1.0 / share);
-    dt_stratified_folds(y, data->N, K, folds < 2 ? 2 : folds, ctx->seed, tmp, fold);
+    if (!regress) DT_TRY(dt_collect_classes(lab, data, y, err));
+    int K = regress ? 0 : lab->K, folds = (int)lround(1.0 / share);
+    dt_stratified_folds(y, data->N, K ? K : 1, folds < 2 ? 2 : folds, ctx->seed, tmp, fold);
     int64_t ntr = 0, nte = 0;
     for (int64_t i = 0; i < data->N; i++) {
         if (fold[i] == 0) te[nte++] = i;
         else tr[ntr++] = i;
     }
-    if (ntr < 2 * K || nte < 1) {
+    if (ntr < 2 * (K ? K : 2) || nte < 1) {
         rc = dt_err(err, DUET_EINVAL, "%s: %lld rows are too few to compare %d classes on a held-out split", data->src,
                     (long long)data->N, K);
         goto fail;
@@ -647,7 +691,8 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
         dt_log(ctx, 0, "compare: training %s on %lld rows", names[i], (long long)ntr);
         measure(ctx, names[i], &o, dtr, dte, one, n_one, &c->models[i]);
         const duet_compare_model *r = &c->models[i];
-        if (r->ok)
+        if (r->ok && !K) dt_log(ctx, 0, "compare: %s RMSE %.6g, fit %.2f s", names[i], r->rmse, r->fit_seconds);
+        else if (r->ok)
             dt_log(ctx, 0, "compare: %s accuracy %.4f, fit %.2f s", names[i], r->accuracy, r->fit_seconds);
         else
             dt_log(ctx, 1, "compare: %s: %s", names[i], r->error);
@@ -665,6 +710,7 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
     int64_t lo = o.curve_min > 0 ? o.curve_min : (2 * K > 20 ? 2 * K : 20), hi = o.curve_max > 0 ? o.curve_max : ntr;
     if (hi > ntr) hi = ntr;
     if (lo < K) lo = K;
+    int Kc = K ? K : 1; /* the curves' subsets: stratified by class, or plain */
     if (nc > 0 && lo < hi) {
         c->sizes = dt_calloc(ctx, (size_t)points, sizeof(int64_t));
         c->curves = dt_calloc(ctx, (size_t)nc, sizeof *c->curves);
@@ -694,10 +740,10 @@ int duet_compare_run(duet_ctx *ctx, const duet_data *data, const duet_compare_op
                 if (!strcmp(c->models[i].name, cnames[j])) mm = &c->models[i];
             for (int s = 0; s < ns; s++) {
                 int reps = c->sizes[s] == ntr ? 1 : repeats; /* the whole split has one subset */
-                DT_TRY(curve_point(ctx, cnames[j], mm, &o, data, tr, ntr, y, K, dte, c->sizes[s], s, reps, &cv->err_mean[s],
+                DT_TRY(curve_point(ctx, cnames[j], mm, &o, data, tr, ntr, y, Kc, dte, c->sizes[s], s, reps, &cv->err_mean[s],
                                    &cv->err_std[s], err));
-                dt_log(ctx, 2, "compare: learning curve of %s, %lld rows: error %.4f", cnames[j], (long long)c->sizes[s],
-                       cv->err_mean[s]);
+                dt_log(ctx, 2, "compare: learning curve of %s, %lld rows: %s %.4g", cnames[j], (long long)c->sizes[s],
+                       K ? "error" : "RMSE", cv->err_mean[s]);
                 DT_TRY(dt_check_abort(ctx, "compare", err));
             }
             dt_log(ctx, 0, "compare: learning curve of %s done (%d sizes x %d repeats)", cnames[j], ns, repeats);
@@ -749,6 +795,7 @@ char *duet_compare_json(duet_ctx *ctx, const duet_compare *c) {
     }
     cJSON_AddStringToObject(root, "data", c->data ? c->data : "");
     cJSON_AddNumberToObject(root, "classes", c->K);
+    cJSON_AddStringToObject(root, "task", c->K ? "classification" : "regression");
     cJSON_AddNumberToObject(root, "n_train", (double)c->n_train);
     cJSON_AddNumberToObject(root, "n_test", (double)c->n_test);
     for (int i = 0; i < c->n_models; i++) {
@@ -757,9 +804,15 @@ char *duet_compare_json(duet_ctx *ctx, const duet_compare *c) {
         if (!o) continue;
         cJSON_AddStringToObject(o, "family", m->generative ? "generative" : "discriminative");
         cJSON_AddStringToObject(o, "learns", m->learns);
-        if (m->ok) {
+        if (m->ok && !c->K) {
+            cJSON_AddItemToObject(o, "rmse", num_or_null(m->rmse));
+            cJSON_AddItemToObject(o, "mae", num_or_null(m->mae));
+            cJSON_AddItemToObject(o, "r2", num_or_null(m->r2));
+        } else if (m->ok) {
             cJSON_AddItemToObject(o, "accuracy", num_or_null(m->accuracy));
             cJSON_AddItemToObject(o, "f1", num_or_null(m->f1));
+        }
+        if (m->ok) {
             cJSON_AddItemToObject(o, "fit_seconds", num_or_null(m->fit_seconds));
             cJSON_AddItemToObject(o, "predict_ms", num_or_null(m->predict_us / 1000.0));
             cJSON_AddNumberToObject(o, "size_bytes", (double)m->size_bytes);
@@ -781,7 +834,7 @@ char *duet_compare_json(duet_ctx *ctx, const duet_compare *c) {
             cJSON_AddItemToArray(e, num_or_null(c->curves[i].err_mean[s]));
             cJSON_AddItemToArray(sd, num_or_null(c->curves[i].err_std[s]));
         }
-        cJSON_AddItemToObject(o, "error", e);
+        cJSON_AddItemToObject(o, c->K ? "error" : "rmse", e);
         cJSON_AddItemToObject(o, "std", sd);
         cJSON_AddItemToObject(curves, c->curves[i].name, o);
     }

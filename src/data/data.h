@@ -213,6 +213,9 @@ int64_t dt_pipe_table_cols(const dt_pipe *pipe);
 int dt_pipe_table_missing(const dt_pipe *pipe, const duet_data *d, unsigned char *miss, duet_err *err);
 /* TABLE: column c's header name, or NULL. */
 const char *dt_pipe_table_colname(const dt_pipe *pipe, int64_t c);
+/* A pipeline of raw features for a table of C numeric columns named names (NULL: "1", "2", ...),
+ * for models made elsewhere (an imported XGBoost model): each column one feature, NaN when missing. */
+int dt_pipe_raw_numbers(duet_ctx *ctx, const char *const *names, int64_t C, dt_pipe **out, duet_err *err);
 /* Raw table features: how many categories feature j has (its values are 0..n-1 or NaN), 0 when
  * it is a number (or the pipeline is not one of raw table features); category k's text. */
 int64_t dt_pipe_categories(const dt_pipe *pipe, int64_t j);

@@ -128,6 +128,42 @@ fail:
     return rc;
 }
 
+int dt_pipe_raw_numbers(duet_ctx *ctx, const char *const *names, int64_t C, dt_pipe **out, duet_err *err) {
+    *out = NULL;
+    if (C < 1 || C > DT_PIPE_MAX_DIM) return dt_err(err, DUET_EINVAL, "a table of %lld columns", (long long)C);
+    dt_pipe *p = dt_calloc(ctx, 1, sizeof *p);
+    if (!p) return dt_err(err, DUET_ENOMEM, "feature pipeline: out of memory");
+    p->ctx = ctx;
+    p->kind = DUET_DATA_TABLE;
+    dt_pool_init(&p->table.pool, ctx);
+    dt_table_pipe *t = &p->table;
+    t->C = C;
+    t->codes = 1;
+    int rc = DUET_OK;
+    if (!(t->cols = dt_calloc(ctx, (size_t)C, sizeof(dt_table_col)))) {
+        rc = dt_err(err, DUET_ENOMEM, "feature pipeline: out of memory");
+        goto fail;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        dt_table_col *col = &t->cols[c];
+        char num[32];
+        snprintf(num, sizeof num, "%lld", (long long)c + 1);
+        col->name = dt_pool_strdup(&t->pool, names && names[c] ? names[c] : num);
+        col->cats = dt_pool_alloc(&t->pool, sizeof(char *));
+        if (!col->name || !col->cats) {
+            rc = dt_err(err, DUET_ENOMEM, "feature pipeline: out of memory");
+            goto fail;
+        }
+        col->mean = 0, col->std = 1, col->lo = 1, col->hi = 0; /* range unknown */
+    }
+    DT_TRY(set_layout(p, "table", DUET_EINVAL, err));
+    *out = p;
+    return DUET_OK;
+fail:
+    dt_pipe_free(p);
+    return rc;
+}
+
 static int64_t find_cat(const dt_table_col *c, const char *s) {
     int64_t lo = 0, hi = c->ncat - 1;
     while (lo <= hi) {

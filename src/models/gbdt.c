@@ -19,12 +19,10 @@
 #include <float.h>
 #include <math.h>
 
-#include "model.h"
+#include "gbdt.h"
 
 #define GB_MAX_BINS 255          /* value bins; bin nb is "missing" so a bin fits a byte */
-#define GB_MAX_CATS 65536        /* categories of one feature */
 #define GB_MAX_LEAVES 65536
-#define GB_MAX_DEPTH 1000        /* trees from files: deeper ones are refused */
 #define GB_BIN_SAMPLE 200000     /* rows whose values place the bin edges */
 #define GB_CAT_SMOOTH 10.0       /* categories are ordered by G / (H + this) */
 #define GB_CAT_MIN 100           /* categories with fewer rows in the leaf stay right (LightGBM's
@@ -32,34 +30,7 @@
 #define GB_MIN_HESS 1e-3
 #define GB_POISSON_DELTA 0.7     /* Poisson hessians exp(F + delta): LightGBM's safeguard */
 
-enum { GB_LEFT = 1, GB_CAT = 2 }; /* node flags: missing goes left; categorical split */
-
-/* --- the model --------------------------------------------------------------------------- */
-
-typedef struct gb_model {
-    int obj;                  /* DUET_OBJ_*, resolved */
-    double quantile;
-    int V;                    /* trees per round: K for more than two classes, else 1 */
-    int64_t D;
-    int64_t T;                /* trees */
-    double *base;             /* (V) starting score */
-    int64_t *start;           /* (T+1) first node of tree t */
-    int64_t n_nodes, cap_nodes;
-    int32_t *feat;            /* split feature, -1 for a leaf */
-    float *thr;               /* numeric: x <= thr goes left */
-    int32_t *left, *right;    /* children, indices within the tree (> the node's own) */
-    uint8_t *flags;           /* GB_LEFT, GB_CAT */
-    double *value;            /* leaf value (inner nodes: what they would predict) */
-    double *cover;            /* hessian sum of the training rows that reached the node */
-    double *gain;             /* split gain (0 for leaves) */
-    int64_t *cat_at;          /* categorical nodes: first word of their set, else -1 */
-    int32_t *cat_n;           /* ... and its words (category c goes left when bit c is set) */
-    uint32_t *cat_words;
-    int64_t n_words, cap_words;
-    int depth;                /* deepest tree (TreeSHAP's path buffers) */
-} gb_model;
-
-static void gb_free(duet_ctx *ctx, void *state) {
+void dt_gb_free(duet_ctx *ctx, void *state) {
     gb_model *g = state;
     if (!g) return;
     dt_free(ctx, g->base);
@@ -78,7 +49,7 @@ static void gb_free(duet_ctx *ctx, void *state) {
     dt_free(ctx, g);
 }
 
-static int grow_nodes(duet_ctx *ctx, gb_model *g, int64_t need, duet_err *err) {
+int dt_gb_grow_nodes(duet_ctx *ctx, gb_model *g, int64_t need, duet_err *err) {
     if (need <= g->cap_nodes) return DUET_OK;
     int64_t cap = g->cap_nodes ? g->cap_nodes : 256;
     while (cap < need) cap *= 2;
@@ -108,10 +79,11 @@ static int grow_nodes(duet_ctx *ctx, gb_model *g, int64_t need, duet_err *err) {
 static inline int goes_left(const gb_model *g, int64_t n, float v) {
     if (isnan(v)) return g->flags[n] & GB_LEFT;
     if (g->flags[n] & GB_CAT) {
-        double lim = 32.0 * g->cat_n[n];
-        if (!(v >= 0 && v < lim)) return 0;
+        int right = (g->flags[n] & GB_CAT_RIGHT) != 0;
+        if (right && v < 0) return g->flags[n] & GB_LEFT; /* XGBoost: a negative code is missing */
+        if (!(v >= 0 && v < 32.0 * g->cat_n[n])) return right;
         int64_t c = (int64_t)v;
-        return (g->cat_words[g->cat_at[n] + c / 32] >> (c % 32)) & 1;
+        return (int)((g->cat_words[g->cat_at[n] + c / 32] >> (c % 32)) & 1) != right;
     }
     return v <= g->thr[n];
 }
@@ -168,7 +140,7 @@ static int raw_scores(duet_ctx *ctx, const gb_model *g, const dt_mat *X, int64_t
 
 /* --- objectives ---------------------------------------------------------------------------- */
 
-static const char *obj_name(int obj) {
+const char *dt_gb_objective_name(int obj) {
     switch (obj) {
     case DUET_OBJ_LOGLOSS: return "logloss";
     case DUET_OBJ_SQUARED: return "squared";
@@ -179,9 +151,9 @@ static const char *obj_name(int obj) {
     }
 }
 
-static int obj_from_name(const char *s) {
+int dt_gb_objective(const char *s) {
     for (int o = DUET_OBJ_LOGLOSS; o <= DUET_OBJ_POISSON; o++)
-        if (strcmp(s, obj_name(o)) == 0) return o;
+        if (strcmp(s, dt_gb_objective_name(o)) == 0) return o;
     return 0;
 }
 
@@ -670,7 +642,9 @@ static void best_of_feature(const gb_grow *s, const gb_leaf *l, int64_t f, gb_sp
         if (dir == 1 && mb->n == 0) break;
         double GL = dir ? mb->g : 0, HL = dir ? mb->h : 0;
         int64_t nL = dir ? mb->n : 0;
-        for (int k = 0; k + 1 < ft->nb; k++) {
+        /* with missing values on the right, every value may go left too: value or missing */
+        int last = dir == 0 && mb->n ? ft->nb : ft->nb - 1;
+        for (int k = 0; k < last; k++) {
             GL += hb[k].g, HL += hb[k].h, nL += hb[k].n;
             double GR = G - GL, HR = H - HL;
             int64_t nR = N - nL;
@@ -725,7 +699,7 @@ static void find_best(gb_grow *s, gb_leaf *l) {
 
 /* Appends a node to tree (nodes from `first`), a leaf for now. */
 static int new_node(duet_ctx *ctx, gb_model *g, double G, double H, double lambda, double lr, duet_err *err) {
-    int rc = grow_nodes(ctx, g, g->n_nodes + 1, err);
+    int rc = dt_gb_grow_nodes(ctx, g, g->n_nodes + 1, err);
     if (rc) return rc;
     int64_t n = g->n_nodes++;
     g->feat[n] = -1;
@@ -879,12 +853,14 @@ fail:
 
 typedef struct gb_opts {
     int obj, rounds, early, leaves, depth, min_leaf, bins, patience;
+    int refit;                /* 1: the run on all rows after early stopping chose the rounds */
     double lr, lambda, subsample, colsample, quantile, val_split;
 } gb_opts;
 
 static int resolve(const dt_fit_args *a, gb_opts *o, duet_err *err) {
     const duet_train_params *p = a->p;
     int numbers = a->K == 0;
+    o->refit = 0;
     o->obj = p->objective ? p->objective : numbers ? DUET_OBJ_SQUARED : DUET_OBJ_LOGLOSS;
     if (o->obj < DUET_OBJ_LOGLOSS || o->obj > DUET_OBJ_POISSON) return dt_err(err, DUET_EINVAL, "gbdt: unknown objective %d", o->obj);
     if (numbers && o->obj == DUET_OBJ_LOGLOSS)
@@ -892,7 +868,7 @@ static int resolve(const dt_fit_args *a, gb_opts *o, duet_err *err) {
                       "squared, absolute, quantile, poisson)");
     if (!numbers && o->obj != DUET_OBJ_LOGLOSS)
         return dt_err(err, DUET_EINVAL, "gbdt: the %s objective is for numbers, and this target is a class (use logloss, or "
-                      "--task regression)", obj_name(o->obj));
+                      "--task regression)", dt_gb_objective_name(o->obj));
     o->early = p->early_stop >= 0;
     o->rounds = p->rounds ? p->rounds : o->early ? 1000 : 100;
     o->leaves = p->leaves ? p->leaves : 31;
@@ -973,6 +949,11 @@ static int base_scores(duet_ctx *ctx, gb_model *g, const gb_opts *o, const dt_fi
         }
         return DUET_OK;
     }
+    if (o->obj == DUET_OBJ_POISSON)
+        for (int64_t k = 0; k < n; k++)
+            if (a->t[rows[k]] < 0)
+                return dt_err(err, DUET_EINVAL, "gbdt: the Poisson objective models counts, and the target of row %lld is %g, "
+                              "below 0", (long long)rows[k] + 1, a->t[rows[k]]);
     if (o->obj == DUET_OBJ_SQUARED || o->obj == DUET_OBJ_POISSON) {
         double s = 0;
         for (int64_t k = 0; k < n; k++) s += (a->sw ? a->sw[rows[k]] : 1) * a->t[rows[k]];
@@ -1021,7 +1002,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
     int rc = DUET_OK;
     *held_out = 0;
     if (m->state) { /* tuning refits: start afresh */
-        gb_free(ctx, m->state);
+        dt_gb_free(ctx, m->state);
         m->state = NULL;
     }
     const dt_mat *X = a->X;
@@ -1249,7 +1230,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
         else since++;
         if (a->verbose && ((r + 1) % 10 == 0 || since == 0))
             dt_log(ctx, 2, "gbdt: round %lld, held-out %s loss %.5f (best %.5f at round %lld)", (long long)r + 1,
-                   obj_name(o.obj), loss, best, (long long)best_round);
+                   dt_gb_objective_name(o.obj), loss, best, (long long)best_round);
         if (since >= o.patience) break;
         rc = dt_check_abort(ctx, "gbdt", err);
     }
@@ -1268,30 +1249,16 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
         for (int64_t j = g->start[t]; j < g->start[t + 1]; j++)
             if (g->cat_at[j] >= 0 && g->cat_at[j] + g->cat_n[j] > words) words = g->cat_at[j] + g->cat_n[j];
     g->n_words = words;
-    /* depth of the deepest tree (children come after their parents) */
-    int32_t *dep = dt_calloc(ctx, (size_t)g->n_nodes + 1, sizeof(int32_t));
-    if (!dep) {
-        rc = dt_err(err, DUET_ENOMEM, "gbdt: out of memory");
-        goto fail;
-    }
-    g->depth = 0;
-    for (int64_t t = 0; t < g->T; t++)
-        for (int64_t j = g->start[t]; j < g->start[t + 1]; j++) {
-            int64_t s0 = g->start[t];
-            if (g->feat[j] >= 0) dep[s0 + g->left[j]] = dep[s0 + g->right[j]] = dep[j] + 1;
-            if (dep[j] > g->depth) g->depth = dep[j];
-        }
-    dt_free(ctx, dep);
+    DT_TRY(dt_gb_check(ctx, g, "gbdt", err)); /* and its depth */
     if (a->verbose) {
-        dt_model_meta_set(m, "objective", "%s", obj_name(o.obj));
+        dt_model_meta_set(m, "objective", "%s", dt_gb_objective_name(o.obj));
         if (o.obj == DUET_OBJ_QUANTILE) dt_model_meta_set(m, "quantile", "%g", o.quantile);
         dt_model_meta_set(m, "rounds", "%lld%s", (long long)(g->T / g->V),
                           nva ? " (early stopping on a held-out share)" : "");
         if (nva) dt_model_meta_set(m, "held_out_loss", "%.6g (%lld rows)", best, (long long)nva);
         dt_model_meta_set(m, "trees", "%lld of at most %d leaves, learning rate %g, lambda %g, min-leaf %d", (long long)g->T,
                           o.leaves, o.lr, o.lambda, o.min_leaf);
-        dt_log(ctx, 0, "gbdt: %lld rounds (%lld trees)%s", (long long)(g->T / g->V), (long long)g->T,
-               nva ? ", chosen on the held-out share" : "");
+        if (!nva && !o.refit) dt_log(ctx, 0, "gbdt: %lld rounds (%lld trees)", (long long)(g->T / g->V), (long long)g->T);
     }
     m->state = g;
     g = NULL;
@@ -1315,7 +1282,7 @@ fail:
     dt_free(ctx, gr);
     dt_free(ctx, he);
     dt_free(ctx, active);
-    gb_free(ctx, g);
+    dt_gb_free(ctx, g);
     return rc;
 }
 
@@ -1332,7 +1299,15 @@ static int gbdt_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err
     int64_t R = g->T / g->V, N = a->X->N;
     o.rounds = (int)ceil((double)R * (double)N / (double)(N - held));
     o.early = 0;
+    o.refit = 1;
+    int64_t held_rows = held;
     rc = fit_once(ctx, m, a, &o, &held, err);
+    if (!rc && a->verbose) {
+        dt_model_meta_set(m, "rounds", "%d (%lld chosen by early stopping on %lld held-out rows, then grown again on all rows)",
+                          o.rounds, (long long)R, (long long)held_rows);
+        dt_log(ctx, 0, "gbdt: %lld rounds chosen on %lld held-out rows; %d rounds on all %lld rows", (long long)R,
+               (long long)held_rows, o.rounds, (long long)N);
+    }
     return rc;
 }
 
@@ -1440,27 +1415,46 @@ static void shap_recurse(const gb_model *g, int64_t s, int64_t j, const float *x
     shap_recurse(g, s, cold - s, x, phi, p, depth + 1, g->cover[cold] / c * iz, 0, g->feat[n]);
 }
 
-/* The tree's mean prediction under its covers. */
-static double tree_mean(const gb_model *g, int64_t t) {
-    int64_t s = g->start[t];
-    double num = 0, den = 0;
-    for (int64_t j = s; j < g->start[t + 1]; j++)
-        if (g->feat[j] < 0) num += g->value[j] * g->cover[j], den += g->cover[j];
-    return den > 0 ? num / den : 0;
+/* The tree's mean prediction under its covers: each leaf weighted by the product of the
+ * cover ratios child / parent down its path (the expectation TreeSHAP's values add up from,
+ * also when the covers of a file's tree do not add up exactly); w is scratch (tree size). */
+static double tree_mean(const gb_model *g, int64_t t, double *w) {
+    int64_t s = g->start[t], n = g->start[t + 1] - s;
+    double mean = 0;
+    w[0] = 1;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t k = s + j;
+        if (g->feat[k] < 0) {
+            mean += w[j] * g->value[k];
+            continue;
+        }
+        double c = g->cover[k] > 0 ? g->cover[k] : 1;
+        w[g->left[k]] = w[j] * g->cover[s + g->left[k]] / c;
+        w[g->right[k]] = w[j] * g->cover[s + g->right[k]] / c;
+    }
+    return mean;
 }
 
 /* SHAP values of row x for tree set v (phi: D + 1, the last the expected value). */
 static int shap_row(duet_ctx *ctx, const gb_model *g, const float *x, int v, double *phi, duet_err *err) {
     size_t depth = (size_t)g->depth + 2, n = depth * (depth + 1) / 2 + depth;
+    int64_t big = 1;
+    for (int64_t t = 0; t < g->T; t++) big = g->start[t + 1] - g->start[t] > big ? g->start[t + 1] - g->start[t] : big;
     shap_el *path = dt_alloc_e(ctx, n, sizeof(shap_el), "TreeSHAP paths", err);
-    if (!path) return DUET_ENOMEM;
+    double *w = dt_alloc_e(ctx, (size_t)big, sizeof(double), "TreeSHAP", err);
+    if (!path || !w) {
+        dt_free(ctx, path);
+        dt_free(ctx, w);
+        return DUET_ENOMEM;
+    }
     memset(phi, 0, ((size_t)g->D + 1) * sizeof(double));
     phi[g->D] = g->base[v];
     for (int64_t t = v; t < g->T; t += g->V) {
         shap_recurse(g, g->start[t], 0, x, phi, path, 0, 1, 1, -1);
-        phi[g->D] += tree_mean(g, t);
+        phi[g->D] += tree_mean(g, t, w);
     }
     dt_free(ctx, path);
+    dt_free(ctx, w);
     return DUET_OK;
 }
 
@@ -1530,30 +1524,20 @@ int dt_gbdt_shap_reference(duet_ctx *ctx, const duet_model *m, const float *x, i
 
 /* --- importance, files ------------------------------------------------------------------------ */
 
-static int gbdt_weights(duet_ctx *ctx, const duet_model *m, int k, double *val, duet_err *err) {
-    (void)ctx, (void)k, (void)err;
-    const gb_model *g = m->state;
-    memset(val, 0, (size_t)g->D * sizeof(double));
-    for (int64_t j = 0; j < g->n_nodes; j++)
-        if (g->feat[j] >= 0) val[g->feat[j]] += g->gain[j];
-    return DUET_OK;
-}
-
-int dt_gbdt_importance(const duet_model *m, double *gain, int64_t *splits) {
-    if (!m || m->ops != &dt_gbdt_ops || !m->state) return 0;
+static int gbdt_importance(const duet_model *m, double *gain, int64_t *splits) {
     const gb_model *g = m->state;
     memset(gain, 0, (size_t)g->D * sizeof(double));
     memset(splits, 0, (size_t)g->D * sizeof(int64_t));
     for (int64_t j = 0; j < g->n_nodes; j++)
         if (g->feat[j] >= 0) gain[g->feat[j]] += g->gain[j], splits[g->feat[j]]++;
-    return 1;
+    return DUET_OK;
 }
 
 static int gbdt_save(const duet_model *m, dt_st_writer *w, duet_err *err) {
     const gb_model *g = m->state;
     int rc = DUET_OK;
     int64_t nn = g->n_nodes;
-    DT_TRY(dt_st_meta(w, "model.objective", obj_name(g->obj), err));
+    DT_TRY(dt_st_meta(w, "model.objective", dt_gb_objective_name(g->obj), err));
     DT_TRY(dt_st_metaf(w, err, "model.quantile", "%.17g", g->quantile));
     DT_TRY(dt_st_metaf(w, err, "model.trees", "%lld", (long long)g->T));
     DT_TRY(dt_st_add1(w, "model.base", DT_F64, g->V, g->base, err));
@@ -1580,7 +1564,7 @@ static int gbdt_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err
     gb_model *g = dt_calloc(ctx, 1, sizeof *g);
     if (!g) return dt_err(err, DUET_ENOMEM, "%s: out of memory", fn);
     const char *on = dt_st_meta_get(f, "model.objective");
-    g->obj = on ? obj_from_name(on) : 0;
+    g->obj = on ? dt_gb_objective(on) : 0;
     if (!g->obj || (m->K == 0) != (g->obj != DUET_OBJ_LOGLOSS)) {
         rc = dt_err(err, DUET_EFORMAT, "%s: metadata 'model.objective' = '%s' is not an objective for %s", fn, on ? on : "(none)",
                     m->K ? "classes" : "numbers");
@@ -1613,14 +1597,12 @@ static int gbdt_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err
         rc = dt_err(err, DUET_EFORMAT, "%s: %lld trees is not a whole number of rounds of %d", fn, (long long)g->T, g->V);
         goto fail;
     }
-    DT_TRY(grow_nodes(ctx, g, nn > 0 ? nn : 1, err));
+    DT_TRY(dt_gb_grow_nodes(ctx, g, nn > 0 ? nn : 1, err));
     g->n_nodes = nn;
     g->base = dt_alloc_e(ctx, (size_t)V, sizeof(double), "gbdt", err);
     g->start = dt_alloc_e(ctx, (size_t)T1, sizeof(int64_t), "gbdt", err);
     g->cat_words = dt_alloc_e(ctx, (size_t)nw, sizeof(uint32_t), "gbdt", err);
-    int32_t *dep = dt_calloc(ctx, (size_t)nn + 1, sizeof(int32_t));
-    if (!g->base || !g->start || !g->cat_words || !dep) {
-        dt_free(ctx, dep);
+    if (!g->base || !g->start || !g->cat_words) {
         rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", fn);
         goto fail;
     }
@@ -1638,27 +1620,40 @@ static int gbdt_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err
     memcpy(g->cat_at, pca, (size_t)nn * sizeof(int64_t));
     memcpy(g->cat_n, pcn, (size_t)nn * sizeof(int32_t));
     memcpy(g->cat_words, pw, (size_t)nw * sizeof(uint32_t));
+    DT_TRY(dt_gb_check(ctx, g, fn, err));
+    m->state = g;
+    return DUET_OK;
+fail:
+    dt_gb_free(ctx, g);
+    return rc;
+}
+
+int dt_gb_check(duet_ctx *ctx, gb_model *g, const char *fn, duet_err *err) {
+    int64_t nn = g->n_nodes, nw = g->n_words;
+    int rc = DUET_OK;
+    int32_t *dep = dt_calloc(ctx, (size_t)nn + 1, sizeof(int32_t));
+    if (!dep) return dt_err(err, DUET_ENOMEM, "%s: out of memory", fn);
     for (int v = 0; v < g->V; v++)
         if (!isfinite(g->base[v])) {
             rc = dt_err(err, DUET_EFORMAT, "%s: the starting score %d is not finite", fn, v);
-            goto fail_dep;
+            goto fail;
         }
     if (g->start[0] != 0 || g->start[g->T] != nn) {
         rc = dt_err(err, DUET_EFORMAT, "%s: 'model.tree_start' does not span the %lld nodes", fn, (long long)nn);
-        goto fail_dep;
+        goto fail;
     }
     g->depth = 0;
     for (int64_t t = 0; t < g->T; t++) {
         int64_t s = g->start[t], e = g->start[t + 1];
         if (e <= s || e > nn || e - s > INT32_MAX) {
             rc = dt_err(err, DUET_EFORMAT, "%s: tree %lld has no nodes or runs past the end", fn, (long long)t);
-            goto fail_dep;
+            goto fail;
         }
         for (int64_t j = s; j < e; j++) {
             int64_t loc = j - s;
             const char *bad = NULL;
             if (!isfinite(g->value[j]) || !(g->cover[j] >= 0) || isinf(g->cover[j]) || !isfinite(g->gain[j])) bad = "a value, cover or gain that is not finite";
-            else if (g->flags[j] > 3) bad = "unknown flags";
+            else if (g->flags[j] > 7 || ((g->flags[j] & GB_CAT_RIGHT) && !(g->flags[j] & GB_CAT))) bad = "unknown flags";
             else if (g->feat[j] >= 0) {
                 if (g->feat[j] >= g->D) bad = "a feature past the model's";
                 else if (g->left[j] <= loc || g->right[j] <= loc || g->left[j] >= e - s || g->right[j] >= e - s ||
@@ -1671,25 +1666,20 @@ static int gbdt_load(duet_ctx *ctx, duet_model *m, const dt_st_file *f, duet_err
             } else if (g->feat[j] != -1) bad = "a negative feature";
             if (bad) {
                 rc = dt_err(err, DUET_EFORMAT, "%s: tree %lld, node %lld has %s", fn, (long long)t, (long long)loc, bad);
-                goto fail_dep;
+                goto fail;
             }
             if (g->feat[j] >= 0) {
                 dep[s + g->left[j]] = dep[s + g->right[j]] = dep[j] + 1;
                 if (dep[j] + 1 > GB_MAX_DEPTH) {
                     rc = dt_err(err, DUET_EFORMAT, "%s: tree %lld is deeper than %d", fn, (long long)t, GB_MAX_DEPTH);
-                    goto fail_dep;
+                    goto fail;
                 }
             }
             if (dep[j] > g->depth) g->depth = dep[j];
         }
     }
-    dt_free(ctx, dep);
-    m->state = g;
-    return DUET_OK;
-fail_dep:
-    dt_free(ctx, dep);
 fail:
-    gb_free(ctx, g);
+    dt_free(ctx, dep);
     return rc;
 }
 
@@ -1711,10 +1701,10 @@ const dt_model_ops dt_gbdt_ops = {
     .predict_values = gbdt_values,
     .predict_proba = gbdt_proba,
     .explain = gbdt_explain,
-    .feature_weights = gbdt_weights,
+    .importance = gbdt_importance,
     .save = gbdt_save,
     .load = gbdt_load,
-    .free_state = gb_free,
+    .free_state = dt_gb_free,
     .title = "gradient-boosted trees",
     .targets = DT_TARGET_CLASS | DT_TARGET_NUMBER,
     .features = DT_FEATURES_RAW,

@@ -21,7 +21,7 @@ int dt_linear_new(duet_ctx *ctx, int V, int64_t D, dt_linear **out, duet_err *er
 
 void dt_linear_decision(const dt_linear *l, const dt_mat *X, double *z) {
     int64_t D1 = l->D + 1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (X->N * D1 * l->V > 100000)
     for (int64_t i = 0; i < X->N; i++)
         for (int v = 0; v < l->V; v++) {
             const double *w = l->W + (size_t)v * (size_t)D1;

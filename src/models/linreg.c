@@ -85,6 +85,35 @@ static void penalties(const duet_train_params *p, double alpha, double S, double
     *l1 = S * alpha * rho, *l2 = S * alpha * (1 - rho);
 }
 
+
+/* Solves M z = b (m, m) by Cholesky in place (M destroyed, z may alias b); 0 when M is not
+ * positive definite. */
+static int chol_solve(double *M, const double *b, int64_t m, double *z) {
+    for (int64_t j = 0; j < m; j++) {
+        double d = M[j * m + j];
+        for (int64_t k = 0; k < j; k++) d -= M[j * m + k] * M[j * m + k];
+        if (!(d > 0)) return 0;
+        d = sqrt(d);
+        M[j * m + j] = d;
+        for (int64_t i = j + 1; i < m; i++) {
+            double v = M[i * m + j];
+            for (int64_t k = 0; k < j; k++) v -= M[i * m + k] * M[j * m + k];
+            M[i * m + j] = v / d;
+        }
+    }
+    for (int64_t i = 0; i < m; i++) {
+        double v = b[i];
+        for (int64_t k = 0; k < i; k++) v -= M[i * m + k] * z[k];
+        z[i] = v / M[i * m + i];
+    }
+    for (int64_t i = m - 1; i >= 0; i--) {
+        double v = z[i];
+        for (int64_t k = i + 1; k < m; k++) v -= M[k * m + i] * z[k];
+        z[i] = v / M[i * m + i];
+    }
+    return 1;
+}
+
 /* Coordinate descent from w (D + 1, the intercept last) to a largest weight change below tol
  * times the largest weight; r (N) must hold t - Xw - b on entry and is kept so. */
 static int solve(duet_ctx *ctx, const lr_cols *c, const double *t, const double *s, double l1, double l2, double tol,
@@ -174,7 +203,21 @@ static void alpha_path(const duet_train_params *p, const lr_cols *c, const doubl
             amax = fabs(g) / l1 > amax ? fabs(g) / l1 : amax;
         }
         if (!(amax > 0)) amax = 1;
-        for (int k = 0; k < PATH_N; k++) path[k] = amax * pow(10, -3.0 * k / (PATH_N - 1));
+        double amin = amax * 1e-3;
+        if (l2 > 0) { /* elastic-net: weak enough that its L2 part falls below the columns' scale */
+            double sq = 0;
+            for (int64_t j = 0; j < D; j++) {
+                if (c->xt) {
+                    const float *x = c->xt + (size_t)j * (size_t)N;
+                    for (int64_t i = 0; i < N; i++) sq += (s ? s[i] : 1) * (double)x[i] * x[i];
+                } else {
+                    for (int64_t q = c->cp[j]; q < c->cp[j + 1]; q++) sq += (s ? s[c->ci[q]] : 1) * (double)c->cv[q] * c->cv[q];
+                }
+            }
+            sq = D ? sq / (double)D : 1;
+            if (sq > 0 && 1e-3 * sq / l2 < amin) amin = 1e-3 * sq / l2;
+        }
+        for (int k = 0; k < PATH_N; k++) path[k] = amax * pow(amin / amax, (double)k / (PATH_N - 1));
         return;
     }
     double sq = 0;
@@ -298,6 +341,129 @@ static void gram_cd(duet_ctx *ctx, const double *G, const double *q, int64_t D, 
     }
 }
 
+/* The Gram form's objective at w. */
+static double gram_obj(const double *G, const double *q, int64_t D, double l1, double l2, const double *w) {
+    double f = 0;
+    for (int64_t j = 0; j < D; j++) {
+        double gw = 0;
+        for (int64_t k = 0; k < D; k++) gw += G[j * D + k] * w[k];
+        f += 0.5 * w[j] * gw - q[j] * w[j] + l1 * fabs(w[j]) + 0.5 * l2 * w[j] * w[j];
+    }
+    return f;
+}
+
+/* Coordinate descent slows to a crawl on nearly collinear columns (scikit-learn's own needs
+ * 500,000 sweeps on such a pair). Its active set and signs are right long before its values, so
+ * the optimum on them is solved exactly and kept when it satisfies the optimality conditions
+ * (the signs hold, no inactive feature's gradient exceeds l1) and lowers the objective. */
+static void gram_polish(duet_ctx *ctx, const double *G, const double *q, int64_t D, double l1, double l2, double *w) {
+    int64_t m = 0;
+    for (int64_t j = 0; j < D; j++) m += w[j] != 0;
+    if (!m) return;
+    int64_t *A = dt_alloc(ctx, (size_t)m * sizeof(int64_t));
+    double *M = dt_alloc(ctx, (size_t)m * (size_t)m * sizeof(double)), *z = dt_alloc(ctx, (size_t)D * sizeof(double));
+    if (A && M && z) {
+        int64_t k = 0;
+        for (int64_t j = 0; j < D; j++)
+            if (w[j] != 0) A[k++] = j;
+        for (int64_t a = 0; a < m; a++) {
+            for (int64_t b = 0; b < m; b++) M[a * m + b] = G[A[a] * D + A[b]] + (a == b ? l2 : 0);
+            z[a] = q[A[a]] - l1 * (w[A[a]] > 0 ? 1 : -1);
+        }
+        int ok = chol_solve(M, z, m, z);
+        for (int64_t a = 0; ok && a < m; a++) ok = (z[a] > 0) == (w[A[a]] > 0) && z[a] != 0;
+        if (ok) {
+            double *cand = dt_calloc(ctx, (size_t)D, sizeof(double));
+            if (cand) {
+                for (int64_t a = 0; a < m; a++) cand[A[a]] = z[a];
+                for (int64_t j = 0; j < D && ok; j++) {
+                    if (cand[j] != 0) continue;
+                    double g = q[j];
+                    for (int64_t b = 0; b < D; b++) g -= G[j * D + b] * cand[b];
+                    ok = fabs(g) <= l1 * (1 + 1e-9) + 1e-12 * fabs(q[j]);
+                }
+                if (ok && gram_obj(G, q, D, l1, l2, cand) <= gram_obj(G, q, D, l1, l2, w)) memcpy(w, cand, (size_t)D * sizeof(double));
+                dt_free(ctx, cand);
+            }
+        }
+    }
+    dt_free(ctx, A);
+    dt_free(ctx, M);
+    dt_free(ctx, z);
+}
+
+/* Column j of c times v (N), weighted by s: sum_i s_i x_ij v_i. */
+static double col_dot(const lr_cols *c, int64_t j, const double *s, const double *v) {
+    double g = 0;
+    if (c->xt) {
+        const float *x = c->xt + (size_t)j * (size_t)c->N;
+        for (int64_t i = 0; i < c->N; i++) g += (s ? s[i] : 1) * x[i] * v[i];
+    } else {
+        for (int64_t q = c->cp[j]; q < c->cp[j + 1]; q++) g += (s ? s[c->ci[q]] : 1) * c->cv[q] * v[c->ci[q]];
+    }
+    return g;
+}
+
+/* gram_polish for the column form (the intercept among the unknowns), at most 256 active
+ * features; r (N) holds the residuals of w and is kept so. */
+static void col_polish(duet_ctx *ctx, const lr_cols *c, const double *t, const double *s, double l1, double l2, double *w,
+                       double *r) {
+    int64_t N = c->N, D = c->D, m = 0;
+    for (int64_t j = 0; j < D; j++) m += w[j] != 0;
+    if (m > 256) return;
+    int64_t m1 = m + 1;
+    int64_t *A = dt_alloc(ctx, (size_t)m1 * sizeof(int64_t));
+    double *M = dt_alloc(ctx, (size_t)m1 * (size_t)m1 * sizeof(double)), *z = dt_alloc(ctx, (size_t)m1 * sizeof(double));
+    double *col = dt_calloc(ctx, (size_t)N, sizeof(double)), *rn = dt_alloc(ctx, (size_t)N * sizeof(double));
+    double *cand = dt_calloc(ctx, (size_t)D + 1, sizeof(double));
+    if (!A || !M || !z || !col || !rn || !cand) goto done;
+    int64_t k = 0;
+    for (int64_t j = 0; j < D; j++)
+        if (w[j] != 0) A[k++] = j;
+    double S = 0, St = 0;
+    for (int64_t i = 0; i < N; i++) S += s ? s[i] : 1, St += (s ? s[i] : 1) * t[i];
+    for (int64_t a = 0; a < m; a++) { /* column a dense in col, then its products */
+        if (c->xt) {
+            const float *x = c->xt + (size_t)A[a] * (size_t)N;
+            for (int64_t i = 0; i < N; i++) col[i] = x[i];
+        } else {
+            for (int64_t q = c->cp[A[a]]; q < c->cp[A[a] + 1]; q++) col[c->ci[q]] = c->cv[q];
+        }
+        for (int64_t b = 0; b < m; b++) M[a * m1 + b] = col_dot(c, A[b], s, col) + (a == b ? l2 : 0);
+        double sx = 0;
+        for (int64_t i = 0; i < N; i++) sx += (s ? s[i] : 1) * col[i];
+        M[a * m1 + m] = M[m * m1 + a] = sx;
+        z[a] = col_dot(c, A[a], s, t) - l1 * (w[A[a]] > 0 ? 1 : -1);
+        if (!c->xt)
+            for (int64_t q = c->cp[A[a]]; q < c->cp[A[a] + 1]; q++) col[c->ci[q]] = 0;
+    }
+    M[m * m1 + m] = S;
+    z[m] = St;
+    int ok = chol_solve(M, z, m1, z);
+    for (int64_t a = 0; ok && a < m; a++) ok = z[a] != 0 && (z[a] > 0) == (w[A[a]] > 0);
+    if (!ok) goto done;
+    for (int64_t a = 0; a < m; a++) cand[A[a]] = z[a];
+    cand[D] = z[m];
+    residuals(c, t, cand, rn);
+    for (int64_t j = 0; j < D && ok; j++)
+        if (cand[j] == 0) ok = fabs(col_dot(c, j, s, rn)) <= l1 * (1 + 1e-9);
+    double fo = 0, fn = 0;
+    for (int64_t i = 0; i < N; i++) fo += 0.5 * (s ? s[i] : 1) * r[i] * r[i], fn += 0.5 * (s ? s[i] : 1) * rn[i] * rn[i];
+    for (int64_t j = 0; j < D; j++)
+        fo += l1 * fabs(w[j]) + 0.5 * l2 * w[j] * w[j], fn += l1 * fabs(cand[j]) + 0.5 * l2 * cand[j] * cand[j];
+    if (ok && fn <= fo) {
+        memcpy(w, cand, ((size_t)D + 1) * sizeof(double));
+        memcpy(r, rn, (size_t)N * sizeof(double));
+    }
+done:
+    dt_free(ctx, A);
+    dt_free(ctx, M);
+    dt_free(ctx, z);
+    dt_free(ctx, col);
+    dt_free(ctx, rn);
+    dt_free(ctx, cand);
+}
+
 /* Fits alpha on rows (n; NULL all) into w (D + 1), warm from w's contents. */
 static int fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, int64_t n, const double *alphas, int na,
                     double *w, double *mse_out, const int64_t *test, int64_t nte, duet_err *err) {
@@ -335,7 +501,10 @@ static int fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, in
             penalties(p, alphas[g], S, &l1, &l2);
             /* ridge exactly; near-singular systems (one-hot columns beside the intercept) fall back
              * to coordinate descent */
-            if (l1 > 0 || !ridge_solve(G, q, D, l2, A, w)) gram_cd(ctx, G, q, D, l1, l2, tol, max_iter, w);
+            if (l1 > 0 || !ridge_solve(G, q, D, l2, A, w)) {
+                gram_cd(ctx, G, q, D, l1, l2, tol, max_iter, w);
+                gram_polish(ctx, G, q, D, l1, l2, w);
+            }
             w[D] = tm;
             for (int64_t j = 0; j < D; j++) w[D] -= xm[j] * w[j];
             if (mse_out) {
@@ -364,6 +533,7 @@ static int fit_rows(duet_ctx *ctx, const dt_fit_args *a, const int64_t *rows, in
         penalties(p, alphas[g], S, &l1, &l2);
         residuals(&c, t, w, r);
         DT_TRY(solve(ctx, &c, t, s, l1, l2, tol, max_iter, sq, w, r, err));
+        col_polish(ctx, &c, t, s, l1, l2, w, r);
         if (mse_out) { /* held-out squared error of this alpha */
             double e = 0;
             for (int64_t k = 0; k < nte; k++) {

@@ -53,6 +53,8 @@ typedef struct dt_model_ops {
      * *n = count. NULL when it cannot explain. */
     int (*explain)(duet_ctx *ctx, const duet_model *m, const dt_mat *X, int64_t i, int k,
                    int64_t *feat, double *val, int64_t *n, duet_err *err);
+    /* Models of trees: every feature's total split gain and split count (D each). NULL if none. */
+    int (*importance)(const duet_model *m, double *gain, int64_t *splits);
     /* Weight of every feature for class k, val (D), for "top features". NULL if none. */
     int (*feature_weights)(duet_ctx *ctx, const duet_model *m, int k, double *val,
                            duet_err *err);
@@ -160,6 +162,9 @@ int dt_collect_classes(duet_model *m, const duet_data *d, int32_t *y, duet_err *
  * round-robin over `folds`; tmp (N) is scratch (api.c). */
 void dt_stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t seed, int64_t *tmp, int *fold);
 
+/* 1 in *regress when training on d with p learns a number (api.c: p->task, the model, the labels). */
+int dt_learns_number(duet_ctx *ctx, const duet_data *d, const duet_train_params *p, int *regress, duet_err *err);
+
 /* The index of class `label` (a trailing '.' forgiven, as UCI Adult's test labels have one), or
  * -1 (api.c). */
 int dt_model_class(const duet_model *m, const char *label);
@@ -257,8 +262,9 @@ int dt_vae_gradcheck(duet_ctx *ctx, int conv, int K, double *worst, duet_err *er
  * by brute force over all subsets of at most 16 features (the reference the tests compare). */
 int dt_gbdt_shap(duet_ctx *ctx, const duet_model *m, const float *x, int v, double *phi, duet_err *err);
 int dt_gbdt_shap_reference(duet_ctx *ctx, const duet_model *m, const float *x, int v, double *phi, duet_err *err);
-/* Gain (D) and split counts (D) of every feature over all trees; 0 when m is not gbdt. */
-int dt_gbdt_importance(const duet_model *m, double *gain, int64_t *splits);
+/* An XGBoost model saved as JSON, as a gbdt model whose features are the table columns
+ * XGBoost's features are, by name when it has them (xgboost.c). */
+int dt_gbdt_import_xgboost(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err);
 /* Linear regression's objective at w (D + 1, the intercept last) in scikit-learn's terms (Ridge,
  * Lasso, ElasticNet: see linreg.c), for tests against it. */
 double dt_linreg_objective(const duet_train_params *p, double alpha, const dt_mat *X, const double *t, const double *sw,
