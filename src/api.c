@@ -631,7 +631,15 @@ static int task_of(duet_ctx *ctx, const duet_data *d, const duet_train_params *p
     }
     if (p->task == DUET_TASK_REGRESSION) *regress = 1;
     else if (p->task == DUET_TASK_CLASSIFICATION) *regress = 0;
-    else if (*ops && !learns(*ops, &cls)) *regress = 1;
+    else if (*ops && !learns(*ops, &cls)) {
+        *regress = 1;
+        double v;
+        for (int64_t i = 0; i < d->N; i++)
+            if (!label_number(d->labels[i], &v))
+                return dt_err(err, DUET_EINVAL, "%s: %s learns a number, and the label of row %lld, '%.40s', is not one (models "
+                              "that learn classes: %s)", d->src, (*ops)->name, (long long)i + 1, d->labels[i],
+                              dt_model_names_if(learns, &cls, ", ", names, sizeof names));
+    }
     else if (*ops && !learns(*ops, &num)) *regress = 0;
     else *regress = labels_numeric(ctx, d);
     if (!*ops) *ops = dt_model_for(*regress ? DT_ROLE_REGRESS : DT_ROLE_DEFAULT);

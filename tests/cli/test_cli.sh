@@ -335,5 +335,66 @@ expect_ok "diffusion score" $duet score "$t/dif.duet" $fm/t1k-images-idx3-ubyte.
 contains "diffusion score is the bound" '"vlb":-[0-9]'
 expect_err "diffusion score, not images" "trained on images data, this is text" $duet score "$t/dif.duet" "$t/train.tsv"
 
+# --- numbers: regression with linear, gbdt and mlp on a generated table ---------------------
+# y = 3 x1 + 5 [color = red] - x2 + noise; x2 missing in one row in seven; a Park-Miller LCG
+awk 'BEGIN { s = 12345; print "x1,x2,color,y"
+    for (i = 0; i < 600; i++) {
+        s = (s * 16807) % 2147483647; x1 = s / 2147483647 * 4
+        s = (s * 16807) % 2147483647; x2 = s / 2147483647 * 2
+        s = (s * 16807) % 2147483647; c = int(s / 2147483647 * 3)
+        s = (s * 16807) % 2147483647; e = (s / 2147483647 - 0.5) * 0.4
+        col = c == 0 ? "red" : c == 1 ? "green" : "blue"
+        y = 3 * x1 + (c == 0 ? 5 : 0) - x2 + e
+        printf "%.4f,%s,%s,%.4f\n", x1, i % 7 == 3 ? "" : sprintf("%.4f", x2), col, y } }' > "$t/num.csv"
+head -481 "$t/num.csv" > "$t/num_train.csv"
+{ head -1 "$t/num.csv"; tail -120 "$t/num.csv"; } > "$t/num_test.csv"
+expect_ok "train a number (default model)" $duet train "$t/num_train.csv" --label y -o "$t/lin.duet"
+contains "the default for numbers is linear" "trained linear .* a number"
+for m in gbdt linear mlp; do
+    expect_ok "train $m on a number" $duet train "$t/num_train.csv" --label y --model $m -o "$t/n_$m.duet" --quiet
+    expect_ok "eval $m on a number" $duet eval "$t/n_$m.duet" "$t/num_test.csv" --label y --format json
+    contains "eval $m json" '"rmse":'
+    rmse=$(sed -n 's/.*"rmse":\([0-9.e+-]*\).*/\1/p' "$t/out")
+    if awk "BEGIN{exit !($rmse < 1.0)}"; then ok; else bad "$m RMSE $rmse >= 1.0"; fi
+done
+expect_ok "gbdt eval text" $duet eval "$t/n_gbdt.duet" "$t/num_test.csv" --label y
+contains "eval prints RMSE" "RMSE"
+contains "eval prints R²" "R²"
+expect_ok "predict numbers" $duet predict "$t/n_gbdt.duet" "$t/num_test.csv" --label y
+[ "$(wc -l < "$t/out")" -eq 120 ] && ok || bad "predict: $(wc -l < "$t/out") lines for 120 rows"
+expect_ok "predict numbers json with TreeSHAP" $duet predict "$t/n_gbdt.duet" "$t/num_test.csv" --label y --format json --explain 2
+contains "predict json value" '^{"value":[-0-9.]*,"explain":\[{"feature":"x1"'
+expect_ok "predict numbers csv" $duet predict "$t/n_linear.duet" "$t/num_test.csv" --label y --format csv
+contains "predict csv header" "^value$"
+expect_err "no probabilities of a number" "--proba is for classifiers" $duet predict "$t/n_gbdt.duet" "$t/num_test.csv" --proba
+expect_ok "info gbdt" $duet info "$t/n_gbdt.duet"
+contains "info lists split gain" "features by total split gain"
+contains "info: the rounds chosen" "chosen by early stopping"
+expect_ok "cv of a number" $duet eval "$t/num.csv" --label y --cv 3 --model gbdt --format json
+contains "cv json rmse" '"rmse":'
+expect_ok "compare numbers" $duet compare "$t/num.csv" --label y --curve-points 2 --curve-repeats 1 --quiet
+contains "compare numbers table" "RMSE"
+contains "compare numbers recommendation" "smallest error"
+expect_ok "gbdt quantile" $duet train "$t/num_train.csv" --label y --model gbdt --objective quantile --quantile 0.9 -o "$t/q.duet" --quiet
+expect_ok "gbdt classes" $duet train "$t/num_train.csv" --label color --model gbdt -o "$t/gc.duet" --quiet
+expect_ok "gbdt classes eval" $duet eval "$t/gc.duet" "$t/num_test.csv" --label color --format json
+contains "gbdt classes accuracy" '"accuracy":'
+expect_err "quantile out of range" "quantile" $duet train "$t/num_train.csv" --label y --model gbdt --objective quantile --quantile 1.5
+expect_err "logreg learns classes" "models that learn numbers: linear" $duet train "$t/num_train.csv" --label y --model logreg --task regression
+expect_err "linear learns numbers" "linear learns a number" $duet train "$t/num_train.csv" --label color --model linear
+expect_err "text in a numeric target" "row 3: the target 'oops'" sh -c "sed '4s/,[^,]*\$/,oops/' '$t/num_train.csv' > '$t/bad.csv' && $duet train '$t/bad.csv' --label y --task regression"
+expect_err "infinite target" "not a finite number" sh -c "sed '5s/,[^,]*\$/,inf/' '$t/num_train.csv' > '$t/bad.csv' && $duet train '$t/bad.csv' --label y --task regression --model gbdt"
+expect_err "constant target" "nothing to learn" sh -c "awk -F, 'BEGIN{OFS=\",\"} NR > 1 { \$4 = \"2.5\" } 1' '$t/num_train.csv' > '$t/bad.csv' && $duet train '$t/bad.csv' --label y --task regression"
+expect_err "poisson below 0" "below 0" sh -c "sed '6s/,[^,]*\$/,-3/' '$t/num_train.csv' > '$t/bad.csv' && $duet train '$t/bad.csv' --label y --model gbdt --objective poisson"
+head -c 3000 "$t/n_gbdt.duet" > "$t/trunc.duet"
+expect_err "truncated gbdt file" "trunc.duet" $duet predict "$t/trunc.duet" "$t/num_test.csv"
+# an XGBoost model, imported, predicts
+expect_ok "import xgboost" $duet import tests/fixtures/xgboost/binary_logistic.json -o "$t/xgb.duet"
+contains "import says what" "as a gbdt model"
+expect_ok "predict with the imported model" $duet predict "$t/xgb.duet" tests/fixtures/xgboost/x.csv --format csv --proba
+[ "$(wc -l < "$t/out")" -eq 201 ] && ok || bad "xgboost predict: $(wc -l < "$t/out") lines"
+printf '{"learner": {"objective": {"name": "binary:logistic"}}}' > "$t/bad.json"
+expect_err "import a JSON that is not XGBoost's" "bad.json: not an XGBoost JSON model" $duet import "$t/bad.json" -o "$t/x.duet"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

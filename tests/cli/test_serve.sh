@@ -92,8 +92,12 @@ $duet train "$t/people.csv" --model nb -o "$t/people.duet" --quiet && ok || bad 
 # a table of one column (and the label): a missing value there once made a blank line, no row
 awk -F, 'NR == 1 { print "job,income" } NR > 1 { print $2 "," $4 }' "$t/people.csv" > "$t/jobs.csv"
 $duet train "$t/jobs.csv" --header yes --model nb -o "$t/jobs.duet" --quiet && ok || bad "train one-column nb"
+# a number: hours from age and job, by gradient-boosted trees (40 whole numbers would be classes
+# unless told)
+awk -F, 'NR == 1 { print "age,job,hours" } NR > 1 { print $1 "," $2 "," $3 }' "$t/people.csv" > "$t/hours.csv"
+$duet train "$t/hours.csv" --model gbdt --task regression --min-leaf 5 -o "$t/hours.duet" --quiet && ok || bad "train gbdt regressor"
 
-serve main "$t/spam.duet" "$t/spamnb.duet" $st/stories260K.bin "$t/fashion.duet" "$t/people.duet" "$t/jobs.duet" --tokenizer $st/tok512.bin \
+serve main "$t/spam.duet" "$t/spamnb.duet" $st/stories260K.bin "$t/fashion.duet" "$t/people.duet" "$t/jobs.duet" "$t/hours.duet" --tokenizer $st/tok512.bin \
     --threads 2 --max-body 100000 --max-tokens 600 --idle-timeout 1 || { echo "$pass passed, $fail failed"; exit 1; }
 
 # --- the plain GET endpoints
@@ -116,6 +120,15 @@ contains "row text" '"label":"high"'; contains "row explained" '"feature":"job=m
 expect 200 "classify row (array)" POST /v1/classify '{"model":"people","input":[45,"clerk",50]}'; contains "row array" '"label":"low"'
 expect 200 "classify row (object)" POST /v1/classify '{"model":"people","input":{"age":30,"job":"manager","hours":60}}'
 contains "row object" '"label":"high"'
+# --- predict: a regressor's number (and a classifier's answer there too)
+expect 200 "predict a number" POST /v1/predict '{"model":"hours","input":{"age":30,"job":"manager"},"explain":2}'
+contains "predict value" '"value":[0-9]'; contains "predict explanation" '"explanation":\[{"feature":"'
+expect 200 "predict a batch of numbers" POST /v1/predict '{"model":"hours","input":[[30,"manager"],[50,"clerk"]]}'
+contains "predict batch" '"data":\[{"value":'
+expect 200 "predict with a classifier" POST /v1/predict '{"model":"people","input":[45,"clerk",50]}'; contains "predict label" '"label":"low"'
+expect 400 "classify with a regressor" POST /v1/classify '{"model":"hours","input":[30,"manager"]}'
+contains "classify regressor message" "predicts a number, not a class: POST /v1/predict"
+expect 200 "models says regression" GET /v1/models; contains "models task" '"task":"regression"'
 expect 200 "classify zero-shot" POST /v1/classify '{"model":"stories260K","input":"The cat was happy.","labels":["happy","sad"]}'
 contains "zero-shot" '"probabilities":{"happy":'
 

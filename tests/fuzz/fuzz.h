@@ -53,6 +53,34 @@ static inline void fuzz_split(const uint8_t *d, size_t n, const uint8_t **a, siz
 
 /* What a user does with data a reader accepted: fit `model` (the parameters beside it fixed so
  * that nothing is cross-validated) and predict the same rows. */
+/* What a user does with a model of a table: one row of its columns (every cell "1", then every
+ * cell missing) predicted, explained and, for trees, ranked by importance. */
+static inline void fuzz_use_table_model(duet_model *m) {
+    duet_ctx *ctx = fuzz_ctx();
+    duet_err e;
+    int64_t C = duet_model_table_columns(m);
+    if (C < 1 || C > 4096 || !(duet_model_caps(m) & DUET_CAN_PREDICT)) return;
+    const char **cells = calloc((size_t)C, sizeof *cells), **names = calloc((size_t)C, sizeof *names);
+    int K = duet_model_classes(m);
+    float *P = calloc((size_t)(K > 0 ? K : 1), sizeof *P);
+    duet_feature f[4];
+    int nf = 0;
+    for (int pass = 0; cells && names && P && pass < 2; pass++) {
+        for (int64_t c = 0; c < C; c++) cells[c] = pass ? "" : "1", names[c] = duet_model_table_column(m, c);
+        duet_data *d = NULL;
+        if (duet_data_from_table(ctx, "row", names, C, cells, 1, NULL, &d, &e) != DUET_OK) continue;
+        int32_t lab = 0;
+        double v;
+        int ok = K > 0 ? duet_model_predict(ctx, m, d, &lab, P, &e) == DUET_OK : duet_model_predict_values(ctx, m, d, &v, &e) == DUET_OK;
+        if (ok && (duet_model_caps(m) & DUET_CAN_EXPLAIN)) duet_model_explain(ctx, m, d, 0, K > 0 ? lab : 0, f, 4, &nf, &e);
+        duet_model_importance(ctx, m, pass, f, 4, &nf, &e);
+        duet_data_free(d);
+    }
+    free(cells);
+    free(names);
+    free(P);
+}
+
 static inline void fuzz_fit_predict(const duet_data *d, const char *model, double C, double alpha) {
     duet_ctx *ctx = fuzz_ctx();
     duet_train_params p = duet_train_params_default();

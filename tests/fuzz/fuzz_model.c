@@ -1,6 +1,6 @@
 /* fuzz_model.c — duet model files (safetensors with duet's metadata and checksum); on a file
- * that loads, what a user would do next: info, top features, and predict, generate or sample
- * as the model allows. */
+ * that loads, what a user would do next: info, top features, and predict (a class or a number),
+ * explain, generate or sample as the model allows. */
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -40,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             duet_data_free(d);
         }
     }
+    if (kind == DUET_DATA_TABLE) fuzz_use_table_model(m);
     if ((caps & DUET_CAN_SAMPLE) && kind != DUET_DATA_CORPUS) {
         duet_data *s = NULL;
         if (duet_model_sample(ctx, m, NULL, 2, 1, &s, &e) == DUET_OK) duet_data_free(s);
