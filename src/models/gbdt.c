@@ -120,7 +120,7 @@ static int raw_scores(duet_ctx *ctx, const gb_model *g, const dt_mat *X, int64_t
         if (!dt_mul_ok((size_t)nt, (size_t)X->D, &n) || !(bufs = dt_calloc(ctx, n, sizeof(float))))
             return dt_err(err, DUET_ENOMEM, "gbdt: out of memory for %d rows of %lld features", nt, (long long)X->D);
     }
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if (X->N * (g->T - first) > 20000)
     for (int64_t i = 0; i < X->N; i++) {
         int tid = 0;
 #ifdef _OPENMP
@@ -533,6 +533,7 @@ typedef struct gb_grow {
     int leaves, depth, min_leaf;
     double lambda;
     const double *g, *h;      /* (N) this tree's gradients and hessians */
+    double *og, *oh;          /* (N) scratch: a leaf's, in its rows' order */
     int64_t *idx, *tmp;       /* (N) rows, partitioned by leaf */
     int32_t *leaf_id;         /* (N) sparse data: each row's leaf slot */
     uint8_t *rowbin;          /* (N) scratch: a feature's bin per row (sparse partitions) */
@@ -558,7 +559,12 @@ static void build_hist(gb_grow *s, const gb_leaf *l, int slot, gb_bin *out) {
     const gb_data *d = s->d;
     int64_t cnt = l->end - l->begin;
     const int64_t *rows = s->idx + l->begin;
-    int big = cnt * d->n_use > 20000;
+    /* threads only for work worth a fork and a barrier (~100 us): small leaves alone are faster,
+     * and far faster when other processes hold the cores */
+    int big = cnt * d->n_use > 200000;
+    double *og = s->og, *oh = s->oh; /* the leaf's gradients in its rows' order: read in sequence */
+    if (d->col)
+        for (int64_t k = 0; k < cnt; k++) og[k] = s->g[rows[k]], oh[k] = s->h[rows[k]];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(s->ctx)) if (big)
     for (int64_t u = 0; u < d->n_use; u++) {
         int64_t f = d->use[u];
@@ -569,10 +575,9 @@ static void build_hist(gb_grow *s, const gb_leaf *l, int slot, gb_bin *out) {
         if (d->col) {
             const uint8_t *c = d->col + (size_t)f * (size_t)d->N;
             for (int64_t k = 0; k < cnt; k++) {
-                int64_t r = rows[k];
-                gb_bin *e = hb + c[r];
-                e->g += s->g[r];
-                e->h += s->h[r];
+                gb_bin *e = hb + c[rows[k]];
+                e->g += og[k];
+                e->h += oh[k];
                 e->n++;
             }
         } else {
@@ -629,7 +634,7 @@ static void best_of_feature(const gb_grow *s, const gb_leaf *l, int64_t f, gb_sp
             if (nL < ml || HL < GB_MIN_HESS) continue;
             if (nR < ml || HR < GB_MIN_HESS) break;
             double gain = leaf_score(GL, HL, lam) + leaf_score(GR, HR, lam) - parent;
-            if (gain > b->gain + 1e-12 * fabs(b->gain) && gain > 1e-12) {
+            if (gain > b->gain && gain > 1e-12) { /* exact: the first best, in any blocking */
                 b->feat = (int)f, b->gain = gain, b->dleft = 0, b->bin = -1;
                 b->GL = GL, b->HL = HL, b->nL = nL;
                 memset(b->catleft, 0, sizeof b->catleft);
@@ -651,7 +656,7 @@ static void best_of_feature(const gb_grow *s, const gb_leaf *l, int64_t f, gb_sp
             if (nL < ml || HL < GB_MIN_HESS) continue;
             if (nR < ml || HR < GB_MIN_HESS) break;
             double gain = leaf_score(GL, HL, lam) + leaf_score(GR, HR, lam) - parent;
-            if (gain > b->gain + 1e-12 * fabs(b->gain) && gain > 1e-12) {
+            if (gain > b->gain && gain > 1e-12) { /* exact: the first best, in any blocking */
                 b->feat = (int)f, b->gain = gain, b->bin = k;
                 /* without missing values in training, unseen ones follow the heavier side */
                 b->dleft = mb->n ? dir : HL >= HR;
@@ -677,7 +682,7 @@ static void find_best(gb_grow *s, gb_leaf *l) {
     /* each thread takes a contiguous block of features and keeps its best; blocks are merged in
      * feature order, so the winner is the first best feature whatever the thread count */
     for (int t = 0; t < nt; t++) per[t].feat = -1;
-#pragma omp parallel num_threads(nt) if (F * l->n > 50000)
+#pragma omp parallel num_threads(nt) if (d->n_hist > 50000)
     {
         int t = 0, T = 1;
 #ifdef _OPENMP
@@ -692,7 +697,7 @@ static void find_best(gb_grow *s, gb_leaf *l) {
             if (s->active[d->use[u]]) best_of_feature(s, l, d->use[u], b);
     }
     for (int t = 0; t < nt; t++)
-        if (per[t].feat >= 0 && (l->best.feat < 0 || per[t].gain > l->best.gain + 1e-12 * fabs(l->best.gain)))
+        if (per[t].feat >= 0 && (l->best.feat < 0 || per[t].gain > l->best.gain))
             l->best = per[t];
     dt_free(s->ctx, per);
 }
@@ -1013,7 +1018,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
     gb_grow s = {0};
     int64_t *tr = NULL, *va = NULL, *row_pos = NULL, *leaf = NULL;
     double *F = NULL, *Fv = NULL, *gr = NULL, *he = NULL;
-    uint8_t *active = NULL;
+    uint8_t *active = NULL, *inuse = NULL;
     int64_t *perm = NULL;
     if (!g) return dt_err(err, DUET_ENOMEM, "gbdt: out of memory");
     g->obj = o.obj;
@@ -1073,12 +1078,15 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
     }
     F = dt_alloc_e(ctx, nF, sizeof(double), "gbdt scores", err);
     Fv = dt_alloc_e(ctx, nFv, sizeof(double), "gbdt scores", err);
-    gr = dt_alloc_e(ctx, (size_t)N, sizeof(double), "gbdt gradients", err);
-    he = dt_alloc_e(ctx, (size_t)N, sizeof(double), "gbdt gradients", err);
+    gr = dt_alloc_e(ctx, nF + 1, sizeof(double), "gbdt gradients", err); /* (V, ntr): each class's */
+    he = dt_alloc_e(ctx, nF + 1, sizeof(double), "gbdt gradients", err);
+    inuse = dt_alloc_e(ctx, (size_t)ntr + 1, 1, "gbdt rows", err);
     row_pos = dt_alloc_e(ctx, (size_t)N, sizeof(int64_t), "gbdt rows", err);
     leaf = dt_alloc_e(ctx, (size_t)ntr, sizeof(int64_t), "gbdt rows", err);
     active = dt_alloc_e(ctx, (size_t)D, 1, "gbdt", err);
     s.idx = dt_alloc_e(ctx, (size_t)ntr, sizeof(int64_t), "gbdt rows", err);
+    s.og = dt_alloc_e(ctx, (size_t)ntr + 1, sizeof(double), "gbdt rows", err);
+    s.oh = dt_alloc_e(ctx, (size_t)ntr + 1, sizeof(double), "gbdt rows", err);
     s.tmp = dt_alloc_e(ctx, (size_t)ntr, sizeof(int64_t), "gbdt rows", err);
     s.lv = dt_calloc(ctx, (size_t)o.leaves, sizeof(gb_leaf));
     s.pool = dt_calloc(ctx, (size_t)o.leaves + 2, sizeof(gb_bin *));
@@ -1086,7 +1094,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
         s.leaf_id = dt_alloc_e(ctx, (size_t)ntr, sizeof(int32_t), "gbdt rows", err);
         s.rowbin = dt_alloc_e(ctx, (size_t)ntr, 1, "gbdt rows", err);
     }
-    if (!F || !Fv || !gr || !he || !row_pos || !leaf || !active || !s.idx || !s.tmp || !s.lv || !s.pool ||
+    if (!F || !Fv || !gr || !he || !inuse || !row_pos || !leaf || !active || !s.og || !s.oh || !s.idx || !s.tmp || !s.lv || !s.pool ||
         (!d.col && (!s.leaf_id || !s.rowbin))) {
         rc = dt_err(err, DUET_ENOMEM, "gbdt: out of memory");
         goto fail;
@@ -1155,23 +1163,25 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
         }
         int64_t sampled = n;
         int64_t t0 = g->T;
+        if (o.subsample < 1) {
+            memset(inuse, 0, (size_t)ntr);
+            for (int64_t k = 0; k < sampled; k++) inuse[s.idx[k]] = 1;
+        }
+        /* every class's gradients from the scores before the round */
+        for (int v = 0; v < g->V; v++)
+            gradients(g, &o, &at, row_pos, ntr, F, v, gr + (size_t)v * (size_t)ntr, he + (size_t)v * (size_t)ntr, nt);
         for (int v = 0; v < g->V && !rc; v++) {
             int64_t first = g->n_nodes;
-            if (o.subsample < 1) {
-                /* grow_tree reorders idx: restore the sample for each class's tree */
-                if (v > 0) {
-                    n = 0;
-                    for (int64_t k = 0; k < ntr; k++) leaf[k] = 0;
-                    for (int64_t k = 0; k < sampled; k++) leaf[s.idx[k]] = 1;
-                    for (int64_t k = 0; k < ntr; k++)
-                        if (leaf[k]) s.idx[n++] = k;
-                }
+            if (o.subsample < 1) { /* grow_tree reorders idx: the sample again, in row order */
+                n = 0;
+                for (int64_t k = 0; k < ntr; k++)
+                    if (inuse[k]) s.idx[n++] = k;
             } else {
                 n = ntr;
                 for (int64_t k = 0; k < ntr; k++) s.idx[k] = k;
             }
-            gradients(g, &o, &at, row_pos, ntr, F, v, gr, he, nt);
-            rc = grow_tree(&s, g, n, o.lr, NULL, err);
+            s.g = gr + (size_t)v * (size_t)ntr, s.h = he + (size_t)v * (size_t)ntr;
+            rc = grow_tree(&s, g, n, o.lr, leaf, err);
             if (rc) break;
             if (o.obj == DUET_OBJ_ABSOLUTE || o.obj == DUET_OBJ_QUANTILE) {
                 /* F is indexed by position, as the rows are: pos is the identity */
@@ -1187,21 +1197,26 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
             g->start[g->T] = first;
             g->start[g->T + 1] = g->n_nodes;
             g->T++;
+            /* scores: the tree's rows from the leaves they fell in; rows left out of the sample
+             * through the tree (its thresholds keep every binned row where its bin put it) */
+            for (int64_t k = 0; k < n; k++) F[(size_t)s.idx[k] * (size_t)g->V + (size_t)v] += g->value[leaf[s.idx[k]]];
+            if (o.subsample < 1) {
+                int64_t t = g->T - 1;
+#pragma omp parallel for schedule(static) num_threads(nt)
+                for (int64_t k = 0; k < ntr; k++) {
+                    if (inuse[k]) continue;
+                    int tid = 0;
+#ifdef _OPENMP
+                    tid = omp_get_thread_num();
+#endif
+                    float *b = rbufs ? rbufs + (size_t)tid * (size_t)D : NULL;
+                    const float *x = row_of(X, tr[k], b);
+                    F[(size_t)k * (size_t)g->V + (size_t)v] += g->value[leaf_of(g, t, x)];
+                    if (b) clear_row(X, tr[k], b);
+                }
+            }
         }
         if (rc) break;
-        /* scores of the training rows through the new trees (the thresholds keep every binned
-         * row where its bin put it) */
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t k = 0; k < ntr; k++) {
-            int tid = 0;
-#ifdef _OPENMP
-            tid = omp_get_thread_num();
-#endif
-            float *b = rbufs ? rbufs + (size_t)tid * (size_t)D : NULL;
-            const float *x = row_of(X, tr[k], b);
-            for (int64_t t = t0; t < g->T; t++) F[(size_t)k * (size_t)g->V + (size_t)(t % g->V)] += g->value[leaf_of(g, t, x)];
-            if (b) clear_row(X, tr[k], b);
-        }
         if (!nva) {
             if (a->verbose && (r + 1) % 50 == 0) dt_log(ctx, 2, "gbdt: round %lld/%d", (long long)r + 1, o.rounds);
             rc = dt_check_abort(ctx, "gbdt", err);
@@ -1268,6 +1283,8 @@ fail:
     dt_free(ctx, s.pool);
     dt_free(ctx, s.lv);
     dt_free(ctx, s.idx);
+    dt_free(ctx, s.og);
+    dt_free(ctx, s.oh);
     dt_free(ctx, s.tmp);
     dt_free(ctx, s.leaf_id);
     dt_free(ctx, s.rowbin);
@@ -1282,6 +1299,7 @@ fail:
     dt_free(ctx, gr);
     dt_free(ctx, he);
     dt_free(ctx, active);
+    dt_free(ctx, inuse);
     dt_gb_free(ctx, g);
     return rc;
 }
