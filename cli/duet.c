@@ -1451,7 +1451,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"train", "duet train DATA [-o MODEL] [--model logreg|svm|nb|mlp] [options]",
+    {"train", "duet train DATA [-o MODEL] [--model NAME] [--label COL] [options]",
      "train a model on labelled data (CSV/TSV, LIBSVM, text TSV, JSONL, a folder of texts, IDX images)", train_opts, 1, 0,
      cmd_train},
     {"predict", "duet predict MODEL DATA|- [--proba] [--explain K] [--format text|json|csv]\n"

@@ -967,6 +967,7 @@ int duet_model_predict_values(duet_ctx *ctx, const duet_model *m, const duet_dat
 
 int duet_model_explain(duet_ctx *ctx, const duet_model *m, const duet_data *d, int64_t i, int k, duet_feature *out,
                        int n, int *n_out, duet_err *err) {
+    if (!n_out || !ctx || !m || !d || (!out && n > 0)) return dt_err(err, DUET_EINVAL, "duet_model_explain: missing argument");
     *n_out = 0;
     if (!m->ops->explain) return dt_err(err, DUET_EUNSUPPORTED, "%s cannot explain its decisions", m->ops->name);
     if (i < 0 || i >= d->N) return dt_err(err, DUET_ERANGE, "row %lld out of range", (long long)i);

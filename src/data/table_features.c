@@ -22,11 +22,10 @@ static int missing(const char *s) { return !s || !s[0]; }
 
 /* A whole cell as a finite double. */
 static int parse_num(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s) return 0;
-    while (*end && isspace((unsigned char)*end)) end++;
-    if (*end || !isfinite(v)) return 0;
+    size_t n = strlen(s);
+    double v;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (!n || !dt_parse_double(s, n, &v) || !isfinite(v)) return 0; /* strtod's number, fast */
     *out = v;
     return 1;
 }
@@ -90,6 +89,10 @@ int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, in
             }
         }
         if (!n) col->lo = 1, col->hi = 0, col->integral = 0;
+        if (!col->categorical && t->codes) { /* raw numbers: no mean or scale to learn */
+            col->mean = 0, col->std = 1;
+            continue;
+        }
         if (!col->categorical) {
             col->mean = n ? sum / (double)n : 0;
             double ss = 0;

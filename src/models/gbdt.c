@@ -255,9 +255,22 @@ static void data_free(duet_ctx *ctx, gb_data *d) {
     memset(d, 0, sizeof *d);
 }
 
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
+/* Sorts v (n finite or infinite floats) ascending: a radix sort of the bits made monotone, four
+ * passes of a byte (tmp: n floats). Several times qsort's speed on the 200,000 values a feature
+ * is binned from. */
+static void sort_floats(float *v, int64_t n, uint32_t *tmp) {
+    uint32_t *a = (uint32_t *)(void *)v, *b = tmp;
+    for (int64_t i = 0; i < n; i++) a[i] = a[i] >> 31 ? ~a[i] : a[i] | 0x80000000u;
+    for (int shift = 0; shift < 32; shift += 8) {
+        int64_t cnt[257] = {0};
+        for (int64_t i = 0; i < n; i++) cnt[((a[i] >> shift) & 255) + 1]++;
+        for (int k = 0; k < 256; k++) cnt[k + 1] += cnt[k];
+        for (int64_t i = 0; i < n; i++) b[cnt[(a[i] >> shift) & 255]++] = a[i];
+        uint32_t *t = a;
+        a = b, b = t;
+    }
+    /* four passes: the result is back in v */
+    for (int64_t i = 0; i < n; i++) a[i] = a[i] >> 31 ? a[i] & 0x7fffffffu : ~a[i];
 }
 
 static float midpoint(float a, float b) {
@@ -342,6 +355,7 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
     int64_t ns = n < GB_BIN_SAMPLE ? n : GB_BIN_SAMPLE;
     int64_t *samp = dt_alloc_e(ctx, (size_t)n, sizeof(int64_t), "gbdt bins", err);
     float *vals = NULL;
+    uint32_t *stmp = NULL; /* the sort's scratch */
     if (!samp) return DUET_ENOMEM;
     for (int64_t i = 0; i < n; i++) samp[i] = rows[i];
     if (ns < n) {
@@ -355,7 +369,8 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
     }
     if (X->x) {
         vals = dt_alloc_e(ctx, (size_t)ns + 1, sizeof(float), "gbdt bins", err);
-        if (!vals) {
+        stmp = dt_alloc_e(ctx, (size_t)ns + 1, sizeof(uint32_t), "gbdt bins", err);
+        if (!vals || !stmp) {
             rc = DUET_ENOMEM;
             goto fail;
         }
@@ -411,7 +426,7 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
                 float x = X->x[(size_t)samp[i] * (size_t)F + (size_t)f];
                 if (!isnan(x)) vals[k++] = x;
             }
-            qsort(vals, (size_t)k, sizeof *vals, cmp_float);
+            sort_floats(vals, k, stmp);
             DT_TRY(numeric_bins(ctx, ft, vals, k, 0, maxb, err));
         }
     } else {
@@ -443,7 +458,9 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
             }
         dt_free(ctx, cnt);
         float *sorted = dt_alloc_e(ctx, (size_t)nnz + 1, sizeof(float), "gbdt bins", err);
-        if (!sorted) {
+        stmp = dt_alloc_e(ctx, (size_t)nnz + 1, sizeof(uint32_t), "gbdt bins", err);
+        if (!sorted || !stmp) {
+            dt_free(ctx, sorted);
             rc = DUET_ENOMEM;
             goto fail;
         }
@@ -452,7 +469,7 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
             int64_t a = d->cptr[f], b = d->cptr[f + 1], k = 0;
             for (int64_t q = a; q < b; q++)
                 if (!isnan(vals[q])) sorted[k++] = vals[q];
-            qsort(sorted, (size_t)k, sizeof *sorted, cmp_float);
+            sort_floats(sorted, k, stmp);
             rc = numeric_bins(ctx, ft, sorted, k, n - (b - a), maxb, err);
             if (!rc) {
                 ft->zero_bin = bin_of(ft, 0.0f);
@@ -501,6 +518,7 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
 fail:
     dt_free(ctx, samp);
     dt_free(ctx, vals);
+    dt_free(ctx, stmp);
     return rc;
 }
 
