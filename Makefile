@@ -92,7 +92,7 @@ SRV_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-serve bench-mpi bench-stream clean features fuzz fuzz-bins fuzz-replay FORCE
+.PHONY: all deps test-deps demo test check asan bench bench-gpt bench-gbdt bench-serve bench-mpi bench-stream clean features fuzz fuzz-bins fuzz-replay FORCE
 all: features $(BUILD)/libduet.a $(BUILD)/libduet.so.$(MAJOR) duet$(if $(SAN),-san)
 
 features:
@@ -177,6 +177,10 @@ bench: deps all $(BUILD)/fit_time
 	@sh bench/gpt.sh
 	@sh bench/images.sh
 	@sh bench/serve.sh
+	@sh bench/gbdt.sh
+
+bench-gbdt: deps all
+	@sh bench/gbdt.sh
 
 bench-serve: deps all
 	@sh bench/serve.sh

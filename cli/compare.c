@@ -8,7 +8,7 @@
 #include "cli.h"
 
 const opt_spec compare_opts[] = {
-    {"--models", "LIST", "models to compare, comma-separated (default: logreg,svm,nb,mlp; text adds clm; images: logreg,mlp,nb,vae)"},
+    {"--models", "LIST", "models to compare, comma-separated (default: the models the registry compares on this kind of data; on a number, every model that learns one)"},
     {"--lm", "MODEL", "also a language model (a .duet or llama2.c file) classifying the text zero-shot"},
     {"--template", "T", "with --lm: its prompt, {text} the text, {label} the label"},
     {"--lm-tokenizer", "FILE", "with --lm: the tokenizer.bin of a llama2.c checkpoint"},
@@ -16,7 +16,7 @@ const opt_spec compare_opts[] = {
     {"--augment-model", "M", "with --augment: the generative model that draws them (default nb)"},
     {"--augment-count", "N", "with --augment: how many (default: as many as LABEL has real training rows)"},
     {"--test-share", "F", "share of each class held out for measuring (default 0.2)"},
-    {"--curves", "LIST", "learning curves of these models, or none (default: the compared logreg, svm, nb)"},
+    {"--curves", "LIST", "learning curves of these models, or none (default: the compared models quick to fit)"},
     {"--curve-points", "N", "training-set sizes on a geometric grid (default 6)"},
     {"--curve-repeats", "N", "random subsets per size (default 5)"},
     {"--curve-min", "N", "smallest training-set size (default max(20, 2 x classes))"},

@@ -184,13 +184,47 @@ const opt_spec data_opts_list[] = {
     {NULL, NULL, NULL},
 };
 
-static void print_opts(const opt_spec *s) {
+/* Options; one of empty help is a model's own: what it means to each model that reads it (only
+ * to `model` when not NULL), models that read it alike on one line. */
+static void print_opts_for(const opt_spec *s, const char *model) {
     for (; s->name; s++) {
         char left[64];
         snprintf(left, sizeof left, "%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
-        printf("  %-22s %s\n", left, s->help);
+        if (strcmp(s->name, "--model") == 0) {
+            printf("  %-22s the model (default: %s for classes, %s for numbers):\n", left, duet_model_default(DUET_TASK_CLASSIFICATION),
+                   duet_model_default(DUET_TASK_REGRESSION));
+            for (int i = 0; duet_model_type(i); i++)
+                if (!model || strcmp(model, duet_model_type(i)) == 0)
+                    printf("  %-22s   %-9s %s\n", "", duet_model_type(i), duet_model_type_about(duet_model_type(i)));
+            continue;
+        }
+        if (s->help[0]) {
+            printf("  %-22s %s\n", left, s->help);
+            continue;
+        }
+        int shown = 0;
+        for (int i = 0; duet_model_type(i); i++) {
+            const char *name = duet_model_type(i), *h = duet_model_option(name, s->name);
+            if (!h || (model && strcmp(model, name) != 0)) continue;
+            int first = 1; /* models with this meaning were listed with the first of them */
+            for (int j = 0; j < i && first; j++) {
+                const char *hj = duet_model_option(duet_model_type(j), s->name);
+                if (hj && strcmp(hj, h) == 0 && (!model || strcmp(model, duet_model_type(j)) == 0)) first = 0;
+            }
+            if (!first) continue;
+            char who[128];
+            size_t w = (size_t)snprintf(who, sizeof who, "%s", name);
+            for (int j = i + 1; duet_model_type(j) && w < sizeof who; j++) {
+                const char *hj = duet_model_option(duet_model_type(j), s->name);
+                if (hj && strcmp(hj, h) == 0 && !model) w += (size_t)snprintf(who + w, sizeof who - w, ", %s", duet_model_type(j));
+            }
+            printf("  %-22s %s: %s\n", shown ? "" : left, who, h);
+            shown = 1;
+        }
     }
 }
+
+static void print_opts(const opt_spec *s) { print_opts_for(s, NULL); }
 
 /* --- data and context ------------------------------------------------------------------------ */
 
@@ -349,70 +383,72 @@ void json_num(FILE *f, double v) {
 
 /* --- train -------------------------------------------------------------------------------- */
 
+/* The training options. An empty help means a model's own option: `--help` shows what it means
+ * to each model that reads it (the registry says, through duet_model_option). */
 const opt_spec train_opts[] = {
     {"-o", "MODEL", "where to write the model (default: model.duet)"},
-    {"--model", "NAME", "logreg (default for classes), linear (default for numbers), gbdt, svm, nb, mlp, vae (images), or gpt (a language model trained on a running text)"},
+    {"--model", "NAME", ""},
     {"--task", "T", "classification or regression (default: regression when the labels are numbers that are not a few class codes)"},
-    {"--C", "C", "inverse regularisation of logreg/svm (default: chosen by cross-validation)"},
-    {"--penalty", "l2|l1", "logreg penalty (default l2)"},
-    {"--solver", "S", "logreg: newton (trust region) or lbfgs (default: newton for L2 on sparse features); svm: newton solves the primal (default: the dual)"},
-    {"--tol", "T", "solver tolerance (logreg 1e-4, svm 0.01)"},
-    {"--max-iter", "N", "solver iterations (default 1000)"},
-    {"--cv-folds", "K", "folds used to choose C or alpha (default 5)"},
+    {"--C", "C", ""},
+    {"--penalty", "l2|l1", ""},
+    {"--solver", "S", ""},
+    {"--tol", "T", ""},
+    {"--max-iter", "N", ""},
+    {"--cv-folds", "K", "folds used to choose the regularisation when not given (default 5)"},
     {"--balanced", NULL, "weight classes inversely to their frequency"},
-    {"--ovr", NULL, "logreg with more than two classes: one-vs-rest instead of softmax"},
-    {"--softmax", NULL, "logreg: softmax even when the weights are many (default past 4M)"},
-    {"--nb", "KIND", "naive Bayes kind: multinomial, bernoulli, gaussian or mixed (tables) (default: from the data)"},
-    {"--alpha", "A", "naive Bayes smoothing; linear: penalty weight (default: chosen by cross-validation)"},
-    {"--l1-ratio", "R", "linear: elastic-net share of the L1 penalty, in (0, 1) (default 0: ridge, or lasso with --penalty l1)"},
-    {"--rounds", "N", "gbdt: boosting rounds at most (default 1000, stopped early on a held-out share; 100 with --no-early-stop)"},
-    {"--no-early-stop", NULL, "gbdt: train all --rounds on all rows"},
-    {"--leaves", "N", "gbdt: leaves per tree (default 31)"},
-    {"--depth", "N", "gbdt: largest tree depth (default: no limit)"},
-    {"--min-leaf", "N", "gbdt: fewest rows in a leaf (default 20)"},
-    {"--lambda", "L", "gbdt: L2 penalty on leaf values (default 1; 0 none)"},
-    {"--subsample", "F", "gbdt: share of rows each tree sees (default 1)"},
-    {"--colsample", "F", "gbdt: share of features each tree may split on (default 1)"},
-    {"--bins", "N", "gbdt: histogram bins per feature, 2..255 (default 255)"},
-    {"--objective", "O", "gbdt: logloss (classes), squared (numbers' default), absolute, quantile or poisson"},
-    {"--quantile", "Q", "gbdt: the level of the quantile objective, in (0, 1) (default 0.5)"},
-    {"--hidden", "N", "MLP units per hidden layer (default 256); gpt: MLP width (default 8/3 x dim)"},
-    {"--layers", "N", "MLP hidden layers (default 1); gpt: transformer blocks (default 4)"},
-    {"--epochs", "N", "MLP epochs (default 30)"},
-    {"--batch", "N", "MLP mini-batch (default 128); gpt: sequences per micro-batch (default 12)"},
-    {"--lr", "R", "MLP Adam step (default 1e-3); gpt: peak AdamW rate (default 1e-3); gbdt: learning rate (default 0.1)"},
-    {"--l2", "L", "weight decay (MLP default 1e-4, gpt 0.1; 0 none)"},
-    {"--val-split", "F", "MLP, gbdt: share held out for early stopping (default 0.1)"},
-    {"--patience", "N", "MLP epochs (default 5), gbdt rounds (default 20) without improvement before stopping"},
-    {"--features", "MODE", "text features: tfidf (default), counts (nb default) or binary"},
+    {"--ovr", NULL, ""},
+    {"--softmax", NULL, ""},
+    {"--nb", "KIND", ""},
+    {"--alpha", "A", ""},
+    {"--l1-ratio", "R", ""},
+    {"--rounds", "N", ""},
+    {"--no-early-stop", NULL, ""},
+    {"--leaves", "N", ""},
+    {"--depth", "N", ""},
+    {"--min-leaf", "N", ""},
+    {"--lambda", "L", ""},
+    {"--subsample", "F", ""},
+    {"--colsample", "F", ""},
+    {"--bins", "N", ""},
+    {"--objective", "O", ""},
+    {"--quantile", "Q", ""},
+    {"--hidden", "N", ""},
+    {"--layers", "N", ""},
+    {"--epochs", "N", ""},
+    {"--batch", "N", ""},
+    {"--lr", "R", ""},
+    {"--l2", "L", ""},
+    {"--val-split", "F", ""},
+    {"--patience", "N", ""},
+    {"--features", "MODE", "text features: tfidf (default), counts (the default of models of counts) or binary"},
     {"--ngram", "A-B", "word n-grams (default 1-2)"},
-    {"--char-ngram", "A-B|none", "character n-grams as well (default: 2-5 for short texts, not for nb)"},
+    {"--char-ngram", "A-B|none", "character n-grams as well (default: 2-5 for short texts, except for models of words)"},
     {"--hash", "N", "hash text features into N columns instead of a vocabulary"},
     {"--min-df", "N", "drop terms seen in fewer than N documents (default 1; 2 from 5000 texts)"},
     {"--max-features", "N", "keep only the N most frequent terms"},
     {"--sublinear", NULL, "text: use 1 + log(tf)"},
     {"--no-lowercase", NULL, "text: keep case"},
     {"--no-scale", NULL, "tables and images: do not standardise / scale"},
-    {"--latent", "N", "vae: latent dimensions (default 20)"},
-    {"--arch", "A", "vae: mlp (default: PyTorch examples' 784-400-20) or conv (4x4 stride-2 convolutions)"},
-    {"--conditional", NULL, "vae, gan, diffusion: learn p(x|y), to draw a chosen class (vae: and classify)"},
-    {"--heads", "N", "gpt: attention heads (default 4)"},
-    {"--dim", "N", "gpt: model width (default 128)"},
-    {"--context", "N", "gpt: tokens of context (default 64)"},
-    {"--steps", "N", "gpt: optimizer steps (default 2000)"},
-    {"--warmup", "N", "gpt: linear warm-up steps before the cosine decay (default 100)"},
-    {"--min-lr", "R", "gpt: learning rate at the end of the decay (default lr/10)"},
-    {"--accum", "N", "gpt: micro-batches per step (gradient accumulation, default 1)"},
-    {"--grad-clip", "G", "gpt: clip the gradient norm (default 1; 0 none)"},
-    {"--eval-every", "N", "gpt: steps between validation-loss estimates (default 250)"},
-    {"--eval-batches", "N", "gpt: batches per estimate (default 20)"},
-    {"--val-share", "F", "gpt: share of the corpus (its end) held out (default 0.1)"},
-    {"--learned-pos", NULL, "gpt: learned position embeddings instead of rotary ones"},
-    {"--tokenizer", "T", "gpt: char (default), bpe (learned, see --vocab) or a folder with GPT-2's encoder.json + vocab.bpe"},
-    {"--vocab", "N", "gpt: BPE vocabulary size (default 512)"},
-    {"--checkpoint", "FILE", "gpt, vae, gan, diffusion: checkpoint file (weights, optimizer, position, random state)"},
-    {"--checkpoint-every", "N", "write --checkpoint every N optimizer steps (default 500)"},
-    {"--resume", "FILE", "continue training from a checkpoint (same data and settings): ends as an uninterrupted run"},
+    {"--latent", "N", ""},
+    {"--arch", "A", ""},
+    {"--conditional", NULL, ""},
+    {"--heads", "N", ""},
+    {"--dim", "N", ""},
+    {"--context", "N", ""},
+    {"--steps", "N", ""},
+    {"--warmup", "N", ""},
+    {"--min-lr", "R", ""},
+    {"--accum", "N", ""},
+    {"--grad-clip", "G", ""},
+    {"--eval-every", "N", ""},
+    {"--eval-batches", "N", ""},
+    {"--val-share", "F", ""},
+    {"--learned-pos", NULL, ""},
+    {"--tokenizer", "T", ""},
+    {"--vocab", "N", ""},
+    {"--checkpoint", "FILE", ""},
+    {"--checkpoint-every", "N", ""},
+    {"--resume", "FILE", ""},
     {"--test", "FILE", "evaluate the trained model on FILE afterwards"},
     {"--test-labels", "FILE", "IDX label file that goes with --test images"},
     {NULL, NULL, NULL},
@@ -1494,10 +1530,13 @@ static void usage(void) {
            "  echo 'WINNER! Claim your free prize now' | duet predict spam.duet - --explain 5\n");
 }
 
-static void command_help(const command *c) {
+static void command_help(const command *c, const char *model) {
     printf("usage: %s\n\n%s\n\noptions:\n", c->usage, c->about);
-    print_opts(c->opts);
-    if (c->train_opts) print_opts(train_opts + 1);
+    int trains = c->train_opts || c->opts == train_opts;
+    if (model && !duet_model_type_about(model)) printf("  (no model '%s'; all of them follow)\n", model), model = NULL;
+    print_opts_for(c->opts, model);
+    if (c->train_opts) print_opts_for(train_opts + 1, model);
+    if (trains && !model) printf("  (`duet %s --model NAME --help`: that model's options alone)\n", c->name);
     if (c->data_opts) {
         printf("\nreading data:\n");
         print_opts(data_opts_list);
@@ -1520,7 +1559,7 @@ int main(int argc, char **argv) {
         if (argc >= 3 && strcmp(argv[1], "help") == 0)
             for (int i = 0; i < NCMD; i++)
                 if (strcmp(commands[i].name, argv[2]) == 0) {
-                    command_help(&commands[i]);
+                    command_help(&commands[i], NULL);
                     return 0;
                 }
         usage();
@@ -1545,8 +1584,13 @@ int main(int argc, char **argv) {
     all[n] = (opt_spec){NULL, NULL, NULL};
     args a;
     int pr = parse(argc - 2, argv + 2, all, common_opts, &a);
-    if (pr == 2) {
-        command_help(c);
+    if (pr == 2) { /* with --model NAME: that model's options alone */
+        const char *model = NULL;
+        for (int i = 2; i + 1 < argc; i++)
+            if (strcmp(argv[i], "--model") == 0) model = argv[i + 1];
+        for (int i = 2; i < argc; i++)
+            if (strncmp(argv[i], "--model=", 8) == 0) model = argv[i] + 8;
+        command_help(c, model);
         return 0;
     }
     if (pr) return 1;

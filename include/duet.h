@@ -449,6 +449,15 @@ DUET_API int duet_model_import_llama2c(duet_ctx *ctx, const char *checkpoint, co
  * reg:tweedie; numeric and categorical splits. It reads tables of XGBoost's features, matched by
  * the model's feature_names when the table has all of them, else by position. */
 DUET_API int duet_model_import_xgboost(duet_ctx *ctx, const char *path, duet_model **out, duet_err *err);
+/* The i-th kind of model duet trains ("logreg", "linear", "gbdt", ...), NULL past the last; its
+ * one-line description; the kind duet_model_train fits by default for a task
+ * (DUET_TASK_CLASSIFICATION or DUET_TASK_REGRESSION). */
+DUET_API const char *duet_model_type(int i);
+DUET_API const char *duet_model_type_about(const char *name);
+DUET_API const char *duet_model_default(int task);
+/* What the training option `option` ("--leaves") means to model `name` ("leaves per tree
+ * (default 31)"), or NULL when that model does not read it. */
+DUET_API const char *duet_model_option(const char *name, const char *option);
 /* The kind of data a model of that name trains on (DUET_DATA_CORPUS for language models,
  * 0 for models that take any labelled data); -1 for an unknown name. */
 DUET_API int duet_model_type_input(const char *name);

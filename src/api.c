@@ -1411,6 +1411,19 @@ int duet_model_import_xgboost(duet_ctx *ctx, const char *path, duet_model **out,
     return dt_gbdt_import_xgboost(ctx, path, out, err);
 }
 
+const char *duet_model_type(int i) { return dt_model_at(i) ? dt_model_at(i)->name : NULL; }
+const char *duet_model_type_about(const char *name) { return dt_model_find(name) ? dt_model_find(name)->about : NULL; }
+const char *duet_model_default(int task) {
+    return dt_model_for(task == DUET_TASK_REGRESSION ? DT_ROLE_REGRESS : DT_ROLE_DEFAULT)->name;
+}
+
+const char *duet_model_option(const char *name, const char *option) {
+    const dt_model_ops *o = dt_model_find(name);
+    for (const dt_option *p = o ? o->options : NULL; p && p->name && option; p++)
+        if (strcmp(p->name, option) == 0) return p->help;
+    return NULL;
+}
+
 int duet_model_type_input(const char *name) {
     const dt_model_ops *ops = name ? dt_model_find(name) : NULL;
     return ops ? ops->input : -1;

@@ -191,6 +191,7 @@ fail:
 }
 
 const dt_model_ops dt_clm_ops = {
+    .options = dt_gpt_options, /* one language model per class, trained as gpt trains */
     .name = "clm",
     .learns = "p(x|y)p(y)",
     .caps = DUET_CAN_PREDICT,

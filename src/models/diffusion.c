@@ -833,7 +833,20 @@ int dt_diffusion_gradcheck(duet_ctx *ctx, int H, int W, int C, int K, double *wo
     return rc;
 }
 
+static const dt_option diffusion_options[] = {
+    {"--conditional", "learn p(x|y): draw a chosen class (classifier-free guidance)"},
+    {"--hidden", "the U-Net's base channels (default 32)"},
+    {"--epochs", "epochs (default 10)"},
+    {"--batch", "mini-batch (default 64)"},
+    {"--lr", "AdamW step (default 1e-3)"},
+    {"--checkpoint", "checkpoint file (weights, optimizer, position, random state)"},
+    {"--checkpoint-every", "write --checkpoint every N optimizer steps (default 500)"},
+    {"--resume", "continue training from a checkpoint (same data and settings): ends as an uninterrupted run"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_diffusion_ops = {
+    .options = diffusion_options,
     .distributed = 1,
     .name = "diffusion",
     .learns = "p(x) (p(x|y) when conditional)",

@@ -545,7 +545,20 @@ int dt_gan_gradcheck(duet_ctx *ctx, int H, int W, int K, double *worst, duet_err
     return rc;
 }
 
+static const dt_option gan_options[] = {
+    {"--latent", "noise dimensions (default 64)"},
+    {"--conditional", "learn p(x|y): draw a chosen class"},
+    {"--epochs", "epochs (default 10)"},
+    {"--batch", "mini-batch (default 64)"},
+    {"--lr", "Adam step (default 2e-4)"},
+    {"--checkpoint", "checkpoint file (weights, optimizer, position, random state)"},
+    {"--checkpoint-every", "write --checkpoint every N optimizer steps (default 500)"},
+    {"--resume", "continue training from a checkpoint (same data and settings): ends as an uninterrupted run"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_gan_ops = {
+    .options = gan_options,
     .distributed = 1,
     .name = "gan",
     .learns = "p(x) implicitly (p(x|y) when conditional)",

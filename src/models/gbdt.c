@@ -1727,8 +1727,27 @@ static double fit_bytes(const duet_model *m, const dt_fit_args *a) {
     return binned + N * (8 * V * 1.2 + 16 + 24) + (leaves + 2) * D * 256 * (double)sizeof(gb_bin) / (a->X->x ? 1 : 16);
 }
 
+static const dt_option gbdt_options[] = {
+    {"--rounds", "boosting rounds at most (default 1000, chosen by early stopping; 100 with --no-early-stop)"},
+    {"--no-early-stop", "train all --rounds on all rows"},
+    {"--leaves", "leaves per tree (default 31)"},
+    {"--depth", "largest tree depth (default: no limit)"},
+    {"--min-leaf", "fewest rows in a leaf (default 20)"},
+    {"--lambda", "L2 penalty on leaf values (default 1; 0 none)"},
+    {"--lr", "learning rate (default 0.1)"},
+    {"--subsample", "share of rows each tree sees (default 1)"},
+    {"--colsample", "share of features each tree may split on (default 1)"},
+    {"--bins", "histogram bins per feature, 2..255 (default 255)"},
+    {"--objective", "logloss (classes), squared (numbers' default), absolute, quantile or poisson"},
+    {"--quantile", "the quantile objective's level, in (0, 1) (default 0.5)"},
+    {"--val-split", "share held out to choose the rounds (default 0.1)"},
+    {"--patience", "rounds without improvement before stopping (default 20)"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_gbdt_ops = {
     .name = "gbdt",
+    .options = gbdt_options,
     .learns = "p(y|x)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN,
     .about = "gradient-boosted trees on histograms: leaf-wise, missing values and categories split natively, early stopping",

@@ -1198,7 +1198,34 @@ void dt_gpt_probe_free(duet_ctx *ctx, dt_gpt_probe *p) {
     dt_free(ctx, p);
 }
 
+const dt_option dt_gpt_options[] = {
+    {"--heads", "attention heads (default 4)"},
+    {"--dim", "model width (default 128)"},
+    {"--layers", "transformer blocks (default 4)"},
+    {"--hidden", "MLP width (default 8/3 x dim)"},
+    {"--context", "tokens of context (default 64)"},
+    {"--batch", "sequences per micro-batch (default 12)"},
+    {"--steps", "optimizer steps (default 2000)"},
+    {"--lr", "peak AdamW rate (default 1e-3)"},
+    {"--l2", "weight decay (default 0.1; 0 none)"},
+    {"--warmup", "linear warm-up steps before the cosine decay (default 100)"},
+    {"--min-lr", "learning rate at the end of the decay (default lr/10)"},
+    {"--accum", "micro-batches per step (gradient accumulation, default 1)"},
+    {"--grad-clip", "clip the gradient norm (default 1; 0 none)"},
+    {"--eval-every", "steps between validation-loss estimates (default 250)"},
+    {"--eval-batches", "batches per estimate (default 20)"},
+    {"--val-share", "share of the corpus (its end) held out (default 0.1)"},
+    {"--learned-pos", "learned position embeddings instead of rotary ones"},
+    {"--tokenizer", "char (default), bpe (learned, see --vocab) or a folder with GPT-2's encoder.json + vocab.bpe"},
+    {"--vocab", "BPE vocabulary size (default 512)"},
+    {"--checkpoint", "checkpoint file (weights, optimizer, position, random state)"},
+    {"--checkpoint-every", "write --checkpoint every N optimizer steps (default 500)"},
+    {"--resume", "continue training from a checkpoint (same data and settings): ends as an uninterrupted run"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_gpt_ops = {
+    .options = dt_gpt_options,
     .distributed = 1,
     .name = "gpt",
     .learns = "p(x)",

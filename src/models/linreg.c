@@ -659,8 +659,18 @@ double dt_linreg_objective(const duet_train_params *p, double alpha, const dt_ma
     return l1 > 0 || (p->penalty == DUET_PENALTY_L1) ? f / S : 2 * f;
 }
 
+static const dt_option linreg_options[] = {
+    {"--alpha", "penalty weight, as scikit-learn's (default: chosen by cross-validation along a path)"},
+    {"--penalty", "l2: ridge (default), l1: lasso"},
+    {"--l1-ratio", "elastic-net: the L1 share of the penalty, in (0, 1)"},
+    {"--tol", "coordinate descent's tolerance (default 1e-7)"},
+    {"--max-iter", "coordinate-descent sweeps (default 10000)"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_linreg_ops = {
     .name = "linear",
+    .options = linreg_options,
     .learns = "E[y|x]",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN,
     .about = "linear regression: least squares with a ridge, lasso or elastic-net penalty (coordinate descent)",

@@ -582,8 +582,20 @@ static double lr_fit_bytes(const duet_model *m, const dt_fit_args *a) {
     return 28.0 * 8.0 * (a->K == 2 ? 1.0 : (double)a->K) * ((double)a->X->D + 1);
 }
 
+static const dt_option logreg_options[] = {
+    {"--C", "inverse regularisation (default: chosen by cross-validation)"},
+    {"--penalty", "l2 (default) or l1"},
+    {"--solver", "newton (trust region) or lbfgs (default: newton for L2 on sparse features, else lbfgs; L1 takes lbfgs)"},
+    {"--tol", "solver tolerance (default 1e-4)"},
+    {"--max-iter", "solver iterations (default 1000)"},
+    {"--ovr", "more than two classes: one-vs-rest instead of softmax"},
+    {"--softmax", "softmax even when the weights are many (default: one-vs-rest past 4M weights)"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_logreg_ops = {
     .name = "logreg",
+    .options = logreg_options,
     .learns = "p(y|x)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN,
     .about = "logistic regression (binary or multinomial; L2 or L1), the LIBLINEAR objective",

@@ -847,11 +847,24 @@ static double mlp_fit_bytes(const duet_model *m, const dt_fit_args *a) {
     return 4.0 * 4.0 * h * ((double)a->X->D + (double)(a->K ? a->K : 1) + h * (a->p->layers > 1 ? a->p->layers - 1 : 0));
 }
 
+static const dt_option mlp_options[] = {
+    {"--hidden", "units per hidden layer (default 256)"},
+    {"--layers", "hidden layers (default 1)"},
+    {"--epochs", "epochs (default 30)"},
+    {"--batch", "mini-batch (default 128)"},
+    {"--lr", "Adam step (default 1e-3)"},
+    {"--l2", "weight decay (default 1e-4; 0 none)"},
+    {"--val-split", "share held out for early stopping (default 0.1)"},
+    {"--patience", "epochs without improvement before stopping (default 5)"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_mlp_ops = {
     .name = "mlp",
+    .options = mlp_options,
     .learns = "p(y|x)",
     .caps = DUET_CAN_PREDICT,
-    .about = "multilayer perceptron: ReLU hidden layers, softmax output, Adam, early stopping",
+    .about = "multilayer perceptron: ReLU hidden layers, softmax output (a linear one for numbers), Adam, early stopping",
     .fit = mlp_fit,
     .fit_bytes = mlp_fit_bytes,
     .distributed = 1,

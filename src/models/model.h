@@ -26,6 +26,12 @@ typedef struct dt_fit_args {
     const double *t;           /* (N) finite targets when K == 0, else NULL */
 } dt_fit_args;
 
+/* A training option a model reads and what it means to it ("--leaves", "leaves per tree
+ * (default 31)"): `duet train --help` shows each under the models that read it. */
+typedef struct dt_option {
+    const char *name, *help;
+} dt_option;
+
 typedef struct dt_model_ops {
     const char *name;          /* "logreg" */
     const char *learns;        /* "p(y|x)", "p(x|y)p(y)", "p(x)" */
@@ -99,6 +105,7 @@ typedef struct dt_model_ops {
     /* --- what the program needs to know of the model: api.c, compare.c, cli/ and server/ read
      * these and never name a model --- */
     const char *title;         /* in sentences: "logistic regression", "the linear SVM" */
+    const dt_option *options;  /* the training options it reads beyond the shared ones, NULL-ended */
     unsigned targets;          /* DT_TARGET_*: what it learns (0 means classes only) */
     int features;              /* DT_FEATURES_* (data.h): scaled and one-hot, or raw for trees */
     unsigned roles;            /* DT_ROLE_*: the one model duet train fits when none is named, ... */
@@ -269,6 +276,9 @@ int dt_gbdt_import_xgboost(duet_ctx *ctx, const char *path, duet_model **out, du
  * Lasso, ElasticNet: see linreg.c), for tests against it. */
 double dt_linreg_objective(const duet_train_params *p, double alpha, const dt_mat *X, const double *t, const double *sw,
                            const double *w);
+
+/* The training options gpt reads (the class-conditional language model reads them too). */
+extern const dt_option dt_gpt_options[];
 
 extern const dt_model_ops dt_logreg_ops, dt_svm_ops, dt_nb_ops, dt_mlp_ops, dt_vae_ops, dt_gan_ops, dt_gpt_ops, dt_diffusion_ops,
     dt_clm_ops, dt_gbdt_ops, dt_linreg_ops;

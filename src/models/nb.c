@@ -1014,8 +1014,15 @@ static double nb_fit_bytes(const duet_model *m, const dt_fit_args *a) {
     return 3.0 * 8.0 * (double)a->K * (double)a->X->D;
 }
 
+static const dt_option nb_options[] = {
+    {"--nb", "kind: multinomial, bernoulli, gaussian or mixed (tables) (default: from the data)"},
+    {"--alpha", "smoothing (default: chosen by cross-validation)"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_nb_ops = {
     .name = "nb",
+    .options = nb_options,
     .learns = "p(x|y)p(y)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN | DUET_CAN_SAMPLE | DUET_CAN_SCORE,
     .about = "naive Bayes: multinomial for text and counts, mixed (Gaussian and categorical) for tables, Bernoulli, Gaussian",

@@ -257,8 +257,17 @@ static double svm_fit_bytes(const duet_model *m, const dt_fit_args *a) {
     return 8.0 * (4.0 * (a->K == 2 ? 1.0 : (double)a->K) + 9.0) * ((double)a->X->D + 1);
 }
 
+static const dt_option svm_options[] = {
+    {"--C", "inverse regularisation (default: chosen by cross-validation)"},
+    {"--solver", "newton solves the primal (default: dual coordinate descent)"},
+    {"--tol", "solver tolerance (default 0.01)"},
+    {"--max-iter", "solver iterations (default 1000)"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_svm_ops = {
     .name = "svm",
+    .options = svm_options,
     .learns = "p(y|x)",
     .caps = DUET_CAN_PREDICT | DUET_CAN_EXPLAIN,
     .about = "linear SVM (squared hinge; dual coordinate descent, or primal Newton) with Platt-calibrated probabilities",

@@ -723,7 +723,22 @@ int dt_vae_gradcheck(duet_ctx *ctx, int conv, int K, double *worst, duet_err *er
     return rc;
 }
 
+static const dt_option vae_options[] = {
+    {"--latent", "latent dimensions (default 20)"},
+    {"--arch", "mlp (default: PyTorch examples' 784-400-20) or conv (4x4 stride-2 convolutions)"},
+    {"--conditional", "learn p(x|y): draw a chosen class, and classify by Bayes' rule"},
+    {"--hidden", "hidden units (default 400)"},
+    {"--epochs", "epochs (default 10)"},
+    {"--batch", "mini-batch (default 128)"},
+    {"--lr", "Adam step (default 1e-3)"},
+    {"--checkpoint", "checkpoint file (weights, optimizer, position, random state)"},
+    {"--checkpoint-every", "write --checkpoint every N optimizer steps (default 500)"},
+    {"--resume", "continue training from a checkpoint (same data and settings): ends as an uninterrupted run"},
+    {NULL, NULL},
+};
+
 const dt_model_ops dt_vae_ops = {
+    .options = vae_options,
     .distributed = 1,
     .name = "vae",
     .learns = "p(x), or p(x|y)p(y) when conditional",

@@ -35,6 +35,13 @@ expect_ok "duet --version" $duet --version; contains "duet --version" "BLAS kern
 expect_ok "user's BLAS kernels" env OPENBLAS_CORETYPE=Haswell $duet --version
 if grep -q "BLAS kernels: none" "$t/out"; then ok; else contains "user's BLAS kernels" "BLAS kernels: Haswell"; fi
 
+# a model's own options, from the registry
+expect_ok "train --model gbdt --help" $duet train --model gbdt --help
+contains "gbdt's options" "^  --leaves N  *gbdt: leaves per tree"
+if grep -q -- "--C C" "$t/out"; then bad "gbdt's help lists --C"; else ok; fi
+expect_ok "train --help" $duet train --help
+contains "every model's meaning" "^  --C C  *logreg, svm: inverse regularisation"
+
 # train, predict, eval, info with each model
 for m in logreg svm nb; do
     expect_ok "train $m" $duet train "$t/train.tsv" --model $m -o "$t/$m.duet" --quiet

@@ -63,6 +63,13 @@ static void test_registry(void) {
         }
         if (m->versus) CHECK(dt_model_find(m->versus) && strcmp(dt_model_find(m->versus)->learns, "p(y|x)") == 0);
         if (m->compare_on) CHECK(m->caps & DUET_CAN_PREDICT);
+        /* its own options: named like the command line's, each once, with a meaning */
+        for (const dt_option *o = m->options; o && o->name; o++) {
+            CHECK(strncmp(o->name, "--", 2) == 0 && o->help && o->help[0]);
+            for (const dt_option *q = m->options; q != o; q++) CHECK(strcmp(q->name, o->name) != 0);
+            CHECK(duet_model_option(m->name, o->name) == o->help);
+        }
+        CHECK(duet_model_type(i) && strcmp(duet_model_type(i), m->name) == 0);
         /* a model that learns numbers predicts them, and one of classes their probabilities */
         CHECK(!(dt_model_targets(m) & DT_TARGET_NUMBER) == !m->predict_values);
         if (dt_model_targets(m) & DT_TARGET_CLASS && m->caps & DUET_CAN_PREDICT) CHECK(m->predict_proba || m->predict_text);
