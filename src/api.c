@@ -715,7 +715,7 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
 
     duet_model *m = NULL;
     int32_t *y = NULL, *ys = NULL;
-    double *sw = NULL, *sws = NULL, *t = NULL;
+    double *sw = NULL, *sws = NULL, *t = NULL, *ts = NULL;
     int64_t *rows = NULL;
     dt_mat X = {0}, Xs = {0};
     double t0 = dt_now();
@@ -777,13 +777,15 @@ int duet_model_train(duet_ctx *ctx, const duet_data *data, const duet_train_para
         rows = dt_alloc_e(ctx, (size_t)n, sizeof(int64_t), "shard", err);
         ys = dt_alloc_e(ctx, (size_t)n, sizeof(int32_t), "shard", err);
         sws = sw ? dt_alloc_e(ctx, (size_t)n, sizeof(double), "shard", err) : NULL;
-        if (!rows || !ys || (sw && !sws)) {
+        ts = regress ? dt_alloc_e(ctx, (size_t)n, sizeof(double), "shard", err) : NULL;
+        if (!rows || !ys || (sw && !sws) || (regress && !ts)) {
             rc = DUET_ENOMEM;
             goto fail;
         }
         for (int64_t i = R, k = 0; i < data->N; i += S) rows[k++] = i;
-        DT_TRY(dt_fit_rows(ctx, &a, rows, n, &Xs, ys, sws, err));
-        a.X = &Xs, a.y = ys, a.sw = sws;
+        if (regress) DT_TRY(dt_fit_rows_t(ctx, &a, rows, n, &Xs, ts, sws, err));
+        else DT_TRY(dt_fit_rows(ctx, &a, rows, n, &Xs, ys, sws, err));
+        a.X = &Xs, a.y = regress ? NULL : ys, a.t = ts, a.sw = sws;
         dt_model_meta_set(m, "processes", "%lld (data-parallel, %lld rows here)", (long long)S, (long long)n);
     }
     int applies = ops->tune != NULL;
@@ -816,6 +818,7 @@ fail:
     dt_mat_free(ctx, &Xs);
     dt_free(ctx, y);
     dt_free(ctx, t);
+    dt_free(ctx, ts);
     dt_free(ctx, sw);
     dt_free(ctx, ys);
     dt_free(ctx, sws);

@@ -344,28 +344,54 @@ static int cmp_cat_desc(const void *a, const void *b) {
 }
 
 /* Bins every feature from the training rows rows (n) of X and writes the binned data. */
-static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const int64_t *rows, int64_t n, int maxb,
-                    int min_leaf, uint64_t seed, gb_data *d, duet_err *err) {
+/* Data-parallel runs: buf (n) added across the processes (nothing alone). */
+static int reduce_if(duet_ctx *ctx, double *buf, size_t n, duet_err *err) {
+    return dt_distributed(ctx) ? dt_reduce(ctx, buf, n, err) : DUET_OK;
+}
+
+/* grows (gn): the training rows of all processes, by global index, when data-parallel (each
+ * process bins its own rows, with the edges all of them place); NULL alone. */
+static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const int64_t *rows, int64_t n, const int64_t *grows,
+                    int64_t gn, int maxb, int min_leaf, uint64_t seed, gb_data *d, duet_err *err) {
     int rc = DUET_OK;
     int64_t F = X->D;
     d->N = n, d->F = F;
     d->feat = dt_calloc(ctx, (size_t)F, sizeof(gb_feat));
     if (!d->feat) return dt_err(err, DUET_ENOMEM, "gbdt: out of memory for %lld features", (long long)F);
-    /* the rows that place the edges: all, or a seeded sample */
-    int64_t ns = n < GB_BIN_SAMPLE ? n : GB_BIN_SAMPLE;
-    int64_t *samp = dt_alloc_e(ctx, (size_t)n, sizeof(int64_t), "gbdt bins", err);
+    /* the rows that place the edges: all, or a seeded sample (of all processes' rows) */
+    if (!grows) grows = rows, gn = n;
+    int64_t ns = gn < GB_BIN_SAMPLE ? gn : GB_BIN_SAMPLE;
+    int64_t *samp = dt_alloc_e(ctx, (size_t)gn + 1, sizeof(int64_t), "gbdt bins", err);
     float *vals = NULL;
     uint32_t *stmp = NULL; /* the sort's scratch */
+    double *sv = NULL;     /* data-parallel: the sample's values (ns, F), gathered */
     if (!samp) return DUET_ENOMEM;
-    for (int64_t i = 0; i < n; i++) samp[i] = rows[i];
-    if (ns < n) {
+    for (int64_t i = 0; i < gn; i++) samp[i] = grows[i];
+    if (ns < gn) {
         dt_rng r;
         dt_rng_seed(&r, seed ^ 0xb1b5ULL);
         for (int64_t i = 0; i < ns; i++) {
-            int64_t j = i + (int64_t)dt_rng_below(&r, (uint64_t)(n - i));
+            int64_t j = i + (int64_t)dt_rng_below(&r, (uint64_t)(gn - i));
             int64_t t = samp[i];
             samp[i] = samp[j], samp[j] = t;
         }
+    }
+    if (dt_distributed(ctx)) {
+        size_t cells;
+        if (!X->x) {
+            rc = dt_err(err, DUET_EUNSUPPORTED, "gbdt trains data-parallel on tables and dense features, not sparse ones");
+            goto fail;
+        }
+        if (!dt_mul_ok((size_t)ns, (size_t)F, &cells) || !(sv = dt_calloc(ctx, cells + 1, sizeof(double)))) {
+            rc = dt_err(err, DUET_ENOMEM, "gbdt: out of memory for the bins' sample");
+            goto fail;
+        }
+        for (int64_t i = 0; i < ns; i++) {
+            int64_t loc;
+            if (dt_row_here(ctx, samp[i], &loc))
+                for (int64_t f = 0; f < F; f++) sv[(size_t)i * (size_t)F + (size_t)f] = X->x[(size_t)loc * (size_t)F + (size_t)f];
+        }
+        DT_TRY(dt_reduce(ctx, sv, cells, err));
     }
     if (X->x) {
         vals = dt_alloc_e(ctx, (size_t)ns + 1, sizeof(float), "gbdt bins", err);
@@ -397,6 +423,22 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
                     float x = X->x[(size_t)rows[i] * (size_t)F + (size_t)f];
                     if (x >= 0 && x < (double)ft->ncat) cc[(int64_t)x].n++;
                 }
+                if (dt_distributed(ctx)) { /* every process's counts */
+                    double *cn = dt_alloc_e(ctx, (size_t)ft->ncat, sizeof(double), "gbdt", err);
+                    if (!cn) {
+                        dt_free(ctx, cc);
+                        rc = DUET_ENOMEM;
+                        goto fail;
+                    }
+                    for (int64_t c = 0; c < ft->ncat; c++) cn[c] = (double)cc[c].n;
+                    rc = dt_reduce(ctx, cn, (size_t)ft->ncat, err);
+                    for (int64_t c = 0; c < ft->ncat; c++) cc[c].n = (int64_t)cn[c];
+                    dt_free(ctx, cn);
+                    if (rc) {
+                        dt_free(ctx, cc);
+                        goto fail;
+                    }
+                }
                 int own = ft->ncat <= maxb ? (int)ft->ncat : maxb - 1;
                 if (ft->ncat > own) qsort(cc, (size_t)ft->ncat, sizeof *cc, cmp_cat_desc);
                 /* own bins in code order, so the bins of a small category set are its codes */
@@ -423,7 +465,7 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
             }
             int64_t k = 0;
             for (int64_t i = 0; i < ns; i++) {
-                float x = X->x[(size_t)samp[i] * (size_t)F + (size_t)f];
+                float x = sv ? (float)sv[(size_t)i * (size_t)F + (size_t)f] : X->x[(size_t)samp[i] * (size_t)F + (size_t)f];
                 if (!isnan(x)) vals[k++] = x;
             }
             sort_floats(vals, k, stmp);
@@ -498,27 +540,40 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
         goto fail;
     }
     d->n_hist = d->n_use = 0;
+    double *cnt = dt_alloc_e(ctx, (size_t)F * 256 + 1, sizeof(double), "gbdt", err);
+    if (!cnt) {
+        rc = DUET_ENOMEM;
+        goto fail;
+    }
+    memset(cnt, 0, (size_t)F * 256 * sizeof(double));
     for (int64_t f = 0; f < F; f++) {
-        int64_t cnt[256] = {0}, most = 0;
+        double *cf = cnt + (size_t)f * 256;
         if (d->col) {
             const uint8_t *c = d->col + (size_t)f * (size_t)n;
-            for (int64_t i = 0; i < n; i++) cnt[c[i]]++;
+            for (int64_t i = 0; i < n; i++) cf[c[i]]++;
         } else {
-            cnt[d->feat[f].zero_bin] = n - (d->cptr[f + 1] - d->cptr[f]);
-            for (int64_t q = d->cptr[f]; q < d->cptr[f + 1]; q++) cnt[d->cbin[q]]++;
+            cf[d->feat[f].zero_bin] = (double)(n - (d->cptr[f + 1] - d->cptr[f]));
+            for (int64_t q = d->cptr[f]; q < d->cptr[f + 1]; q++) cf[d->cbin[q]]++;
         }
-        for (int b = 0; b < 256; b++) most = cnt[b] > most ? cnt[b] : most;
+    }
+    rc = reduce_if(ctx, cnt, (size_t)F * 256, err); /* every process's rows decide */
+    for (int64_t f = 0; f < F && !rc; f++) {
+        double most = 0, *cf = cnt + (size_t)f * 256;
+        for (int b = 0; b < 256; b++) most = cf[b] > most ? cf[b] : most;
         d->feat[f].off = -1;
-        if (n - most < min_leaf) continue;
+        if ((double)gn - most < min_leaf) continue;
         d->use[d->n_use++] = f;
         d->feat[f].off = d->n_hist;
         d->n_hist += d->feat[f].nb + 1;
     }
+    dt_free(ctx, cnt);
+    if (rc) goto fail;
     if (!d->n_hist) d->n_hist = 1;
 fail:
     dt_free(ctx, samp);
     dt_free(ctx, vals);
     dt_free(ctx, stmp);
+    dt_free(ctx, sv);
     return rc;
 }
 
@@ -767,6 +822,20 @@ static int set_split(duet_ctx *ctx, gb_model *g, const gb_data *d, int64_t n, co
     return DUET_OK;
 }
 
+/* Data-parallel: histogram h added across the processes (counts travel as doubles, exact to
+ * 2^53), so every process finds the same split. */
+static int hist_reduce(gb_grow *s, gb_bin *h, duet_err *err) {
+    if (!dt_distributed(s->ctx)) return DUET_OK;
+    size_t n = (size_t)s->d->n_hist;
+    double *buf = dt_alloc_e(s->ctx, 3 * n, sizeof(double), "gbdt histogram", err);
+    if (!buf) return DUET_ENOMEM;
+    for (size_t e = 0; e < n; e++) buf[3 * e] = h[e].g, buf[3 * e + 1] = h[e].h, buf[3 * e + 2] = (double)h[e].n;
+    int rc = dt_reduce(s->ctx, buf, 3 * n, err);
+    for (size_t e = 0; !rc && e < n; e++) h[e].g = buf[3 * e], h[e].h = buf[3 * e + 1], h[e].n = (int64_t)buf[3 * e + 2];
+    dt_free(s->ctx, buf);
+    return rc;
+}
+
 /* Whether binned row r goes left under split b (sparse data: rowbin holds the bins). */
 static inline int row_left(const gb_grow *s, const gb_split *b, int64_t r) {
     const gb_feat *ft = &s->d->feat[b->feat];
@@ -782,13 +851,15 @@ static int grow_tree(gb_grow *s, gb_model *g, int64_t n, double lr, int64_t *out
     const gb_data *d = s->d;
     int rc = DUET_OK;
     int64_t first = g->n_nodes;
-    double G = 0, H = 0;
-    for (int64_t k = 0; k < n; k++) G += s->g[s->idx[k]], H += s->h[s->idx[k]];
+    double tot[3] = {0, 0, (double)n}; /* G, H, rows: every process's */
+    for (int64_t k = 0; k < n; k++) tot[0] += s->g[s->idx[k]], tot[1] += s->h[s->idx[k]];
+    DT_TRY(reduce_if(ctx, tot, 3, err));
+    double G = tot[0], H = tot[1];
     DT_TRY(new_node(ctx, g, G, H, s->lambda, lr, err));
     s->nl = 1;
     gb_leaf *root = &s->lv[0];
     memset(root, 0, sizeof *root);
-    root->begin = 0, root->end = n, root->node = 0, root->G = G, root->H = H, root->n = n;
+    root->begin = 0, root->end = n, root->node = 0, root->G = G, root->H = H, root->n = (int64_t)tot[2];
     if (s->leaf_id)
         for (int64_t k = 0; k < n; k++) s->leaf_id[s->idx[k]] = 0;
     if (!(root->hist = hist_get(s))) {
@@ -796,6 +867,7 @@ static int grow_tree(gb_grow *s, gb_model *g, int64_t n, double lr, int64_t *out
         goto fail;
     }
     build_hist(s, root, 0, root->hist);
+    DT_TRY(hist_reduce(s, root->hist, err));
     find_best(s, root);
     while (s->nl < s->leaves) {
         int bi = -1;
@@ -820,7 +892,7 @@ static int grow_tree(gb_grow *s, gb_model *g, int64_t n, double lr, int64_t *out
             else s->tmp[nr++] = rows[k];
         }
         memcpy(rows + nl, s->tmp, (size_t)nr * sizeof(int64_t));
-        DT_ASSERT(nl == b.nL);
+        DT_ASSERT(nl == b.nL || dt_distributed(ctx)); /* data-parallel: nL counts every process's rows */
         /* children: left takes a new slot, right keeps the parent's */
         gb_leaf L = {0}, R = {0};
         L.begin = l->begin, L.end = l->begin + nl, L.depth = R.depth = l->depth + 1;
@@ -834,6 +906,7 @@ static int grow_tree(gb_grow *s, gb_model *g, int64_t n, double lr, int64_t *out
         g->left[node] = li, g->right[node] = ri;
         L.node = li, R.node = ri;
         int ls = s->nl++;
+        s->lv[ls].hist = NULL; /* nothing of an earlier tree's: the slot is filled below */
         if (s->leaf_id)
             for (int64_t k = L.begin; k < L.end; k++) s->leaf_id[s->idx[k]] = ls;
         /* histograms: the smaller child's built, the larger's by subtraction */
@@ -847,6 +920,12 @@ static int grow_tree(gb_grow *s, gb_model *g, int64_t n, double lr, int64_t *out
         }
         int left_small = L.n <= R.n;
         build_hist(s, left_small ? &L : &R, left_small ? ls : bi, small);
+        if ((rc = hist_reduce(s, small, err))) {
+            hist_put(s, small);
+            hist_put(s, parent);
+            s->lv[bi].hist = NULL;
+            goto fail;
+        }
         for (int64_t e = 0; e < d->n_hist; e++) {
             parent[e].g -= small[e].g;
             parent[e].h -= small[e].h;
@@ -880,7 +959,7 @@ typedef struct gb_opts {
     double lr, lambda, subsample, colsample, quantile, val_split;
 } gb_opts;
 
-static int resolve(const dt_fit_args *a, gb_opts *o, duet_err *err) {
+static int resolve(const duet_ctx *ctx, const dt_fit_args *a, gb_opts *o, duet_err *err) {
     const duet_train_params *p = a->p;
     int numbers = a->K == 0;
     o->refit = 0;
@@ -917,6 +996,9 @@ static int resolve(const dt_fit_args *a, gb_opts *o, duet_err *err) {
     if (!(o->colsample > 0 && o->colsample <= 1)) return dt_err(err, DUET_EINVAL, "gbdt: colsample must be in (0, 1] (got %g)", o->colsample);
     if (!(o->quantile > 0 && o->quantile < 1)) return dt_err(err, DUET_EINVAL, "gbdt: the quantile must be in (0, 1) (got %g)", o->quantile);
     if (!(o->val_split > 0 && o->val_split < 1)) return dt_err(err, DUET_EINVAL, "gbdt: the held-out share must be in (0, 1) (got %g)", o->val_split);
+    if (dt_distributed(ctx) && (o->obj == DUET_OBJ_ABSOLUTE || o->obj == DUET_OBJ_QUANTILE || o->subsample < 1))
+        return dt_err(err, DUET_EUNSUPPORTED, "gbdt: data-parallel training takes the logloss, squared and poisson objectives "
+                      "without row subsampling (leaves set to quantiles, and row draws, are not shared yet); train in one process");
     if (p->quantile && o->obj != DUET_OBJ_QUANTILE)
         return dt_err(err, DUET_EINVAL, "gbdt: a quantile level is for the quantile objective (--objective quantile)");
     return DUET_OK;
@@ -957,41 +1039,56 @@ static void gradients(const gb_model *g, const gb_opts *o, const dt_fit_args *a,
 
 static int base_scores(duet_ctx *ctx, gb_model *g, const gb_opts *o, const dt_fit_args *a, const int64_t *rows, int64_t n,
                        duet_err *err) {
-    double W = 0;
-    for (int64_t k = 0; k < n; k++) W += a->sw ? a->sw[rows[k]] : 1;
+    int rc = DUET_OK;
     if (o->obj == DUET_OBJ_LOGLOSS) {
         int K = g->V == 1 ? 2 : g->V;
-        double cnt[2] = {0, 0}, *c = g->V == 1 ? cnt : g->base;
-        if (g->V > 1) memset(g->base, 0, (size_t)g->V * sizeof(double));
-        for (int64_t k = 0; k < n; k++) c[a->y[rows[k]]] += a->sw ? a->sw[rows[k]] : 1;
-        if (g->V == 1) {
-            double p = (cnt[1] + 1e-3) / (W + 2e-3);
-            g->base[0] = log(p / (1 - p));
-        } else {
-            for (int v = 0; v < K; v++) g->base[v] = log((g->base[v] + 1e-3) / (W + K * 1e-3));
+        double *c = dt_calloc(ctx, (size_t)K + 1, sizeof(double)); /* class weights, then their sum */
+        if (!c) return dt_err(err, DUET_ENOMEM, "gbdt: out of memory");
+        for (int64_t k = 0; k < n; k++) {
+            double w = a->sw ? a->sw[rows[k]] : 1;
+            c[a->y[rows[k]]] += w, c[K] += w;
         }
-        return DUET_OK;
+        rc = reduce_if(ctx, c, (size_t)K + 1, err);
+        double W = c[K];
+        if (!rc && g->V == 1) {
+            double p = (c[1] + 1e-3) / (W + 2e-3);
+            g->base[0] = log(p / (1 - p));
+        } else if (!rc) {
+            for (int v = 0; v < K; v++) g->base[v] = log((c[v] + 1e-3) / (W + K * 1e-3));
+        }
+        dt_free(ctx, c);
+        return rc;
     }
-    if (o->obj == DUET_OBJ_POISSON)
-        for (int64_t k = 0; k < n; k++)
-            if (a->t[rows[k]] < 0)
-                return dt_err(err, DUET_EINVAL, "gbdt: the Poisson objective models counts, and the target of row %lld is %g, "
-                              "below 0", (long long)rows[k] + 1, a->t[rows[k]]);
     if (o->obj == DUET_OBJ_SQUARED || o->obj == DUET_OBJ_POISSON) {
-        double s = 0;
-        for (int64_t k = 0; k < n; k++) s += (a->sw ? a->sw[rows[k]] : 1) * a->t[rows[k]];
-        double mean = s / W;
+        double sums[3] = {0, 0, 0}; /* weight, weighted targets, rows below 0 */
+        int64_t bad = -1;
+        for (int64_t k = 0; k < n; k++) {
+            double w = a->sw ? a->sw[rows[k]] : 1;
+            sums[0] += w, sums[1] += w * a->t[rows[k]];
+            if (a->t[rows[k]] < 0 && bad < 0) bad = k;
+        }
+        sums[2] = bad >= 0;
+        DT_TRY(reduce_if(ctx, sums, 3, err)); /* every process learns of a bad row, and stops */
+        if (o->obj == DUET_OBJ_POISSON && sums[2] > 0) {
+            if (bad >= 0)
+                return dt_err(err, DUET_EINVAL, "gbdt: the Poisson objective models counts, and the target of row %lld is %g, "
+                              "below 0", (long long)rows[bad] + 1, a->t[rows[bad]]);
+            return dt_err(err, DUET_EINVAL, "gbdt: the Poisson objective models counts, and another process has a target below 0");
+        }
+        double mean = sums[1] / sums[0];
         if (o->obj == DUET_OBJ_POISSON && !(mean > 0))
             return dt_err(err, DUET_EINVAL, "gbdt: the Poisson objective needs some targets above 0 (their mean is %g)", mean);
         g->base[0] = o->obj == DUET_OBJ_POISSON ? log(mean) : mean;
         return DUET_OK;
     }
-    wx *v = dt_alloc_e(ctx, (size_t)n, sizeof(wx), "gbdt", err);
+    wx *v = dt_alloc_e(ctx, (size_t)n + 1, sizeof(wx), "gbdt", err);
     if (!v) return DUET_ENOMEM;
     for (int64_t k = 0; k < n; k++) v[k].x = a->t[rows[k]], v[k].w = a->sw ? a->sw[rows[k]] : 1;
     g->base[0] = wquantile(v, n, o->obj == DUET_OBJ_QUANTILE ? o->quantile : 0.5);
     dt_free(ctx, v);
     return DUET_OK;
+fail:
+    return rc;
 }
 
 /* Absolute and quantile losses: each leaf of the tree just grown takes the weighted quantile of
@@ -1034,7 +1131,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
     gb_model *g = dt_calloc(ctx, 1, sizeof *g);
     gb_data d = {0};
     gb_grow s = {0};
-    int64_t *tr = NULL, *va = NULL, *row_pos = NULL, *leaf = NULL;
+    int64_t *tr = NULL, *va = NULL, *row_pos = NULL, *leaf = NULL, *gtr = NULL;
     double *F = NULL, *Fv = NULL, *gr = NULL, *he = NULL;
     uint8_t *active = NULL, *inuse = NULL;
     int64_t *perm = NULL;
@@ -1058,36 +1155,68 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
         rc = DUET_ENOMEM;
         goto fail;
     }
-    int early = o.early && (double)N * o.val_split >= 20;
+    /* data-parallel: this process holds rows g = k * size + rank of all Nall; the held-out share
+     * and the bins' sample are drawn over all of them, as one process draws them */
+    int dist = dt_distributed(ctx);
+    int64_t Nall = N, gntr = 0;
+    if (dist) DT_TRY(dt_reduce_count(ctx, &Nall, err));
+    int early = o.early && (double)Nall * o.val_split >= 20;
     if (o.early && !early && a->verbose)
-        dt_log(ctx, 0, "gbdt: %lld rows are too few to hold some out for early stopping; %d rounds on them all", (long long)N,
+        dt_log(ctx, 0, "gbdt: %lld rows are too few to hold some out for early stopping; %d rounds on them all", (long long)Nall,
                o.rounds);
-    if (early) {
-        int folds = (int)lround(1 / o.val_split);
-        if (folds < 2) folds = 2;
-        int *fold = dt_alloc_e(ctx, (size_t)N, sizeof(int), "gbdt rows", err);
-        if (!fold) {
+    if (dist) {
+        gtr = dt_alloc_e(ctx, (size_t)Nall + 1, sizeof(int64_t), "gbdt rows", err);
+        if (!gtr) {
             rc = DUET_ENOMEM;
             goto fail;
         }
-        if (a->K) dt_stratified_folds(a->y, N, a->K, folds, ctx->seed ^ 0x9b0057ULL, perm, fold);
-        else {
+    }
+    if (early) {
+        int folds = (int)lround(1 / o.val_split);
+        if (folds < 2) folds = 2;
+        int *fold = dt_alloc_e(ctx, (size_t)Nall + 1, sizeof(int), "gbdt rows", err);
+        int64_t *gperm = dist ? dt_alloc_e(ctx, (size_t)Nall + 1, sizeof(int64_t), "gbdt rows", err) : perm;
+        int32_t *gy = a->K && dist ? dt_alloc_e(ctx, (size_t)Nall + 1, sizeof(int32_t), "gbdt rows", err) : NULL;
+        if (!fold || !gperm || (a->K && dist && !gy)) {
+            dt_free(ctx, fold);
+            if (dist) dt_free(ctx, gperm);
+            if (dist && a->K) dt_free(ctx, gy);
+            rc = DUET_ENOMEM;
+            goto fail;
+        }
+        if (dist && a->K) { /* every process's classes, for the same stratified folds */
+            double *yy = dt_calloc(ctx, (size_t)Nall + 1, sizeof(double));
+            if (!yy) rc = dt_err(err, DUET_ENOMEM, "gbdt: out of memory");
+            for (int64_t k = 0; !rc && k < N; k++) yy[k * ctx->dist_size + ctx->dist_rank] = a->y[k];
+            if (!rc) rc = dt_reduce(ctx, yy, (size_t)Nall, err);
+            for (int64_t g2 = 0; !rc && g2 < Nall; g2++) gy[g2] = (int32_t)yy[g2];
+            dt_free(ctx, yy);
+        }
+        if (!rc && a->K) dt_stratified_folds(dist ? gy : a->y, Nall, a->K, folds, ctx->seed ^ 0x9b0057ULL, gperm, fold);
+        else if (!rc) {
             dt_rng r;
             dt_rng_seed(&r, ctx->seed ^ 0x9b0057ULL);
-            for (int64_t i = 0; i < N; i++) perm[i] = i;
-            dt_rng_shuffle(&r, perm, N);
-            for (int64_t j = 0; j < N; j++) fold[perm[j]] = (int)(j % folds);
+            for (int64_t i = 0; i < Nall; i++) gperm[i] = i;
+            dt_rng_shuffle(&r, gperm, Nall);
+            for (int64_t j = 0; j < Nall; j++) fold[gperm[j]] = (int)(j % folds);
         }
         ntr = nva = 0;
-        for (int64_t i = 0; i < N; i++) {
-            if (fold[i] == 0) va[nva++] = i;
-            else tr[ntr++] = i;
+        for (int64_t g2 = 0; !rc && g2 < Nall; g2++) {
+            int64_t loc;
+            if (dist && fold[g2] != 0) gtr[gntr++] = g2;
+            if (!dt_row_here(ctx, g2, &loc)) continue;
+            if (fold[g2] == 0) va[nva++] = loc;
+            else tr[ntr++] = loc;
         }
         dt_free(ctx, fold);
+        if (dist) dt_free(ctx, gperm);
+        if (dist && a->K) dt_free(ctx, gy);
+        if (rc) goto fail;
     } else {
         for (int64_t i = 0; i < N; i++) tr[i] = i;
+        for (int64_t g2 = 0; dist && g2 < Nall; g2++) gtr[gntr++] = g2;
     }
-    DT_TRY(bin_data(ctx, m, X, tr, ntr, o.bins, o.min_leaf, ctx->seed, &d, err));
+    DT_TRY(bin_data(ctx, m, X, tr, ntr, gtr, gntr, o.bins, o.min_leaf, ctx->seed, &d, err));
     DT_TRY(base_scores(ctx, g, &o, a, tr, ntr, err));
     size_t nF, nFv;
     if (!dt_mul_ok((size_t)ntr, (size_t)g->V, &nF) || !dt_mul_ok((size_t)nva + 1, (size_t)g->V, &nFv)) {
@@ -1235,7 +1364,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
             }
         }
         if (rc) break;
-        if (!nva) {
+        if (!early) { /* (every process alike: early is decided on all rows) */
             if (a->verbose && (r + 1) % 50 == 0) dt_log(ctx, 2, "gbdt: round %lld/%d", (long long)r + 1, o.rounds);
             rc = dt_check_abort(ctx, "gbdt", err);
             continue;
@@ -1258,7 +1387,9 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
             loss += w * row_loss(g, Fv + (size_t)k * (size_t)g->V, a->K ? a->y[i] : 0, a->K ? 0 : a->t[i]);
             W += w;
         }
-        loss /= W;
+        double lw[2] = {loss, W};
+        if ((rc = reduce_if(ctx, lw, 2, err))) break;
+        loss = lw[0] / lw[1];
         if (best_round == 0 || loss < best - 1e-9 * fabs(best)) best = loss, best_round = r + 1, since = 0;
         else since++;
         if (a->verbose && ((r + 1) % 10 == 0 || since == 0))
@@ -1273,7 +1404,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
     dt_free(ctx, ttr);
     dt_free(ctx, wtr);
     if (rc) goto fail;
-    if (nva && best_round > 0 && best_round * g->V < g->T) { /* keep the best round's trees */
+    if (early && best_round > 0 && best_round * g->V < g->T) { /* keep the best round's trees */
         g->T = best_round * g->V;
         g->n_nodes = g->start[g->T];
     }
@@ -1287,15 +1418,16 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
         dt_model_meta_set(m, "objective", "%s", dt_gb_objective_name(o.obj));
         if (o.obj == DUET_OBJ_QUANTILE) dt_model_meta_set(m, "quantile", "%g", o.quantile);
         dt_model_meta_set(m, "rounds", "%lld%s", (long long)(g->T / g->V),
-                          nva ? " (early stopping on a held-out share)" : "");
-        if (nva) dt_model_meta_set(m, "held_out_loss", "%.6g (%lld rows)", best, (long long)nva);
+                          early ? " (early stopping on a held-out share)" : "");
+        if (early) dt_model_meta_set(m, "held_out_loss", "%.6g", best);
         dt_model_meta_set(m, "trees", "%lld of at most %d leaves, learning rate %g, lambda %g, min-leaf %d", (long long)g->T,
                           o.leaves, o.lr, o.lambda, o.min_leaf);
-        if (!nva && !o.refit) dt_log(ctx, 0, "gbdt: %lld rounds (%lld trees)", (long long)(g->T / g->V), (long long)g->T);
+        if (!early && !o.refit) dt_log(ctx, 0, "gbdt: %lld rounds (%lld trees)", (long long)(g->T / g->V), (long long)g->T);
     }
     m->state = g;
     g = NULL;
-    *held_out = nva;
+    *held_out = early ? nva : 0;
+    if (dist && early) DT_TRY(dt_reduce_count(ctx, held_out, err));
 fail:
     for (int i = 0; i < s.npool; i++) dt_free(ctx, s.pool[i]);
     dt_free(ctx, s.pool);
@@ -1310,6 +1442,7 @@ fail:
     dt_free(ctx, tr);
     dt_free(ctx, va);
     dt_free(ctx, perm);
+    dt_free(ctx, gtr);
     dt_free(ctx, row_pos);
     dt_free(ctx, leaf);
     dt_free(ctx, F);
@@ -1325,7 +1458,7 @@ fail:
 static int gbdt_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err *err) {
     gb_opts o;
     int64_t held = 0;
-    int rc = resolve(a, &o, err);
+    int rc = resolve(ctx, a, &o, err);
     if (rc) return rc;
     rc = fit_once(ctx, m, a, &o, &held, err);
     if (rc || !held) return rc;
@@ -1333,6 +1466,7 @@ static int gbdt_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_err
      * 0.2759 -> 0.2748: the held-out tenth is not lost to the model) */
     const gb_model *g = m->state;
     int64_t R = g->T / g->V, N = a->X->N;
+    if (dt_distributed(ctx) && (rc = dt_reduce_count(ctx, &N, err))) return rc; /* every process's rows */
     o.rounds = (int)ceil((double)R * (double)N / (double)(N - held));
     o.early = 0;
     o.refit = 1;
@@ -1753,6 +1887,7 @@ const dt_model_ops dt_gbdt_ops = {
     .about = "gradient-boosted trees on histograms: leaf-wise, missing values and categories split natively, early stopping",
     .fit = gbdt_fit,
     .fit_bytes = fit_bytes,
+    .distributed = 1,
     .predict_values = gbdt_values,
     .predict_proba = gbdt_proba,
     .explain = gbdt_explain,

@@ -14,6 +14,7 @@
  * Not here: prediction (gbdt.c) or the table of features it reads (data/).
  */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 
 #include "gbdt.h"
@@ -102,7 +103,7 @@ static int add_tree(duet_ctx *ctx, gb_model *g, const cJSON *t, int ti, const ch
         int64_t n = base + q;
         int leaf = at(x.left, j) == -1;
         double cond = at(x.cond, j), f = at(x.feat, j), h = at(x.hess, j), gn = at(x.gain, j);
-        int type = x.type ? (int)at(x.type, j) : 0;
+        double type = x.type ? at(x.type, j) : 0; /* compared as a number: a file's may be anything */
         g->feat[n] = -1, g->thr[n] = 0, g->left[n] = g->right[n] = -1, g->flags[n] = 0;
         g->value[n] = 0, g->cover[n] = isfinite(h) && h >= 0 ? h : 0, g->gain[n] = leaf || !isfinite(gn) ? 0 : gn;
         g->cat_at[n] = -1, g->cat_n[n] = 0;
@@ -128,11 +129,12 @@ static int add_tree(duet_ctx *ctx, gb_model *g, const cJSON *t, int ti, const ch
                 goto fail;
             }
             /* XGBoost's float condition c sends x < c left: for float x, x <= the float below c */
-            g->thr[n] = nextafterf((float)cond, -INFINITY);
+            float c = cond > FLT_MAX ? INFINITY : cond < -FLT_MAX ? -INFINITY : (float)cond; /* no float overflow */
+            g->thr[n] = nextafterf(c, -INFINITY);
             continue;
         }
         if (type != 1) {
-            rc = dt_err(err, DUET_EFORMAT, "%s: tree %d, node %d: unknown split type %d", fn, ti, j, type);
+            rc = dt_err(err, DUET_EFORMAT, "%s: tree %d, node %d: unknown split type %g", fn, ti, j, type);
             goto fail;
         }
         /* categorical: the node's listed categories go right */
@@ -336,7 +338,7 @@ int dt_gbdt_import_xgboost(duet_ctx *ctx, const char *path, duet_model **out, du
      * class in class order, which is that */
     const cJSON *t = trees->child, *ti = info->child;
     for (int k = 0; k < T; k++, t = t->next, ti = ti->next) {
-        if (!cJSON_IsNumber(ti) || (int)ti->valuedouble != k % g->V) {
+        if (!cJSON_IsNumber(ti) || ti->valuedouble != (double)(k % g->V)) {
             rc = dt_err(err, DUET_EUNSUPPORTED, "%s: tree %d belongs to class %g; duet reads models whose trees go round the "
                         "classes in order (num_parallel_tree 1)", path, k, cJSON_IsNumber(ti) ? ti->valuedouble : -1.0);
             goto fail;

@@ -99,5 +99,28 @@ for g in "gan --latent 16 --epochs 2" "diffusion --hidden 8 --epochs 1"; do
     [ -n "$l1" ] && [ "$l1" = "$l2" ] && ok || bad "$name: losses '$l1' alone, '$l2' on 2 ranks"
 done
 same "mlp on text (lazy Adam over the rows every rank touches)" --model mlp --hidden 32 --epochs 10 --char-ngram none
+# gradient-boosted trees: histograms added across the ranks, the held-out share and the bins'
+# sample drawn over all rows; a generated table (Park-Miller LCG, as test_cli.sh)
+awk 'BEGIN { s = 777; print "x1,x2,color,y,cls"
+    for (i = 0; i < 3000; i++) {
+        s = (s * 16807) % 2147483647; x1 = s / 2147483647 * 4
+        s = (s * 16807) % 2147483647; x2 = s / 2147483647 * 2
+        s = (s * 16807) % 2147483647; c = int(s / 2147483647 * 3)
+        s = (s * 16807) % 2147483647; e = (s / 2147483647 - 0.5) * 2
+        y = 3 * x1 + (c == 0 ? 5 : 0) - x2 + e
+        col = c == 0 ? "red" : c == 1 ? "green" : "blue"; cls = y > 6 ? "hi" : "lo"
+        printf "%.4f,%s,%s,%.4f,%s\n", x1, i % 9 == 4 ? "" : sprintf("%.4f", x2), col, y, cls } }' \
+    > "$t/tab.csv"
+for task in "--label cls" "--label y --rounds 40 --no-early-stop" "--label y"; do
+    $duet train "$t/tab.csv" $task --model gbdt --threads 1 -o "$t/g1.duet" --quiet >/dev/null 2>"$t/err1" || bad "gbdt $task alone: $(cat "$t/err1")"
+    $mpi $duet train "$t/tab.csv" $task --model gbdt --threads 1 -o "$t/g2.duet" >/dev/null 2>"$t/err2" || bad "gbdt $task on 2 ranks: $(tail -c 300 "$t/err2")"
+    grep -q "trained data-parallel on 2 processes" "$t/err2" && ok || bad "gbdt $task: not data-parallel"
+    lab=${task%% *}; lab="$lab ${task#--label }"; lab=${lab%% --*}
+    $duet predict "$t/g1.duet" "$t/tab.csv" $lab --format json > "$t/p1" && $duet predict "$t/g2.duet" "$t/tab.csv" $lab --format json > "$t/p2"
+    cmp -s "$t/p1" "$t/p2" && ok || bad "gbdt $task: 2 ranks predict otherwise than one process: $(diff "$t/p1" "$t/p2" | head -c 300)"
+done
+$mpi $duet train "$t/train.tsv" --model gbdt -o "$t/g3.duet" >/dev/null 2>"$t/err"
+grep -q "duet: error: .*not sparse ones" "$t/err" && ok || bad "gbdt on sparse features over MPI: $(tail -c 300 "$t/err")"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
