@@ -1,6 +1,6 @@
 #!/bin/sh
 # Targets on real data: accuracy (issue 2; every fifth SMS message held out, UCI Adult's own test
-# set) and anomaly detection (issue 5). Skipped under the sanitizers (too slow there; the plain
+# set), gradient-boosted trees and regression (issue 20) and anomaly detection (issue 5). Skipped under the sanitizers (too slow there; the plain
 # build checks them).
 # usage: sh tests/cli/test_accuracy.sh ./duet       last line: "N passed, N failed, N skipped"
 duet=${1:-./duet}
@@ -31,6 +31,54 @@ if [ -f "$adult/adult.data" ] && [ -f "$adult/adult.test" ]; then
     target "$t/adult.duet" "$adult/adult.test" 0.85 "UCI Adult logreg"
 else
     skip=$((skip + 1)); echo "skipped: $adult/adult.data not found"
+fi
+# gradient-boosted trees and regression (issue 20): Adult's classes, California housing's and
+# Bike sharing's numbers, SMS spam on TF-IDF
+# metric FILE KEY: the number after "KEY": in a JSON line
+metric() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1"; }
+# check DESC VALUE OP BOUND
+check() {
+    if [ -n "$2" ] && awk "BEGIN{exit !($2 $3 $4)}"; then pass=$((pass + 1)); echo "ok   $1: $2 $3 $4"
+    else fail=$((fail + 1)); echo "FAIL $1: '$2' not $3 $4" >&2; fi
+}
+$duet train "$t/train.tsv" --model gbdt -o "$t/sms_gbdt.duet" --quiet >/dev/null 2>&1
+target "$t/sms_gbdt.duet" "$t/test.tsv" 0.97 "SMS spam gbdt"
+if [ -f "$adult/adult.data" ] && [ -f "$adult/adult.test" ]; then
+    $duet train "$adult/adult.data" --label 15 --model gbdt -o "$t/adult_gb.duet" --quiet >/dev/null 2>&1
+    $duet eval "$t/adult_gb.duet" "$adult/adult.test" --label 15 --format json > "$t/a.json" 2>/dev/null
+    check "UCI Adult gbdt accuracy" "$(metric "$t/a.json" accuracy)" ">=" 0.872
+    check "UCI Adult gbdt log-loss" "$(metric "$t/a.json" log_loss)" "<=" 0.276
+else
+    skip=$((skip + 1)); echo "skipped: $adult/adult.data not found"
+fi
+cal=${DUET_SHARED_DATA:-../shared/data}/california_housing/housing.csv
+if [ -f "$cal" ]; then
+    awk -v tr="$t/cal_train.csv" -v te="$t/cal_test.csv" 'NR == 1 { print > tr; print > te; next }
+        { if ((NR - 1) % 5 == 0) print > te; else print > tr }' "$cal"
+    for m in gbdt linear; do
+        $duet train "$t/cal_train.csv" --label median_house_value --model $m -o "$t/cal_$m.duet" --quiet >/dev/null 2>&1
+        $duet eval "$t/cal_$m.duet" "$t/cal_test.csv" --label median_house_value --format json > "$t/c_$m.json" 2>/dev/null
+    done
+    check "California housing gbdt RMSE" "$(metric "$t/c_gbdt.json" rmse)" "<=" 48648
+    check "California housing linear RMSE" "$(metric "$t/c_linear.json" rmse)" "<=" 68500
+else
+    skip=$((skip + 1)); echo "skipped: $cal not found"
+fi
+bike=${DUET_SHARED_DATA:-../shared/data}/bike_sharing/hour.csv
+if [ -f "$bike" ]; then
+    # 2011 trains, 2012 tests; cnt is the target; casual, registered, instant and the date left out
+    awk -F, -v tr="$t/bike_train.csv" -v te="$t/bike_test.csv" '{ o = $3; for (i = 4; i <= 14; i++) o = o "," $i; o = o "," $17
+        if (NR == 1) { print o > tr; print o > te } else if ($4 == 0) print o > tr; else print o > te }' "$bike"
+    for spec in "gbdt" "gbdt --objective poisson" "linear" "mlp"; do
+        name=$(echo "$spec" | tr -d ' -')
+        $duet train "$t/bike_train.csv" --label cnt --model $spec -o "$t/bike_$name.duet" --quiet >/dev/null 2>&1
+        $duet eval "$t/bike_$name.duet" "$t/bike_test.csv" --label cnt --format json > "$t/b_$name.json" 2>/dev/null
+    done
+    check "Bike sharing: Poisson trees' RMSLE below squared error's" "$(metric "$t/b_gbdtobjectivepoisson.json" rmsle)" "<" "$(metric "$t/b_gbdt.json" rmsle)"
+    check "Bike sharing: gbdt RMSE below linear's" "$(metric "$t/b_gbdt.json" rmse)" "<" "$(metric "$t/b_linear.json" rmse)"
+    check "Bike sharing: gbdt RMSE below mlp's" "$(metric "$t/b_gbdt.json" rmse)" "<" "$(metric "$t/b_mlp.json" rmse)"
+else
+    skip=$((skip + 1)); echo "skipped: $bike not found"
 fi
 # anomaly detection (issue 5): a VAE of Fashion-MNIST finds MNIST digits MORE likely than its own
 # kind (raw likelihood's failure, Nalisnick et al. 2019); the likelihood ratio against zlib's
