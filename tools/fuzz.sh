@@ -49,7 +49,7 @@ fi
 if [ "$secs" = keep ]; then
     for t in "$@"; do
         new=$build/kept_$t
-        rm -rf "$new" && mkdir -p "$new" || exit 1
+        rm -rf "$new" && mkdir -p "$new" tests/fuzz/corpus/$t || exit 1 # a new target has none kept yet
         "$build/fuzz/fuzz_$t" -merge=1 -timeout=60 -rss_limit_mb=2560 "$new" "$build/corpus/$t" tests/fuzz/corpus/$t \
             tests/fuzz/seeds/$t tests/fuzz/regress/$t >"$build/keep_$t.log" 2>&1 || { echo "$t: merge failed (see $build/keep_$t.log)"; exit 1; }
         for f in tests/fuzz/seeds/$t/* tests/fuzz/regress/$t/*; do [ -f "$f" ] && rm -f "$new/$(sha1sum "$f" | cut -c1-40)"; done
