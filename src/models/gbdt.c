@@ -637,6 +637,7 @@ static void build_hist(gb_grow *s, const gb_leaf *l, int slot, gb_bin *out) {
     int big = cnt * d->n_use > 200000;
     double *og = s->og, *oh = s->oh; /* the leaf's gradients in its rows' order: read in sequence */
     if (d->col)
+#pragma omp parallel for schedule(static) num_threads(dt_threads(s->ctx)) if (cnt > 65536)
         for (int64_t k = 0; k < cnt; k++) og[k] = s->g[rows[k]], oh[k] = s->h[rows[k]];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(s->ctx)) if (big)
     for (int64_t u = 0; u < d->n_use; u++) {
@@ -884,14 +885,34 @@ static int grow_tree(gb_grow *s, gb_model *g, int64_t n, double lr, int64_t *out
             for (int64_t q = d->cptr[b.feat]; q < d->cptr[b.feat + 1]; q++)
                 if (s->leaf_id[d->crow[q]] == bi) s->rowbin[d->crow[q]] = d->cbin[q];
         }
-        /* stable partition: left rows first, each side in row order */
-        int64_t nl = 0, nr = 0, cnt = l->end - l->begin;
+        /* stable partition: left rows first, each side in row order (the result is the same
+         * however the rows are cut into blocks, so large leaves take threads) */
+        int64_t nl = 0, cnt = l->end - l->begin;
         int64_t *rows = s->idx + l->begin;
-        for (int64_t k = 0; k < cnt; k++) {
-            if (row_left(s, &b, rows[k])) rows[nl++] = rows[k];
-            else s->tmp[nr++] = rows[k];
+        int nb = cnt > 65536 ? dt_threads(ctx) : 1;
+        if (nb > 64) nb = 64;
+        int64_t lefts[65] = {0};
+#pragma omp parallel num_threads(nb) if (nb > 1)
+        {
+            int t = 0, T = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num(), T = omp_get_num_threads();
+#endif
+            int64_t k0 = cnt * t / T, k1 = cnt * (t + 1) / T, c = 0;
+            for (int64_t k = k0; k < k1; k++) c += row_left(s, &b, rows[k]);
+            lefts[t + 1] = c;
+#pragma omp barrier
+#pragma omp single
+            for (int u = 0; u < T; u++) lefts[u + 1] += lefts[u];
+            int64_t ol = lefts[t], orr = lefts[T] + (k0 - lefts[t]); /* this block's first left, first right */
+            for (int64_t k = k0; k < k1; k++) {
+                if (row_left(s, &b, rows[k])) s->tmp[ol++] = rows[k];
+                else s->tmp[orr++] = rows[k];
+            }
+#pragma omp single
+            nl = lefts[T];
         }
-        memcpy(rows + nl, s->tmp, (size_t)nr * sizeof(int64_t));
+        memcpy(rows, s->tmp, (size_t)cnt * sizeof(int64_t));
         DT_ASSERT(nl == b.nL || dt_distributed(ctx)); /* data-parallel: nL counts every process's rows */
         /* children: left takes a new slot, right keeps the parent's */
         gb_leaf L = {0}, R = {0};
@@ -1346,6 +1367,7 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
             g->T++;
             /* scores: the tree's rows from the leaves they fell in; rows left out of the sample
              * through the tree (its thresholds keep every binned row where its bin put it) */
+#pragma omp parallel for schedule(static) num_threads(nt) if (n > 65536)
             for (int64_t k = 0; k < n; k++) F[(size_t)s.idx[k] * (size_t)g->V + (size_t)v] += g->value[leaf[s.idx[k]]];
             if (o.subsample < 1) {
                 int64_t t = g->T - 1;
