@@ -656,6 +656,19 @@ static const opt_spec predict_opts[] = {
     {NULL, NULL, NULL},
 };
 
+/* ,"explain":[{"feature": name, "value": v}, ...] for the n features in fe. */
+static void json_explain(FILE *out, const duet_feature *fe, int n) {
+    fputs(",\"explain\":[", out);
+    for (int t = 0; t < n; t++) {
+        fputs(t ? ",{\"feature\":" : "{\"feature\":", out);
+        json_str(out, fe[t].name);
+        fputs(",\"value\":", out);
+        json_num(out, fe[t].value);
+        fputc('}', out);
+    }
+    fputc(']', out);
+}
+
 /* A regressor's predictions: one number per row (text), {"value": v} (json) or a "value" column
  * (csv); --explain lists what raised or lowered each. */
 static int predict_values(duet_ctx *ctx, const args *a, const duet_model *m, const duet_data *d, int fmt, int nexp) {
@@ -689,17 +702,7 @@ static int predict_values(duet_ctx *ctx, const args *a, const duet_model *m, con
         if (fmt == 1) {
             fputs("{\"value\":", out);
             json_num(out, v[i]);
-            if (nexp) {
-                fputs(",\"explain\":[", out);
-                for (int t = 0; t < ne; t++) {
-                    fputs(t ? ",{\"feature\":" : "{\"feature\":", out);
-                    json_str(out, fe[t].name);
-                    fputs(",\"value\":", out);
-                    json_num(out, fe[t].value);
-                    fputc('}', out);
-                }
-                fputc(']', out);
-            }
+            if (nexp) json_explain(out, fe, ne);
             fputs("}\n", out);
             continue;
         }
@@ -809,17 +812,7 @@ static int cmd_predict(duet_ctx *ctx, const args *a) {
                 }
                 fputc('}', out);
             }
-            if (nexp) {
-                fputs(",\"explain\":[", out);
-                for (int t = 0; t < ne; t++) {
-                    fputs(t ? ",{\"feature\":" : "{\"feature\":", out);
-                    json_str(out, fe[t].name);
-                    fputs(",\"value\":", out);
-                    json_num(out, fe[t].value);
-                    fputc('}', out);
-                }
-                fputc(']', out);
-            }
+            if (nexp) json_explain(out, fe, ne);
             fputs("}\n", out);
         } else {
             int q = strpbrk(name, ",\"\n") != NULL;

@@ -663,6 +663,17 @@ static int zs_labels(const cJSON *req, const char **labels, int max) {
     return n;
 }
 
+/* "explanation": [{"feature": name, "weight": v}, ...] of the n features in fe, into o. */
+static void add_explanation(cJSON *o, const duet_feature *fe, int n) {
+    cJSON *xs = cJSON_AddArrayToObject(o, "explanation");
+    for (int t = 0; t < n; t++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "feature", fe[t].name);
+        cJSON_AddNumberToObject(x, "weight", fe[t].value);
+        cJSON_AddItemToArray(xs, x);
+    }
+}
+
 /* A regressor's answer: {"value": v} (a batch: {"data": [...]}), with "explanation" when asked. */
 static void run_values(job *j, duet_ctx *ctx, const duet_data *d, int batch, int ex) {
     const duet_model *m = j->model->m;
@@ -689,13 +700,7 @@ static void run_values(job *j, duet_ctx *ctx, const duet_data *d, int batch, int
                 job_error(j, lib_status(&e), "%s", e.msg);
                 goto done;
             }
-            cJSON *xs = cJSON_AddArrayToObject(o, "explanation");
-            for (int t = 0; t < nout; t++) {
-                cJSON *x = cJSON_CreateObject();
-                cJSON_AddStringToObject(x, "feature", fe[t].name);
-                cJSON_AddNumberToObject(x, "weight", fe[t].value);
-                cJSON_AddItemToArray(xs, x);
-            }
+            add_explanation(o, fe, nout);
         }
     }
     answer_json(j, root);
@@ -761,13 +766,7 @@ static void run_classify(job *j, duet_ctx *ctx) {
                 job_error(j, lib_status(&e), "%s", e.msg);
                 goto done;
             }
-            cJSON *xs = cJSON_AddArrayToObject(o, "explanation");
-            for (int t = 0; t < nout; t++) {
-                cJSON *x = cJSON_CreateObject();
-                cJSON_AddStringToObject(x, "feature", fe[t].name);
-                cJSON_AddNumberToObject(x, "weight", fe[t].value);
-                cJSON_AddItemToArray(xs, x);
-            }
+            add_explanation(o, fe, nout);
         }
     }
     answer_json(j, root);

@@ -429,6 +429,21 @@ static int class_weights(duet_ctx *ctx, const int32_t *y, int64_t N, int K, doub
     return DUET_OK;
 }
 
+void dt_shuffled_rows(uint64_t seed, int64_t N, int64_t *perm) {
+    dt_rng r;
+    dt_rng_seed(&r, seed);
+    for (int64_t i = 0; i < N; i++) perm[i] = i;
+    dt_rng_shuffle(&r, perm, N);
+}
+
+void dt_fold_split(const int64_t *perm, int64_t N, int folds, int f, int64_t *tr, int64_t *ntr, int64_t *te, int64_t *nte) {
+    *ntr = *nte = 0;
+    for (int64_t j = 0; j < N; j++) {
+        if (j % folds == f) te[(*nte)++] = perm[j];
+        else tr[(*ntr)++] = perm[j];
+    }
+}
+
 /* Stratified fold of each row: rows of each class are shuffled and dealt round-robin. */
 void dt_stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t seed, int64_t *tmp,
                              int *fold) {
@@ -1208,16 +1223,10 @@ static int cv_values(duet_ctx *ctx, const duet_data *d, const duet_train_params 
         goto fail;
     }
     DT_TRY(collect_targets(d, t, err));
-    dt_rng r;
-    dt_rng_seed(&r, ctx->seed ^ 0x5f0f5f0fULL);
-    for (int64_t i = 0; i < N; i++) perm[i] = i;
-    dt_rng_shuffle(&r, perm, N);
+    dt_shuffled_rows(ctx->seed ^ 0x5f0f5f0fULL, N, perm);
     for (int f = 0; f < folds; f++) {
-        int64_t ntr = 0, nte = 0;
-        for (int64_t j = 0; j < N; j++) {
-            if (j % folds == f) te[nte++] = perm[j];
-            else tr[ntr++] = perm[j];
-        }
+        int64_t ntr, nte;
+        dt_fold_split(perm, N, folds, f, tr, &ntr, te, &nte);
         rc = dt_data_subset(ctx, d, tr, ntr, &dtr, err);
         if (!rc) rc = dt_data_subset(ctx, d, te, nte, &dte, err);
         if (!rc) rc = duet_model_train(ctx, dtr, &q, &m, err);

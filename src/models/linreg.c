@@ -290,33 +290,11 @@ static void gram(const dt_mat *X, const int64_t *rows, int64_t n, const double *
         for (int64_t l = 0; l < j; l++) G[(size_t)l * (size_t)D + (size_t)j] = G[(size_t)j * (size_t)D + (size_t)l];
 }
 
-/* (G + l2 I) w = q by Cholesky (L in A, D^2 scratch); 0 when not positive definite. */
+/* (G + l2 I) w = q by Cholesky (A: D^2 scratch); 0 when not positive definite. */
 static int ridge_solve(const double *G, const double *q, int64_t D, double l2, double *A, double *w) {
     for (int64_t i = 0; i < D * D; i++) A[i] = G[i];
     for (int64_t j = 0; j < D; j++) A[j * D + j] += l2;
-    for (int64_t j = 0; j < D; j++) {
-        double d = A[j * D + j];
-        for (int64_t k = 0; k < j; k++) d -= A[j * D + k] * A[j * D + k];
-        if (!(d > 0)) return 0;
-        d = sqrt(d);
-        A[j * D + j] = d;
-        for (int64_t i = j + 1; i < D; i++) {
-            double v = A[i * D + j];
-            for (int64_t k = 0; k < j; k++) v -= A[i * D + k] * A[j * D + k];
-            A[i * D + j] = v / d;
-        }
-    }
-    for (int64_t i = 0; i < D; i++) { /* L y = q */
-        double v = q[i];
-        for (int64_t k = 0; k < i; k++) v -= A[i * D + k] * w[k];
-        w[i] = v / A[i * D + i];
-    }
-    for (int64_t i = D - 1; i >= 0; i--) { /* L' w = y */
-        double v = w[i];
-        for (int64_t k = i + 1; k < D; k++) v -= A[k * D + i] * w[k];
-        w[i] = v / A[i * D + i];
-    }
-    return 1;
+    return chol_solve(A, q, D, w);
 }
 
 /* Coordinate descent on the Gram form: 1/2 w'Gw - q'w + l1 |w|_1 + l2/2 |w|^2, from w. */
@@ -586,16 +564,10 @@ static int linreg_fit(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, duet_e
                 rc = dt_err(err, DUET_ENOMEM, "linear: out of memory");
                 goto fail;
             }
-            dt_rng r;
-            dt_rng_seed(&r, ctx->seed ^ 0x11aea5ULL);
-            for (int64_t i = 0; i < N; i++) perm[i] = i;
-            dt_rng_shuffle(&r, perm, N);
+            dt_shuffled_rows(ctx->seed ^ 0x11aea5ULL, N, perm);
             for (int f = 0; f < folds; f++) {
-                int64_t ntr = 0, nte = 0;
-                for (int64_t j = 0; j < N; j++) {
-                    if (j % folds == f) te[nte++] = perm[j];
-                    else tr[ntr++] = perm[j];
-                }
+                int64_t ntr, nte;
+                dt_fold_split(perm, N, folds, f, tr, &ntr, te, &nte);
                 memset(w, 0, ((size_t)D + 1) * sizeof(double));
                 DT_TRY(fit_rows(ctx, a, tr, ntr, path, PATH_N, w, mse, te, nte, err));
             }

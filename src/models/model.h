@@ -172,6 +172,11 @@ void dt_stratified_folds(const int32_t *y, int64_t N, int K, int folds, uint64_t
 /* 1 in *regress when training on d with p learns a number (api.c: p->task, the model, the labels). */
 int dt_learns_number(duet_ctx *ctx, const duet_data *d, const duet_train_params *p, int *regress, duet_err *err);
 
+/* Plain folds (numbers): the rows 0..N-1 shuffled by seed into perm (N); then fold f of `folds`
+ * (the shuffled positions j with j mod folds == f) into te, the other rows into tr (api.c). */
+void dt_shuffled_rows(uint64_t seed, int64_t N, int64_t *perm);
+void dt_fold_split(const int64_t *perm, int64_t N, int folds, int f, int64_t *tr, int64_t *ntr, int64_t *te, int64_t *nte);
+
 /* The index of class `label` (a trailing '.' forgiven, as UCI Adult's test labels have one), or
  * -1 (api.c). */
 int dt_model_class(const duet_model *m, const char *label);

@@ -247,7 +247,7 @@ static int fit_with(duet_ctx *ctx, const dt_model_ops *ops, const problem *p, co
     tp.max_iter = 100000;
     tp.solver = solver;
     tp.multinomial = multinomial;
-    dt_fit_args a = {X, p->y, K, sw, &tp, 0};
+    dt_fit_args a = {X, p->y, K, sw, &tp, 0, NULL};
     return ops->fit(ctx, m, &a, e);
 }
 
@@ -302,7 +302,7 @@ static int fit(duet_ctx *ctx, const dt_model_ops *ops, const problem *p, const d
     tp.penalty = penalty;
     tp.tol = tol;
     tp.max_iter = 100000;
-    dt_fit_args a = {X, p->y, K, NULL, &tp, 0};
+    dt_fit_args a = {X, p->y, K, NULL, &tp, 0, NULL};
     return ops->fit(ctx, m, &a, e);
 }
 

@@ -152,7 +152,7 @@ static void blobs(float *x, int32_t *y, int64_t N, int64_t D, uint64_t seed) {
 
 static int fit(duet_model *m, const dt_mat *X, const int32_t *y, int K, const duet_train_params *p, int verbose,
                duet_err *err) {
-    dt_fit_args a = {X, y, K, NULL, p, verbose};
+    dt_fit_args a = {X, y, K, NULL, p, verbose, NULL};
     return m->ops->fit(m->ctx, m, &a, err);
 }
 

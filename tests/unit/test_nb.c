@@ -69,7 +69,7 @@ static int fit(duet_model *m, const dt_mat *X, const int32_t *y, int K, const do
     duet_train_params p = duet_train_params_default();
     p.nb_kind = kind;
     p.alpha = alpha;
-    dt_fit_args a = {X, y, K, sw, &p, 0};
+    dt_fit_args a = {X, y, K, sw, &p, 0, NULL};
     return m->ops->fit(m->ctx, m, &a, err);
 }
 
