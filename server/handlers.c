@@ -663,8 +663,13 @@ static int zs_labels(const cJSON *req, const char **labels, int max) {
     return n;
 }
 
-/* "explanation": [{"feature": name, "weight": v}, ...] of the n features in fe, into o. */
-static void add_explanation(cJSON *o, const duet_feature *fe, int n) {
+/* Row i's explanation (class k; a regressor's 0), the ex features that weigh most, as
+ * "explanation": [{"feature": name, "weight": v}, ...] in o; fe holds ex. A status. */
+static int add_explanation(duet_ctx *ctx, const duet_model *m, const duet_data *d, int64_t i, int k, int ex, duet_feature *fe,
+                           cJSON *o, duet_err *e) {
+    int n = 0;
+    int rc = duet_model_explain(ctx, m, d, i, k, fe, ex, &n, e);
+    if (rc) return rc;
     cJSON *xs = cJSON_AddArrayToObject(o, "explanation");
     for (int t = 0; t < n; t++) {
         cJSON *x = cJSON_CreateObject();
@@ -672,6 +677,7 @@ static void add_explanation(cJSON *o, const duet_feature *fe, int n) {
         cJSON_AddNumberToObject(x, "weight", fe[t].value);
         cJSON_AddItemToArray(xs, x);
     }
+    return DUET_OK;
 }
 
 /* A regressor's answer: {"value": v} (a batch: {"data": [...]}), with "explanation" when asked. */
@@ -693,14 +699,10 @@ static void run_values(job *j, duet_ctx *ctx, const duet_data *d, int batch, int
         cJSON *o = batch ? cJSON_CreateObject() : root;
         if (batch) cJSON_AddItemToArray(list, o);
         cJSON_AddNumberToObject(o, "value", v[i]);
-        if (ex > 0) {
-            int nout = 0;
-            if (duet_model_explain(ctx, m, d, i, 0, fe, ex, &nout, &e)) {
-                cJSON_Delete(root);
-                job_error(j, lib_status(&e), "%s", e.msg);
-                goto done;
-            }
-            add_explanation(o, fe, nout);
+        if (ex > 0 && add_explanation(ctx, m, d, i, 0, ex, fe, o, &e)) {
+            cJSON_Delete(root);
+            job_error(j, lib_status(&e), "%s", e.msg);
+            goto done;
         }
     }
     answer_json(j, root);
@@ -759,14 +761,10 @@ static void run_classify(job *j, duet_ctx *ctx) {
         cJSON *pr = cJSON_AddObjectToObject(o, "probabilities");
         for (int k = 0; k < K; k++)
             cJSON_AddNumberToObject(pr, j->model->lm ? labels[k] : duet_model_class_name(m, k), (double)P[i * K + k]);
-        if (ex > 0) {
-            int nout = 0;
-            if (duet_model_explain(ctx, m, d, i, lab[i], fe, (int)ex, &nout, &e)) {
-                cJSON_Delete(root);
-                job_error(j, lib_status(&e), "%s", e.msg);
-                goto done;
-            }
-            add_explanation(o, fe, nout);
+        if (ex > 0 && add_explanation(ctx, m, d, i, lab[i], (int)ex, fe, o, &e)) {
+            cJSON_Delete(root);
+            job_error(j, lib_status(&e), "%s", e.msg);
+            goto done;
         }
     }
     answer_json(j, root);

@@ -684,12 +684,21 @@ static int cmp_cat_ord(const void *a, const void *b) {
     return x->bin - y->bin;
 }
 
+/* The gain of sending GL, HL, nL of leaf l left; -1 when the left side is too small (a scan
+ * goes on), -2 when the right side is (a scan stops). */
+static inline double split_gain(const gb_grow *s, const gb_leaf *l, double lam, double parent, double GL, double HL, int64_t nL) {
+    double GR = l->G - GL, HR = l->H - HL;
+    if (nL < s->min_leaf || HL < GB_MIN_HESS) return -1;
+    if (l->n - nL < s->min_leaf || HR < GB_MIN_HESS) return -2;
+    double gain = leaf_score(GL, HL, lam) + leaf_score(GR, HR, lam) - parent;
+    return gain > 0 ? gain : 0; /* (never a flag: rounding may leave a useless split below 0) */
+}
+
 /* The best split of one feature of leaf l, into *b when better. */
 static void best_of_feature(const gb_grow *s, const gb_leaf *l, int64_t f, gb_split *b) {
     const gb_feat *ft = &s->d->feat[f];
     const gb_bin *hb = l->hist + ft->off;
-    double lam = s->lambda, G = l->G, H = l->H, parent = leaf_score(G, H, lam);
-    int64_t N = l->n, ml = s->min_leaf;
+    double lam = s->lambda, H = l->H, parent = leaf_score(l->G, H, lam);
     const gb_bin *mb = hb + ft->nb; /* missing */
     if (ft->ncat) {
         cat_ord ord[256];
@@ -703,11 +712,9 @@ static void best_of_feature(const gb_grow *s, const gb_leaf *l, int64_t f, gb_sp
         for (int i = 0; i < m; i++) {
             const gb_bin *e = hb + ord[i].bin;
             GL += e->g, HL += e->h, nL += e->n;
-            double GR = G - GL, HR = H - HL;
-            int64_t nR = N - nL;
-            if (nL < ml || HL < GB_MIN_HESS) continue;
-            if (nR < ml || HR < GB_MIN_HESS) break;
-            double gain = leaf_score(GL, HL, lam) + leaf_score(GR, HR, lam) - parent;
+            double gain = split_gain(s, l, lam, parent, GL, HL, nL);
+            if (gain == -1) continue;
+            if (gain == -2) break;
             if (gain > b->gain && gain > 1e-12) { /* exact: the first best, in any blocking */
                 b->feat = (int)f, b->gain = gain, b->dleft = 0, b->bin = -1;
                 b->GL = GL, b->HL = HL, b->nL = nL;
@@ -725,15 +732,13 @@ static void best_of_feature(const gb_grow *s, const gb_leaf *l, int64_t f, gb_sp
         int last = dir == 0 && mb->n ? ft->nb : ft->nb - 1;
         for (int k = 0; k < last; k++) {
             GL += hb[k].g, HL += hb[k].h, nL += hb[k].n;
-            double GR = G - GL, HR = H - HL;
-            int64_t nR = N - nL;
-            if (nL < ml || HL < GB_MIN_HESS) continue;
-            if (nR < ml || HR < GB_MIN_HESS) break;
-            double gain = leaf_score(GL, HL, lam) + leaf_score(GR, HR, lam) - parent;
+            double gain = split_gain(s, l, lam, parent, GL, HL, nL);
+            if (gain == -1) continue;
+            if (gain == -2) break;
             if (gain > b->gain && gain > 1e-12) { /* exact: the first best, in any blocking */
                 b->feat = (int)f, b->gain = gain, b->bin = k;
                 /* without missing values in training, unseen ones follow the heavier side */
-                b->dleft = mb->n ? dir : HL >= HR;
+                b->dleft = mb->n ? dir : HL >= H - HL;
                 b->GL = GL, b->HL = HL, b->nL = nL;
             }
         }

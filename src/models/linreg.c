@@ -177,63 +177,56 @@ static void col_norms(const lr_cols *c, const double *s, double *sq) {
     }
 }
 
+/* Column j's weighted statistics about the (weighted) target mean tm, S the weight sum: *cov =
+ * sum s (x - xm)(t - tm) and *var = sum s (x - xm)^2, centred for dense columns (their intercept
+ * absorbs the mean), about 0 for sparse ones (kept sparse); *sq0 = sum s x^2, uncentred. */
+static void col_centred(const lr_cols *c, int64_t j, const double *s, double S, const double *t, double tm, double *cov,
+                        double *var, double *sq0) {
+    double g = 0, v = 0, u = 0;
+    if (c->xt) {
+        const float *x = c->xt + (size_t)j * (size_t)c->N;
+        double xm = 0;
+        for (int64_t i = 0; i < c->N; i++) xm += (s ? s[i] : 1) * x[i];
+        xm /= S;
+        for (int64_t i = 0; i < c->N; i++) {
+            double w = s ? s[i] : 1, d = x[i] - xm;
+            g += w * d * (t[i] - tm), v += w * d * d, u += w * (double)x[i] * x[i];
+        }
+    } else {
+        for (int64_t q = c->cp[j]; q < c->cp[j + 1]; q++) {
+            double w = s ? s[c->ci[q]] : 1;
+            g += w * c->cv[q] * (t[c->ci[q]] - tm), v += w * (double)c->cv[q] * c->cv[q];
+        }
+        u = v;
+    }
+    *cov = g, *var = v, *sq0 = u;
+}
+
 /* The path of alphas, strongest first: for an L1 share, from the smallest alpha that keeps every
- * weight at 0 down by 10^3; for ridge, 10 down to 10^-6 times the mean squared column norm
- * (after centring), so that the path spans from "the mean" to "least squares" whatever the
- * features' scale. */
+ * weight at 0 down by 10^3 (elastic-net: further, until its L2 part falls below the columns'
+ * uncentred scale); for ridge, 10 down to 10^-6 times the mean squared column norm (after centring), so
+ * that the path spans from "the mean" to "least squares" whatever the features' scale. */
 static void alpha_path(const duet_train_params *p, const lr_cols *c, const double *t, const double *s, double *path) {
     int64_t N = c->N, D = c->D;
-    double S = 0, tm = 0;
+    double S = 0, tm = 0, amax = 0, sq = 0, un = 0, l1, l2;
     for (int64_t i = 0; i < N; i++) S += s ? s[i] : 1, tm += (s ? s[i] : 1) * t[i];
     tm /= S;
-    double l1, l2;
     penalties(p, 1, S, &l1, &l2);
+    for (int64_t j = 0; j < D; j++) {
+        double cov, var, sq0;
+        col_centred(c, j, s, S, t, tm, &cov, &var, &sq0);
+        if (l1 > 0 && fabs(cov) / l1 > amax) amax = fabs(cov) / l1;
+        sq += var, un += sq0;
+    }
+    sq = D > 0 && sq > 0 ? sq / (double)D : 1;
     if (l1 > 0) {
-        double amax = 0;
-        for (int64_t j = 0; j < D; j++) {
-            double g = 0, xm = 0;
-            if (c->xt) {
-                const float *x = c->xt + (size_t)j * (size_t)N;
-                for (int64_t i = 0; i < N; i++) xm += (s ? s[i] : 1) * x[i];
-                xm /= S;
-                for (int64_t i = 0; i < N; i++) g += (s ? s[i] : 1) * (x[i] - xm) * (t[i] - tm);
-            } else {
-                for (int64_t q = c->cp[j]; q < c->cp[j + 1]; q++) g += (s ? s[c->ci[q]] : 1) * c->cv[q] * (t[c->ci[q]] - tm);
-            }
-            amax = fabs(g) / l1 > amax ? fabs(g) / l1 : amax;
-        }
         if (!(amax > 0)) amax = 1;
         double amin = amax * 1e-3;
-        if (l2 > 0) { /* elastic-net: weak enough that its L2 part falls below the columns' scale */
-            double sq = 0;
-            for (int64_t j = 0; j < D; j++) {
-                if (c->xt) {
-                    const float *x = c->xt + (size_t)j * (size_t)N;
-                    for (int64_t i = 0; i < N; i++) sq += (s ? s[i] : 1) * (double)x[i] * x[i];
-                } else {
-                    for (int64_t q = c->cp[j]; q < c->cp[j + 1]; q++) sq += (s ? s[c->ci[q]] : 1) * (double)c->cv[q] * c->cv[q];
-                }
-            }
-            sq = D ? sq / (double)D : 1;
-            if (sq > 0 && 1e-3 * sq / l2 < amin) amin = 1e-3 * sq / l2;
-        }
+        un = D ? un / (double)D : 1; /* the mean squared column norm, uncentred */
+        if (l2 > 0 && un > 0 && 1e-3 * un / l2 < amin) amin = 1e-3 * un / l2;
         for (int k = 0; k < PATH_N; k++) path[k] = amax * pow(amin / amax, (double)k / (PATH_N - 1));
         return;
     }
-    double sq = 0;
-    for (int64_t j = 0; j < D; j++) {
-        double v = 0, xm = 0;
-        if (c->xt) {
-            const float *x = c->xt + (size_t)j * (size_t)N;
-            for (int64_t i = 0; i < N; i++) xm += (s ? s[i] : 1) * x[i];
-            xm /= S;
-            for (int64_t i = 0; i < N; i++) v += (s ? s[i] : 1) * (x[i] - xm) * (x[i] - xm);
-        } else {
-            for (int64_t q = c->cp[j]; q < c->cp[j + 1]; q++) v += (s ? s[c->ci[q]] : 1) * (double)c->cv[q] * c->cv[q];
-        }
-        sq += v;
-    }
-    sq = D > 0 && sq > 0 ? sq / (double)D : 1;
     for (int k = 0; k < PATH_N; k++) path[k] = sq * pow(10, 1 - 7.0 * k / (PATH_N - 1));
 }
 

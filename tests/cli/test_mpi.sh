@@ -121,6 +121,9 @@ for task in "--label cls" "--label y --rounds 40 --no-early-stop" "--label y"; d
 done
 $mpi $duet train "$t/train.tsv" --model gbdt -o "$t/g3.duet" >/dev/null 2>"$t/err"
 grep -q "duet: error: .*not sparse ones" "$t/err" && ok || bad "gbdt on sparse features over MPI: $(tail -c 300 "$t/err")"
+$mpi $duet train "$t/tab.csv" --label y --model gbdt --objective quantile --quantile 0.9 -o "$t/g4.duet" >/dev/null 2>"$t/err"
+grep -q "duet: error: .*data-parallel training takes the logloss, squared and poisson objectives" "$t/err" && ok ||
+    bad "gbdt quantile over MPI: $(tail -c 300 "$t/err")"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -129,6 +129,8 @@ expect 200 "predict with a classifier" POST /v1/predict '{"model":"people","inpu
 expect 400 "classify with a regressor" POST /v1/classify '{"model":"hours","input":[30,"manager"]}'
 contains "classify regressor message" "predicts a number, not a class: POST /v1/predict"
 expect 200 "models says regression" GET /v1/models; contains "models task" '"task":"regression"'
+expect 400 "predict with a language model" POST /v1/predict '{"model":"stories260K","input":"Once upon a time"}'
+contains "predict language model message" 'is a language model: POST /v1/classify'
 expect 200 "classify zero-shot" POST /v1/classify '{"model":"stories260K","input":"The cat was happy.","labels":["happy","sad"]}'
 contains "zero-shot" '"probabilities":{"happy":'
 
