@@ -635,6 +635,7 @@ static void build_hist(gb_grow *s, const gb_leaf *l, int slot, gb_bin *out) {
     /* threads only for work worth a fork and a barrier (~100 us): small leaves alone are faster,
      * and far faster when other processes hold the cores */
     int big = cnt * d->n_use > 200000;
+    (void)big; /* (a build without OpenMP does not read it) */
     double *og = s->og, *oh = s->oh; /* the leaf's gradients in its rows' order: read in sequence */
     if (d->col)
 #pragma omp parallel for schedule(static) num_threads(dt_threads(s->ctx)) if (cnt > 65536)
@@ -1033,6 +1034,7 @@ static int resolve(const duet_ctx *ctx, const dt_fit_args *a, gb_opts *o, duet_e
 /* Gradients and hessians of tree v of the round for the training rows rows (n). */
 static void gradients(const gb_model *g, const gb_opts *o, const dt_fit_args *a, const int64_t *rows, int64_t n,
                       const double *F, int v, double *gr, double *he, int nt) {
+    (void)nt;
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t k = 0; k < n; k++) {
         int64_t i = rows[k];
