@@ -55,6 +55,8 @@ void *dt_alloc(duet_ctx *ctx, size_t size) {
 void *dt_calloc(duet_ctx *ctx, size_t n, size_t size) {
     size_t total;
     if (!dt_mul_ok(n, size, &total) || total == 0) return NULL;
+    if (!(ctx && ctx->alloc)) /* the C library's: fresh pages come zeroed, untouched until used */
+        return ctx && ctx->mem_limit && total > ctx->mem_limit ? NULL : calloc(n, size);
     void *p = dt_alloc(ctx, total);
     if (p) memset(p, 0, total);
     return p;

@@ -52,6 +52,39 @@ static int set_layout(dt_pipe *p, const char *where, int code, duet_err *err) {
     return DUET_OK;
 }
 
+/* Column c's kind and statistics from every cell: missing cells, whether all others are
+ * numbers, and then their range, whether whole, mean and population std (scaled features). */
+static void scan_column(dt_table_pipe *t, const duet_data *d, int64_t c) {
+    dt_table_col *col = &t->cols[c];
+    double sum = 0, v;
+    int64_t n = 0;
+    col->lo = INFINITY, col->hi = -INFINITY, col->integral = 1;
+    for (int64_t i = 0; i < d->N; i++) {
+        const char *s = d->cells[i * d->C + c];
+        if (missing(s)) col->missing = 1;
+        else if (!col->categorical) {
+            if (parse_num(s, &v)) {
+                sum += v;
+                n++;
+                col->lo = v < col->lo ? v : col->lo;
+                col->hi = v > col->hi ? v : col->hi;
+                col->integral &= v == floor(v) && fabs(v) < 1e15;
+            } else col->categorical = 1;
+        }
+    }
+    if (!n) col->lo = 1, col->hi = 0, col->integral = 0;
+    col->mean = 0, col->std = 1;
+    if (col->categorical || t->codes) return; /* raw numbers: no mean or scale to learn */
+    col->mean = n ? sum / (double)n : 0;
+    double ss = 0;
+    for (int64_t i = 0; i < d->N; i++) {
+        const char *s = d->cells[i * d->C + c];
+        if (!missing(s) && parse_num(s, &v)) ss += (v - col->mean) * (v - col->mean);
+    }
+    col->std = n ? sqrt(ss / (double)n) : 1;
+    if (!(col->std > 0) || !isfinite(col->std)) col->std = 1;
+}
+
 int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, int features, duet_err *err) {
     dt_table_pipe *t = &p->table;
     const char *src = d->src ? d->src : "data";
@@ -66,44 +99,16 @@ int dt_table_fit(dt_pipe *p, const duet_data *d, const duet_train_params *tp, in
         rc = dt_err(err, DUET_ENOMEM, "%s: out of memory", src);
         goto fail;
     }
+    /* every cell of every column parsed: columns in parallel (nothing allocated in there) */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(p->ctx)) if (d->N * t->C > 100000)
+    for (int64_t c = 0; c < t->C; c++) scan_column(t, d, c);
     for (int64_t c = 0; c < t->C; c++) {
         dt_table_col *col = &t->cols[c];
         char num[32];
         snprintf(num, sizeof num, "%lld", (long long)c + 1);
         col->name = dt_pool_strdup(&t->pool, d->colnames && d->colnames[c] ? d->colnames[c] : num);
         if (!col->name) goto oom;
-        double sum = 0, v;
-        int64_t n = 0;
-        col->lo = INFINITY, col->hi = -INFINITY, col->integral = 1;
-        for (int64_t i = 0; i < d->N; i++) {
-            const char *s = d->cells[i * d->C + c];
-            if (missing(s)) col->missing = 1;
-            else if (!col->categorical) {
-                if (parse_num(s, &v)) {
-                    sum += v;
-                    n++;
-                    col->lo = v < col->lo ? v : col->lo;
-                    col->hi = v > col->hi ? v : col->hi;
-                    col->integral &= v == floor(v) && fabs(v) < 1e15;
-                } else col->categorical = 1;
-            }
-        }
-        if (!n) col->lo = 1, col->hi = 0, col->integral = 0;
-        if (!col->categorical && t->codes) { /* raw numbers: no mean or scale to learn */
-            col->mean = 0, col->std = 1;
-            continue;
-        }
-        if (!col->categorical) {
-            col->mean = n ? sum / (double)n : 0;
-            double ss = 0;
-            for (int64_t i = 0; i < d->N; i++) {
-                const char *s = d->cells[i * d->C + c];
-                if (!missing(s) && parse_num(s, &v)) ss += (v - col->mean) * (v - col->mean);
-            }
-            col->std = n ? sqrt(ss / (double)n) : 1;
-            if (!(col->std > 0) || !isfinite(col->std)) col->std = 1;
-            continue;
-        }
+        if (!col->categorical) continue;
         size_t m = 0;
         for (int64_t i = 0; i < d->N; i++) {
             const char *s = d->cells[i * d->C + c];
@@ -231,6 +236,9 @@ int dt_table_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err *
         rc = dt_err(err, DUET_ENOMEM, "%s: out of memory for %lld x %lld features", src, (long long)d->N, (long long)p->D);
         goto fail;
     }
+    /* rows in parallel; the first row with a cell that is not a number is the one named */
+    int64_t bad = d->N, bad_col = 0;
+#pragma omp parallel for schedule(static) num_threads(dt_threads(p->ctx)) if (d->N * t->C > 100000)
     for (int64_t i = 0; i < d->N; i++) {
         float *x = out->x + (size_t)i * (size_t)p->D;
         for (int64_t c = 0; c < t->C; c++) {
@@ -251,13 +259,16 @@ int dt_table_apply(const dt_pipe *p, const duet_data *d, dt_mat *out, duet_err *
             }
             double v;
             if (!parse_num(s, &v)) {
-                rc = dt_err(err, DUET_EFORMAT, "%s: row %lld, column %s: '%.40s' is not a number", src, (long long)i + 1,
-                            col->name, s);
-                goto fail;
+#pragma omp critical(dt_table_bad)
+                if (i < bad) bad = i, bad_col = c;
+                break;
             }
             f[0] = (float)(t->scale ? (v - col->mean) / col->std : v);
         }
     }
+    if (bad < d->N)
+        rc = dt_err(err, DUET_EFORMAT, "%s: row %lld, column %s: '%.40s' is not a number", src, (long long)bad + 1,
+                    t->cols[bad_col].name, d->cells[bad * d->C + map[bad_col]]);
 fail:
     dt_free(p->ctx, map);
     if (rc) dt_mat_free(p->ctx, out);

@@ -285,7 +285,7 @@ static int numeric_bins(duet_ctx *ctx, gb_feat *ft, float *v, int64_t n, int64_t
     int zero_done = zeros == 0;
     float *dv = dt_alloc_e(ctx, (size_t)n + 2, sizeof(float), "gbdt bins", err);
     int64_t *dc = dt_alloc_e(ctx, (size_t)n + 2, sizeof(int64_t), "gbdt bins", err);
-    ft->ub = dt_alloc_e(ctx, (size_t)maxb, sizeof(float), "gbdt bins", err);
+    ft->ub = dt_alloc_e(ctx, 256, sizeof(float), "gbdt bins", err); /* padded for bin_of */
     if (!dv || !dc || !ft->ub) {
         dt_free(ctx, dv);
         dt_free(ctx, dc);
@@ -314,6 +314,7 @@ static int numeric_bins(duet_ctx *ctx, gb_feat *ft, float *v, int64_t n, int64_t
     }
     ft->ub[nb++] = FLT_MAX;
     ft->nb = nb;
+    for (int b = nb; b < 256; b++) ft->ub[b] = FLT_MAX;
     dt_free(ctx, dv);
     dt_free(ctx, dc);
     return DUET_OK;
@@ -325,13 +326,11 @@ static inline uint8_t bin_of(const gb_feat *ft, float x) {
         if (!(x >= 0 && x < (double)ft->ncat)) return (uint8_t)ft->nb;
         return ft->cat_bin[(int64_t)x];
     }
-    int lo = 0, hi = ft->nb - 1; /* the first bin whose upper bound holds x */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (x <= ft->ub[mid]) hi = mid;
-        else lo = mid + 1;
-    }
-    return (uint8_t)lo;
+    /* the first bin whose upper bound holds x: eight steps without branches (ub is padded to
+     * 256 with FLT_MAX; +inf, above them all, goes to the last bin) */
+    int b = 0;
+    for (int step = 128; step; step >>= 1) b += x > ft->ub[b + step - 1] ? step : 0;
+    return (uint8_t)(b < ft->nb - 1 ? b : ft->nb - 1);
 }
 
 typedef struct cat_count {
@@ -527,10 +526,10 @@ static int bin_data(duet_ctx *ctx, const duet_model *m, const dt_mat *X, const i
             rc = DUET_ENOMEM;
             goto fail;
         }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(dt_threads(ctx))
-        for (int64_t f = 0; f < F; f++) {
-            uint8_t *c = d->col + (size_t)f * (size_t)n;
-            for (int64_t i = 0; i < n; i++) c[i] = bin_of(&d->feat[f], X->x[(size_t)rows[i] * (size_t)F + (size_t)f]);
+#pragma omp parallel for schedule(static) num_threads(dt_threads(ctx)) if (n * F > 100000)
+        for (int64_t i = 0; i < n; i++) { /* row by row: X is read once, in order */
+            const float *x = X->x + (size_t)rows[i] * (size_t)F;
+            for (int64_t f = 0; f < F; f++) d->col[(size_t)f * (size_t)n + (size_t)i] = bin_of(&d->feat[f], x[f]);
         }
     }
     /* the features that can split, and their histograms' places */
@@ -610,6 +609,7 @@ typedef struct gb_grow {
     int64_t *idx, *tmp;       /* (N) rows, partitioned by leaf */
     int32_t *leaf_id;         /* (N) sparse data: each row's leaf slot */
     uint8_t *rowbin;          /* (N) scratch: a feature's bin per row (sparse partitions) */
+    uint8_t *go;              /* (N) scratch: whether each row of a leaf being split goes left */
     const uint8_t *active;    /* (F) features this tree may split on */
     gb_leaf *lv;              /* (leaves) */
     int nl;
@@ -905,20 +905,22 @@ static int grow_tree(gb_grow *s, gb_model *g, int64_t n, double lr, int64_t *out
             t = omp_get_thread_num(), T = omp_get_num_threads();
 #endif
             int64_t k0 = cnt * t / T, k1 = cnt * (t + 1) / T, c = 0;
-            for (int64_t k = k0; k < k1; k++) c += row_left(s, &b, rows[k]);
+            uint8_t *go = s->go + l->begin;
+            for (int64_t k = k0; k < k1; k++) c += go[k] = (uint8_t)row_left(s, &b, rows[k]);
             lefts[t + 1] = c;
 #pragma omp barrier
 #pragma omp single
             for (int u = 0; u < T; u++) lefts[u + 1] += lefts[u];
             int64_t ol = lefts[t], orr = lefts[T] + (k0 - lefts[t]); /* this block's first left, first right */
             for (int64_t k = k0; k < k1; k++) {
-                if (row_left(s, &b, rows[k])) s->tmp[ol++] = rows[k];
+                if (go[k]) s->tmp[ol++] = rows[k];
                 else s->tmp[orr++] = rows[k];
             }
-#pragma omp single
+#pragma omp barrier
+            memcpy(rows + k0, s->tmp + k0, (size_t)(k1 - k0) * sizeof(int64_t));
+#pragma omp single nowait
             nl = lefts[T];
         }
-        memcpy(rows, s->tmp, (size_t)cnt * sizeof(int64_t));
         DT_ASSERT(nl == b.nL || dt_distributed(ctx)); /* data-parallel: nL counts every process's rows */
         /* children: left takes a new slot, right keeps the parent's */
         gb_leaf L = {0}, R = {0};
@@ -1263,13 +1265,14 @@ static int fit_once(duet_ctx *ctx, duet_model *m, const dt_fit_args *a, const gb
     s.og = dt_alloc_e(ctx, (size_t)ntr + 1, sizeof(double), "gbdt rows", err);
     s.oh = dt_alloc_e(ctx, (size_t)ntr + 1, sizeof(double), "gbdt rows", err);
     s.tmp = dt_alloc_e(ctx, (size_t)ntr, sizeof(int64_t), "gbdt rows", err);
+    s.go = dt_alloc_e(ctx, (size_t)ntr + 1, 1, "gbdt rows", err);
     s.lv = dt_calloc(ctx, (size_t)o.leaves, sizeof(gb_leaf));
     s.pool = dt_calloc(ctx, (size_t)o.leaves + 2, sizeof(gb_bin *));
     if (!d.col) {
         s.leaf_id = dt_alloc_e(ctx, (size_t)ntr, sizeof(int32_t), "gbdt rows", err);
         s.rowbin = dt_alloc_e(ctx, (size_t)ntr, 1, "gbdt rows", err);
     }
-    if (!F || !Fv || !gr || !he || !inuse || !row_pos || !leaf || !active || !s.og || !s.oh || !s.idx || !s.tmp || !s.lv || !s.pool ||
+    if (!F || !Fv || !gr || !he || !inuse || !row_pos || !leaf || !active || !s.og || !s.oh || !s.idx || !s.tmp || !s.go || !s.lv || !s.pool ||
         (!d.col && (!s.leaf_id || !s.rowbin))) {
         rc = dt_err(err, DUET_ENOMEM, "gbdt: out of memory");
         goto fail;
@@ -1467,6 +1470,7 @@ fail:
     dt_free(ctx, s.tmp);
     dt_free(ctx, s.leaf_id);
     dt_free(ctx, s.rowbin);
+    dt_free(ctx, s.go);
     data_free(ctx, &d);
     dt_free(ctx, tr);
     dt_free(ctx, va);
