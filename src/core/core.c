@@ -171,11 +171,13 @@ void dt_pool_init(dt_pool *pool, duet_ctx *ctx) {
     pool->head = NULL;
 }
 
-void *dt_pool_alloc(dt_pool *pool, size_t size) {
-    size = (size + 15) & ~(size_t)15;
-    if (size == 0) size = 16;
+/* size bytes at a multiple of align (a power of two, at most 16) from the pool. */
+static void *pool_take(dt_pool *pool, size_t size, size_t align) {
+    if (size == 0) size = 1;
+    if (size > SIZE_MAX - 16) return NULL;
     dt_pool_block *b = pool->head;
-    if (!b || b->cap - b->used < size) {
+    size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
+    if (!b || at > b->cap || b->cap - at < size) {
         size_t cap = size > 65536 ? size : 65536;
         if (cap > SIZE_MAX - sizeof(dt_pool_block)) return NULL;
         b = dt_alloc(pool->ctx, sizeof(dt_pool_block) + cap);
@@ -184,15 +186,17 @@ void *dt_pool_alloc(dt_pool *pool, size_t size) {
         b->cap = cap;
         b->next = pool->head;
         pool->head = b;
+        at = 0;
     }
-    void *p = b->data + b->used;
-    b->used += size;
-    return p;
+    b->used = at + size;
+    return b->data + at;
 }
+
+void *dt_pool_alloc(dt_pool *pool, size_t size) { return pool_take(pool, size, 16); }
 
 char *dt_pool_strndup(dt_pool *pool, const char *s, size_t n) {
     if (n == SIZE_MAX) return NULL;
-    char *d = dt_pool_alloc(pool, n + 1);
+    char *d = pool_take(pool, n + 1, 1); /* packed: a table of short cells is mostly these */
     if (!d) return NULL;
     if (n) memcpy(d, s, n);
     d[n] = 0;

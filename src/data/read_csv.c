@@ -427,8 +427,7 @@ int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
         if (!dt_mul_ok(nn, (size_t)C, &cells)) DT_TRY(dt_err(err, DUET_ERANGE, "%s: table too large", name));
         d->C = C;
         d->colnames = dt_alloc_e(ctx, (size_t)C, sizeof(char *), name, err);
-        if (d->colnames) d->cells = dt_alloc_e(ctx, cells, sizeof(char *), name, err);
-        if (!d->cells) DT_TRY(err ? err->code : DUET_ENOMEM);
+        if (!d->colnames) DT_TRY(err ? err->code : DUET_ENOMEM);
         int64_t c = 0;
         for (int64_t j = 0; j < ncols; j++) {
             if (j == lc) continue;
@@ -438,9 +437,17 @@ int dt_read_csv(duet_ctx *ctx, const char *name, const char *buf, size_t len,
             if (!*nm) nm = num;
             d->colnames[c] = dt_pool_strdup(&d->pool, nm);
             if (!d->colnames[c]) DT_TRY(dt_err(err, DUET_ENOMEM, "%s: out of memory", name));
-            for (size_t i = 0; i < N; i++) d->cells[i * (size_t)C + (size_t)c] = f[(first + i) * (size_t)ncols + (size_t)j];
             c++;
         }
+        /* the cells are f's, moved down in place past the header and the label column (a cell
+         * never moves up): a large table is not held twice */
+        size_t to = 0;
+        for (size_t i = 0; i < N; i++)
+            for (int64_t j = 0; j < ncols; j++)
+                if (j != lc) f[to++] = f[(first + i) * (size_t)ncols + (size_t)j];
+        d->cells = f;
+        f = NULL;
+        (void)cells;
     }
     dt_free(ctx, f);
     dt_free(ctx, lines);
