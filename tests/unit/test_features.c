@@ -320,6 +320,71 @@ static void test_table(void) {
 
 // --- images and sparse vectors ----------------------------------------------------------------------
 
+/* A table large enough for threads: fit and apply at 1, 2 and 3 threads give the same features,
+ * and a bad cell is named by its first row whatever the thread count. */
+static void test_table_threads(void) {
+    enum { N = 40000, C = 4 };
+    const char *names[C] = {"a", "b", "c", "d"};
+    duet_data *d = table_data(names, C, (const char *const[]){"0", "0", "0", "0"}, 1);
+    CHECK(d != NULL);
+    if (!d) return;
+    dt_free(ctx, d->cells);
+    d->cells = dt_calloc(ctx, (size_t)N * C, sizeof(char *));
+    CHECK(d->cells != NULL);
+    if (!d->cells) {
+        duet_data_free(d);
+        return;
+    }
+    d->N = N;
+    static const char *cats[] = {"red", "green", "blue"};
+    char buf[32];
+    for (int64_t i = 0; i < N; i++) {
+        snprintf(buf, sizeof buf, "%lld.25", (long long)(i * 7919 % 1000));
+        d->cells[i * C + 0] = dt_pool_strdup(&d->pool, buf);
+        d->cells[i * C + 1] = i % 13 ? dt_pool_strdup(&d->pool, cats[i % 3]) : NULL;
+        snprintf(buf, sizeof buf, "%lld", (long long)(i % 17) - 8);
+        d->cells[i * C + 2] = i % 11 ? dt_pool_strdup(&d->pool, buf) : NULL;
+        snprintf(buf, sizeof buf, "%.3f", (double)i / 1000);
+        d->cells[i * C + 3] = dt_pool_strdup(&d->pool, buf);
+    }
+    duet_train_params tp = {0};
+    float *first = NULL;
+    int64_t D = 0;
+    for (int nt = 1; nt <= 3; nt++) {
+        duet_ctx_set_threads(ctx, nt);
+        for (int raw = 0; raw < 2; raw++) {
+            dt_pipe *p = NULL;
+            dt_mat X = {0};
+            CHECK_OK(dt_pipe_fit(ctx, d, &tp, raw ? DT_FEATURES_RAW : DT_FEATURES_SCALED, &p, NULL));
+            if (!p) continue;
+            CHECK_OK(dt_pipe_apply(ctx, p, d, &X, NULL));
+            if (X.x && !raw) {
+                if (!first) {
+                    D = X.D;
+                    first = dt_alloc(ctx, (size_t)N * (size_t)D * sizeof(float));
+                    if (first) memcpy(first, X.x, (size_t)N * (size_t)D * sizeof(float));
+                } else {
+                    CHECK(X.D == D && memcmp(first, X.x, (size_t)N * (size_t)D * sizeof(float)) == 0);
+                }
+            }
+            dt_mat_free(ctx, &X);
+            /* two bad cells, the later one met first by the second thread */
+            char *keep1 = d->cells[(int64_t)30001 * C + 3], *keep2 = d->cells[(int64_t)20001 * C + 2];
+            char oops[] = "oops", na[] = "n/a!";
+            d->cells[(int64_t)30001 * C + 3] = oops;
+            d->cells[(int64_t)20001 * C + 2] = na;
+            duet_err err = {0};
+            CHECK_ERR(dt_pipe_apply(ctx, p, d, &X, &err), &err, DUET_EFORMAT, "row 20002, column c: 'n/a!' is not a number");
+            d->cells[(int64_t)30001 * C + 3] = keep1;
+            d->cells[(int64_t)20001 * C + 2] = keep2;
+            dt_pipe_free(p);
+        }
+    }
+    duet_ctx_set_threads(ctx, 1);
+    dt_free(ctx, first);
+    duet_data_free(d);
+}
+
 static void test_dense_sparse(void) {
     duet_train_params tp = params();
     dt_pipe *p = NULL;
@@ -599,6 +664,7 @@ int main(void) {
     RUN(test_char_wb);
     RUN(test_hashing);
     RUN(test_table);
+    RUN(test_table_threads);
     RUN(test_dense_sparse);
     RUN(test_save_load);
     RUN(test_corrupt);
