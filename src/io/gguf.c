@@ -289,10 +289,18 @@ static int read_tensors(dt_gguf *f, cur *c, uint64_t n, duet_err *err) {
         if (p->ne[0] % q->block)
             return bad(f, err, t->info_off, "tensor '%s': row length %lld is not a multiple of %s's block of %d", p->name,
                        (long long)p->ne[0], q->name, q->block);
+        /* the size, and the same with empty dimensions taken as one block or one row (`span`): a
+         * tensor without elements may not have a dimension, a row in particular, too large for the
+         * sizes a user computes from it */
+        uint64_t span = p->ne[0] ? (uint64_t)p->ne[0] : (uint64_t)q->block;
+        for (int d = 1; d < DT_GGUF_MAX_DIMS && span; d++) {
+            uint64_t ne = p->ne[d] ? (uint64_t)p->ne[d] : 1;
+            span = span > (uint64_t)INT64_MAX / ne ? 0 : span * ne;
+        }
         p->nbytes = dt_qtype_bytes(q, count);
-        if (count && !p->nbytes)
-            return bad(f, err, t->info_off, "tensor '%s': %llu elements of %s overflow a size", p->name,
-                       (unsigned long long)count, q->name);
+        if (!dt_qtype_bytes(q, span))
+            return bad(f, err, t->info_off, "tensor '%s': dimensions (%lld, %lld, %lld, %lld) of %s overflow a size", p->name,
+                       (long long)p->ne[0], (long long)p->ne[1], (long long)p->ne[2], (long long)p->ne[3], q->name);
         at = c->pos;
         if ((rc = get64(c, &p->offset, "a tensor's offset"))) return rc;
         if (p->offset % f->align)

@@ -510,6 +510,15 @@ static void test_small_valid(void) {
     remove(path);
     CHECK_ERR(dt_gguf_open(ctx, "/nonexistent/x.gguf", &f, &e), &e, DUET_EIO, "/nonexistent/x.gguf");
     CHECK(f == NULL);
+    /* a tensor without elements is fine: Q8_0 (0, 5) */
+    fparams pe = std_params;
+    small_file(&g, &pe, &o);
+    set64(&g, o.t0_ne, 0);
+    set64(&g, o.t0_ne + 8, 5);
+    set32(&g, o.t0_type, DT_Q_Q8_0);
+    CHECK_OK(dt_gguf_open_mem(ctx, "empty.gguf", g.b, g.n, &f, &e));
+    CHECK(f && dt_gguf_find_tensor(f, "w") && dt_gguf_find_tensor(f, "w")->nbytes == 0);
+    dt_gguf_close(f);
     /* other alignments */
     fparams p64 = std_params;
     p64.align = 64;
@@ -574,6 +583,9 @@ static void test_malformed(void) {
     BAD("0 dims", "0 dimensions", set32(&g, o.t0_ndims, 0));
     BAD("element-count overflow", "overflow", (set64(&g, o.t0_ne, (uint64_t)1 << 32), set64(&g, o.t0_ne + 8, (uint64_t)1 << 32)));
     BAD("negative dimension", "overflow", set64(&g, o.t0_ne, UINT64_MAX));
+    /* no elements, but a row of 2^62 floats whose size overflows (found by fuzzing) */
+    BAD("empty tensor, huge row", "overflow a size", (set64(&g, o.t0_ne, (uint64_t)1 << 62), set64(&g, o.t0_ne + 8, 0)));
+    BAD("empty tensor, huge column", "overflow a size", (set64(&g, o.t0_ne, 0), set64(&g, o.t0_ne + 8, (uint64_t)1 << 62)));
     BAD("unknown ggml type", "unknown ggml type 4", set32(&g, o.t0_type, 4));
     BAD("unknown ggml type 99", "unknown ggml type 99", set32(&g, o.t0_type, 99));
     BAD("row not a multiple of the block", "row length 4 is not a multiple of Q8_0's block of 32", set32(&g, o.t0_type, DT_Q_Q8_0));
