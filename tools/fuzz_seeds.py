@@ -90,6 +90,79 @@ enc["<|endoftext|>"] = len(enc)
 bpe = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)
 put("gpt2", "small", two(json.dumps(enc, ensure_ascii=False).encode(), bpe.encode()))
 
+# GGUF: little-endian; a string is a u64 length and its bytes; value types 0 u8 .. 12 f64
+def gguf(kvs, tensors, version=3, align=32):
+    """kvs: (key, type, value) with arrays as (9, (elem_type, [values])); tensors: (name, ggml
+    type, ne, data bytes). Tensor data is laid out in order, each aligned."""
+    def s(x):
+        x = x.encode() if isinstance(x, str) else x
+        return struct.pack("<Q", len(x)) + x
+
+    scal = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+    def val(t, v):
+        if t == 8:
+            return s(v)
+        if t == 9:
+            et, vs = v
+            return struct.pack("<IQ", et, len(vs)) + b"".join(val(et, x) for x in vs)
+        return struct.pack("<" + scal[t], v)
+
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for k, t, v in kvs:
+        out += s(k) + struct.pack("<I", t) + val(t, v)
+    data, offs = b"", []
+    for name, gt, ne, raw in tensors:
+        data += b"\0" * (-len(data) % align)
+        offs.append(len(data))
+        data += raw
+    for (name, gt, ne, raw), off in zip(tensors, offs):
+        out += s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne) + struct.pack("<IQ", gt, off)
+    return out + b"\0" * (-len(out) % align) + data
+
+
+def pattern(n, seed):
+    return bytes((i * 131 + seed * 17 + 7) % 256 for i in range(n))
+
+
+def f32s(n):
+    return struct.pack(f"<{n}f", *[((i * 7919) % 200 - 100) / 400.0 for i in range(n)])
+
+
+def q8_0(rows, cols):  # blocks of fp16 d = 1/64 (0x2400) and 32 int8
+    return b"".join(b"\x00\x24" + pattern(32, r * cols + c) for r in range(rows) for c in range(cols // 32))
+
+
+toks = ["<unk>", "<s>", "</s>", "\u2581a", "\u2581b", "ab", "<0x0A>", "\u2581the"]
+put("gguf", "llama_like.gguf", gguf(
+    [("general.architecture", 8, "llama"), ("general.alignment", 4, 32), ("llama.embedding_length", 4, 32),
+     ("llama.block_count", 4, 1), ("llama.attention.head_count", 4, 2), ("llama.context_length", 4, 16),
+     ("llama.attention.layer_norm_rms_epsilon", 6, 1e-5), ("llama.rope.freq_base", 6, 10000.0),
+     ("tokenizer.ggml.model", 8, "llama"), ("tokenizer.ggml.tokens", 9, (8, toks)),
+     ("tokenizer.ggml.scores", 9, (6, [-float(i) for i in range(len(toks))])),
+     ("tokenizer.ggml.token_type", 9, (5, [2, 3, 3, 1, 1, 1, 6, 1])), ("tokenizer.ggml.bos_token_id", 4, 1),
+     ("tokenizer.ggml.add_bos_token", 7, True), ("test.nested", 9, (9, [(5, [1, -2]), (8, ["x", ""])])),
+     ("test.i64", 11, -(1 << 40)), ("test.u64", 10, 1 << 63), ("test.f64", 12, 0.25), ("test.i8", 1, -3)],
+    [("token_embd.weight", 8, [32, 8], q8_0(8, 32)), ("output_norm.weight", 0, [32], f32s(32)),
+     ("blk.0.ffn_down.weight", 1, [16, 32], struct.pack("<512e", *[((i * 37) % 64 - 32) / 16.0 for i in range(512)]))]))
+# one tensor of each supported type (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K,
+# BF16) and one ggml knows but duet cannot decode (Q3_K); version 2, alignment 64. Scales are
+# small halves (0x2400 = 1/64, 0x1c00 = 1/256) ahead of patterned bytes.
+blocks = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 12: (256, 144),
+          13: (256, 176), 14: (256, 210), 30: (1, 2), 11: (256, 110)}
+tensors = []
+for gt, (blk, nb) in blocks.items():
+    ne0 = 2 * max(blk, 32)
+    nblocks = ne0 // blk * 2
+    if gt in (0, 1, 30):
+        raw = f32s(ne0 * 2) if gt == 0 else struct.pack(f"<{ne0 * 2}e", *[i / 64.0 for i in range(ne0 * 2)]) if gt == 1 \
+            else b"".join(struct.pack("<f", i / 8.0)[2:] for i in range(ne0 * 2))
+    else:
+        raw = b"".join((pattern(nb - 2, k) + b"\x00\x24") if gt == 14 else (b"\x00\x24\x00\x1c" + pattern(nb - 4, k))
+                       for k in range(nblocks))
+    tensors.append((f"t{gt}", gt, [ne0, 2], raw))
+put("gguf", "types.gguf", gguf([("general.architecture", 8, "test"), ("general.alignment", 4, 64)], tensors, version=2, align=64))
+
 # server bodies: the first byte picks the endpoint (completions, chat, classify, images, score)
 bodies = [
     (0, {"model": "stories", "prompt": "Once upon a time", "max_tokens": 5, "temperature": 0.7, "top_p": 0.9, "stop": ["\n", "a"], "seed": 3}),
